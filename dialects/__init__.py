@@ -1,0 +1,1 @@
+"""grimc dialects: graph (nn-level ops) and bcr (sparse ops)."""

@@ -1,0 +1,1 @@
+"""Jinja templates for the C, NEON, AVX and OpenCL targets (package data)."""
