@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from typing import ClassVar
 
+import numpy as np
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
@@ -203,6 +204,7 @@ class ActivationAttr(ParametrizedAttribute):
             len(self.params.data) == self.ARITY[kind],
             f"activation {kind} takes {self.ARITY[kind]} parameters",
         )
+        require(all(math.isfinite(v) for v in self.values), f"activation {kind}: non-finite parameter")
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
@@ -217,7 +219,8 @@ class ActivationAttr(ParametrizedAttribute):
         with printer.in_angle_brackets():
             printer.print_string(self.kind.data)
             for value in self.values:
-                printer.print_string(f", {value!r}")
+                # shortest text that round-trips the f32 value (0.1, not 0.10000000149)
+                printer.print_string(f", {np.float32(value)}")
 
 
 # --------------------------------------------------------------------------

@@ -84,12 +84,17 @@ def attach(module: ModuleOp, store: WeightStore) -> str:
     return ref
 
 
-def save_beside(module: ModuleOp, path: Path) -> None:
-    """Save the module's store to `path` and point the module at that file."""
+def rebind(module: ModuleOp, path: Path) -> WeightStore:
+    """Point `module` at `path` for its store (saved later with `save_beside`)."""
     store = store_for(module)
-    store.save(path)
     _REGISTRY[str(path)] = store
     module.attributes[WEIGHT_STORE_ATTR] = StringAttr(str(path))
+    return store
+
+
+def save_beside(module: ModuleOp, path: Path) -> None:
+    """Save the module's store to `path` and point the module at that file."""
+    rebind(module, path).save(path)
 
 
 def store_for(module: ModuleOp) -> WeightStore:

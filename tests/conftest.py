@@ -1,0 +1,42 @@
+"""Shared pytest fixtures: the console scripts of the interpreter running the tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+BIN_DIR = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tool_env() -> dict[str, str]:
+    """The environment with this interpreter's bin dir first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(BIN_DIR), env.get("PATH", "")])
+    env.pop("GRIMC_DEBUG", None)
+    return env
+
+
+def run_tool(
+    args: Sequence[str], cwd: Path | None = None, stdin: str | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run a console script (grimc, grimc-opt, ...) and capture its output."""
+    return subprocess.run(
+        [str(BIN_DIR / args[0]) if (BIN_DIR / args[0]).exists() else args[0], *args[1:]],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        input=stdin,
+        env=tool_env(),
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def run_cli():
+    return run_tool

@@ -1,0 +1,83 @@
+// RUN: grimc-opt %s | grimc-opt | filecheck %s
+// RUN: grimc-opt %s --print-op-generic | grimc-opt | filecheck %s
+// RUN: xdsl-opt %s | filecheck %s
+
+// Every graph op round-trips through its custom syntax and the generic form.
+
+builtin.module {
+  func.func @main(%x: tensor<1x4x8x8xf32>, %s: tensor<4x1x1xf32>, %seq: tensor<5x1x3xf32>, %m: tensor<2x3x4xf32>, %n: tensor<4x5xf32>) -> tensor<1x4x8x8xf32> {
+    %w = graph.weight "conv_w" : tensor<4x4x3x3xf32>
+    %b = graph.weight "conv_b" : tensor<4xf32>
+    %c = graph.conv %x, %w bias(%b : tensor<4xf32>) residual(%x : tensor<1x4x8x8xf32>) {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64, act = #graph.act<relu>} : tensor<1x4x8x8xf32>, tensor<4x4x3x3xf32> -> tensor<1x4x8x8xf32>
+    %dw = graph.weight "dw_w" : tensor<4x1x3x3xf32>
+    %d = graph.conv %c, %dw {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 4 : i64, act = #graph.act<clip, 0.0, 6.0>} : tensor<1x4x8x8xf32>, tensor<4x1x3x3xf32> -> tensor<1x4x4x4xf32>
+    %a = graph.add %c, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %mu = graph.mul %a, %s {act = #graph.act<leaky_relu, 0.1>} : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %su = graph.sum %a, %mu, %c : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %r = graph.relu %su : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %sg = graph.sigmoid %r : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %th = graph.tanh %sg : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %hs = graph.hard_swish %th : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %cl = graph.clip %hs {min = 0.0 : f32, max = 6.0 : f32} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %lr = graph.leaky_relu %cl {alpha = 0.01 : f32} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %hsg = graph.hard_sigmoid %lr {alpha = 0.2 : f32, beta = 0.5 : f32} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %pr = graph.prelu %hsg, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %g = graph.weight "bn_g" : tensor<4xf32>
+    %bn = graph.batch_norm %pr, %g, %b, %b, %g {epsilon = 1.0e-05 : f32} : tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32> -> tensor<1x4x8x8xf32>
+    %mp = graph.max_pool %bn {kernel_shape = array<i64: 3, 3>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, ceil_mode = 1 : i64} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
+    %ap = graph.avg_pool %bn {kernel_shape = array<i64: 2, 2>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, ceil_mode = 0 : i64, count_include_pad = 0 : i64} : tensor<1x4x8x8xf32> -> tensor<1x4x4x4xf32>
+    %gap = graph.global_avg_pool %ap : tensor<1x4x4x4xf32> -> tensor<1x4x1x1xf32>
+    %lrn = graph.lrn %mp {size = 3 : i64, alpha = 1.0e-04 : f32, beta = 0.75 : f32, bias = 1.0 : f32} : tensor<1x4x4x4xf32> -> tensor<1x4x4x4xf32>
+    %cc = graph.concat %lrn, %d {axis = 1 : i64} : tensor<1x4x4x4xf32>, tensor<1x4x4x4xf32> -> tensor<1x8x4x4xf32>
+    %tr = graph.transpose %cc {perm = array<i64: 0, 2, 3, 1>} : tensor<1x8x4x4xf32> -> tensor<1x4x4x8xf32>
+    %fl = graph.flatten %tr {axis = 1 : i64} : tensor<1x4x4x8xf32> -> tensor<1x128xf32>
+    %rs = graph.reshape %gap : tensor<1x4x1x1xf32> -> tensor<1x4xf32>
+    %fw = graph.weight "fc_w" : tensor<10x128xf32>
+    %fb = graph.weight "fc_b" : tensor<10xf32>
+    %ge = graph.gemm %fl, %fw bias(%fb : tensor<10xf32>) {alpha = 1.0 : f32, beta = 1.0 : f32, trans_a = 0 : i64, trans_b = 1 : i64} : tensor<1x128xf32>, tensor<10x128xf32> -> tensor<1x10xf32>
+    %sm = graph.softmax %ge {axis = 1 : i64} : tensor<1x10xf32> -> tensor<1x10xf32>
+    %mm = graph.matmul %m, %n : tensor<2x3x4xf32>, tensor<4x5xf32> -> tensor<2x3x5xf32>
+    %gw = graph.weight "gru_w" : tensor<1x6x3xf32>
+    %gr = graph.weight "gru_r" : tensor<1x6x2xf32>
+    %gy, %gyh = graph.gru %seq, %gw, %gr {hidden_size = 2 : i64, direction = "forward", linear_before_reset = 1 : i64} : tensor<5x1x3xf32>, tensor<1x6x3xf32>, tensor<1x6x2xf32> -> tensor<5x1x1x2xf32>, tensor<1x1x2xf32>
+    %lw = graph.weight "lstm_w" : tensor<2x8x3xf32>
+    %lr2 = graph.weight "lstm_r" : tensor<2x8x2xf32>
+    %lb = graph.weight "lstm_b" : tensor<2x16xf32>
+    %h0 = graph.weight "lstm_h0" : tensor<2x1x2xf32>
+    %ly, %lyh, %lyc = graph.lstm %seq, %lw, %lr2 b(%lb : tensor<2x16xf32>) initial_h(%h0 : tensor<2x1x2xf32>) initial_c(%h0 : tensor<2x1x2xf32>) {hidden_size = 2 : i64, direction = "bidirectional", input_forget = 0 : i64} : tensor<5x1x3xf32>, tensor<2x8x3xf32>, tensor<2x8x2xf32> -> tensor<5x2x1x2xf32>, tensor<2x1x2xf32>, tensor<2x1x2xf32>
+    %rw = graph.weight "rnn_w" : tensor<1x2x3xf32>
+    %rr = graph.weight "rnn_r" : tensor<1x2x2xf32>
+    %ry, %ryh = graph.rnn %seq, %rw, %rr {hidden_size = 2 : i64, direction = "reverse", clip = 3.0 : f32} : tensor<5x1x3xf32>, tensor<1x2x3xf32>, tensor<1x2x2xf32> -> tensor<5x1x1x2xf32>, tensor<1x1x2xf32>
+    func.return %c : tensor<1x4x8x8xf32>
+  }
+}
+
+// CHECK:      graph.weight "conv_w" : tensor<4x4x3x3xf32>
+// CHECK:      graph.conv %{{.*}}, %{{.*}} bias(%{{.*}} : tensor<4xf32>) residual(%{{.*}} : tensor<1x4x8x8xf32>) {{{.*}}act = #graph.act<relu>{{.*}}}
+// CHECK:      graph.conv {{.*}}group = 4 : i64, act = #graph.act<clip, 0.0, 6.0>
+// CHECK:      graph.add
+// CHECK:      graph.mul {{.*}}#graph.act<leaky_relu, 0.1
+// CHECK:      graph.sum
+// CHECK:      graph.relu
+// CHECK:      graph.sigmoid
+// CHECK:      graph.tanh
+// CHECK:      graph.hard_swish
+// CHECK:      graph.clip
+// CHECK:      graph.leaky_relu
+// CHECK:      graph.hard_sigmoid
+// CHECK:      graph.prelu
+// CHECK:      graph.batch_norm
+// CHECK:      graph.max_pool {{.*}}ceil_mode = 1
+// CHECK:      graph.avg_pool {{.*}}count_include_pad = 0
+// CHECK:      graph.global_avg_pool
+// CHECK:      graph.lrn
+// CHECK:      graph.concat
+// CHECK:      graph.transpose
+// CHECK:      graph.flatten
+// CHECK:      graph.reshape
+// CHECK:      graph.gemm %{{.*}}, %{{.*}} bias(%{{.*}} : tensor<10xf32>)
+// CHECK:      graph.softmax
+// CHECK:      graph.matmul {{.*}} -> tensor<2x3x5xf32>
+// CHECK:      graph.gru {{.*}} -> tensor<5x1x1x2xf32>, tensor<1x1x2xf32>
+// CHECK:      graph.lstm {{.*}} b(%{{.*}} : tensor<2x16xf32>) initial_h({{.*}}) initial_c({{.*}}) {{.*}}"bidirectional"
+// CHECK:      graph.rnn {{.*}}clip = 3.0
