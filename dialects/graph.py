@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from xdsl.dialects.builtin import (
@@ -120,7 +120,7 @@ def pooled_size(
     return out
 
 
-def _check_f32(op: IRDLOperation) -> None:
+def check_f32(op: IRDLOperation) -> None:
     for value in (*op.operands, *op.results):
         require(
             isinstance(value.type, TensorType)
@@ -129,7 +129,7 @@ def _check_f32(op: IRDLOperation) -> None:
         )
 
 
-def _check_window(
+def check_window(
     op: IRDLOperation,
     in_shape: tuple[int, ...],
     out_shape: tuple[int, ...],
@@ -231,7 +231,7 @@ class GraphOp(IRDLOperation):
     """Common verification: f32 tensors everywhere, then op-specific checks."""
 
     def verify_(self) -> None:
-        _check_f32(self)
+        check_f32(self)
         self.verify_shapes()
 
     def verify_shapes(self) -> None:
@@ -368,7 +368,7 @@ class ConvOp(GraphOp):
         require(xs[1] == ws[1] * group, f"graph.conv: {xs[1]} input channels, weight expects {ws[1] * group}")
         require(ws[0] % group == 0, "graph.conv: output channels not divisible by group")
         require(ys[:2] == (xs[0], ws[0]), f"graph.conv: result must be [{xs[0]}, {ws[0]}, ...]")
-        _check_window(self, xs, ys, ws[2:])
+        check_window(self, xs, ys, ws[2:])
         if self.b is not None:
             require(shape_of(self.b) == (ws[0],), f"graph.conv: bias must be [{ws[0]}]")
         if self.residual is not None:
@@ -662,7 +662,7 @@ class PoolOp(GraphOp):
     def verify_shapes(self) -> None:
         xs, ys = shape_of(self.x), shape_of(self.y)
         require(ys[:2] == xs[:2], f"{self.name}: batch and channels must be preserved")
-        _check_window(self, xs, ys, ints(self.kernel_shape), bool(self.ceil_mode.value.data))
+        check_window(self, xs, ys, ints(self.kernel_shape), bool(self.ceil_mode.value.data))
 
 
 @irdl_op_definition
@@ -868,22 +868,47 @@ class RecurrentOp(GraphOp):
         return 2 if self.direction.data == "bidirectional" else 1
 
     def verify_shapes(self) -> None:
-        gates, hidden = self.GATES, self.hidden_size.value.data
-        dirs = self.num_directions
-        seq, batch, inp = shape_of(self.x)
-        require(
-            self.direction.data in ("forward", "reverse", "bidirectional"),
-            f"{self.name}: direction must be forward, reverse or bidirectional",
-        )
-        require(shape_of(self.w) == (dirs, gates * hidden, inp), f"{self.name}: W must be [{dirs}, {gates * hidden}, {inp}]")
-        require(shape_of(self.r) == (dirs, gates * hidden, hidden), f"{self.name}: R must be [{dirs}, {gates * hidden}, {hidden}]")
-        if self.b is not None:
-            require(shape_of(self.b) == (dirs, 2 * gates * hidden), f"{self.name}: B must be [{dirs}, {2 * gates * hidden}]")
-        state = (dirs, batch, hidden)
-        if self.initial_h is not None:
-            require(shape_of(self.initial_h) == state, f"{self.name}: initial_h must be {list(state)}")
-        require(shape_of(self.y) == (seq, dirs, batch, hidden), f"{self.name}: Y must be [{seq}, {dirs}, {batch}, {hidden}]")
-        require(shape_of(self.y_h) == state, f"{self.name}: Y_h must be {list(state)}")
+        dirs, rows, inp = check_recurrent(self, self.GATES)
+        hidden = self.hidden_size.value.data
+        require(shape_of(self.w) == (dirs, rows, inp), f"{self.name}: W must be [{dirs}, {rows}, {inp}]")
+        require(shape_of(self.r) == (dirs, rows, hidden), f"{self.name}: R must be [{dirs}, {rows}, {hidden}]")
+
+
+def check_recurrent(op: Any, gates: int) -> tuple[int, int, int]:
+    """RNN/GRU/LSTM checks shared by dense and sparse cells: all but W and R.
+
+    Returns (directions, gates * hidden, input size), the per-direction GEMM
+    view that W [rows, input] and R [rows, hidden] must have.
+    """
+    hidden = op.hidden_size.value.data
+    xs = shape_of(op.x)
+    require(len(xs) == 3, f"{op.name}: X must be [seq, batch, input]")
+    require(hidden >= 1, f"{op.name}: hidden_size must be >= 1")
+    seq, batch, inp = xs
+    require(
+        op.direction.data in ("forward", "reverse", "bidirectional"),
+        f"{op.name}: direction must be forward, reverse or bidirectional",
+    )
+    dirs = 2 if op.direction.data == "bidirectional" else 1
+    if op.b is not None:
+        require(shape_of(op.b) == (dirs, 2 * gates * hidden), f"{op.name}: B must be [{dirs}, {2 * gates * hidden}]")
+    state = (dirs, batch, hidden)
+    if op.initial_h is not None:
+        require(shape_of(op.initial_h) == state, f"{op.name}: initial_h must be {list(state)}")
+    require(shape_of(op.y) == (seq, dirs, batch, hidden), f"{op.name}: Y must be [{seq}, {dirs}, {batch}, {hidden}]")
+    require(shape_of(op.y_h) == state, f"{op.name}: Y_h must be {list(state)}")
+    return dirs, gates * hidden, inp
+
+
+def check_lstm_state(op: Any) -> None:
+    """LSTM cell-state and peephole checks (after `check_recurrent`)."""
+    state = shape_of(op.y_h)
+    require(shape_of(op.y_c) == state, f"{op.name}: Y_c must be {list(state)}")
+    if op.initial_c is not None:
+        require(shape_of(op.initial_c) == state, f"{op.name}: initial_c must be {list(state)}")
+    if op.p is not None:
+        want = (state[0], 3 * op.hidden_size.value.data)
+        require(shape_of(op.p) == want, f"{op.name}: P must be {list(want)}")
 
 
 def _recurrent_format(extra_optional: Sequence[str], extra_results: Sequence[str]) -> str:
@@ -929,14 +954,7 @@ class LSTMOp(RecurrentOp):
 
     def verify_shapes(self) -> None:
         super().verify_shapes()
-        state = shape_of(self.y_h)
-        require(shape_of(self.y_c) == state, f"graph.lstm: Y_c must be {list(state)}")
-        if self.initial_c is not None:
-            require(shape_of(self.initial_c) == state, f"graph.lstm: initial_c must be {list(state)}")
-        if self.p is not None:
-            hidden = self.hidden_size.value.data
-            want = (self.num_directions, 3 * hidden)
-            require(shape_of(self.p) == want, f"graph.lstm: P must be {list(want)}")
+        check_lstm_state(self)
 
 
 Graph = Dialect(
