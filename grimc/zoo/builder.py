@@ -51,7 +51,7 @@ class GraphBuilder:
     def const(self, name: str, value: np.ndarray) -> str:
         """Register an initializer (float tensors are stored as float32)."""
         if value.dtype.kind == "f":
-            value = value.astype(np.float32)
+            value = value.astype(np.float32, copy=False)
         value = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
         tensor = self.graph.initializer.add()
         tensor.name = name
