@@ -1,0 +1,264 @@
+"""IR -> one C translation unit + header + weight blob.
+
+Walks `func.func @main` in order, lowers each op to a `KernelInstance` (see
+`grimc.emit.kernel`), assigns every activation an arena buffer with a live
+interval, and renders `templates/model.c.j2`. The arena offsets are planned at
+model creation by the runtime's greedy-by-size planner (`grimc_arena_plan`),
+so the generated code carries only sizes and live intervals.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import SSAValue
+
+from grimc.dialects.graph import NAME_ATTR, WeightOp
+from grimc.emit import kernels as kernels_pkg
+from grimc.emit.blob import write_blob
+from grimc.emit.kernel import (
+    LOWERINGS,
+    ActRef,
+    Alias,
+    BlobRef,
+    CodegenError,
+    KernelInstance,
+    LoweringContext,
+    Ref,
+    numel,
+    shape,
+)
+from grimc.emit.targets import EmitTarget
+from grimc.weights import store_for
+
+TEMPLATES = Path(str(resources.files("grimc.templates")))
+RUNTIME_C = Path(str(resources.files("grimc.runtime_c")))
+RUNTIME_FILES = (
+    "include/grimc_rt.h",
+    "include/grimc_math.h",
+    "include/grimc_simd.h",
+    "src/arena.c",
+    "src/pool.c",
+    "src/timing.c",
+    "src/blob.c",
+)
+_LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"grimc_\w+\.h"\s*$', re.MULTILINE)
+
+
+def runtime_source() -> str:
+    """runtime_c headers and sources as one text, for a self-contained TU."""
+    parts = []
+    for name in RUNTIME_FILES:
+        text = (RUNTIME_C / name).read_text()
+        parts.append(f"/* ---- runtime_c/{name} ---- */\n" + _LOCAL_INCLUDE.sub("", text))
+    return "\n".join(parts)
+
+
+@dataclass
+class Buffer:
+    """An arena buffer: bytes and the kernel indices where it is live."""
+
+    nbytes: int
+    first: int
+    last: int
+
+
+@dataclass
+class TensorDesc:
+    name: str
+    shape: tuple[int, ...]
+    ref: Ref
+
+
+@dataclass
+class GeneratedModel:
+    """Everything `grimc -o out.c` writes, plus metadata for runners."""
+
+    source: str
+    header: str
+    blob: bytes
+    prefix: str
+    inputs: list[TensorDesc]
+    outputs: list[TensorDesc]
+    kernels: list[KernelInstance]
+    buffers: list[Buffer] = field(default_factory=list)
+
+    @property
+    def flops(self) -> int:
+        return sum(k.flops for k in self.kernels)
+
+
+def _load_lowerings() -> None:
+    """Import every module under grimc/emit/kernels so their @lowers run."""
+    for info in pkgutil.iter_modules(kernels_pkg.__path__):
+        importlib.import_module(f"{kernels_pkg.__name__}.{info.name}")
+
+
+def _jinja_env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(TEMPLATES), str(RUNTIME_C)]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["cfloat"] = c_float
+    env.filters["ref"] = ref_expr
+    env.filters["prod"] = lambda dims: int(np.prod(dims, dtype=np.int64))
+    return env
+
+
+def c_float(value: float) -> str:
+    """A C float literal that round-trips float32 exactly."""
+    v = np.float32(value)
+    if np.isnan(v) or np.isinf(v):
+        raise CodegenError(f"non-finite constant {value} in generated code")
+    text = np.format_float_scientific(v, unique=True, trim="-")
+    return f"{text}f"
+
+
+class Generator:
+    """Lowers one module for one target; see `generate`."""
+
+    def __init__(self, module: ModuleOp, target: EmitTarget, threads: int, prefix: str):
+        self.module = module
+        self.target = target
+        self.threads = threads
+        self.prefix = prefix
+        self.buffers: list[Buffer] = []
+        self.kernels: list[KernelInstance] = []
+        self.ctx = LoweringContext(
+            target=target,
+            threads=threads,
+            store=store_for(module),
+            refs={},
+            new_buffer=self._new_buffer,
+        )
+
+    def _new_buffer(self, value: SSAValue) -> ActRef:
+        self.buffers.append(Buffer(numel(value) * 4, len(self.kernels), len(self.kernels)))
+        return ActRef(len(self.buffers) - 1)
+
+    def _touch(self, ref: Ref) -> None:
+        if isinstance(ref, ActRef):
+            buf = self.buffers[ref.buffer]
+            buf.last = max(buf.last, len(self.kernels))
+            buf.first = min(buf.first, len(self.kernels))
+
+    def main_func(self) -> func.FuncOp:
+        for op in self.module.ops:
+            if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
+                return op
+        raise CodegenError("module has no func.func @main")
+
+    def run(self) -> GeneratedModel:
+        _load_lowerings()
+        fn = self.main_func()
+        inputs = self._bind_inputs(fn)
+        for op in fn.body.block.ops:
+            if isinstance(op, WeightOp | func.ReturnOp):
+                continue
+            self._lower(op)
+        ret = fn.body.block.last_op
+        assert isinstance(ret, func.ReturnOp)
+        outputs = self._bind_outputs(fn, list(ret.arguments))
+        return self._render(inputs, outputs)
+
+    def _bind_inputs(self, fn: func.FuncOp) -> list[TensorDesc]:
+        descs = []
+        for i, arg in enumerate(fn.args):
+            ref = self._new_buffer(arg)
+            self.ctx.refs[arg] = ref
+            descs.append(TensorDesc(_io_name(fn, i, "input"), shape(arg), ref))
+        return descs
+
+    def _bind_outputs(self, fn: func.FuncOp, values: list[SSAValue]) -> list[TensorDesc]:
+        descs = []
+        for i, value in enumerate(values):
+            ref = self.ctx.operand(value)
+            self._touch(ref)
+            descs.append(TensorDesc(_io_name(fn, i, "output"), shape(value), ref))
+        return descs
+
+    def _lower(self, op) -> None:
+        lowering = LOWERINGS.get(type(op))
+        if lowering is None:
+            raise CodegenError(f"no kernel for {op.name} on target {self.target.name}")
+        result = lowering(op, self.ctx)
+        if isinstance(result, Alias):
+            self.ctx.refs[op.results[0]] = self.ctx.operand(result.source)
+            return
+        result.fn = f"k{len(self.kernels)}_{result.kind}"
+        result.source_op = op.name
+        for _, ref in result.inputs + result.outputs:
+            self._touch(ref)
+        self.kernels.append(result)
+
+    def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
+        env = _jinja_env()
+        kernel_sources = [self._render_kernel(env, k) for k in self.kernels]
+        common = dict(
+            prefix=self.prefix,
+            t=self.target,
+            inputs=inputs,
+            outputs=outputs,
+            kernels=self.kernels,
+            buffers=self.buffers,
+            blob_count=len(self.ctx.blobs),
+            blob_sizes=[a.nbytes for a in self.ctx.blobs],
+            blob_names=self.ctx.blob_names,
+            threads=self.threads,
+        )
+        header = env.get_template("model.h.j2").render(**common)
+        source = env.get_template("model.c.j2").render(
+            kernel_sources=kernel_sources,
+            runtime=runtime_source(),
+            **common,
+        )
+        return GeneratedModel(
+            source=source,
+            header=header,
+            blob=write_blob(self.ctx.blobs),
+            prefix=self.prefix,
+            inputs=inputs,
+            outputs=outputs,
+            kernels=self.kernels,
+            buffers=self.buffers,
+        )
+
+    def _render_kernel(self, env: jinja2.Environment, k: KernelInstance) -> str:
+        names = [f"{family}/{k.kind}.c.j2" for family in self.target.families]
+        template = env.select_template(names)
+        return template.render(k=k, t=self.target, p=k.params)
+
+
+def _io_name(fn: func.FuncOp, index: int, kind: str) -> str:
+    attrs = fn.arg_attrs if kind == "input" else fn.res_attrs
+    if attrs is not None:
+        entry = attrs.data[index].data.get(NAME_ATTR)
+        if isinstance(entry, StringAttr):
+            return entry.data
+    return f"{kind}{index}"
+
+
+def generate(
+    module: ModuleOp, target: EmitTarget, threads: int = 1, prefix: str = "grimc_model"
+) -> GeneratedModel:
+    """Lower a (graph- or bcr-dialect) module to C for `target`."""
+    return Generator(module, target, threads, prefix).run()
+
+
+def ref_expr(ref: Ref) -> str:
+    """The C expression of a kernel pointer argument inside model.c."""
+    if isinstance(ref, BlobRef):
+        return f"m->w[{ref.index}]"
+    return f"m->buf[{ref.buffer}]"

@@ -1,0 +1,154 @@
+"""The contract between the code generator and per-op kernel lowerings.
+
+A *lowering* turns one IR op into a `KernelInstance`: the name of a Jinja
+template, the plain-Python parameters the template needs (shapes, attributes,
+schedule), and the kernel's pointer arguments in order. Lowerings live in
+`grimc/emit/kernels/<family>.py` and register themselves with `@lowers(OpClass)`.
+They may preprocess constant weights (transpose, pack into panels, BCR-pack)
+at compile time and put the result in the weight blob with `ctx.blob(...)`.
+
+Templates live in `templates/<family>/<kind>.c.j2` and render exactly one C
+function named `k.fn` whose signature comes from the `signature(k)` macro in
+`templates/common/macros.j2`:
+
+    static void k7(const float *restrict x, const float *restrict w,
+                   float *restrict y, grimc_pool *pool)
+
+(inputs first, then outputs, names from `KernelInstance.inputs/outputs`; an
+absent optional input is left out, and `k.has("b")` tells the template).
+Target variants (`avx/`, `neon/`) `{% extends "c/<kind>.c.j2" %}` and override
+blocks; the generic C version is the fallback for every target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from xdsl.ir import Operation, SSAValue
+
+from grimc.dialects.graph import ActivationAttr, WeightOp
+from grimc.errors import GrimcError
+
+
+@dataclass(frozen=True)
+class ActRef:
+    """An activation buffer (arena slot, graph input or alias of either)."""
+
+    buffer: int
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """A constant tensor in the weight blob."""
+
+    index: int
+
+
+Ref = ActRef | BlobRef
+
+
+@dataclass
+class KernelInstance:
+    """One kernel call: template + parameters + pointer arguments."""
+
+    kind: str
+    params: dict[str, Any]
+    inputs: list[tuple[str, Ref]]
+    outputs: list[tuple[str, ActRef]]
+    flops: int = 0
+    fn: str = ""
+    source_op: str = ""
+
+    def has(self, name: str) -> bool:
+        return any(n == name for n, _ in self.inputs)
+
+    @property
+    def arg_names(self) -> list[str]:
+        return [n for n, _ in self.inputs] + [n for n, _ in self.outputs]
+
+
+@dataclass(frozen=True)
+class Alias:
+    """The op's result is its operand reinterpreted (reshape, flatten): no code."""
+
+    source: SSAValue
+
+
+class CodegenError(GrimcError):
+    """The IR holds something the code generator cannot emit."""
+
+
+@dataclass
+class LoweringContext:
+    """What a lowering may ask of the code generator."""
+
+    target: Any  # grimc.emit.targets.EmitTarget
+    threads: int
+    store: Any  # grimc.weights.WeightStore
+    refs: dict[SSAValue, Ref]
+    new_buffer: Callable[[SSAValue], ActRef]
+    blobs: list[np.ndarray] = field(default_factory=list)
+    blob_names: list[str] = field(default_factory=list)
+    _blob_by_key: dict[str, BlobRef] = field(default_factory=dict)
+
+    def const(self, value: SSAValue | None) -> np.ndarray | None:
+        """The array behind `value` if it is a weight, else None."""
+        if value is None or not isinstance(value.owner, WeightOp):
+            return None
+        return np.asarray(self.store[value.owner.key.data], dtype=np.float32)
+
+    def blob(self, array: np.ndarray, hint: str) -> BlobRef:
+        """Put a compile-time array in the weight blob (float32, C order)."""
+        self.blobs.append(np.ascontiguousarray(array, dtype=np.float32))
+        self.blob_names.append(hint)
+        return BlobRef(len(self.blobs) - 1)
+
+    def operand(self, value: SSAValue) -> Ref:
+        """A pointer to `value`: its activation buffer or its weight in the blob."""
+        if value in self.refs:
+            return self.refs[value]
+        if isinstance(value.owner, WeightOp):
+            key = value.owner.key.data
+            if key not in self._blob_by_key:
+                self._blob_by_key[key] = self.blob(self.store[key], key)
+            return self._blob_by_key[key]
+        raise CodegenError(f"value {value.name_hint or '?'} has no buffer")
+
+    def result(self, value: SSAValue) -> ActRef:
+        """A fresh arena buffer for an op result."""
+        ref = self.new_buffer(value)
+        self.refs[value] = ref
+        return ref
+
+
+Lowering = Callable[[Operation, LoweringContext], "KernelInstance | Alias"]
+LOWERINGS: dict[type[Operation], Lowering] = {}
+
+
+def lowers(*op_types: type[Operation]) -> Callable[[Lowering], Lowering]:
+    """Register a lowering for one or more op classes."""
+
+    def register(fn: Lowering) -> Lowering:
+        for op_type in op_types:
+            LOWERINGS[op_type] = fn
+        return fn
+
+    return register
+
+
+def act_params(act: ActivationAttr | None) -> dict[str, Any] | None:
+    """A fused activation as plain data for templates (`k.params.act`)."""
+    if act is None:
+        return None
+    return {"kind": act.kind.data, "params": list(act.values)}
+
+
+def shape(value: SSAValue) -> tuple[int, ...]:
+    return tuple(value.type.get_shape())  # type: ignore[attr-defined]
+
+
+def numel(value: SSAValue) -> int:
+    return int(np.prod(shape(value), dtype=np.int64))

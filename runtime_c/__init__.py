@@ -1,0 +1,1 @@
+"""grimc runtime C sources (package data: include/, src/)."""
