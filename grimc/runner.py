@@ -4,12 +4,17 @@ under qemu (aarch64 executable harness).
     gen = generate(module, emit_target("host"))
     with HostModel.build(gen, workdir, threads=1) as model:
         outputs = model.run([x])
+    outputs = ExeModel.build(gen, workdir, target="aarch64").run([x])
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
+import shutil
+import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +33,21 @@ def write_sources(gen: GeneratedModel, outdir: Path) -> tuple[Path, Path, Path]:
     h_path.write_text(gen.header)
     blob_path.write_bytes(gen.blob)
     return c_path, h_path, blob_path
+
+
+def check_inputs(gen: GeneratedModel, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Inputs as contiguous float32 arrays of the model's input sizes."""
+    if len(inputs) != len(gen.inputs):
+        raise RunError(f"expected {len(gen.inputs)} inputs, got {len(inputs)}")
+    arrays = []
+    for desc, x in zip(gen.inputs, inputs, strict=True):
+        arr = np.ascontiguousarray(x, dtype=np.float32)
+        if arr.size != int(np.prod(desc.shape, dtype=np.int64)):
+            raise RunError(
+                f"input '{desc.name}': expected shape {list(desc.shape)}, got {list(arr.shape)}"
+            )
+        arrays.append(arr)
+    return arrays
 
 
 class RunError(GrimcError):
@@ -75,14 +95,7 @@ class HostModel:
         return int(self._fn("arena_bytes")(self._handle))
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-        if len(inputs) != len(self.gen.inputs):
-            raise RunError(f"expected {len(self.gen.inputs)} inputs, got {len(inputs)}")
-        arrays = []
-        for desc, x in zip(self.gen.inputs, inputs, strict=True):
-            arr = np.ascontiguousarray(x, dtype=np.float32)
-            if arr.size != int(np.prod(desc.shape, dtype=np.int64)):
-                raise RunError(f"input '{desc.name}': expected shape {list(desc.shape)}, got {list(arr.shape)}")
-            arrays.append(arr)
+        arrays = check_inputs(self.gen, inputs)
         outs = [np.empty(d.shape, dtype=np.float32) for d in self.gen.outputs]
         in_ptrs = (ctypes.c_void_p * max(1, len(arrays)))(*[a.ctypes.data for a in arrays])
         out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[o.ctypes.data for o in outs])
@@ -97,6 +110,87 @@ class HostModel:
             self._handle = ctypes.c_void_p()
 
     def __enter__(self) -> HostModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class RunStats:
+    """What the harness measured: median latency over `repeat` runs after warm-up."""
+
+    median_ms: float
+    repeat: int
+    threads: int
+    arena_bytes: int
+    flops: float
+
+
+class ExeModel:
+    """A generated model built as a harness executable, for any target.
+
+    aarch64 executables run under qemu-aarch64 (no binfmt here), host ones
+    natively; data goes through raw fp32 files in a work directory.
+    """
+
+    def __init__(
+        self, gen: GeneratedModel, exe: Path, blob: Path, target: str, workdir: Path, threads: int
+    ):
+        self.gen, self.exe, self.blob, self.target = gen, exe, blob, target
+        self.workdir, self.threads = workdir, threads
+
+    @classmethod
+    def build(
+        cls,
+        gen: GeneratedModel,
+        outdir: Path,
+        target: str = "aarch64",
+        threads: int = 1,
+        extra_flags: Sequence[str] = (),
+        sanitize: Sequence[str] = (),
+    ) -> ExeModel:
+        from grimc.toolchain import build_executable, resolve_target
+
+        c_path, _, blob_path = write_sources(gen, outdir)
+        harness = outdir / f"{gen.prefix}_main.c"
+        harness.write_text(gen.harness)
+        exe = outdir / gen.prefix
+        spec = resolve_target(target)
+        build_executable(
+            [c_path, harness], exe, spec, static=spec.needs_qemu, sanitize=sanitize,
+            extra_flags=list(extra_flags),
+        )
+        return cls(gen, exe, blob_path, target, outdir, threads)
+
+    def run_with_stats(
+        self, inputs: Sequence[np.ndarray], repeat: int = 1, timeout: float = 900
+    ) -> tuple[list[np.ndarray], RunStats]:
+        from grimc.toolchain import resolve_target, run_executable
+
+        arrays = check_inputs(self.gen, inputs)
+        in_dir = Path(tempfile.mkdtemp(prefix="in_", dir=self.workdir))
+        out_dir = Path(tempfile.mkdtemp(prefix="out_", dir=self.workdir))
+        for i, arr in enumerate(arrays):
+            arr.astype("<f4").tofile(in_dir / f"input{i}.bin")
+        args = [str(self.blob), str(self.threads), str(repeat), str(in_dir), str(out_dir)]
+        proc = run_executable(self.exe, args, resolve_target(self.target), timeout=timeout)
+        stats = RunStats(**json.loads(proc.stdout.strip().splitlines()[-1]))
+        outs = [
+            np.fromfile(out_dir / f"output{i}.bin", dtype="<f4").reshape(d.shape)
+            for i, d in enumerate(self.gen.outputs)
+        ]
+        shutil.rmtree(in_dir)
+        shutil.rmtree(out_dir)
+        return outs, stats
+
+    def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        return self.run_with_stats(inputs)[0]
+
+    def close(self) -> None:
+        """Nothing to release: each run is a separate process."""
+
+    def __enter__(self) -> ExeModel:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -85,6 +85,7 @@ class GeneratedModel:
 
     source: str
     header: str
+    harness: str
     blob: bytes
     prefix: str
     inputs: list[TensorDesc]
@@ -227,6 +228,7 @@ class Generator:
         return GeneratedModel(
             source=source,
             header=header,
+            harness=env.get_template("harness.c.j2").render(**common),
             blob=write_blob(self.ctx.blobs),
             prefix=self.prefix,
             inputs=inputs,

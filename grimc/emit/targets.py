@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grimc.errors import GrimcError
-
 
 @dataclass(frozen=True)
 class EmitTarget:
@@ -27,18 +25,18 @@ class EmitTarget:
         return self.families[0]
 
 
-EMIT_TARGETS: dict[str, EmitTarget] = {
-    "host": EmitTarget("host", ("avx", "c"), 8, "avx2"),
-    "host-avx512": EmitTarget("host-avx512", ("avx", "c"), 16, "avx512"),
-    "aarch64": EmitTarget("aarch64", ("neon", "c"), 4, "neon"),
-    "generic": EmitTarget("generic", ("c",), 1, "scalar"),
+TEMPLATE_FAMILIES: dict[str, tuple[str, ...]] = {
+    "host": ("avx", "c"),
+    "host-avx512": ("avx", "c"),
+    "aarch64": ("neon", "c"),
+    "generic": ("c",),
 }
+_ISA = {"host": "avx2", "host-avx512": "avx512", "aarch64": "neon", "generic": "scalar"}
 
 
 def emit_target(name: str) -> EmitTarget:
-    """The EmitTarget for a toolchain target name (see grimc.toolchain)."""
-    try:
-        return EMIT_TARGETS[name]
-    except KeyError:
-        known = ", ".join(EMIT_TARGETS)
-        raise GrimcError(f"unknown target '{name}'; expected one of {known}") from None
+    """The EmitTarget for a toolchain target name or clang triple (grimc.toolchain)."""
+    from grimc.toolchain import resolve_target
+
+    spec = resolve_target(name)
+    return EmitTarget(spec.name, TEMPLATE_FAMILIES[spec.name], spec.vector_width, _ISA[spec.name])
