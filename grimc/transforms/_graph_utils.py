@@ -92,9 +92,7 @@ def rebuild(op: OpT, **changes: SSAValue | Attribute | None) -> OpT:
     """
     op_def = op.get_irdl_definition()
     operands: list[Any] = [changes.get(name, getattr(op, name)) for name, _ in op_def.operands]
-    properties = {
-        name: changes.get(name, op.properties.get(name)) for name in op_def.properties
-    }
+    properties = {name: changes.get(name, op.properties.get(name)) for name in op_def.properties}
     unknown = set(changes) - {name for name, _ in op_def.operands} - set(op_def.properties)
     assert not unknown, f"{op.name} has no operand or property {sorted(unknown)}"
     return type(op).build(
@@ -105,9 +103,7 @@ def rebuild(op: OpT, **changes: SSAValue | Attribute | None) -> OpT:
     )
 
 
-def fuse_into(
-    rewriter: PatternRewriter, producer: OpT, consumer: Operation, **changes: Any
-) -> OpT:
+def fuse_into(rewriter: PatternRewriter, producer: OpT, consumer: Operation, **changes: Any) -> OpT:
     """Replace `consumer`, the single user of `producer`, by a rebuilt `producer`.
 
     The rebuilt op takes the producer's place in the block, so its operands
