@@ -1,0 +1,247 @@
+"""Reading an ONNX model and bringing it into the form the converters expect.
+
+Steps, each with a one-line error: parse (path, bytes or ModelProto), convert
+to `TARGET_OPSET` when possible, fix the input shapes (overrides, dynamic
+dims), run ONNX shape inference and read initializers into numpy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper, shape_inference, version_converter
+
+from grimc.frontend.context import FrontendError, first_line
+from grimc.names import quote_for_message
+
+TARGET_OPSET = 17
+"""The ai.onnx opset models are converted to; converters also accept 9..latest."""
+
+Source = str | os.PathLike | bytes | onnx.ModelProto
+
+
+def load_model(source: Source, name: str) -> tuple[onnx.ModelProto, str]:
+    """Parse `source`; returns the model and the label used in diagnostics."""
+    if isinstance(source, onnx.ModelProto):
+        model = onnx.ModelProto()
+        model.CopyFrom(source)
+        label = name
+    elif isinstance(source, bytes):
+        label = name
+        model = _parse(source, label)
+    else:
+        label = os.fspath(source)
+        model = _read_file(Path(label), label)
+    _check_is_model(model, label)
+    return model, label
+
+
+def _parse(data: bytes, label: str) -> onnx.ModelProto:
+    if not data:
+        raise FrontendError(f"{label}: empty model")
+    try:
+        return onnx.load_model_from_string(data)
+    except (DecodeError, ValueError, RuntimeError) as exc:
+        raise FrontendError(f"{label}: not a valid ONNX model ({first_line(exc)})") from None
+
+
+def _read_file(path: Path, label: str) -> onnx.ModelProto:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FrontendError(f"{label}: cannot read file ({exc.strerror or exc})") from None
+    model = _parse(data, label)
+    try:
+        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+    except (OSError, ValueError, onnx.checker.ValidationError) as exc:
+        raise FrontendError(f"{label}: cannot load external data ({first_line(exc)})") from None
+    return model
+
+
+def _check_is_model(model: onnx.ModelProto, label: str) -> None:
+    """Protobuf happily parses many byte strings; insist on the basics of a model."""
+    if model.ir_version <= 0 or not model.HasField("graph") or not model.graph.output:
+        raise FrontendError(f"{label}: not an ONNX model (no IR version, graph or outputs)")
+
+
+def ai_onnx_opset(model: onnx.ModelProto, label: str) -> int:
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return entry.version
+    raise FrontendError(f"{label}: model imports no ai.onnx opset")
+
+
+def normalize_opset(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, int]:
+    """Convert from `opset` to TARGET_OPSET; when ONNX cannot, keep the model as is.
+
+    The converters handle the opset differences that matter (Clip bounds,
+    Softmax axis semantics, Squeeze axes, Reshape shape attribute, ...).
+    """
+    if opset == TARGET_OPSET:
+        return model, opset
+    try:
+        converted = version_converter.convert_version(model, TARGET_OPSET)
+    except Exception:  # noqa: BLE001 - any converter failure means "import as is"
+        return model, opset
+    return converted, TARGET_OPSET
+
+
+def initializers(model: onnx.ModelProto, label: str) -> dict[str, np.ndarray]:
+    """Initializers (dense and sparse) as numpy arrays, in their stored dtype."""
+    arrays: dict[str, np.ndarray] = {}
+    graph = model.graph
+    for tensor in graph.initializer:
+        arrays[tensor.name] = _to_array(tensor, label)
+    for sparse in graph.sparse_initializer:
+        arrays[sparse.values.name] = _sparse_to_array(sparse, label)
+    return arrays
+
+
+def _to_array(tensor: onnx.TensorProto, label: str) -> np.ndarray:
+    where = f"{label}: tensor {quote_for_message(tensor.name)}"
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        raise FrontendError(
+            f"{where}: data is stored in an external file; import the model from its path"
+        )
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception as exc:  # noqa: BLE001 - onnx raises many types on bad tensors
+        raise FrontendError(f"{where}: cannot read data ({first_line(exc)})") from None
+
+
+def _sparse_to_array(sparse: onnx.SparseTensorProto, label: str) -> np.ndarray:
+    """Densify: BCR detection works on dense weights (zeros are zeros)."""
+    values = _to_array(sparse.values, label)
+    indices = _to_array(sparse.indices, label).astype(np.int64)
+    shape = tuple(sparse.dims)
+    dense = np.zeros(shape, dtype=values.dtype)
+    try:
+        if indices.ndim == 2:
+            dense[tuple(indices.T)] = values
+        else:
+            dense.reshape(-1)[indices] = values
+    except (IndexError, ValueError) as exc:
+        where = quote_for_message(sparse.values.name)
+        raise FrontendError(f"{label}: sparse tensor {where}: {first_line(exc)}") from None
+    return dense
+
+
+# --------------------------------------------------------------------------
+# input shapes
+
+
+def _dims(value_info: onnx.ValueInfoProto) -> list[int | None] | None:
+    """Declared dims (None where symbolic or missing); None when rank is unknown."""
+    tensor_type = value_info.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return None
+    return [
+        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+        for d in tensor_type.shape.dim
+    ]
+
+
+def _format_dims(dims: Sequence[int | str | None]) -> str:
+    return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+
+
+def fix_input_shapes(
+    model: onnx.ModelProto,
+    real_inputs: Sequence[onnx.ValueInfoProto],
+    overrides: Mapping[str, Sequence[int]] | None,
+    label: str,
+) -> list[tuple[int, ...]]:
+    """Static shape of every real input, written back into `model` for inference."""
+    overrides = dict(overrides or {})
+    names = [vi.name for vi in real_inputs]
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        listed = ", ".join(quote_for_message(n) for n in names) or "none"
+        raise FrontendError(
+            f"{label}: --input-shape names unknown input {quote_for_message(unknown[0])}; "
+            f"inputs are: {listed}"
+        )
+    shapes = [_input_shape(vi, overrides.get(vi.name), label) for vi in real_inputs]
+    if overrides:
+        # Declared intermediate/output shapes may contradict the new inputs.
+        del model.graph.value_info[:]
+        for output in model.graph.output:
+            output.type.tensor_type.ClearField("shape")
+    for vi, shape in zip(real_inputs, shapes, strict=True):
+        vi.type.tensor_type.ClearField("shape")
+        for dim in shape:
+            vi.type.tensor_type.shape.dim.add().dim_value = dim
+    return shapes
+
+
+def _input_shape(
+    vi: onnx.ValueInfoProto, override: Sequence[int] | None, label: str
+) -> tuple[int, ...]:
+    where = f"{label}: input {quote_for_message(vi.name)}"
+    if not vi.type.HasField("tensor_type"):
+        raise FrontendError(f"{where} is not a tensor")
+    elem = vi.type.tensor_type.elem_type
+    if elem != onnx.TensorProto.FLOAT:
+        raise FrontendError(
+            f"{where} has dtype {_dtype_name(elem)}; grimc computes in float32 only"
+        )
+    declared = _dims(vi)
+    if override is not None:
+        shape = tuple(int(d) for d in override)
+        if declared is not None and len(declared) != len(shape):
+            raise FrontendError(
+                f"{where}: --input-shape gives rank {len(shape)}, the model declares rank {len(declared)}"
+            )
+        if not shape or min(shape) < 1:
+            raise FrontendError(f"{where}: --input-shape dims must be positive, got {list(shape)}")
+        return shape
+    if declared is None or None in declared:
+        shown = "unknown rank" if declared is None else _format_dims(_symbolic(vi))
+        example = "x".join(str(d or 1) for d in declared) if declared else "1x3x224x224"
+        raise FrontendError(
+            f"{where} has a dynamic shape ({shown}); give a static one with "
+            f"--input-shape {_cli_name(vi.name)}={example}"
+        )
+    return tuple(d for d in declared if d is not None)
+
+
+def _dtype_name(elem: int) -> str:
+    known = elem in onnx.TensorProto.DataType.values()
+    return onnx.TensorProto.DataType.Name(elem).lower() if known else f"#{elem}"
+
+
+def _symbolic(vi: onnx.ValueInfoProto) -> list[int | str | None]:
+    dims = vi.type.tensor_type.shape.dim
+    return [
+        d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or None)
+        for d in dims
+    ]
+
+
+def _cli_name(name: str) -> str:
+    safe = name and all(c.isalnum() or c in "_-./:" for c in name) and len(name) <= 60
+    return name if safe else quote_for_message(name)
+
+
+# --------------------------------------------------------------------------
+# shape inference
+
+
+def inferred_shapes(model: onnx.ModelProto, label: str) -> dict[str, tuple[int, ...]]:
+    """Static shapes ONNX infers for intermediate and output tensors."""
+    try:
+        inferred = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
+        raise FrontendError(f"{label}: ONNX shape inference failed: {first_line(exc)}") from None
+    graph = inferred.graph
+    shapes: dict[str, tuple[int, ...]] = {}
+    for vi in (*graph.value_info, *graph.output):
+        dims = _dims(vi) if vi.type.HasField("tensor_type") else None
+        if dims is not None and None not in dims:
+            shapes[vi.name] = tuple(d for d in dims if d is not None)
+    return shapes

@@ -1,0 +1,181 @@
+"""ONNX -> `graph` dialect.
+
+`import_onnx` returns a verified module holding `func.func @main`, whose
+arguments are the model's real inputs (initializers listed as inputs, as old
+exporters do, are weights) and whose results are the graph outputs in order.
+Every ONNX tensor name is kept only as a sanitized `graph.name` attribute.
+
+Weights go to a `WeightStore` attached to the module, as float32: float16,
+float64 and bfloat16 initializers are converted; any other dtype reaching a
+compute op, and non-finite values, are errors. Nodes whose inputs are all
+constants are folded (see `grimc.frontend.fold`); Squeeze/Unsqueeze/Reshape of
+activations become `graph.reshape`; Identity and Dropout disappear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import onnx
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
+from xdsl.ir import Block, Region, SSAValue
+from xdsl.utils.exceptions import VerifyException
+
+from grimc.dialects.graph import NAME_ATTR, shape_of, tensor
+
+# Importing the op modules registers their converters.
+from grimc.frontend import conv, elementwise, linalg, rnn, shapes  # noqa: F401
+from grimc.frontend.context import (
+    CONVERTERS,
+    FrontendError,
+    ImportState,
+    NodeContext,
+    Value,
+    first_line,
+    supported_ops,
+)
+from grimc.frontend.fold import evaluate, foldable
+from grimc.frontend.load import (
+    Source,
+    ai_onnx_opset,
+    fix_input_shapes,
+    inferred_shapes,
+    initializers,
+    load_model,
+    normalize_opset,
+)
+from grimc.names import NameTable, quote_for_message, sanitize
+from grimc.weights import WeightStore, attach
+
+__all__ = ["FrontendError", "import_onnx"]
+
+
+def import_onnx(
+    source: Source,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    *,
+    name: str = "model",
+) -> ModuleOp:
+    """Import an ONNX model (path, serialized bytes or ModelProto).
+
+    `input_shapes` fixes dynamic input dims, keyed by the original ONNX input
+    names. `name` labels diagnostics for in-memory models and names the module.
+    Raises FrontendError (one line) for anything grimc cannot import.
+    """
+    model, label = load_model(source, name)
+    source_opset = ai_onnx_opset(model, label)
+    model, opset = normalize_opset(model, source_opset)
+    graph = model.graph
+    weights = initializers(model, label)
+    real_inputs = [vi for vi in graph.input if vi.name not in weights]
+    input_dims = fix_input_shapes(model, real_inputs, input_shapes, label)
+    inferred = inferred_shapes(model, label)
+
+    block = Block(arg_types=[tensor(s) for s in input_dims])
+    store = WeightStore()
+    live = _live_nodes(graph)
+    used = {name for i in live for name in graph.node[i].input} | {o.name for o in graph.output}
+    state = ImportState(label, opset, source_opset, block, store, inferred, used)
+    state.env.update(weights)
+    state.env.update({vi.name: arg for vi, arg in zip(real_inputs, block.args, strict=True)})
+    for index, node in enumerate(graph.node):
+        if index in live:
+            _convert(state, node, index)
+    results = [_graph_output(state, o.name) for o in graph.output]
+    block.add_op(func.ReturnOp(*results))
+
+    names = NameTable()
+    main = func.FuncOp(
+        "main",
+        ([a.type for a in block.args], [r.type for r in results]),
+        Region(block),
+        arg_attrs=_name_attrs(names, [vi.name for vi in real_inputs]),
+        res_attrs=_name_attrs(names, [o.name for o in graph.output]),
+    )
+    module = ModuleOp([main], sym_name=StringAttr(sanitize(name, "model")))
+    attach(module, store)
+    try:
+        module.verify()
+    except VerifyException as exc:
+        raise FrontendError(f"{label}: imported IR does not verify: {first_line(exc)}") from None
+    return module
+
+
+def _live_nodes(graph: onnx.GraphProto) -> set[int]:
+    """Indices of nodes that contribute to a graph output; dead ones are skipped."""
+    needed = {o.name for o in graph.output}
+    live: set[int] = set()
+    for index in reversed(range(len(graph.node))):
+        node = graph.node[index]
+        if needed.intersection(node.output):
+            live.add(index)
+            needed.update(node.input)
+    return live
+
+
+def _convert(state: ImportState, node: onnx.NodeProto, index: int) -> None:
+    ctx = NodeContext(state, node, index)
+    missing = [name for name in node.input if name and name not in state.env]
+    if missing:
+        raise ctx.fail(f"input {quote_for_message(missing[0])} is not defined before use")
+    try:
+        outputs = _fold(ctx) or _lower(ctx)
+    except FrontendError:
+        raise
+    except VerifyException as exc:
+        raise ctx.fail(first_line(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a hostile model must not cause a traceback
+        raise ctx.fail(f"cannot convert ({type(exc).__name__}: {first_line(exc)})") from None
+    for name, value in zip(node.output, outputs, strict=False):
+        if name and value is not None:
+            _check_inferred(ctx, name, value)
+            state.env[name] = value
+
+
+def _fold(ctx: NodeContext) -> Sequence[Value | None] | None:
+    """Outputs of a node whose inputs are all constants, or None."""
+    node = ctx.node
+    inputs = [ctx.input(i) if ctx.has_input(i) else None for i in range(ctx.num_inputs)]
+    if not foldable(node) or not all(v is None or isinstance(v, np.ndarray) for v in inputs):
+        return None
+    try:
+        return evaluate(node, inputs, ctx.state.opset)
+    except Exception as exc:  # noqa: BLE001 - the reference evaluator raises anything
+        raise ctx.fail(
+            f"cannot fold constant node ({type(exc).__name__}: {first_line(exc)})"
+        ) from None
+
+
+def _lower(ctx: NodeContext) -> Sequence[Value | None]:
+    node = ctx.node
+    lower = CONVERTERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+    if lower is None:
+        raise ctx.fail(f"unsupported operator; supported: {', '.join(supported_ops())}")
+    return lower(ctx)
+
+
+def _check_inferred(ctx: NodeContext, name: str, value: Value) -> None:
+    """Our shapes must agree with ONNX shape inference wherever it knows them."""
+    expected = ctx.state.inferred.get(name)
+    if expected is None or not isinstance(value, SSAValue):
+        return
+    if shape_of(value) != expected:
+        raise ctx.fail(
+            f"output {quote_for_message(name)} has shape {list(shape_of(value))} "
+            f"but ONNX infers {list(expected)}"
+        )
+
+
+def _graph_output(state: ImportState, name: str) -> SSAValue:
+    if name not in state.env:
+        raise state.fail(f"graph output {quote_for_message(name)} is never produced")
+    try:
+        return state.materialize(name)
+    except ValueError as exc:
+        raise state.fail(f"graph output: {exc}") from None
+
+
+def _name_attrs(names: NameTable, onnx_names: Sequence[str]) -> ArrayAttr[DictionaryAttr]:
+    return ArrayAttr([DictionaryAttr({NAME_ATTR: StringAttr(names.unique(n))}) for n in onnx_names])
