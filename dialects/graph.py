@@ -945,8 +945,17 @@ class LSTMOp(RecurrentOp):
 
     name = "graph.lstm"
     GATES: ClassVar[int] = 4
+    # xDSL lists a subclass's own fields first: all operands and results are
+    # declared again here so that they keep the ONNX order (Y, Y_h, Y_c).
+    x = operand_def(TensorType)
+    w = operand_def(TensorType)
+    r = operand_def(TensorType)
+    b = opt_operand_def(TensorType)
+    initial_h = opt_operand_def(TensorType)
     initial_c = opt_operand_def(TensorType)
     p = opt_operand_def(TensorType)
+    y = result_def(TensorType)
+    y_h = result_def(TensorType)
     y_c = result_def(TensorType)
     input_forget = prop_def(IntegerAttr)
     irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
