@@ -1,5 +1,6 @@
 """`grimc`: compile an ONNX model; inspect the IR on the way.
 
+    grimc model.onnx -o out.c                  C source + header + weight blob
     grimc model.onnx --emit=ir                 print the optimized IR
     grimc model.onnx --print-ir-after-all      dump IR after every pass (stderr)
     grimc <subcommand> ...                     see `grimc --help`
@@ -21,7 +22,8 @@ from pathlib import Path
 from grimc import __version__
 from grimc.errors import GrimcError
 
-EMIT_KINDS = ("ir",)
+EMIT_KINDS = ("ir", "c", "obj", "so", "exe")
+SUFFIX_TO_EMIT = {".mlir": "ir", ".c": "c", ".o": "obj", ".so": "so"}
 
 
 def parse_shape_option(text: str) -> tuple[str, list[int]]:
@@ -106,17 +108,39 @@ def build_compile_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         type=Path,
-        help="output file (default: stdout for --emit=ir); for --emit=ir the weight store "
-        "is written beside it as <output>.npz",
+        help="output file; its suffix picks --emit when not given (.c, .o, .so, .mlir; "
+        "anything else: exe). Without -o the IR goes to stdout",
     )
     parser.add_argument(
         "--emit",
         choices=EMIT_KINDS,
-        default="ir",
-        help="what to produce: ir = the optimized xDSL IR (default: %(default)s)",
+        help="ir: optimized xDSL IR (weights beside it as <output>.npz); c: <out>.c + <out>.h "
+        "+ <out>.weights.bin; obj/so: compiled with clang (+ .h and weights); exe: a "
+        "command-line harness (WEIGHTS THREADS REPEAT IN_DIR OUT_DIR)",
     )
+    add_build_options(parser)
     add_ir_options(parser)
     return parser
+
+
+def add_build_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target",
+        default="host",
+        help="host (x86-64-v3, AVX2; default), host-avx512 (x86-64-v4), aarch64 (NEON; runs "
+        "here under qemu-aarch64), generic (portable C); clang triples such as "
+        "aarch64-linux-gnu are accepted",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="worker threads the kernels are split for (default 1)"
+    )
+    parser.add_argument(
+        "-O",
+        dest="opt_level",
+        default="3",
+        choices=["0", "1", "2", "3", "s"],
+        help="clang optimization level for obj/so/exe (default 3)",
+    )
 
 
 def instrumentation_from_args(args: argparse.Namespace):
@@ -162,24 +186,117 @@ def write_atomically(path: Path, data: str | bytes) -> None:
         raise
 
 
+def emit_kind(args: argparse.Namespace) -> str:
+    if args.emit is not None:
+        return args.emit
+    if args.output is None:
+        return "ir"
+    return SUFFIX_TO_EMIT.get(args.output.suffix, "exe")
+
+
+def optimized_module(args: argparse.Namespace):
+    """Import the model and run the pipeline with the requested instrumentation."""
+    from grimc.driver import optimize
+    from grimc.pipeline import parse_pass_list
+
+    module = load_module(args.model, args.input_shape)
+    passes = parse_pass_list(args.passes) if args.passes is not None else None
+    return optimize(module, passes, instrumentation_from_args(args))
+
+
 def compile_main(argv: Sequence[str]) -> int:
-    from grimc.pipeline import GRAPH_PIPELINE, PipelineRunner, parse_pass_list, render_ir
+    from grimc.pipeline import render_ir
 
     args = build_compile_parser().parse_args(argv)
+    kind = emit_kind(args)
     if args.output is not None and not args.output.parent.exists():
         raise GrimcError(f"{args.output}: output directory does not exist")
-    module = load_module(args.model, args.input_shape)
-    passes = parse_pass_list(args.passes) if args.passes is not None else list(GRAPH_PIPELINE)
-    PipelineRunner(instrumentation_from_args(args)).run(module, passes)
-    if args.output is None:
-        sys.stdout.write(render_ir(module, args.print_op_generic))
-        return 0
-    from grimc.weights import save_beside
+    if kind != "ir" and args.output is None:
+        raise GrimcError(f"--emit={kind} needs an output file: add -o FILE")
+    if args.threads < 1:
+        raise GrimcError(f"--threads {args.threads}: must be at least 1")
+    module = optimized_module(args)
+    if kind == "ir":
+        if args.output is None:
+            sys.stdout.write(render_ir(module, args.print_op_generic))
+            return 0
+        from grimc.weights import save_beside
 
-    weights_path = args.output.with_name(args.output.name + ".npz")
-    save_beside(module, weights_path)
-    write_atomically(args.output, render_ir(module, args.print_op_generic))
+        save_beside(module, args.output.with_name(args.output.name + ".npz"))
+        write_atomically(args.output, render_ir(module, args.print_op_generic))
+        return 0
+    from grimc.artifacts import write_artifacts
+
+    for path in write_artifacts(module, args.output, kind, args.target, args.threads, args.opt_level):
+        print(path, file=sys.stderr)
     return 0
+
+
+def run_main(argv: Sequence[str]) -> int:
+    """Compile, build and run a model on given inputs (or seeded random ones)."""
+    import numpy as np
+
+    parser = argparse.ArgumentParser(prog="grimc run", description=run_main.__doc__)
+    add_frontend_options(parser)
+    add_build_options(parser)
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="NAME=FILE.npy",
+        help="input tensor from a .npy file (repeatable); missing inputs get seeded "
+        "random normal data",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    parser.add_argument(
+        "-o", "--output-dir", type=Path, help="save outputs as DIR/<name>.npy"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="compare the outputs with onnxruntime"
+    )
+    args = parser.parse_args(argv)
+    from grimc.artifacts import run_compiled
+
+    given = dict(parse_input_option(s) for s in args.input)
+    result = run_compiled(args, given, repeat=1)
+    for desc, out in zip(result.gen.outputs, result.outputs, strict=True):
+        print(f"{desc.name}: shape {list(out.shape)} min {out.min():.6g} max {out.max():.6g} "
+              f"mean {out.mean():.6g}")
+        if args.output_dir is not None:
+            args.output_dir.mkdir(parents=True, exist_ok=True)
+            np.save(args.output_dir / f"{desc.name}.npy", out)
+    if args.check:
+        print(result.check_report())
+        return 0 if result.matches else 1
+    return 0
+
+
+def bench_main(argv: Sequence[str]) -> int:
+    """Median latency of a compiled model over repeated runs, after warm-up."""
+    parser = argparse.ArgumentParser(prog="grimc bench", description=bench_main.__doc__)
+    add_frontend_options(parser)
+    add_build_options(parser)
+    parser.add_argument("--repeat", type=int, default=20, help="timed runs (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    args = parser.parse_args(argv)
+    from grimc.artifacts import run_compiled
+
+    result = run_compiled(args, {}, repeat=max(1, args.repeat))
+    stats = result.stats
+    gflops = stats.flops / (stats.median_ms * 1e6) if stats.median_ms > 0 else 0.0
+    print(
+        f"{args.model}: target {args.target}, {stats.threads} thread(s), median "
+        f"{stats.median_ms:.3f} ms over {stats.repeat} runs, {gflops:.1f} GFLOP/s, "
+        f"peak arena {stats.arena_bytes} bytes"
+    )
+    return 0
+
+
+def parse_input_option(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise GrimcError(f"--input {text!r}: expected NAME=FILE.npy")
+    return name, Path(path)
 
 
 def passes_main(argv: Sequence[str]) -> int:
@@ -195,6 +312,8 @@ def passes_main(argv: Sequence[str]) -> int:
 
 SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "passes": passes_main,
+    "run": run_main,
+    "bench": bench_main,
 }
 
 

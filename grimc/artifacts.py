@@ -1,0 +1,156 @@
+"""What the CLI writes and runs: C/obj/so/exe artifacts, and compiled runs.
+
+All files of one compilation are produced in a temporary directory and moved
+into place only when everything succeeded, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from grimc.emit.codegen import GeneratedModel, generate
+from grimc.emit.targets import emit_target
+from grimc.errors import GrimcError
+from grimc.names import sanitize
+from grimc.runner import ExeModel, RunStats, write_sources
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def write_artifacts(
+    module: ModuleOp, output: Path, kind: str, target: str, threads: int, opt_level: str
+) -> list[Path]:
+    """Generate and (for obj/so/exe) build; returns the files written."""
+    from grimc import toolchain
+
+    prefix = sanitize(output.name.split(".")[0], "model")
+    gen = generate(module, emit_target(target), threads=threads, prefix=prefix)
+    spec = toolchain.resolve_target(target)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".grimc-") as tmp:
+        work = Path(tmp)
+        c_path, h_path, blob_path = write_sources(gen, work)
+        produced = {h_path: h_path.name, blob_path: blob_path.name}
+        if kind == "c":
+            produced[c_path] = output.name
+        elif kind == "obj":
+            obj = work / "model.o"
+            toolchain.compile_object([c_path], obj, spec, opt_level=opt_level)
+            produced[obj] = output.name
+        elif kind == "so":
+            lib = work / "model.so"
+            toolchain.build_shared([c_path], lib, spec, opt_level=opt_level)
+            produced[lib] = output.name
+        else:
+            exe = work / "model.exe"
+            harness = work / f"{prefix}_main.c"
+            harness.write_text(gen.harness)
+            toolchain.build_executable(
+                [c_path, harness], exe, spec, static=spec.needs_qemu, opt_level=opt_level
+            )
+            produced[exe] = output.name
+        written = []
+        for src, name in produced.items():
+            dest = output.parent / name
+            shutil.move(src, dest)
+            written.append(dest)
+    return written
+
+
+@dataclass
+class CompiledRun:
+    gen: GeneratedModel
+    inputs: list[np.ndarray]
+    outputs: list[np.ndarray]
+    stats: RunStats
+    reference: list[np.ndarray] | None = None
+
+    @property
+    def max_abs_error(self) -> float:
+        assert self.reference is not None
+        return max(
+            float(np.max(np.abs(o - r))) if o.size else 0.0
+            for o, r in zip(self.outputs, self.reference, strict=True)
+        )
+
+    @property
+    def matches(self) -> bool:
+        assert self.reference is not None
+        return all(
+            np.allclose(o, r, rtol=RTOL, atol=ATOL)
+            for o, r in zip(self.outputs, self.reference, strict=True)
+        )
+
+    def check_report(self) -> str:
+        verdict = "OK" if self.matches else "MISMATCH"
+        return (
+            f"onnxruntime check: {verdict} (max abs error {self.max_abs_error:.3g}, "
+            f"tolerance rtol {RTOL:g} atol {ATOL:g})"
+        )
+
+
+def make_inputs(
+    gen: GeneratedModel, given: Mapping[str, Path], seed: int
+) -> list[np.ndarray]:
+    """Inputs from .npy files by (sanitized) name, else seeded standard normal."""
+    wanted = {sanitize(k): v for k, v in given.items()}
+    unknown = set(wanted) - {d.name for d in gen.inputs}
+    if unknown:
+        names = ", ".join(d.name for d in gen.inputs)
+        raise GrimcError(f"--input {sorted(unknown)[0]}: no such input; inputs are {names}")
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for desc in gen.inputs:
+        if desc.name in wanted:
+            try:
+                arr = np.load(wanted[desc.name], allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise GrimcError(f"{wanted[desc.name]}: cannot read .npy ({exc})") from None
+            if tuple(arr.shape) != tuple(desc.shape):
+                raise GrimcError(
+                    f"{wanted[desc.name]}: shape {list(arr.shape)}, input '{desc.name}' "
+                    f"needs {list(desc.shape)}"
+                )
+            arrays.append(arr.astype(np.float32))
+        else:
+            arrays.append(rng.standard_normal(desc.shape).astype(np.float32))
+    return arrays
+
+
+def onnxruntime_reference(model_path: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Run the original ONNX model in onnxruntime (1 thread) on the same inputs."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+    feeds = {i.name: x for i, x in zip(sess.get_inputs(), inputs, strict=True)}
+    return [np.asarray(y) for y in sess.run(None, feeds)]
+
+
+def run_compiled(
+    args: argparse.Namespace, given: Mapping[str, Path], repeat: int
+) -> CompiledRun:
+    """Compile args.model, build the harness, run it; check if args.check."""
+    from grimc.cli import load_module
+    from grimc.driver import optimize
+
+    module = optimize(load_module(args.model, args.input_shape))
+    gen = generate(module, emit_target(args.target), threads=args.threads)
+    inputs = make_inputs(gen, given, args.seed)
+    with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
+        exe = ExeModel.build(gen, Path(tmp), target=args.target, threads=args.threads)
+        outputs, stats = exe.run_with_stats(inputs, repeat=repeat)
+    run = CompiledRun(gen, inputs, outputs, stats)
+    if getattr(args, "check", False):
+        if not args.model.endswith(".onnx"):
+            raise GrimcError("--check needs an .onnx model to run in onnxruntime")
+        run.reference = onnxruntime_reference(args.model, inputs)
+    return run
