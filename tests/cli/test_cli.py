@@ -1,0 +1,185 @@
+"""grimc / grimc-opt command lines: IR inspection flags and user errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from tests.conftest import REPO
+
+EXAMPLE = REPO / "examples" / "small_cnn.onnx"
+HEADER_AFTER = "// -----// IR Dump After {} //----- //"
+
+
+def test_version_and_help(run_cli) -> None:
+    version = run_cli(["grimc", "--version"])
+    assert version.returncode == 0 and version.stdout.startswith("grimc ")
+    helptext = run_cli(["grimc", "--help"]).stdout
+    for flag in (
+        "--emit", "--target", "--threads", "--input-shape", "--print-ir-after-all",
+        "--print-ir-before", "--print-ir-after", "--ir-dump-dir", "--print-op-generic",
+        "--time-passes", "--passes",
+    ):
+        assert flag in helptext
+
+
+def test_emit_ir_prints_verifiable_ir_that_xdsl_opt_parses(run_cli) -> None:
+    proc = run_cli(["grimc", str(EXAMPLE), "--emit=ir"])
+    assert proc.returncode == 0, proc.stderr
+    assert "func.func @main" in proc.stdout and "graph.conv" in proc.stdout
+    assert proc.stderr == ""
+    # BN was folded and activations fused by the default pipeline.
+    assert "graph.batch_norm" not in proc.stdout
+    assert "act = #graph.act<relu>" in proc.stdout
+    replay = run_cli(["xdsl-opt"], stdin=proc.stdout)
+    assert replay.returncode == 0, replay.stderr
+    assert "graph.conv" in replay.stdout
+
+
+def test_print_ir_after_all_goes_to_stderr(run_cli) -> None:
+    proc = run_cli(["grimc", str(EXAMPLE), "--print-ir-after-all", "--emit=ir"])
+    assert proc.returncode == 0, proc.stderr
+    for name in ("graph-constant-fold", "graph-bn-fold", "graph-fuse-activations", "graph-dce"):
+        assert HEADER_AFTER.format(name) in proc.stderr
+    assert "IR Dump" not in proc.stdout
+    # Before folding the dump after constant-fold still holds batch norms.
+    after_cf = proc.stderr.split(HEADER_AFTER.format("graph-constant-fold"))[1]
+    assert "graph.batch_norm" in after_cf.split("// -----//")[0]
+
+
+def test_print_ir_before_and_after_one_pass(run_cli) -> None:
+    proc = run_cli(
+        ["grimc", str(EXAMPLE), "--print-ir-before=graph-bn-fold", "--print-ir-after=graph-bn-fold"]
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "// -----// IR Dump Before graph-bn-fold //----- //" in proc.stderr
+    assert HEADER_AFTER.format("graph-bn-fold") in proc.stderr
+    assert HEADER_AFTER.format("graph-dce") not in proc.stderr
+
+
+def test_generic_form_and_time_passes(run_cli) -> None:
+    proc = run_cli(["grimc", str(EXAMPLE), "--print-op-generic", "--time-passes"])
+    assert proc.returncode == 0, proc.stderr
+    assert '"graph.conv"' in proc.stdout
+    assert "Pass execution timing report" in proc.stderr
+    assert "graph-bn-fold" in proc.stderr
+
+
+def test_ir_dump_dir_replays_with_grimc_opt(run_cli, tmp_path: Path) -> None:
+    dumps = tmp_path / "dumps"
+    proc = run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)])
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(p.name for p in dumps.glob("*.mlir"))
+    assert files[0] == "00_before_pipeline.mlir"
+    assert any("graph-bn-fold" in f for f in files)
+    assert (dumps / "weights.npz").is_file()
+    before_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-constant-fold" in p.name)
+    replay = run_cli(["grimc-opt", str(before_fold), "-p", "graph-bn-fold"])
+    assert replay.returncode == 0, replay.stderr
+    assert "graph.batch_norm" not in replay.stdout
+    assert "graph.batch_norm" in before_fold.read_text()
+
+
+def test_emit_ir_to_file_writes_weights_beside(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "model.mlir"
+    proc = run_cli(["grimc", str(EXAMPLE), "-o", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file() and (tmp_path / "model.mlir.npz").is_file()
+    replay = run_cli(["grimc-opt", str(out), "-p", "graph-constant-fold,graph-dce"])
+    assert replay.returncode == 0, replay.stderr
+
+
+def test_grimc_opt_reads_onnx(run_cli) -> None:
+    proc = run_cli(["grimc-opt", str(EXAMPLE), "-p", "graph-bn-fold"])
+    assert proc.returncode == 0, proc.stderr
+    assert "graph.conv" in proc.stdout and "graph.batch_norm" not in proc.stdout
+
+
+def test_passes_lists_registry(run_cli) -> None:
+    proc = run_cli(["grimc", "passes"])
+    assert proc.returncode == 0
+    for name in ("graph-bn-fold", "graph-dce", "graph-fuse-activations", "graph-constant-fold"):
+        assert name in proc.stdout
+
+
+def _unsupported_model(path: Path) -> None:
+    node = helper.make_node("Einsum", ["x", "x"], ["y"], name="weird", equation="ij,jk->ik")
+    graph = helper.make_graph(
+        [node], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+def _dynamic_model(path: Path) -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+
+
+BAD_INPUTS = {
+    "missing": lambda p: None,
+    "empty": lambda p: p.write_bytes(b""),
+    "truncated": lambda p: p.write_bytes(EXAMPLE.read_bytes()[: EXAMPLE.stat().st_size // 2]),
+    "garbage": lambda p: p.write_bytes(b"\x00\xff not an onnx model \x13" * 40),
+    "unsupported": _unsupported_model,
+    "dynamic": _dynamic_model,
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+@pytest.mark.parametrize("emit", ["ir", "c"])
+def test_bad_input_is_one_line_exit_2_no_output(run_cli, tmp_path: Path, case: str, emit: str) -> None:
+    model = tmp_path / "model.onnx"
+    BAD_INPUTS[case](model)
+    out = tmp_path / ("out.mlir" if emit == "ir" else "out.c")
+    proc = run_cli(["grimc", str(model), "-o", str(out), f"--emit={emit}"])
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("grimc: error: ")
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["model.onnx"] if case != "missing" else [])
+
+
+def test_unsupported_operator_names_op_node_and_supported_list(run_cli, tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    _unsupported_model(model)
+    err = run_cli(["grimc", str(model)]).stderr
+    assert "Einsum" in err and "weird" in err and "Conv" in err and "GRU" in err
+
+
+def test_dynamic_shape_fixed_by_input_shape(run_cli, tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    _dynamic_model(model)
+    err = run_cli(["grimc", str(model)]).stderr
+    assert "--input-shape" in err
+    proc = run_cli(["grimc", str(model), "--input-shape", "x=4x3"])
+    assert proc.returncode == 0, proc.stderr
+    assert "tensor<4x3xf32>" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--input-shape", "x=4xQ"],
+        ["--passes", "no-such-pass"],
+        ["--emit=c"],
+        ["-o", "/nonexistent-dir/out.c"],
+        ["--threads", "0", "-o", "OUT"],
+        ["--target", "sparc", "-o", "OUT"],
+    ],
+)
+def test_bad_options_are_one_line(run_cli, tmp_path: Path, args: list[str]) -> None:
+    args = [str(tmp_path / "out.c") if a == "OUT" else a for a in args]
+    proc = run_cli(["grimc", str(EXAMPLE), *args])
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "out.c").exists()
