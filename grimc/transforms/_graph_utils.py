@@ -8,6 +8,7 @@ file read as its rewrite rule alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -46,10 +47,11 @@ class Constants:
             return None
         return self.store[value.owner.key.data]
 
-    def arrays(self, values: tuple[SSAValue, ...]) -> list[np.ndarray] | None:
+    def arrays(self, values: Sequence[SSAValue]) -> list[np.ndarray] | None:
         """The constants behind all `values`, or None if any of them is not constant."""
-        found = [self.array(v) for v in values]
-        return None if any(a is None for a in found) else found  # type: ignore[return-value]
+        if not all(isinstance(v.owner, WeightOp) for v in values):
+            return None
+        return [self.store[v.owner.key.data] for v in values]  # type: ignore[union-attr]
 
     def materialize(
         self, rewriter: PatternRewriter, hint: str, array: np.ndarray, before: Operation

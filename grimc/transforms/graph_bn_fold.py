@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Attribute, Operation
+from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     PatternRewriter,
@@ -109,7 +109,9 @@ class FoldBatchNorm(RewritePattern):
             return
         fuse_into(rewriter, producer, bn, **self._materialize(rewriter, producer, changes))
 
-    def _materialize(self, rewriter: PatternRewriter, producer: Operation, changes: Changes):
+    def _materialize(
+        self, rewriter: PatternRewriter, producer: Operation, changes: Changes
+    ) -> dict[str, SSAValue | Attribute]:
         """Turn array changes into new graph.weight values placed before `producer`."""
         weight_key = key_of(producer.operands[1], "w")  # conv w / gemm B
         return {

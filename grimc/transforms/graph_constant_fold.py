@@ -127,7 +127,7 @@ class FoldConstantOp(RewritePattern):
         evaluate = EVALUATORS.get(type(op))
         if (
             evaluate is None
-            or self.consts.arrays(tuple(op.operands)) is None
+            or self.consts.arrays(op.operands) is None
             or flops(op) > MAX_FOLD_FLOPS
         ):
             return
