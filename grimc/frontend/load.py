@@ -28,9 +28,7 @@ Source = str | os.PathLike | bytes | onnx.ModelProto
 def load_model(source: Source, name: str) -> tuple[onnx.ModelProto, str]:
     """Parse `source`; returns the model and the label used in diagnostics."""
     if isinstance(source, onnx.ModelProto):
-        model = onnx.ModelProto()
-        model.CopyFrom(source)
-        label = name
+        model, label = source, name
     elif isinstance(source, bytes):
         label = name
         model = _parse(source, label)
@@ -74,6 +72,52 @@ def ai_onnx_opset(model: onnx.ModelProto, label: str) -> int:
         if entry.domain in ("", "ai.onnx"):
             return entry.version
     raise FrontendError(f"{label}: model imports no ai.onnx opset")
+
+
+SKELETON_MAX_ELEMENTS = 1024
+"""Initializers larger than this leave the skeleton (see `skeleton`)."""
+
+
+def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model without its large initializers, which become typed graph inputs.
+
+    Version conversion and shape inference serialize the whole model; on
+    VGG-16 that is seconds per pass for data they never look at. Small
+    initializers (shape tensors, scalars) stay for data propagation. The
+    caller's model is never modified.
+    """
+    source = model.graph
+    graph = onnx.GraphProto(name=source.name)
+    graph.node.extend(source.node)
+    graph.input.extend(source.input)
+    graph.output.extend(source.output)
+    graph.value_info.extend(source.value_info)
+    declared = {vi.name for vi in source.input}
+    for tensor in source.initializer:
+        if _elements(tensor.dims) <= SKELETON_MAX_ELEMENTS:
+            graph.initializer.append(tensor)
+        elif tensor.name not in declared:
+            graph.input.append(
+                onnx.helper.make_tensor_value_info(tensor.name, tensor.data_type, tensor.dims)
+            )
+    for sparse in source.sparse_initializer:
+        if sparse.values.name not in declared:
+            graph.input.append(
+                onnx.helper.make_tensor_value_info(
+                    sparse.values.name, sparse.values.data_type, sparse.dims
+                )
+            )
+    result = onnx.ModelProto(ir_version=model.ir_version, graph=graph)
+    result.opset_import.extend(model.opset_import)
+    result.functions.extend(model.functions)
+    return result
+
+
+def _elements(dims: Sequence[int]) -> int:
+    count = 1
+    for dim in dims:
+        count *= dim
+    return count
 
 
 def normalize_opset(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, int]:

@@ -45,6 +45,7 @@ from grimc.frontend.load import (
     initializers,
     load_model,
     normalize_opset,
+    skeleton,
 )
 from grimc.names import NameTable, quote_for_message, sanitize
 from grimc.weights import WeightStore, attach
@@ -64,11 +65,11 @@ def import_onnx(
     names. `name` labels diagnostics for in-memory models and names the module.
     Raises FrontendError (one line) for anything grimc cannot import.
     """
-    model, label = load_model(source, name)
-    source_opset = ai_onnx_opset(model, label)
-    model, opset = normalize_opset(model, source_opset)
+    original, label = load_model(source, name)
+    source_opset = ai_onnx_opset(original, label)
+    weights = initializers(original, label)
+    model, opset = normalize_opset(skeleton(original), source_opset)
     graph = model.graph
-    weights = initializers(model, label)
     real_inputs = [vi for vi in graph.input if vi.name not in weights]
     input_dims = fix_input_shapes(model, real_inputs, input_shapes, label)
     inferred = inferred_shapes(model, label)
