@@ -4,17 +4,19 @@ Each test builds a small graph-IR module with its weight store, exports it to
 ONNX (`to_onnx`, a test-only exporter that spells every fused `act`/`residual`
 as separate ONNX nodes), runs the passes, exports again, and compares what
 `onnx.reference.ReferenceEvaluator` computes for both, at rtol 1e-4, atol 1e-5.
-Structure is checked too (what was folded/fused away), so a pass that silently
-does nothing fails.
+Imported ONNX models are compared with the reference run of the original model,
+and the zoo CNNs (small variants) with onnxruntime. Structure is checked too
+(what was folded/fused away), so a pass that silently does nothing fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grimc.dialects.graph as g
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
@@ -22,8 +24,11 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, Region, SSAValue
 
+from grimc.frontend import import_onnx
+from grimc.transforms import graph_constant_fold
 from grimc.universe import PASSES, make_context
 from grimc.weights import WeightStore, attach, save_beside, store_for
+from grimc.zoo import build
 from tests.conftest import run_tool
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -161,6 +166,15 @@ class OnnxExporter:
     def operands(self, *values: SSAValue | None) -> list[str]:
         return [self.name(v) for v in values if v is not None]
 
+    def pool(self, op: g.MaxPoolOp | g.AvgPoolOp, out: str) -> None:
+        names = ["kernel_shape", "strides", "pads", "dilations"]
+        attrs: dict = {k: list(g.ints(op.properties[k])) for k in names if k in op.properties}
+        attrs["ceil_mode"] = op.ceil_mode.value.data
+        if isinstance(op, g.AvgPoolOp):
+            attrs["count_include_pad"] = op.count_include_pad.value.data
+        kind = "MaxPool" if isinstance(op, g.MaxPoolOp) else "AveragePool"
+        self.node(kind, [self.name(op.x)], out, **attrs)
+
     def op(self, op: Operation) -> None:
         out = self.name(op.results[0]) if op.results else ""
         if isinstance(op, g.WeightOp):
@@ -198,6 +212,12 @@ class OnnxExporter:
             self.node("Concat", self.operands(*op.inputs), out, axis=op.axis.value.data)
         elif isinstance(op, g.SumOp):
             self.node("Sum", self.operands(*op.inputs), out)
+        elif isinstance(op, g.MaxPoolOp | g.AvgPoolOp):
+            self.pool(op, out)
+        elif isinstance(op, g.GlobalAvgPoolOp):
+            self.node("GlobalAveragePool", [self.name(op.x)], out)
+        elif isinstance(op, g.SoftmaxOp):
+            self.node("Softmax", [self.name(op.x)], out, axis=op.axis.value.data)
         else:
             raise NotImplementedError(op.name)
 
@@ -323,7 +343,9 @@ def test_resnet_block_fuses_bn_residual_and_relu() -> None:
         lambda x: g.HardSigmoidOp(x, alpha=g.f32_attr(0.3), beta=g.f32_attr(0.4)),
     ],
 )
-def test_every_activation_fuses_with_the_same_meaning(unary) -> None:
+def test_every_activation_fuses_with_the_same_meaning(
+    unary: Callable[[SSAValue], Operation],
+) -> None:
     b = Builder((2, 5), (5, 4))
     a, w = b.args
     residual = b.op(g.MatMulOp(a, w))
@@ -365,9 +387,7 @@ CONSTANT_CASES = {
 
 
 def test_every_evaluator_has_a_case() -> None:
-    from grimc.transforms.graph_constant_fold import EVALUATORS
-
-    assert set(CONSTANT_CASES) == set(EVALUATORS)
+    assert set(CONSTANT_CASES) == set(graph_constant_fold.EVALUATORS)
 
 
 @pytest.mark.parametrize("kind", list(CONSTANT_CASES), ids=lambda k: k.name)
@@ -379,8 +399,6 @@ def test_constant_fold_matches_onnx(kind: type[Operation]) -> None:
 
 
 def test_large_matmul_is_not_folded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from grimc.transforms import graph_constant_fold
-
     monkeypatch.setattr(graph_constant_fold, "MAX_FOLD_FLOPS", 2 * 3 * 4 * 5 - 1)
     b = Builder()
     module = b.module(b.op(g.MatMulOp(b.weight((3, 4)), b.weight((4, 5)))))
@@ -452,8 +470,6 @@ def bn_node(
 
 def check_imported_pipeline(model: onnx.ModelProto) -> ModuleOp:
     """Import, run the graph pipeline, compare with the reference on `model`."""
-    from grimc.frontend import import_onnx
-
     module = run_passes(import_onnx(model), PIPELINE)
     inputs = random_inputs(module)
     feeds = {i.name: x for i, x in zip(model.graph.input, inputs, strict=True)}
@@ -503,3 +519,27 @@ def test_imported_resnet_block() -> None:
     assert graph_ops(module) == ["graph.conv", "graph.conv"]
     last = [op for op in module.walk() if isinstance(op, g.ConvOp)][-1]
     assert last.residual is not None and last.act == g.ActivationAttr("relu")
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("small_cnn", {}),
+        ("resnet18", {"image_size": 32, "width": 0.25, "num_classes": 10}),
+        ("resnet50", {"image_size": 32, "width": 0.125, "num_classes": 10}),
+        ("mobilenet_v2", {"image_size": 32, "width": 0.25, "num_classes": 10}),
+    ],
+)
+def test_zoo_cnn_pipeline_matches_onnxruntime(name: str, kwargs: dict) -> None:
+    """Every BN folds and every activation/residual fuses on the paper's CNNs."""
+    model = build(name, **kwargs)
+    module = run_passes(import_onnx(model), PIPELINE)
+    left = set(graph_ops(module))
+    assert not left & {"graph.batch_norm", "graph.relu", "graph.clip", "graph.add"}, left
+    [x] = random_inputs(module)
+
+    def run(m: onnx.ModelProto) -> np.ndarray:
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+    np.testing.assert_allclose(run(to_onnx(module)), run(model), rtol=RTOL, atol=ATOL)
