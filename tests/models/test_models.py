@@ -1,0 +1,84 @@
+"""Whole models from grimc.zoo, compiled and run, against onnxruntime.
+
+Host targets run in-process; aarch64 runs a static harness under qemu (small
+variants: qemu is 40-120x slower than native). Tolerance: rtol 1e-4, atol 1e-5
+on outputs whose magnitude is O(1-10) (zoo weights are scaled for that).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from grimc import zoo
+from grimc.driver import build_model
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def reference(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})
+
+
+def check_model(model: onnx.ModelProto, tmp_path: Path, target: str, threads: int = 1) -> None:
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    expected = reference(model, x)
+    with build_model(model, tmp_path, target=target, threads=threads) as compiled:
+        got = compiled.run([x])
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        assert g.shape == e.shape
+        np.testing.assert_allclose(g, e, rtol=RTOL, atol=ATOL)
+
+
+SMALL = {
+    "small_cnn": lambda: zoo.small_cnn(),
+    "vgg16_32": lambda: zoo.vgg16(image_size=32, width=0.125, num_classes=10),
+    "resnet18_32": lambda: zoo.resnet18(image_size=32, width=0.25, num_classes=10),
+    "resnet50_32": lambda: zoo.resnet50(image_size=32, width=0.125, num_classes=10),
+    "mobilenet_v2_32": lambda: zoo.mobilenet_v2(image_size=32, width=0.25, num_classes=10),
+    "gru_small": lambda: zoo.gru(input_size=13, hidden_size=24, num_layers=2, seq_len=7),
+    "lstm_small": lambda: zoo.lstm(input_size=13, hidden_size=24, num_layers=2, seq_len=7),
+    "rnn_small": lambda: zoo.rnn(input_size=13, hidden_size=24, num_layers=2, seq_len=7),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("threads", [1, 2])
+def test_small_models_host(name: str, threads: int, tmp_path: Path) -> None:
+    check_model(SMALL[name](), tmp_path, "host", threads)
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "resnet18_32", "mobilenet_v2_32"])
+def test_small_models_host_avx512(name: str, tmp_path: Path) -> None:
+    check_model(SMALL[name](), tmp_path, "host-avx512")
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_small_models_aarch64(name: str, tmp_path: Path) -> None:
+    check_model(SMALL[name](), tmp_path, "aarch64", threads=2)
+
+
+FULL = {
+    "resnet18": (lambda: zoo.resnet18(), []),
+    "mobilenet_v2": (lambda: zoo.mobilenet_v2(), []),
+    "gru_2x1024": (lambda: zoo.gru(), []),
+    "lstm_2x1024": (lambda: zoo.lstm(), []),
+    "vgg16": (lambda: zoo.vgg16(), [pytest.mark.slow]),
+    "resnet50": (lambda: zoo.resnet50(), [pytest.mark.slow]),
+}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=marks) for n, (_, marks) in sorted(FULL.items())]
+)
+def test_full_size_models_host(name: str, tmp_path: Path) -> None:
+    check_model(FULL[name][0](), tmp_path, "host")
