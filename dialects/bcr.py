@@ -23,20 +23,6 @@ import math
 from collections.abc import Callable, Sequence
 from typing import ClassVar, TypeVar
 
-from grimc.dialects.graph import (
-    IDENTIFIER,
-    ActivationAttr,
-    check_f32,
-    check_lstm_state,
-    check_recurrent,
-    check_window,
-    i64_array,
-    i64_attr,
-    ints,
-    require,
-    shape_of,
-    tensor,
-)
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
@@ -68,6 +54,20 @@ from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 from grimc.bcr_format import BCRMatrix
+from grimc.dialects.graph import (
+    IDENTIFIER,
+    ActivationAttr,
+    check_f32,
+    check_lstm_state,
+    check_recurrent,
+    check_window,
+    i64_array,
+    i64_attr,
+    ints,
+    require,
+    shape_of,
+    tensor,
+)
 
 # --------------------------------------------------------------------------
 # key = value records, the syntax shared by #bcr.schedule and #bcr.encoding
@@ -121,6 +121,12 @@ def _pair_attr(values: Sequence[int]) -> ArrayAttr[IntAttr]:
 
 def _values(attr: ArrayAttr[IntAttr]) -> tuple[int, ...]:
     return tuple(v.data for v in attr.data)
+
+
+def _float_text(value: float) -> str:
+    """Shortest round-trip text of a float, as an MLIR float literal (`1e-05` -> `1.0e-05`)."""
+    text = repr(value)
+    return text if "." in text or "e" not in text else text.replace("e", ".0e")
 
 
 def _build(parser: AttrParser, start: int, make: Callable[[], AttrT]) -> AttrT:
@@ -273,7 +279,7 @@ class EncodingAttr(ParametrizedAttribute):
             groups=len(matrices),
             block=first.block,
             keep=keep,
-            balanced=all(m.is_balanced(keep) for m in matrices),  # type: ignore[arg-type]
+            balanced=all(m.is_balanced(keep) for m in matrices),
             density=float(f"{stored / (len(matrices) * math.prod(first.shape)):.4g}"),
             schedule=schedule,
         )
@@ -349,7 +355,7 @@ class EncodingAttr(ParametrizedAttribute):
             f"block = {list(self.block_shape)}",
             f"keep = {list(self.keep_counts)}",
             *(["balanced"] if self.is_balanced else []),
-            f"density = {self.density.data!r}",
+            f"density = {_float_text(self.density.data)}",
         ]
         if self.schedule != ScheduleAttr():
             entries.append(f"schedule = {{{self.schedule.body()}}}")

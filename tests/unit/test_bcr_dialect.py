@@ -7,16 +7,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from grimc.dialects.bcr import (
-    Conv2dOp,
-    EncodingAttr,
-    GRUOp,
-    LSTMOp,
-    MatMulOp,
-    RNNOp,
-    ScheduleAttr,
-)
-from grimc.dialects.graph import ActivationAttr, WeightOp, f32_attr, i64_attr, tensor
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from xdsl.dialects.builtin import IntegerType, ModuleOp, StringAttr, TensorType
@@ -28,6 +18,16 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError, VerifyException
 
 from grimc.bcr_format import BCRFormatError, BCRMatrix, pack, store_keys, unpack
+from grimc.dialects.bcr import (
+    Conv2dOp,
+    EncodingAttr,
+    GRUOp,
+    LSTMOp,
+    MatMulOp,
+    RNNOp,
+    ScheduleAttr,
+)
+from grimc.dialects.graph import ActivationAttr, WeightOp, f32_attr, i64_attr, tensor
 from grimc.universe import make_context
 
 # --------------------------------------------------------------------------
@@ -254,6 +254,38 @@ def test_encoding_defaults_and_any_order() -> None:
 def test_encoding_errors(text: str, message: str) -> None:
     with pytest.raises(ParseError, match=message):
         parse_attr(f"#bcr.encoding<{text}>")
+
+
+@st.composite
+def encodings(draw: st.DrawFn) -> EncodingAttr:
+    matrix = (draw(st.integers(1, 5000)), draw(st.integers(1, 5000)))
+    block = (draw(st.integers(1, 64)), draw(st.integers(1, 64)))
+    keep = tuple(draw(st.integers(1, min(b, m))) for b, m in zip(block, matrix, strict=True))
+    schedule = ScheduleAttr(
+        reorder=draw(st.booleans()),
+        rle=draw(st.booleans()),
+        rows=draw(st.integers(1, 32)),
+        tile=draw(st.integers(1, 256)),
+        unroll=draw(st.integers(1, 8)),
+        order=draw(st.sampled_from(ScheduleAttr.ORDERS)),
+        threads=draw(st.integers(1, 64)),
+    )
+    return EncodingAttr(
+        matrix=matrix,
+        groups=draw(st.integers(1, 4)),
+        block=block,
+        keep=keep,
+        balanced=draw(st.booleans()),
+        density=draw(st.floats(1e-9, 1.0) | st.sampled_from([1e-05, 1.0, 0.5])),
+        schedule=schedule,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(encodings())
+def test_encoding_print_parse_round_trip(e: EncodingAttr) -> None:
+    assert parse_attr(str(e)) == e
+    assert parse_attr(str(e.schedule)) == e.schedule
 
 
 def test_encoding_verifies_on_construction() -> None:
