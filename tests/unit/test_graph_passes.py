@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import grimc.dialects.graph as g
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -24,6 +23,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Block, Operation, Region, SSAValue
 
+from grimc.dialects import graph as g
 from grimc.frontend import import_onnx
 from grimc.transforms import graph_constant_fold
 from grimc.universe import PASSES, make_context
