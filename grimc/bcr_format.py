@@ -119,13 +119,26 @@ def _detect(sub: np.ndarray, row0: int, col0: int) -> Block:
     return Block(rows + row0, cols + col0, sub[np.ix_(rows, cols)])
 
 
-def _check_indices(idx: np.ndarray, span: tuple[int, int], what: str) -> None:
-    _check(idx.ndim == 1, f"{what}: indices must be 1-D")
-    _check(
-        bool(np.all((idx >= span[0]) & (idx < span[1]))),
-        f"{what}: indices must lie in [{span[0]}, {span[1]})",
-    )
-    _check(bool(np.all(np.diff(idx) > 0)), f"{what}: indices must be strictly increasing")
+def _check_kept(
+    kept: Sequence[np.ndarray], spans: np.ndarray, grid_cols: int, what: str
+) -> None:
+    """Each block's kept `what` lie in its span [lo, hi) and strictly increase.
+
+    Vectorized over all blocks (kept[i] and spans[i] belong to block i), since
+    validation runs on every matrix built or loaded.
+    """
+    _check(all(k.ndim == 1 for k in kept), f"kept {what} must be 1-D index arrays")
+    owner = np.repeat(np.arange(len(kept)), [len(k) for k in kept])
+    flat = np.concatenate(kept)
+    bad = (flat < spans[owner, 0]) | (flat >= spans[owner, 1])
+    bad[1:] |= (owner[1:] == owner[:-1]) & (flat[1:] <= flat[:-1])
+    if bad.any():
+        i = owner[np.argmax(bad)]
+        lo, hi = spans[i]
+        raise BCRFormatError(
+            f"block ({i // grid_cols}, {i % grid_cols}) {what}: indices must strictly "
+            f"increase within [{lo}, {hi})"
+        )
 
 
 def _check_perm(perm: np.ndarray, m: int) -> None:
@@ -214,19 +227,22 @@ class BCRMatrix:
             len(self.blocks) == len(rows) and all(len(s) == len(cols) for s in self.blocks),
             f"block grid must be {len(rows)} x {len(cols)}",
         )
-        for s, stripe in enumerate(self.blocks):
-            for b, blk in enumerate(stripe):
-                where = f"block ({s}, {b})"
-                _check_indices(blk.rows, rows[s], f"{where} rows")
-                _check_indices(blk.cols, cols[b], f"{where} cols")
-                _check(
-                    blk.values.shape == blk.counts and blk.values.dtype == np.float32,
-                    f"{where}: values must be float32 {list(blk.counts)}",
-                )
-                _check(
-                    (len(blk.rows) == 0) == (len(blk.cols) == 0),
-                    f"{where}: keeps rows without columns or columns without rows",
-                )
+        blocks = list(self.iter_blocks())
+        n_cols = len(cols)
+        owned_rows = np.repeat(np.array(rows), n_cols, axis=0)
+        owned_cols = np.tile(np.array(cols), (len(rows), 1))
+        _check_kept([blk.rows for blk in blocks], owned_rows, n_cols, "rows")
+        _check_kept([blk.cols for blk in blocks], owned_cols, n_cols, "cols")
+        for i, blk in enumerate(blocks):
+            where = f"block ({i // n_cols}, {i % n_cols})"
+            _check(
+                blk.values.shape == blk.counts and blk.values.dtype == np.float32,
+                f"{where}: values must be float32 {list(blk.counts)}",
+            )
+            _check(
+                (len(blk.rows) == 0) == (len(blk.cols) == 0),
+                f"{where}: keeps rows without columns or columns without rows",
+            )
 
     # ------------------------------------------------------------ statistics
 

@@ -492,8 +492,8 @@ def _packed() -> dict[str, np.ndarray]:
         (lambda a: a.update(bptr=a["bptr"][:-3]), "'bptr' length does not match"),
         (lambda a: a.update(perm=a["perm"][:4]), "'perm' length must be a multiple of 5"),
         (lambda a: a.update(perm=np.zeros(5, np.int32)), "must be a permutation"),
-        (lambda a: a.update(cols=a["cols"] + 1), "cols: indices must lie in"),
-        (lambda a: a.update(rows=a["rows"][::-1].copy()), "rows: indices must"),
+        (lambda a: a.update(cols=a["cols"] + 1), r"\(0, 0\) cols: indices must strictly increase within \[0, 4\)"),
+        (lambda a: a.update(rows=a["rows"][::-1].copy()), r"\(0, 0\) rows: indices must strictly increase within \[0, 2\)"),
         (lambda a: a.update(vals=a["vals"][:-1]), "'bptr' must end at the array lengths"),
     ],
 )
