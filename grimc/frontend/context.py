@@ -84,7 +84,8 @@ def to_float32(array: np.ndarray, what: str) -> np.ndarray:
     """
     if array.dtype.kind != "f" and array.dtype.name != "bfloat16":
         raise ValueError(f"{what} has dtype {array.dtype}; grimc computes in float32 only")
-    result = np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):  # float64 overflow shows up as inf below
+        result = np.ascontiguousarray(array, dtype=np.float32)
     if not np.isfinite(result).all():
         bad = int(np.size(result) - np.count_nonzero(np.isfinite(result)))
         raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or Inf)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -276,16 +277,39 @@ def _cli_name(name: str) -> str:
 # shape inference
 
 
-def inferred_shapes(model: onnx.ModelProto, label: str) -> dict[str, tuple[int, ...]]:
-    """Static shapes ONNX infers for intermediate and output tensors."""
+@dataclass
+class Inference:
+    """ONNX shape inference: static shapes it knows, and its complaint, if any.
+
+    A strict-mode failure is kept, not raised: the converters usually report
+    the same problem at its node with a clearer message, and the importer
+    raises `error` only if conversion found nothing.
+    """
+
+    shapes: dict[str, tuple[int, ...]]
+    error: str | None
+
+
+_INFERENCE_ERRORS = (
+    onnx.shape_inference.InferenceError,
+    onnx.checker.ValidationError,
+    RuntimeError,
+)
+
+
+def infer_shapes(model: onnx.ModelProto, label: str) -> Inference:
+    error = None
     try:
         inferred = shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
-        raise FrontendError(f"{label}: ONNX shape inference failed: {first_line(exc)}") from None
-    graph = inferred.graph
+    except _INFERENCE_ERRORS as exc:
+        error = f"{label}: ONNX shape inference failed: {first_line(exc)}"
+        try:
+            inferred = shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        except _INFERENCE_ERRORS:
+            inferred = model
     shapes: dict[str, tuple[int, ...]] = {}
-    for vi in (*graph.value_info, *graph.output):
+    for vi in (*inferred.graph.value_info, *inferred.graph.output):
         dims = _dims(vi) if vi.type.HasField("tensor_type") else None
         if dims is not None and None not in dims:
             shapes[vi.name] = tuple(d for d in dims if d is not None)
-    return shapes
+    return Inference(shapes, error)

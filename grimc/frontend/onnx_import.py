@@ -41,7 +41,7 @@ from grimc.frontend.load import (
     Source,
     ai_onnx_opset,
     fix_input_shapes,
-    inferred_shapes,
+    infer_shapes,
     initializers,
     load_model,
     normalize_opset,
@@ -72,19 +72,21 @@ def import_onnx(
     graph = model.graph
     real_inputs = [vi for vi in graph.input if vi.name not in weights]
     input_dims = fix_input_shapes(model, real_inputs, input_shapes, label)
-    inferred = inferred_shapes(model, label)
+    inference = infer_shapes(model, label)
 
     block = Block(arg_types=[tensor(s) for s in input_dims])
     store = WeightStore()
     live = _live_nodes(graph)
     used = {name for i in live for name in graph.node[i].input} | {o.name for o in graph.output}
-    state = ImportState(label, opset, source_opset, block, store, inferred, used)
+    state = ImportState(label, opset, source_opset, block, store, inference.shapes, used)
     state.env.update(weights)
     state.env.update({vi.name: arg for vi, arg in zip(real_inputs, block.args, strict=True)})
     for index, node in enumerate(graph.node):
         if index in live:
             _convert(state, node, index)
     results = [_graph_output(state, o.name) for o in graph.output]
+    if inference.error is not None:
+        raise FrontendError(inference.error)
     block.add_op(func.ReturnOp(*results))
 
     names = NameTable()
