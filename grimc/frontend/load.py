@@ -29,15 +29,22 @@ Source = str | os.PathLike | bytes | onnx.ModelProto
 def load_model(source: Source, name: str) -> tuple[onnx.ModelProto, str]:
     """Parse `source`; returns the model and the label used in diagnostics."""
     if isinstance(source, onnx.ModelProto):
-        model, label = source, name
+        model, label = source, _label(name)
     elif isinstance(source, bytes):
-        label = name
+        label = _label(name)
         model = _parse(source, label)
     else:
-        label = os.fspath(source)
-        model = _read_file(Path(label), label)
+        path = Path(os.fspath(source))
+        label = _label(str(path))
+        model = _read_file(path, label)
     _check_is_model(model, label)
     return model, label
+
+
+def _label(text: str) -> str:
+    """File names and model names are printed as is unless they need escaping."""
+    plain = text.isprintable() and text.isascii() and 0 < len(text) <= 200
+    return text if plain else quote_for_message(text, 200)
 
 
 def _parse(data: bytes, label: str) -> onnx.ModelProto:
@@ -192,7 +199,8 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[int | None] | None:
 
 
 def _format_dims(dims: Sequence[int | str | None]) -> str:
-    return "[" + ", ".join("?" if d is None else str(d) for d in dims) + "]"
+    """`[N, 3, ?, 224]`; symbolic names come from the model, so may be escaped."""
+    return "[" + ", ".join("?" if d is None else _cli_name(str(d)) for d in dims) + "]"
 
 
 def fix_input_shapes(
