@@ -67,8 +67,10 @@ def import_onnx(
     """
     original, label = load_model(source, name)
     source_opset = ai_onnx_opset(original, label)
-    weights = initializers(original, label)
     model, opset = normalize_opset(skeleton(original), source_opset)
+    # The large initializers come from the original; the small ones from the
+    # converted skeleton, where version adapters may have added or changed some.
+    weights = {**initializers(original, label), **initializers(model, label)}
     graph = model.graph
     real_inputs = [vi for vi in graph.input if vi.name not in weights]
     input_dims = fix_input_shapes(model, real_inputs, input_shapes, label)
