@@ -53,6 +53,25 @@ class WeightStore(Mapping[str, np.ndarray]):
         self._arrays[key] = np.ascontiguousarray(array)
         return key
 
+    def add_packed(self, hint: str, arrays: Mapping[str, np.ndarray]) -> str:
+        """Store several arrays under one fresh prefix as `<prefix>_<suffix>`.
+
+        Used for packed sparse weights (see grimc.bcr_format.store_keys): the
+        prefix is chosen so that none of the derived keys is taken.
+        """
+        base = hint
+        n = 0
+        while True:
+            prefix = self._names.fresh(base if n == 0 else f"{base}_{n}")
+            keys = {suffix: f"{prefix}_{suffix}" for suffix in arrays}
+            if not any(k in self._arrays for k in keys.values()):
+                break
+            n += 1
+        for suffix, array in arrays.items():
+            self._names.reserve(keys[suffix])
+            self._arrays[keys[suffix]] = np.ascontiguousarray(array)
+        return prefix
+
     def replace(self, key: str, array: np.ndarray) -> None:
         self._arrays[key] = np.ascontiguousarray(array)
 
