@@ -15,6 +15,8 @@ import onnx
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
+from grimc.frontend.load import sparse_to_dense
+
 NONDETERMINISTIC = frozenset(
     {
         "RandomNormal",
@@ -47,6 +49,9 @@ def evaluate(
     Returns None when the result is not a list of tensors (sequence ops);
     raises whatever the evaluator raises on invalid nodes.
     """
+    sparse = [a.sparse_tensor for a in node.attribute if a.name == "sparse_value"]
+    if node.op_type == "Constant" and sparse:
+        return [sparse_to_dense(sparse[0])]
     feeds = {name: value for name, value in zip(node.input, inputs, strict=True) if name}
     graph = helper.make_graph(
         [node],

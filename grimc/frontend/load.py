@@ -167,19 +167,22 @@ def _to_array(tensor: onnx.TensorProto, label: str) -> np.ndarray:
 
 
 def _sparse_to_array(sparse: onnx.SparseTensorProto, label: str) -> np.ndarray:
-    """Densify: BCR detection works on dense weights (zeros are zeros)."""
-    values = _to_array(sparse.values, label)
-    indices = _to_array(sparse.indices, label).astype(np.int64)
-    shape = tuple(sparse.dims)
-    dense = np.zeros(shape, dtype=values.dtype)
     try:
-        if indices.ndim == 2:
-            dense[tuple(indices.T)] = values
-        else:
-            dense.reshape(-1)[indices] = values
-    except (IndexError, ValueError) as exc:
+        return sparse_to_dense(sparse)
+    except Exception as exc:  # noqa: BLE001 - onnx and numpy raise many types here
         where = quote_for_message(sparse.values.name)
         raise FrontendError(f"{label}: sparse tensor {where}: {first_line(exc)}") from None
+
+
+def sparse_to_dense(sparse: onnx.SparseTensorProto) -> np.ndarray:
+    """Densify: BCR detection works on dense weights (zeros are zeros)."""
+    values = numpy_helper.to_array(sparse.values)
+    indices = numpy_helper.to_array(sparse.indices).astype(np.int64)
+    dense = np.zeros(tuple(sparse.dims), dtype=values.dtype)
+    if indices.ndim == 2:
+        dense[tuple(indices.T)] = values
+    else:
+        dense.reshape(-1)[indices] = values
     return dense
 
 

@@ -119,3 +119,20 @@ def test_random_ops_are_not_folded() -> None:
 def test_dead_nodes_are_ignored() -> None:
     nodes = [node("Relu", ["x"], ["y"]), node("Erf", ["x"], ["unused"])]
     assert op_names(import_onnx(model(nodes, {"x": [2]}, ["y"]))) == ["graph.relu"]
+
+
+def _sparse(name: str) -> onnx.SparseTensorProto:
+    values = helper.make_tensor(name, TensorProto.FLOAT, [2], [1.0, 2.0])
+    return helper.make_sparse_tensor(values, helper.make_tensor("i", TensorProto.INT64, [2], [1, 3]), [4])
+
+
+def test_sparse_constant_and_sparse_initializer_are_densified() -> None:
+    dense = np.array([0, 1, 0, 2], np.float32)
+    nodes = [node("Constant", [], ["c"], sparse_value=_sparse("v")), node("Add", ["x", "c"], ["y"])]
+    m = import_onnx(model(nodes, {"x": [4]}, ["y"]))
+    np.testing.assert_array_equal(weight_of(m, the(m, "graph.add").rhs), dense)
+
+    onnx_model = model([node("Mul", ["x", "s"], ["y"])], {"x": [4]}, ["y"])
+    onnx_model.graph.sparse_initializer.append(_sparse("s"))
+    m = import_onnx(onnx_model)
+    np.testing.assert_array_equal(weight_of(m, the(m, "graph.mul").rhs), dense)
