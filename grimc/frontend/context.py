@@ -55,9 +55,15 @@ def converter(*op_types: str) -> Callable[[_F], _F]:
 
 
 def first_line(exc: BaseException) -> str:
-    """The first line of an exception message, bounded, for one-line diagnostics."""
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]
+    """The first line of an exception message, bounded and printable.
+
+    Library messages may quote model-provided names, so control and
+    bidirectional characters are escaped like in `quote_for_message`.
+    """
+    line = (str(exc).strip() or type(exc).__name__).splitlines()[0][:300]
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line
+    )
 
 
 def supported_ops() -> list[str]:
@@ -233,7 +239,7 @@ class NodeContext:
 
     def value(self, index: int) -> SSAValue:
         """Input `index` as an IR value (constants become weights)."""
-        self.input(index)
+        self.input(index)  # raises when the input is absent
         try:
             return self.state.materialize(self.node.input[index])
         except ValueError as exc:
@@ -308,8 +314,8 @@ class NodeContext:
         return self.new_weight(index, self.float_const(index, "weight").reshape(shape))
 
 
-def normalize_axis(ctx: NodeContext, axis: int, rank: int, what: str = "axis") -> int:
+def normalize_axis(ctx: NodeContext, axis: int, rank: int) -> int:
     """ONNX negative axes count from the end."""
     if not -rank <= axis < rank:
-        raise ctx.fail(f"{what} {axis} is out of range for rank {rank}")
+        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
     return axis + rank if axis < 0 else axis

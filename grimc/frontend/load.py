@@ -7,6 +7,7 @@ dims), run ONNX shape inference and read initializers into numpy.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -102,7 +103,7 @@ def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
     graph.value_info.extend(source.value_info)
     declared = {vi.name for vi in source.input}
     for tensor in source.initializer:
-        if _elements(tensor.dims) <= SKELETON_MAX_ELEMENTS:
+        if math.prod(tensor.dims) <= SKELETON_MAX_ELEMENTS:
             graph.initializer.append(tensor)
         elif tensor.name not in declared:
             graph.input.append(
@@ -119,13 +120,6 @@ def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
     result.opset_import.extend(model.opset_import)
     result.functions.extend(model.functions)
     return result
-
-
-def _elements(dims: Sequence[int]) -> int:
-    count = 1
-    for dim in dims:
-        count *= dim
-    return count
 
 
 def normalize_opset(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, int]:

@@ -76,11 +76,10 @@ def import_onnx(
     input_dims = fix_input_shapes(model, real_inputs, input_shapes, label)
     inference = infer_shapes(model, label)
 
-    block = Block(arg_types=[tensor(s) for s in input_dims])
-    store = WeightStore()
     live = _live_nodes(graph)
     used = {name for i in live for name in graph.node[i].input} | {o.name for o in graph.output}
-    state = ImportState(label, opset, source_opset, block, store, inference.shapes, used)
+    block = Block(arg_types=[tensor(dims) for dims in input_dims])
+    state = ImportState(label, opset, source_opset, block, WeightStore(), inference.shapes, used)
     state.env.update(weights)
     state.env.update({vi.name: arg for vi, arg in zip(real_inputs, block.args, strict=True)})
     for index, node in enumerate(graph.node):
@@ -90,21 +89,28 @@ def import_onnx(
     if inference.error is not None:
         raise FrontendError(inference.error)
     block.add_op(func.ReturnOp(*results))
+    return _module(state, [vi.name for vi in real_inputs], [o.name for o in graph.output], name)
 
+
+def _module(
+    state: ImportState, inputs: Sequence[str], outputs: Sequence[str], name: str
+) -> ModuleOp:
+    """Wrap the converted block into `func.func @main` in a verified module."""
+    block = state.block
     names = NameTable()
     main = func.FuncOp(
         "main",
-        ([a.type for a in block.args], [r.type for r in results]),
+        ([a.type for a in block.args], [r.type for r in block.last_op.operands]),
         Region(block),
-        arg_attrs=_name_attrs(names, [vi.name for vi in real_inputs]),
-        res_attrs=_name_attrs(names, [o.name for o in graph.output]),
+        arg_attrs=_name_attrs(names, inputs),
+        res_attrs=_name_attrs(names, outputs),
     )
     module = ModuleOp([main], sym_name=StringAttr(sanitize(name, "model")))
-    attach(module, store)
+    attach(module, state.store)
     try:
         module.verify()
     except VerifyException as exc:
-        raise FrontendError(f"{label}: imported IR does not verify: {first_line(exc)}") from None
+        raise state.fail(f"imported IR does not verify: {first_line(exc)}") from None
     return module
 
 

@@ -73,6 +73,19 @@ def test_external_data(tmp_path: Path) -> None:
     assert error_of(path).startswith(f"{path}: cannot load external data")
 
 
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [("../outside.data", "points outside the directory"), ("/etc/passwd", "absolute path")],
+)
+def test_external_data_must_stay_beside_the_model(tmp_path: Path, location: str, message: str) -> None:
+    onnx_model = model([node("Add", ["x", "w"], ["y"])], {"x": [1, 3000]}, ["y"], {"w": rand(1, 3000)})
+    onnx.save(onnx_model, tmp_path / "m.onnx", save_as_external_data=True, location="m.data", size_threshold=0)
+    onnx_model = onnx.load(tmp_path / "m.onnx", load_external_data=False)
+    onnx_model.graph.initializer[0].external_data[0].value = location
+    onnx.save(onnx_model, tmp_path / "m.onnx")
+    assert message in error_of(tmp_path / "m.onnx")
+
+
 # --------------------------------------------------------------------------
 # graph structure
 
