@@ -1,9 +1,27 @@
-"""Standalone element-wise activations (those not fused into a producer)."""
+"""Standalone element-wise activations (those not fused into a producer).
+
+relu and clip run as gv_* vector loops (`act_vector`); the others call the
+scalar grimc_math.h functions (ONNX semantics, libm exp/tanh). Large tensors
+are cut into cache-line-aligned chunks, one per thread.
+"""
 
 from __future__ import annotations
 
 from grimc.dialects import graph
 from grimc.emit.kernel import KernelInstance, LoweringContext, act_params, lowers, numel
+
+MIN_PARALLEL_ELEMS = 1 << 16
+"""Below this many elements a memory-bound sweep is not worth waking the pool."""
+
+CHUNK_ALIGN = 16
+"""Thread chunks start on multiples of 16 floats (64 bytes)."""
+
+
+def chunk_tasks(threads: int, n: int) -> int:
+    """Tasks for a flat sweep of n elements: one per thread when it pays."""
+    if threads <= 1 or n < MIN_PARALLEL_ELEMS:
+        return 1
+    return max(1, min(threads, n // (CHUNK_ALIGN * 64)))
 
 
 @lowers(
@@ -19,7 +37,12 @@ def lower_activation(op: graph.UnaryOp, ctx: LoweringContext) -> KernelInstance:
     n = numel(op.x)
     return KernelInstance(
         kind="activation",
-        params={"n": n, "act": act_params(op.activation())},
+        params={
+            "n": n,
+            "act": act_params(op.activation()),
+            "ntasks": chunk_tasks(ctx.threads, n),
+            "chunk_align": CHUNK_ALIGN,
+        },
         inputs=[("x", ctx.operand(op.x))],
         outputs=[("y", ctx.result(op.y))],
         flops=n,

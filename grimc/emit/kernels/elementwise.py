@@ -1,0 +1,127 @@
+"""Element-wise `graph.add`, `graph.mul`, `graph.sum`, `graph.prelu` with broadcasting.
+
+All four lower to the `eltwise` template. Broadcasting is resolved at compile
+time: the output shape and every input's strides (0 on broadcast axes) are
+collapsed so that adjacent axes merge whenever every input walks them as one
+(`collapse`). What remains is `rows` outer rows of `inner` contiguous output
+elements, where each input is either contiguous (inner stride 1) or constant
+(stride 0) along the row: same-shape operands become one flat row, a per-channel
+bias `[1, C, 1, 1]` becomes rows of H*W with a broadcast scalar per row. The
+inner loop is vectorized with gv_*; rows (or chunks of a flat row) are split
+over threads.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from xdsl.ir import SSAValue
+
+from grimc.dialects import graph
+from grimc.emit.kernel import KernelInstance, LoweringContext, act_params, lowers, shape
+from grimc.emit.kernels.activation import CHUNK_ALIGN, chunk_tasks
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Collapsed iteration space: outer dims + inner row length, per-input strides."""
+
+    outer: tuple[int, ...]
+    inner: int
+    strides: tuple[tuple[int, ...], ...]  # per input, per outer dim
+    inner_strides: tuple[int, ...]  # per input: 0 (broadcast) or 1
+
+    @property
+    def rows(self) -> int:
+        return math.prod(self.outer)
+
+
+def broadcast_strides(in_shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
+    """Element strides of a contiguous input viewed in the output's shape (0 = broadcast)."""
+    rank = len(out_shape)
+    padded = [1] * (rank - len(in_shape)) + list(in_shape)
+    strides, step = [0] * rank, 1
+    for axis in reversed(range(rank)):
+        strides[axis] = 0 if padded[axis] == 1 else step
+        step *= padded[axis]
+    return strides
+
+
+def collapse(out_shape: Sequence[int], in_shapes: Sequence[Sequence[int]]) -> Layout:
+    """Drop size-1 axes and merge axis pairs that every input walks contiguously."""
+    per_input = [broadcast_strides(s, out_shape) for s in in_shapes]
+    dims: list[int] = []
+    strides: list[list[int]] = [[] for _ in in_shapes]
+    for axis, size in enumerate(out_shape):
+        if size == 1:
+            continue
+        mergeable = bool(dims) and all(
+            st[-1] == s[axis] * size for st, s in zip(strides, per_input, strict=True)
+        )
+        if mergeable:
+            dims[-1] *= size
+            for st, s in zip(strides, per_input, strict=True):
+                st[-1] = s[axis]
+        else:
+            dims.append(size)
+            for st, s in zip(strides, per_input, strict=True):
+                st.append(s[axis])
+    if not dims:
+        dims, strides = [1], [[0] for _ in in_shapes]
+    return Layout(
+        outer=tuple(dims[:-1]),
+        inner=dims[-1],
+        strides=tuple(tuple(st[:-1]) for st in strides),
+        inner_strides=tuple(min(st[-1], 1) for st in strides),
+    )
+
+
+def _ntasks(ctx: LoweringContext, layout: Layout) -> int:
+    """Flat rows are cut into aligned chunks; otherwise whole rows per task."""
+    tasks = chunk_tasks(ctx.threads, layout.rows * layout.inner)
+    return tasks if layout.rows == 1 else min(tasks, layout.rows)
+
+
+def eltwise_kernel(
+    ctx: LoweringContext, op_kind: str, operands: Sequence[SSAValue], y: SSAValue, act: Any
+) -> KernelInstance:
+    """One `eltwise` kernel: y = act(x0 (op) x1 (op) ...), broadcast resolved."""
+    out_shape = shape(y)
+    layout = collapse(out_shape, [shape(v) for v in operands])
+    n = math.prod(out_shape)
+    return KernelInstance(
+        kind="eltwise",
+        params={
+            "op": op_kind,
+            "outer": list(layout.outer),
+            "inner": layout.inner,
+            "strides": [list(s) for s in layout.strides],
+            "inner_strides": list(layout.inner_strides),
+            "act": act,
+            "ntasks": _ntasks(ctx, layout),
+            "chunk_align": CHUNK_ALIGN,
+        },
+        inputs=[(f"x{i}", ctx.operand(v)) for i, v in enumerate(operands)],
+        outputs=[("y", ctx.result(y))],
+        flops=n * max(1, len(operands) - 1),
+    )
+
+
+@lowers(graph.AddOp, graph.MulOp)
+def lower_binary(op: graph.BinaryOp, ctx: LoweringContext) -> KernelInstance:
+    kind = "add" if isinstance(op, graph.AddOp) else "mul"
+    return eltwise_kernel(ctx, kind, [op.lhs, op.rhs], op.y, act_params(op.act))
+
+
+@lowers(graph.SumOp)
+def lower_sum(op: graph.SumOp, ctx: LoweringContext) -> KernelInstance:
+    return eltwise_kernel(ctx, "add", list(op.inputs), op.y, None)
+
+
+@lowers(graph.PReluOp)
+def lower_prelu(op: graph.PReluOp, ctx: LoweringContext) -> KernelInstance:
+    """PRelu as max(x, 0) + slope * min(x, 0): branch-free, so it vectorizes."""
+    return eltwise_kernel(ctx, "prelu", [op.x, op.slope], op.y, None)

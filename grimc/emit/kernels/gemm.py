@@ -1,0 +1,264 @@
+"""Dense `graph.gemm` and `graph.matmul`: one register-blocked, vectorized GEMM.
+
+Both ops lower to the `gemm` template: y[b] = act(A[b] B[b] + beta C + residual)
+over a batch of `nb` matrix products (matmul broadcasting is resolved here into
+per-batch matrix offsets, so the template never sees a broadcast).
+
+Schedule (all in `params`, defaults from `default_schedule`):
+- register tile `mr` rows x `nv` vectors of columns (`nr = nv * vw`): each B
+  vector load feeds `mr` FMAs, each broadcast A value feeds `nv`;
+- `kc`: the K chunk (one `kc x nr` B panel chunk stays in L1), `mcb`: mr-row
+  blocks per L2 block of A;
+- `ku`: K unrolled into independent accumulator sets (hides FMA latency when
+  the tile is small, i.e. the GEMV case M = 1);
+- `split` ("b" batches, "n" column panels, "m" row blocks) and `ntasks`.
+
+Constant B (weights, the usual case) is packed at compile time into panels
+`[batch][N/nr][K][nr]`, zero padded at the right edge and pre-scaled by alpha,
+so the inner loop streams one contiguous array. For M = 1 (VGG's FC layers)
+that *is* a memory-bound GEMV: the weights are read exactly once, in order,
+each thread streaming its own contiguous range of panels. A non-constant B is
+packed chunk by chunk at run time into a stack buffer of `kc x nr` floats.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from xdsl.ir import SSAValue
+
+from grimc.dialects import graph
+from grimc.emit.kernel import (
+    KernelInstance,
+    LoweringContext,
+    Ref,
+    act_params,
+    lowers,
+    shape,
+)
+
+L2_BLOCK_BYTES = 128 * 1024
+"""Target size of the A block (mc x kc floats) kept in L2."""
+
+KC_MAX = 256
+"""Longest K chunk; a kc x nr panel chunk then fits L1 next to the A rows."""
+
+MIN_PARALLEL_FLOPS = 200_000
+"""Below this, waking the pool costs more than the work."""
+
+TILES: dict[int, tuple[int, int]] = {16: (12, 2), 8: (6, 2), 4: (8, 3), 1: (4, 4)}
+"""Default (mr, nv) per vector width: mr*nv accumulators + nv B vectors + 1
+broadcast fill the register file (32 zmm, 16 ymm, 32 NEON q, scalar)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A batch of `nb` products of an M x K matrix by a K x N matrix."""
+
+    m: int
+    n: int
+    k: int
+    nb: int = 1
+    b_const: bool = True
+
+
+@dataclass(frozen=True)
+class GemmSchedule:
+    """The tunable knobs of the gemm template."""
+
+    mr: int
+    nv: int
+    ku: int
+    kc: int
+    mcb: int
+    split: str
+    ntasks: int
+
+
+def default_schedule(prob: Problem, vw: int, threads: int) -> GemmSchedule:
+    """A schedule that is good without tuning: GEMV tile for M = 1, else the
+    register-file-filling tile of the target."""
+    if prob.m == 1:
+        mr, nv, ku = 1, 4 if vw > 1 else 8, 2
+    else:
+        (mr, nv), ku = TILES.get(vw, TILES[1]), 1
+    nr = nv * vw
+    if prob.m == 1 and prob.b_const:
+        kc = prob.k
+    else:
+        chunks = math.ceil(prob.k / KC_MAX)
+        kc = math.ceil(prob.k / chunks)
+    mcb = max(1, L2_BLOCK_BYTES // (4 * kc * mr))
+    split, ntasks = _split(prob, mr, nr, threads)
+    return GemmSchedule(mr, nv, ku, kc, mcb, split, ntasks)
+
+
+def _split(prob: Problem, mr: int, nr: int, threads: int) -> tuple[str, int]:
+    """Which dimension the threads share, and into how many tasks."""
+    flops = 2 * prob.m * prob.n * prob.k * prob.nb
+    if threads <= 1 or flops < MIN_PARALLEL_FLOPS:
+        return "n", 1
+    panels, blocks = math.ceil(prob.n / nr), math.ceil(prob.m / mr)
+    if prob.nb >= threads:
+        return "b", threads
+    if panels >= 2 * threads or (not prob.b_const and panels >= threads) or blocks < threads:
+        return "n", min(threads, panels)
+    return "m", min(threads, blocks)
+
+
+def pack_panels(b: np.ndarray, nr: int, alpha: float = 1.0) -> np.ndarray:
+    """[..., K, N] -> [..., ceil(N/nr), K, nr]: column panels, zero padded, times alpha."""
+    *batch, k, n = b.shape
+    panels = math.ceil(n / nr)
+    padded = np.zeros((*batch, k, panels * nr), dtype=np.float32)
+    padded[..., :n] = b if alpha == 1.0 else b.astype(np.float64) * alpha
+    return np.ascontiguousarray(padded.reshape(*batch, k, panels, nr).swapaxes(-2, -3))
+
+
+@dataclass
+class Operands:
+    """Pointer operands of one gemm kernel and how the template addresses them."""
+
+    a: Ref
+    a_rs: int
+    a_cs: int
+    b: Ref
+    b_rs: int = 0  # runtime B only: element (k, j) at b[k*b_rs + j*b_cs]
+    b_cs: int = 0
+    abat: list[int] | None = None  # element offset of A's matrix per batch
+    bbat: list[int] | None = None  # matrix index of B per batch
+    c: Ref | None = None
+    c_rs: int = 0
+    c_cs: int = 0
+    beta: float = 1.0
+    residual: Ref | None = None
+
+
+def gemm_kernel(
+    ctx: LoweringContext,
+    prob: Problem,
+    sched: GemmSchedule,
+    ops: Operands,
+    y: SSAValue,
+    act: Any,
+    alpha: float,
+) -> KernelInstance:
+    """The `gemm` KernelInstance for a problem whose B is already in the blob
+    (packed with `sched`'s panel width when prob.b_const) or is an activation
+    (addressed through ops.b_rs/b_cs)."""
+    nr = sched.nv * ctx.target.vw
+    nb = prob.nb
+    params: dict[str, Any] = {
+        "M": prob.m,
+        "N": prob.n,
+        "K": prob.k,
+        "nb": nb,
+        "np": math.ceil(prob.n / nr),
+        "b_packed": prob.b_const,
+        "a_rs": ops.a_rs,
+        "a_cs": ops.a_cs,
+        "b_rs": ops.b_rs,
+        "b_cs": ops.b_cs,
+        "alpha": alpha,
+        "abat": ops.abat or [0] * nb,
+        "bbat": ops.bbat or [0] * nb,
+        "c_rs": ops.c_rs,
+        "c_cs": ops.c_cs,
+        "beta": ops.beta,
+        "act": act,
+        **asdict(sched),
+    }
+    inputs: list[tuple[str, Ref]] = [("a", ops.a), ("b", ops.b)]
+    if ops.c is not None:
+        inputs.append(("c", ops.c))
+    if ops.residual is not None:
+        inputs.append(("r", ops.residual))
+    return KernelInstance(
+        kind="gemm",
+        params=params,
+        inputs=inputs,
+        outputs=[("y", ctx.result(y))],
+        flops=2 * prob.m * prob.n * prob.k * nb,
+    )
+
+
+def _bias(ctx: LoweringContext, op: graph.GemmOp, m: int, n: int, ops: Operands) -> None:
+    """Gemm's C: a blob pre-scaled by beta when constant, else beta at run time.
+    Broadcasting is a row stride and a column stride of 0 or 1."""
+    beta = float(op.beta.value.data)
+    if op.c is None or beta == 0.0:
+        return
+    cs = shape(op.c)
+    cm, cn = ((1, 1) + cs)[-2:]
+    ops.c_rs = cn if cm == m and m > 1 else 0
+    ops.c_cs = 1 if cn == n and n > 1 else 0
+    const = ctx.const(op.c)
+    if const is not None:
+        scaled = const.astype(np.float64) * beta if beta != 1.0 else const
+        ops.c = ctx.blob(np.asarray(scaled, dtype=np.float32).reshape(-1), "gemm_bias")
+    else:
+        ops.c, ops.beta = ctx.operand(op.c), beta
+
+
+@lowers(graph.GemmOp)
+def lower_gemm(op: graph.GemmOp, ctx: LoweringContext) -> KernelInstance:
+    """ONNX Gemm: alpha folds into packed B (or the run-time pack), beta into C."""
+    a_shape, b_shape = shape(op.a), shape(op.b)
+    trans_a, trans_b = bool(op.trans_a.value.data), bool(op.trans_b.value.data)
+    m, k = (a_shape[1], a_shape[0]) if trans_a else a_shape
+    n = b_shape[0] if trans_b else b_shape[1]
+    alpha = float(op.alpha.value.data)
+    const_b = ctx.const(op.b)
+    prob = Problem(m, n, k, 1, const_b is not None)
+    sched = default_schedule(prob, ctx.target.vw, ctx.threads)
+    a_rs, a_cs = (1, m) if trans_a else (k, 1)
+    if const_b is not None:
+        b_kn = const_b.T if trans_b else const_b
+        packed = pack_panels(b_kn, sched.nv * ctx.target.vw, alpha)
+        ops = Operands(ctx.operand(op.a), a_rs, a_cs, ctx.blob(packed, "gemm_packed_b"))
+        alpha = 1.0
+    else:
+        b_rs, b_cs = (1, k) if trans_b else (n, 1)
+        ops = Operands(ctx.operand(op.a), a_rs, a_cs, ctx.operand(op.b), b_rs, b_cs)
+    _bias(ctx, op, m, n, ops)
+    if op.residual is not None:
+        ops.residual = ctx.operand(op.residual)
+    return gemm_kernel(ctx, prob, sched, ops, op.y, act_params(op.act), alpha)
+
+
+def _batch_map(batch: tuple[int, ...], out_batch: tuple[int, ...]) -> list[int]:
+    """For each output batch index, the flat index of the operand's matrix."""
+    padded = (1,) * (len(out_batch) - len(batch)) + batch
+    ids = np.arange(math.prod(batch), dtype=np.int64).reshape(padded)
+    return [int(i) for i in np.broadcast_to(ids, out_batch).reshape(-1)]
+
+
+@lowers(graph.MatMulOp)
+def lower_matmul(op: graph.MatMulOp, ctx: LoweringContext) -> KernelInstance:
+    """numpy matmul: 1-D operands promoted, batch dims broadcast. When B has no
+    batch, A's batch folds into M (A and Y are contiguous row blocks)."""
+    a_shape, b_shape = shape(op.a), shape(op.b)
+    a2 = (1, *a_shape) if len(a_shape) == 1 else a_shape
+    b2 = (*b_shape, 1) if len(b_shape) == 1 else b_shape
+    m, k, n = a2[-2], a2[-1], b2[-1]
+    a_batch, b_batch = a2[:-2], b2[:-2]
+    out_batch = graph.broadcast_shapes(a_batch, b_batch)
+    const_b = ctx.const(op.b)
+    if math.prod(b_batch) == 1:
+        m, nb, abat, bbat = m * math.prod(a_batch), 1, None, None
+    else:
+        nb = math.prod(out_batch)
+        abat = [i * m * k for i in _batch_map(a_batch, out_batch)]
+        bbat = _batch_map(b_batch, out_batch)
+    prob = Problem(m, n, k, nb, const_b is not None)
+    sched = default_schedule(prob, ctx.target.vw, ctx.threads)
+    if const_b is not None:
+        packed = pack_panels(const_b.reshape(-1, k, n), sched.nv * ctx.target.vw)
+        b_ref, b_rs, b_cs = ctx.blob(packed, "matmul_packed_b"), 0, 0
+    else:
+        b_ref, b_rs, b_cs = ctx.operand(op.b), n, 1
+    ops = Operands(ctx.operand(op.a), k, 1, b_ref, b_rs, b_cs, abat, bbat)
+    return gemm_kernel(ctx, prob, sched, ops, op.y, act_params(op.act), 1.0)

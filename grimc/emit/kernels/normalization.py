@@ -1,0 +1,96 @@
+"""`graph.batch_norm` (when not folded into a conv/gemm), `graph.lrn`, `graph.softmax`.
+
+All three work on `[outer, channels, inner]` views of NCHW tensors: batch norm
+and LRN sweep H*W planes with gv_* vectors (planes split over threads),
+softmax reduces along one axis, either contiguous rows (axis innermost) or
+columns vectorized across the trailing axes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from grimc.dialects import graph
+from grimc.emit.kernel import KernelInstance, LoweringContext, lowers, numel, shape
+
+MIN_PARALLEL_ELEMS = 1 << 15
+"""Below this many elements the sweep is not worth waking the pool."""
+
+
+def plane_tasks(ctx: LoweringContext, planes: int, elems: int) -> int:
+    """Tasks for a kernel whose independent work items are `planes` planes."""
+    if ctx.threads <= 1 or elems < MIN_PARALLEL_ELEMS:
+        return 1
+    return max(1, min(ctx.threads, planes))
+
+
+@lowers(graph.BatchNormOp)
+def lower_batch_norm(op: graph.BatchNormOp, ctx: LoweringContext) -> KernelInstance:
+    """y = x * s + t per channel, s = scale / sqrt(var + eps), t = bias - mean * s.
+    s and t are computed in the kernel (C values), so statistics may be activations."""
+    xs = shape(op.x)
+    n, c, spatial = xs[0], xs[1], math.prod(xs[2:])
+    return KernelInstance(
+        kind="batch_norm",
+        params={
+            "N": n,
+            "C": c,
+            "HW": spatial,
+            "eps": float(op.epsilon.value.data),
+            "ntasks": plane_tasks(ctx, n * c, numel(op.x)),
+        },
+        inputs=[
+            ("x", ctx.operand(op.x)),
+            ("scale", ctx.operand(op.scale)),
+            ("bias", ctx.operand(op.bias)),
+            ("mean", ctx.operand(op.mean)),
+            ("var", ctx.operand(op.var)),
+        ],
+        outputs=[("y", ctx.result(op.y))],
+        flops=2 * numel(op.x),
+    )
+
+
+@lowers(graph.LRNOp)
+def lower_lrn(op: graph.LRNOp, ctx: LoweringContext) -> KernelInstance:
+    """ONNX LRN: channel window [c - (size-1)//2, c + ceil((size-1)/2)], clipped."""
+    xs = shape(op.x)
+    n, c, spatial = xs[0], xs[1], math.prod(xs[2:])
+    size = op.size.value.data
+    return KernelInstance(
+        kind="lrn",
+        params={
+            "N": n,
+            "C": c,
+            "HW": spatial,
+            "before": (size - 1) // 2,
+            "after": math.ceil((size - 1) / 2),
+            "scale": float(op.alpha.value.data) / size,
+            "beta": float(op.beta.value.data),
+            "bias": float(op.bias.value.data),
+            "ntasks": plane_tasks(ctx, n * c, numel(op.x)),
+        },
+        inputs=[("x", ctx.operand(op.x))],
+        outputs=[("y", ctx.result(op.y))],
+        flops=(2 * size + 3) * numel(op.x),
+    )
+
+
+@lowers(graph.SoftmaxOp)
+def lower_softmax(op: graph.SoftmaxOp, ctx: LoweringContext) -> KernelInstance:
+    """Numerically stable softmax along `axis` of an [outer, L, inner] view."""
+    xs = shape(op.x)
+    axis = op.axis.value.data
+    outer, length, inner = math.prod(xs[:axis]), xs[axis], math.prod(xs[axis + 1 :])
+    return KernelInstance(
+        kind="softmax",
+        params={
+            "outer": outer,
+            "L": length,
+            "inner": inner,
+            "ntasks": plane_tasks(ctx, outer, numel(op.x)),
+        },
+        inputs=[("x", ctx.operand(op.x))],
+        outputs=[("y", ctx.result(op.y))],
+        flops=4 * numel(op.x),
+    )
