@@ -18,9 +18,17 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+def _le(a: np.ndarray) -> np.ndarray:
+    kind = "<i4" if a.dtype == np.int32 else "<f4"
+    return a.astype(kind, copy=False)
+
+
 def write_blob(arrays: Sequence[np.ndarray]) -> bytes:
-    """Serialize arrays in index order, each payload 64-byte aligned."""
-    payloads = [np.ascontiguousarray(a).astype("<f4", copy=False).tobytes() for a in arrays]
+    """Serialize arrays in index order, each payload 64-byte aligned.
+
+    float32 and int32 arrays keep their type (little-endian); others become float32.
+    """
+    payloads = [_le(np.ascontiguousarray(a)).tobytes() for a in arrays]
     offset = _align(HEADER_BYTES + ENTRY_BYTES * len(payloads))
     table = []
     for payload in payloads:

@@ -262,5 +262,7 @@ def generate(
 def ref_expr(ref: Ref) -> str:
     """The C expression of a kernel pointer argument inside model.c."""
     if isinstance(ref, BlobRef):
+        if ref.ctype != "float":
+            return f"(const {ref.ctype} *)m->w[{ref.index}]"
         return f"m->w[{ref.index}]"
     return f"m->buf[{ref.buffer}]"

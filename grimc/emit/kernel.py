@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from xdsl.ir import Operation, SSAValue
@@ -38,13 +38,15 @@ class ActRef:
     """An activation buffer (arena slot, graph input or alias of either)."""
 
     buffer: int
+    ctype: ClassVar[str] = "float"
 
 
 @dataclass(frozen=True)
 class BlobRef:
-    """A constant tensor in the weight blob."""
+    """A constant tensor in the weight blob; `ctype` is its C element type."""
 
     index: int
+    ctype: str = "float"
 
 
 Ref = ActRef | BlobRef
@@ -77,6 +79,10 @@ class Alias:
     source: SSAValue
 
 
+BLOB_CTYPES: dict[Any, str] = {np.float32: "float", np.int32: "int32_t"}
+"""Element types a blob may hold, and their C names in kernel signatures."""
+
+
 class CodegenError(GrimcError):
     """The IR holds something the code generator cannot emit."""
 
@@ -90,6 +96,8 @@ class LoweringContext:
     store: Any  # grimc.weights.WeightStore
     refs: dict[SSAValue, Ref]
     new_buffer: Callable[[SSAValue], ActRef]
+    sparse_format: str = "bcr"
+    """Kernels for sparse weights: "bcr" (register-blocked) or "csr" (baseline)."""
     blobs: list[np.ndarray] = field(default_factory=list)
     blob_names: list[str] = field(default_factory=list)
     _blob_by_key: dict[str, BlobRef] = field(default_factory=dict)
@@ -100,11 +108,18 @@ class LoweringContext:
             return None
         return np.asarray(self.store[value.owner.key.data], dtype=np.float32)
 
-    def blob(self, array: np.ndarray, hint: str) -> BlobRef:
-        """Put a compile-time array in the weight blob (float32, C order)."""
-        self.blobs.append(np.ascontiguousarray(array, dtype=np.float32))
+    def blob(self, array: np.ndarray, hint: str, dtype: Any = np.float32) -> BlobRef:
+        """Put a compile-time array in the weight blob (C order).
+
+        `dtype` is np.float32 (weights) or np.int32 (indices, offsets); an
+        int32 blob reaches the kernel as a `const int32_t *` argument.
+        """
+        kind = np.dtype(dtype).type
+        if kind not in BLOB_CTYPES:
+            raise CodegenError(f"blob '{hint}': unsupported dtype {np.dtype(dtype).name}")
+        self.blobs.append(np.ascontiguousarray(array, dtype=kind))
         self.blob_names.append(hint)
-        return BlobRef(len(self.blobs) - 1)
+        return BlobRef(len(self.blobs) - 1, BLOB_CTYPES[kind])
 
     def operand(self, value: SSAValue) -> Ref:
         """A pointer to `value`: its activation buffer or its weight in the blob."""
