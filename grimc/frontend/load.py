@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from onnx import numpy_helper, shape_inference, version_converter
 
-from grimc.frontend.context import FrontendError, first_line
+from grimc.frontend.context import FrontendError, first_line, node_label
 from grimc.names import quote_for_message
 
 TARGET_OPSET = 17
@@ -74,6 +74,32 @@ def _check_is_model(model: onnx.ModelProto, label: str) -> None:
     """Protobuf happily parses many byte strings; insist on the basics of a model."""
     if model.ir_version <= 0 or not model.HasField("graph") or not model.graph.output:
         raise FrontendError(f"{label}: not an ONNX model (no IR version, graph or outputs)")
+    try:
+        valid = _valid_text(model)
+    except (UnicodeDecodeError, RecursionError):
+        valid = False
+    if not valid:
+        raise FrontendError(f"{label}: not a valid ONNX model (a name or string is not UTF-8)")
+
+
+def _valid_text(message: Message) -> bool:
+    """Whether every string field decodes: upb defers UTF-8 checks to field access,
+    which then raises or returns bytes deep inside the importer."""
+    for field in message.DESCRIPTOR.fields:
+        if field.type not in (field.TYPE_STRING, field.TYPE_MESSAGE):
+            continue
+        value = getattr(message, field.name)
+        if field.type == field.TYPE_STRING:
+            if not all(
+                isinstance(v, str) for v in ([value] if isinstance(value, str | bytes) else value)
+            ):
+                return False
+        elif isinstance(value, Message):
+            if message.HasField(field.name) and not _valid_text(value):
+                return False
+        elif not all(_valid_text(v) for v in value):
+            return False
+    return True
 
 
 def ai_onnx_opset(model: onnx.ModelProto, label: str) -> int:
@@ -81,6 +107,22 @@ def ai_onnx_opset(model: onnx.ModelProto, label: str) -> int:
         if entry.domain in ("", "ai.onnx"):
             return entry.version
     raise FrontendError(f"{label}: model imports no ai.onnx opset")
+
+
+def check_nodes(model: onnx.ModelProto, label: str) -> None:
+    """Validate ai.onnx nodes against their schemas before ONNX's C++ passes see
+    them: the version converter crashes the process on some malformed nodes.
+    Ops without a schema are left to the unsupported-operator error."""
+    ctx = onnx.checker.C.CheckerContext()
+    ctx.ir_version = model.ir_version
+    ctx.opset_imports = {entry.domain: entry.version for entry in model.opset_import}
+    for index, node in enumerate(model.graph.node):
+        if node.domain in ("", "ai.onnx") and onnx.defs.has(node.op_type):
+            try:
+                onnx.checker.check_node(node, ctx)
+            except onnx.checker.ValidationError as exc:
+                where = node_label(node, index)
+                raise FrontendError(f"{label}: {where}: invalid node ({first_line(exc)})") from None
 
 
 SKELETON_MAX_ELEMENTS = 1024

@@ -40,6 +40,7 @@ from grimc.frontend.fold import evaluate, foldable
 from grimc.frontend.load import (
     Source,
     ai_onnx_opset,
+    check_nodes,
     fix_input_shapes,
     infer_shapes,
     initializers,
@@ -67,6 +68,7 @@ def import_onnx(
     """
     original, label = load_model(source, name)
     source_opset = ai_onnx_opset(original, label)
+    check_nodes(original, label)
     model, opset = normalize_opset(skeleton(original), source_opset)
     # The large initializers come from the original; the small ones from the
     # converted skeleton, where version adapters may have added or changed some.

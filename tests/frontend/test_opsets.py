@@ -116,8 +116,9 @@ def test_small_cnn_at_every_opset(opset: int) -> None:
         node("Relu", ["c"], ["r"]),
         node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
         node("Flatten", ["p"], ["f"]),
-        node("Gemm", ["f", "fc"], ["y"], transB=1),
+        node("Gemm", ["f", "fc", "fc_b"], ["y"], transB=1),  # C is required before opset 11
     ]
-    m = import_onnx(model(nodes, X4, ["y"], {"w": rand(8, 3, 3, 3), "fc": rand(10, 32)}, opset=opset))
+    inits = {"w": rand(8, 3, 3, 3), "fc": rand(10, 32), "fc_b": rand(10)}
+    m = import_onnx(model(nodes, X4, ["y"], inits, opset=opset))
     assert op_names(m) == ["graph.conv", "graph.relu", "graph.max_pool", "graph.flatten", "graph.gemm"]
     assert result_shapes(m) == [(1, 10)]
