@@ -42,7 +42,9 @@ def model(
     return result
 
 
-def node(op_type: str, inputs: Sequence[str], outputs: Sequence[str], **attrs: Any) -> onnx.NodeProto:
+def node(
+    op_type: str, inputs: Sequence[str], outputs: Sequence[str], **attrs: Any
+) -> onnx.NodeProto:
     return helper.make_node(op_type, list(inputs), list(outputs), **attrs)
 
 
@@ -61,7 +63,9 @@ def single(
     """Import a one-node model; node inputs are `inputs` then `initializers`."""
     names = [*inputs, *(initializers or {})]
     outputs = [f"y{i}" for i in range(n_outputs)]
-    return import_onnx(model([node(op_type, names, outputs, **attrs)], inputs, outputs, initializers, opset))
+    return import_onnx(
+        model([node(op_type, names, outputs, **attrs)], inputs, outputs, initializers, opset)
+    )
 
 
 def main(module: ModuleOp) -> func.FuncOp:
@@ -82,7 +86,9 @@ def the(module: ModuleOp, name: str) -> Operation:
 
 def op_names(module: ModuleOp) -> list[str]:
     """Names of the ops in @main, without weights and the return."""
-    return [op.name for op in main(module).body.ops if op.name not in ("graph.weight", "func.return")]
+    return [
+        op.name for op in main(module).body.ops if op.name not in ("graph.weight", "func.return")
+    ]
 
 
 def result_shapes(module: ModuleOp) -> list[tuple[int, ...]]:

@@ -114,7 +114,9 @@ def test_bundled_model_imports(key: str) -> None:
     onnx_model = onnx.load(path, load_external_data=False)
     module = import_onnx(path)
     module.verify()
-    declared = [tuple(d.dim_value for d in o.type.tensor_type.shape.dim) for o in onnx_model.graph.output]
+    declared = [
+        tuple(d.dim_value for d in o.type.tensor_type.shape.dim) for o in onnx_model.graph.output
+    ]
     assert result_shapes(module) == declared
     convs = sum(n.op_type == "Conv" for n in onnx_model.graph.node)
     assert len(ops(module, "graph.conv")) == convs

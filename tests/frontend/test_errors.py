@@ -47,7 +47,9 @@ def test_empty_file(tmp_path: Path) -> None:
 
 
 def test_truncated_file(tmp_path: Path) -> None:
-    data = model([node("Relu", ["x"], ["y"])], {"x": [4]}, ["y"], {"unused": rand(256)}).SerializeToString()
+    data = model(
+        [node("Relu", ["x"], ["y"])], {"x": [4]}, ["y"], {"unused": rand(256)}
+    ).SerializeToString()
     path = tmp_path / "half.onnx"
     path.write_bytes(data[: len(data) // 2])
     assert error_of(path).startswith(f"{path}: not a valid ONNX model")
@@ -55,7 +57,11 @@ def test_truncated_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"\xff\xfe garbage \x00\x01", b"hello world, this is text\n", onnx.TensorProto(name="t", dims=[1]).SerializeToString()],
+    [
+        b"\xff\xfe garbage \x00\x01",
+        b"hello world, this is text\n",
+        onnx.TensorProto(name="t", dims=[1]).SerializeToString(),
+    ],
 )
 def test_garbage_bytes(data: bytes) -> None:
     message = error_of(data, name="blob.onnx")
@@ -77,9 +83,19 @@ def test_external_data(tmp_path: Path) -> None:
     ("location", "message"),
     [("../outside.data", "points outside the directory"), ("/etc/passwd", "absolute path")],
 )
-def test_external_data_must_stay_beside_the_model(tmp_path: Path, location: str, message: str) -> None:
-    onnx_model = model([node("Add", ["x", "w"], ["y"])], {"x": [1, 3000]}, ["y"], {"w": rand(1, 3000)})
-    onnx.save(onnx_model, tmp_path / "m.onnx", save_as_external_data=True, location="m.data", size_threshold=0)
+def test_external_data_must_stay_beside_the_model(
+    tmp_path: Path, location: str, message: str
+) -> None:
+    onnx_model = model(
+        [node("Add", ["x", "w"], ["y"])], {"x": [1, 3000]}, ["y"], {"w": rand(1, 3000)}
+    )
+    onnx.save(
+        onnx_model,
+        tmp_path / "m.onnx",
+        save_as_external_data=True,
+        location="m.data",
+        size_threshold=0,
+    )
     onnx_model = onnx.load(tmp_path / "m.onnx", load_external_data=False)
     onnx_model.graph.initializer[0].external_data[0].value = location
     onnx.save(onnx_model, tmp_path / "m.onnx")
@@ -93,7 +109,9 @@ def test_external_data_must_stay_beside_the_model(tmp_path: Path, location: str,
 def test_unsupported_operator_names_node_op_and_supported_list() -> None:
     bad = helper.make_node("Erf", ["x"], ["y"], name="erf_1")
     message = error_of(model([bad], {"x": [2]}, ["y"]), name="net.onnx")
-    assert message.startswith("net.onnx: node 'erf_1' (Erf): unsupported operator; supported: Add, AveragePool, ")
+    assert message.startswith(
+        "net.onnx: node 'erf_1' (Erf): unsupported operator; supported: Add, AveragePool, "
+    )
     listed = message.split("supported: ")[1].split(", ")
     assert listed == sorted(listed) == supported_ops()
     assert {"Conv", "GRU", "LSTM", "RNN", "Constant", "ConstantOfShape"} <= set(listed)
@@ -107,8 +125,12 @@ def test_custom_domain_operator() -> None:
 
 
 def test_undefined_input_and_missing_output() -> None:
-    assert "input 'ghost' is not defined" in error_of(model([node("Add", ["x", "ghost"], ["y"])], {"x": [2]}, ["y"]))
-    assert "graph output 'z' is never produced" in error_of(model([node("Relu", ["x"], ["y"])], {"x": [2]}, ["y", "z"]))
+    assert "input 'ghost' is not defined" in error_of(
+        model([node("Add", ["x", "ghost"], ["y"])], {"x": [2]}, ["y"])
+    )
+    assert "graph output 'z' is never produced" in error_of(
+        model([node("Relu", ["x"], ["y"])], {"x": [2]}, ["y", "z"])
+    )
 
 
 def test_inconsistent_shapes_are_reported_at_the_node() -> None:
@@ -137,14 +159,18 @@ def test_input_shapes_fix_dynamic_dims() -> None:
 def test_input_shapes_override_static_dims() -> None:
     nodes = [node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])]
     onnx_model = model(nodes, {"x": [1, 3, 8, 8]}, ["y"], {"w": rand(2, 3, 3, 3)})
-    onnx_model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8]))
+    onnx_model.graph.output[0].CopyFrom(
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])
+    )
     assert result_shapes(import_onnx(onnx_model, {"x": [1, 3, 16, 16]})) == [(1, 2, 16, 16)]
 
 
 def test_unknown_rank_input() -> None:
     message = error_of(model([node("Relu", ["x"], ["y"])], {"x": None}, ["y"]))
     assert "input 'x' has a dynamic shape (unknown rank)" in message
-    assert arg_shapes(import_onnx(model([node("Relu", ["x"], ["y"])], {"x": None}, ["y"]), {"x": [7]})) == [(7,)]
+    assert arg_shapes(
+        import_onnx(model([node("Relu", ["x"], ["y"])], {"x": None}, ["y"]), {"x": [7]})
+    ) == [(7,)]
 
 
 @pytest.mark.parametrize(
@@ -163,15 +189,25 @@ def test_bad_input_shapes(shapes: dict, message: str) -> None:
 # data types and values
 
 
-@pytest.mark.parametrize(("elem", "name"), [(TensorProto.INT8, "int8"), (TensorProto.DOUBLE, "double"), (TensorProto.STRING, "string")])
+@pytest.mark.parametrize(
+    ("elem", "name"),
+    [(TensorProto.INT8, "int8"), (TensorProto.DOUBLE, "double"), (TensorProto.STRING, "string")],
+)
 def test_non_float_input(elem: int, name: str) -> None:
     onnx_model = model([node("Relu", ["x"], ["y"])], {"x": [2]}, ["y"], elem_type=elem)
-    assert error_of(onnx_model, name="m") == f"m: input 'x' has dtype {name}; grimc computes in float32 only"
+    assert (
+        error_of(onnx_model, name="m")
+        == f"m: input 'x' has dtype {name}; grimc computes in float32 only"
+    )
 
 
 def test_integer_weight_reaching_a_compute_op() -> None:
-    onnx_model = model([node("Add", ["x", "k"], ["y"])], {"x": [2]}, ["y"], {"k": np.array([1, 2], np.int64)})
-    assert "node #0 (Add): tensor 'k' has dtype int64; grimc computes in float32 only" in error_of(onnx_model)
+    onnx_model = model(
+        [node("Add", ["x", "k"], ["y"])], {"x": [2]}, ["y"], {"k": np.array([1, 2], np.int64)}
+    )
+    assert "node #0 (Add): tensor 'k' has dtype int64; grimc computes in float32 only" in error_of(
+        onnx_model
+    )
 
 
 def test_quantized_operator() -> None:
@@ -182,7 +218,9 @@ def test_quantized_operator() -> None:
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float64])
 def test_other_float_weights_are_converted(dtype: type) -> None:
-    onnx_model = model([node("Add", ["x", "k"], ["y"])], {"x": [2]}, ["y"], {"k": np.array([1.5, 2], dtype)})
+    onnx_model = model(
+        [node("Add", ["x", "k"], ["y"])], {"x": [2]}, ["y"], {"k": np.array([1.5, 2], dtype)}
+    )
     stored = weights(import_onnx(onnx_model))["k"]
     assert stored.dtype == np.float32
     np.testing.assert_array_equal(stored, [1.5, 2])
@@ -190,8 +228,12 @@ def test_other_float_weights_are_converted(dtype: type) -> None:
 
 def test_bfloat16_weight_is_converted() -> None:
     onnx_model = model([node("Add", ["x", "k"], ["y"])], {"x": [2]}, ["y"])
-    onnx_model.graph.initializer.append(helper.make_tensor("k", TensorProto.BFLOAT16, [2], [1.5, 2.0]))
-    np.testing.assert_array_equal(weights(import_onnx(onnx_model))["k"], np.array([1.5, 2], np.float32))
+    onnx_model.graph.initializer.append(
+        helper.make_tensor("k", TensorProto.BFLOAT16, [2], [1.5, 2.0])
+    )
+    np.testing.assert_array_equal(
+        weights(import_onnx(onnx_model))["k"], np.array([1.5, 2], np.float32)
+    )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -200,11 +242,16 @@ def test_non_finite_weight(bad: float) -> None:
     w[1, 2, 0, 0] = bad
     conv = helper.make_node("Conv", ["x", "conv.w"], ["y"], name="conv_1")
     message = error_of(model([conv], {"x": [1, 3, 4, 4]}, ["y"], {"conv.w": w}), name="m.onnx")
-    assert message == "m.onnx: node 'conv_1' (Conv): tensor 'conv.w' has 1 non-finite value(s) (NaN or Inf)"
+    assert (
+        message
+        == "m.onnx: node 'conv_1' (Conv): tensor 'conv.w' has 1 non-finite value(s) (NaN or Inf)"
+    )
 
 
 def test_float64_overflow_is_non_finite() -> None:
-    onnx_model = model([node("Add", ["x", "k"], ["y"])], {"x": [1]}, ["y"], {"k": np.array([1e300])})
+    onnx_model = model(
+        [node("Add", ["x", "k"], ["y"])], {"x": [1]}, ["y"], {"k": np.array([1e300])}
+    )
     assert "non-finite" in error_of(onnx_model)
 
 

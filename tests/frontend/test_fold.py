@@ -48,11 +48,18 @@ def test_constant_scalar_attributes(attr: str, value: object, expected: np.ndarr
 def test_constant_of_shape() -> None:
     nodes = [
         node("Constant", [], ["shape"], value_ints=[8, 1, 1]),
-        node("ConstantOfShape", ["shape"], ["c"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5])),
+        node(
+            "ConstantOfShape",
+            ["shape"],
+            ["c"],
+            value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.5]),
+        ),
         node("Mul", ["x", "c"], ["y"]),
     ]
     m = import_onnx(model(nodes, X4, ["y"]))
-    np.testing.assert_array_equal(weight_of(m, the(m, "graph.mul").rhs), np.full((8, 1, 1), 0.5, np.float32))
+    np.testing.assert_array_equal(
+        weight_of(m, the(m, "graph.mul").rhs), np.full((8, 1, 1), 0.5, np.float32)
+    )
     assert len(weights(m)) == 1
 
 
@@ -123,7 +130,9 @@ def test_dead_nodes_are_ignored() -> None:
 
 def _sparse(name: str) -> onnx.SparseTensorProto:
     values = helper.make_tensor(name, TensorProto.FLOAT, [2], [1.0, 2.0])
-    return helper.make_sparse_tensor(values, helper.make_tensor("i", TensorProto.INT64, [2], [1, 3]), [4])
+    return helper.make_sparse_tensor(
+        values, helper.make_tensor("i", TensorProto.INT64, [2], [1, 3]), [4]
+    )
 
 
 def test_sparse_constant_and_sparse_initializer_are_densified() -> None:

@@ -36,7 +36,9 @@ def _opset9() -> onnx.ModelProto:
 
 SEEDS = [_cnn(), _opset9(), recurrent_model("LSTM", "bidirectional", initial=True)]
 SEED_BYTES = [m.SerializeToString() for m in SEEDS]
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 
 def _imports_or_fails_cleanly(source: bytes | onnx.ModelProto) -> None:
@@ -56,7 +58,20 @@ def test_mutated_bytes(data: st.DataObject) -> None:
 
 
 INTS = st.sampled_from([-3, -1, 0, 1, 2, 7, 1000])
-OP_TYPES = ["Conv", "Relu", "Gemm", "MaxPool", "Reshape", "Softmax", "Flatten", "Concat", "GRU", "Squeeze", "Clip", "Pad"]
+OP_TYPES = [
+    "Conv",
+    "Relu",
+    "Gemm",
+    "MaxPool",
+    "Reshape",
+    "Softmax",
+    "Flatten",
+    "Concat",
+    "GRU",
+    "Squeeze",
+    "Clip",
+    "Pad",
+]
 
 
 @FUZZ
@@ -78,13 +93,19 @@ def test_mutated_structure(data: st.DataObject) -> None:
         elif kind == "op":
             target.op_type = data.draw(st.sampled_from(OP_TYPES))
         elif kind == "input" and target.input:
-            target.input[data.draw(st.integers(0, len(target.input) - 1))] = data.draw(st.sampled_from(["", "x", "nope"]))
+            target.input[data.draw(st.integers(0, len(target.input) - 1))] = data.draw(
+                st.sampled_from(["", "x", "nope"])
+            )
         elif kind == "dims" and graph.initializer:
             tensor = data.draw(st.sampled_from(list(graph.initializer)))
             if tensor.dims:
-                tensor.dims[data.draw(st.integers(0, len(tensor.dims) - 1))] = data.draw(st.integers(0, 5))
+                tensor.dims[data.draw(st.integers(0, len(tensor.dims) - 1))] = data.draw(
+                    st.integers(0, 5)
+                )
         elif kind == "extra_attr":
-            name = data.draw(st.sampled_from(["axis", "perm", "pads", "group", "auto_pad", "direction", "to"]))
+            name = data.draw(
+                st.sampled_from(["axis", "perm", "pads", "group", "auto_pad", "direction", "to"])
+            )
             value = data.draw(st.sampled_from([0, 1, -1, [1, 1], [0, 0, 0, 0], "VALID"]))
             target.attribute.append(onnx.helper.make_attribute(name, value))
     _imports_or_fails_cleanly(onnx_model)
@@ -93,5 +114,8 @@ def test_mutated_structure(data: st.DataObject) -> None:
 def test_duplicate_attribute_is_an_invalid_node() -> None:
     onnx_model = _cnn()
     onnx_model.graph.node[0].attribute.append(onnx.helper.make_attribute("pads", [0, 0, 0, 0]))
-    with pytest.raises(FrontendError, match=r"node #0 \(Conv\): invalid node \(Attribute 'pads' appeared multiple times"):
+    with pytest.raises(
+        FrontendError,
+        match=r"node #0 \(Conv\): invalid node \(Attribute 'pads' appeared multiple times",
+    ):
         import_onnx(onnx_model)

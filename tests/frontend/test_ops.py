@@ -56,8 +56,12 @@ def test_conv_without_bias_and_with_kernel_shape() -> None:
         ("NOTSET", 3, 1, (0, 0, 0, 0), 6),
     ],
 )
-def test_conv_auto_pad(auto_pad: str, kernel: int, stride: int, pads: tuple[int, ...], out: int) -> None:
-    m = single("Conv", X4, {"w": rand(2, 3, kernel, kernel)}, auto_pad=auto_pad, strides=[stride, stride])
+def test_conv_auto_pad(
+    auto_pad: str, kernel: int, stride: int, pads: tuple[int, ...], out: int
+) -> None:
+    m = single(
+        "Conv", X4, {"w": rand(2, 3, kernel, kernel)}, auto_pad=auto_pad, strides=[stride, stride]
+    )
     assert prop(the(m, "graph.conv"), "pads") == pads
     assert result_shapes(m) == [(1, 2, out, out)]
 
@@ -115,7 +119,15 @@ def test_conv_3d_is_rejected() -> None:
 def test_gemm_transposes(trans_a: int, trans_b: int) -> None:
     a_shape = [5, 2] if trans_a else [2, 5]
     b = rand(3, 5) if trans_b else rand(5, 3)
-    m = single("Gemm", {"a": a_shape}, {"b": b, "c": rand(3)}, transA=trans_a, transB=trans_b, alpha=0.5, beta=2.0)
+    m = single(
+        "Gemm",
+        {"a": a_shape},
+        {"b": b, "c": rand(3)},
+        transA=trans_a,
+        transB=trans_b,
+        alpha=0.5,
+        beta=2.0,
+    )
     gemm = the(m, "graph.gemm")
     assert (prop(gemm, "trans_a"), prop(gemm, "trans_b")) == (trans_a, trans_b)
     assert (prop(gemm, "alpha"), prop(gemm, "beta")) == (0.5, 2.0)
@@ -125,7 +137,12 @@ def test_gemm_transposes(trans_a: int, trans_b: int) -> None:
 def test_gemm_without_c_uses_defaults() -> None:
     gemm = the(single("Gemm", {"a": [2, 5]}, {"b": rand(5, 3)}), "graph.gemm")
     assert gemm.c is None
-    assert (prop(gemm, "alpha"), prop(gemm, "beta"), prop(gemm, "trans_a"), prop(gemm, "trans_b")) == (1.0, 1.0, 0, 0)
+    assert (
+        prop(gemm, "alpha"),
+        prop(gemm, "beta"),
+        prop(gemm, "trans_a"),
+        prop(gemm, "trans_b"),
+    ) == (1.0, 1.0, 0, 0)
 
 
 def test_gemm_needs_2d_operands() -> None:
@@ -135,7 +152,12 @@ def test_gemm_needs_2d_operands() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "out"),
-    [([2, 5], [5, 3], (2, 3)), ([2, 3, 4, 5], [5, 6], (2, 3, 4, 6)), ([2, 4, 5], [2, 5, 6], (2, 4, 6)), ([5], [5, 3], (3,))],
+    [
+        ([2, 5], [5, 3], (2, 3)),
+        ([2, 3, 4, 5], [5, 6], (2, 3, 4, 6)),
+        ([2, 4, 5], [2, 5, 6], (2, 4, 6)),
+        ([5], [5, 3], (3,)),
+    ],
 )
 def test_matmul(a: list[int], b: list[int], out: tuple[int, ...]) -> None:
     m = single("MatMul", {"a": a}, {"b": rand(*b)})
@@ -193,7 +215,12 @@ def test_sub_div_unsupported_forms(op_type: str, init: np.ndarray | None, messag
 
 @pytest.mark.parametrize(
     ("op_type", "name"),
-    [("Relu", "graph.relu"), ("Sigmoid", "graph.sigmoid"), ("Tanh", "graph.tanh"), ("HardSwish", "graph.hard_swish")],
+    [
+        ("Relu", "graph.relu"),
+        ("Sigmoid", "graph.sigmoid"),
+        ("Tanh", "graph.tanh"),
+        ("HardSwish", "graph.hard_swish"),
+    ],
 )
 def test_plain_activations(op_type: str, name: str) -> None:
     m = single(op_type, X4)
@@ -203,10 +230,14 @@ def test_plain_activations(op_type: str, name: str) -> None:
 
 @pytest.mark.parametrize(("attrs", "alpha"), [({}, 0.01), ({"alpha": 0.2}, 0.2)])
 def test_leaky_relu(attrs: dict, alpha: float) -> None:
-    assert prop(the(single("LeakyRelu", X4, **attrs), "graph.leaky_relu"), "alpha") == pytest.approx(alpha)
+    assert prop(
+        the(single("LeakyRelu", X4, **attrs), "graph.leaky_relu"), "alpha"
+    ) == pytest.approx(alpha)
 
 
-@pytest.mark.parametrize(("attrs", "params"), [({}, (0.2, 0.5)), ({"alpha": 0.25, "beta": 0.125}, (0.25, 0.125))])
+@pytest.mark.parametrize(
+    ("attrs", "params"), [({}, (0.2, 0.5)), ({"alpha": 0.25, "beta": 0.125}, (0.25, 0.125))]
+)
 def test_hard_sigmoid(attrs: dict, params: tuple[float, float]) -> None:
     op = the(single("HardSigmoid", X4, **attrs), "graph.hard_sigmoid")
     assert (prop(op, "alpha"), prop(op, "beta")) == pytest.approx(params)
@@ -232,7 +263,9 @@ def test_clip_inputs(inputs: list[str], bounds: tuple[float, float]) -> None:
 
 def test_clip_infinite_bound_becomes_float32_max() -> None:
     inits = {"lo": np.array(-np.inf, np.float32)}
-    clip = the(import_onnx(model([node("Clip", ["x", "lo"], ["y"])], X4, ["y"], inits)), "graph.clip")
+    clip = the(
+        import_onnx(model([node("Clip", ["x", "lo"], ["y"])], X4, ["y"], inits)), "graph.clip"
+    )
     assert prop(clip, "min") == pytest.approx(-F32_MAX)
 
 
@@ -279,11 +312,16 @@ def test_batch_norm_statistics_outputs_are_rejected() -> None:
     [
         ({"kernel_shape": [3, 3], "strides": [2, 2]}, (1, 3, 3, 3)),
         ({"kernel_shape": [3, 3], "strides": [2, 2], "ceil_mode": 1}, (1, 3, 4, 4)),
-        ({"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1}, (1, 3, 5, 5)),
+        (
+            {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1},
+            (1, 3, 5, 5),
+        ),
         ({"kernel_shape": [3, 3], "auto_pad": "SAME_UPPER", "strides": [2, 2]}, (1, 3, 4, 4)),
     ],
 )
-@pytest.mark.parametrize(("op_type", "name"), [("MaxPool", "graph.max_pool"), ("AveragePool", "graph.avg_pool")])
+@pytest.mark.parametrize(
+    ("op_type", "name"), [("MaxPool", "graph.max_pool"), ("AveragePool", "graph.avg_pool")]
+)
 def test_pools(op_type: str, name: str, attrs: dict, out: tuple[int, ...]) -> None:
     m = single(op_type, X4, **attrs)
     pool = the(m, name)
@@ -330,7 +368,9 @@ def test_global_average_pool() -> None:
 def test_lrn() -> None:
     lrn = the(single("LRN", X4, size=5, alpha=2e-4), "graph.lrn")
     assert prop(lrn, "size") == 5
-    assert (prop(lrn, "alpha"), prop(lrn, "beta"), prop(lrn, "bias")) == pytest.approx((2e-4, 0.75, 1.0))
+    assert (prop(lrn, "alpha"), prop(lrn, "beta"), prop(lrn, "bias")) == pytest.approx(
+        (2e-4, 0.75, 1.0)
+    )
 
 
 @pytest.mark.parametrize(("attrs", "axis"), [({}, 3), ({"axis": 1}, 1), ({"axis": -3}, 1)])
@@ -344,7 +384,9 @@ def test_softmax(attrs: dict, axis: int) -> None:
 # shape manipulation
 
 
-@pytest.mark.parametrize(("axis", "out"), [(1, (1, 192)), (0, (1, 192)), (2, (3, 64)), (-1, (24, 8)), (4, (192, 1))])
+@pytest.mark.parametrize(
+    ("axis", "out"), [(1, (1, 192)), (0, (1, 192)), (2, (3, 64)), (-1, (24, 8)), (4, (192, 1))]
+)
 def test_flatten(axis: int, out: tuple[int, int]) -> None:
     m = single("Flatten", X4, axis=axis)
     assert result_shapes(m) == [out]
@@ -404,8 +446,15 @@ def test_squeeze_unsqueeze_become_reshapes(opset: int) -> None:
 
     sq_in, sq_attr = axes("sq_axes", [0, 2])
     un_in, un_attr = axes("un_axes", [-1, 0])
-    nodes = [node("Squeeze", ["x", *sq_in], ["s"], **sq_attr), node("Unsqueeze", ["s", *un_in], ["y"], **un_attr)]
-    inits = {"sq_axes": np.array([0, 2], np.int64), "un_axes": np.array([-1, 0], np.int64)} if opset >= 13 else {}
+    nodes = [
+        node("Squeeze", ["x", *sq_in], ["s"], **sq_attr),
+        node("Unsqueeze", ["s", *un_in], ["y"], **un_attr),
+    ]
+    inits = (
+        {"sq_axes": np.array([0, 2], np.int64), "un_axes": np.array([-1, 0], np.int64)}
+        if opset >= 13
+        else {}
+    )
     m = import_onnx(model(nodes, {"x": [1, 3, 1, 5]}, ["y"], inits, opset=opset))
     assert op_names(m) == ["graph.reshape", "graph.reshape"]
     assert result_shapes(m) == [(1, 3, 5, 1)]
@@ -435,7 +484,10 @@ def test_dropout_mask_and_training_are_rejected() -> None:
     unused_mask = model([node("Dropout", ["x"], ["y", "mask"])], X4, ["y"])
     assert op_names(import_onnx(unused_mask)) == []
     training = model(
-        [node("Dropout", ["x", "r", "t"], ["y"])], X4, ["y"], {"r": np.array(0.5, np.float32), "t": np.array(True)}
+        [node("Dropout", ["x", "r", "t"], ["y"])],
+        X4,
+        ["y"],
+        {"r": np.array(0.5, np.float32), "t": np.array(True)},
     )
     with pytest.raises(FrontendError, match="training_mode=1"):
         import_onnx(training)

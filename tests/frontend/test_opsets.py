@@ -60,7 +60,9 @@ def test_opset9_batch_norm_momentum_and_initializers_listed_as_inputs() -> None:
     bn = node("BatchNormalization", ["x", *stats], ["y"], epsilon=1e-3, momentum=0.8)
     onnx_model = model([bn], X4, ["y"], stats, opset=9, ir_version=3)
     for name in stats:
-        onnx_model.graph.input.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [3]))
+        onnx_model.graph.input.append(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [3])
+        )
     m = import_onnx(onnx_model)
     assert arg_shapes(m) == [(1, 3, 4, 4)]
     assert prop(the(m, "graph.batch_norm"), "epsilon") == pytest.approx(1e-3)
@@ -84,7 +86,14 @@ def test_batch_norm_spatial_0_is_rejected() -> None:
 @pytest.mark.usefixtures("conversion")
 def test_opset9_dropout_ratio_and_opset6_is_test() -> None:
     for opset, attrs in [(9, {"ratio": 0.3}), (6, {"is_test": 1})]:
-        m = import_onnx(model([node("Dropout", ["x"], ["d"], **attrs), node("Relu", ["d"], ["y"])], X4, ["y"], opset=opset))
+        m = import_onnx(
+            model(
+                [node("Dropout", ["x"], ["d"], **attrs), node("Relu", ["d"], ["y"])],
+                X4,
+                ["y"],
+                opset=opset,
+            )
+        )
         assert op_names(m) == ["graph.relu"]
 
 
@@ -120,5 +129,11 @@ def test_small_cnn_at_every_opset(opset: int) -> None:
     ]
     inits = {"w": rand(8, 3, 3, 3), "fc": rand(10, 32), "fc_b": rand(10)}
     m = import_onnx(model(nodes, X4, ["y"], inits, opset=opset))
-    assert op_names(m) == ["graph.conv", "graph.relu", "graph.max_pool", "graph.flatten", "graph.gemm"]
+    assert op_names(m) == [
+        "graph.conv",
+        "graph.relu",
+        "graph.max_pool",
+        "graph.flatten",
+        "graph.gemm",
+    ]
     assert result_shapes(m) == [(1, 10)]

@@ -24,7 +24,10 @@ def recurrent_model(
     **attrs: object,
 ):
     dirs, gates = DIRS[direction], GATES[op_type]
-    inits = {"w": rand(dirs, gates * HIDDEN, INPUT), "r": rand(dirs, gates * HIDDEN, HIDDEN, seed=1)}
+    inits = {
+        "w": rand(dirs, gates * HIDDEN, INPUT),
+        "r": rand(dirs, gates * HIDDEN, HIDDEN, seed=1),
+    }
     names = ["x", "w", "r", "", "", ""]
     if bias:
         inits["b"] = rand(dirs, 2 * gates * HIDDEN, seed=2)
@@ -40,7 +43,14 @@ def recurrent_model(
         inits[name] = value
         names[4] = name
     node_outputs = list(outputs) + [""] * (3 - len(outputs))
-    rnn = node(op_type, names, node_outputs if op_type == "LSTM" else node_outputs[:2], hidden_size=HIDDEN, direction=direction, **attrs)
+    rnn = node(
+        op_type,
+        names,
+        node_outputs if op_type == "LSTM" else node_outputs[:2],
+        hidden_size=HIDDEN,
+        direction=direction,
+        **attrs,
+    )
     return model([rnn], {"x": [SEQ, BATCH, INPUT]}, [o for o in outputs if o], inits)
 
 
@@ -76,7 +86,12 @@ def test_gru_linear_before_reset_and_clip() -> None:
 
 
 def test_lstm_input_forget() -> None:
-    assert prop(the(import_onnx(recurrent_model("LSTM", input_forget=1)), "graph.lstm"), "input_forget") == 1
+    assert (
+        prop(
+            the(import_onnx(recurrent_model("LSTM", input_forget=1)), "graph.lstm"), "input_forget"
+        )
+        == 1
+    )
 
 
 def test_explicit_default_activations_are_accepted() -> None:
@@ -93,9 +108,17 @@ def test_constant_full_sequence_lens_are_accepted() -> None:
     ("op_type", "kwargs", "message"),
     [
         ("GRU", {"layout": 1}, "layout=1"),
-        ("LSTM", {"activations": ["Relu", "Tanh", "Tanh"]}, r"activations \['Relu', 'Tanh', 'Tanh'\] are not supported"),
+        (
+            "LSTM",
+            {"activations": ["Relu", "Tanh", "Tanh"]},
+            r"activations \['Relu', 'Tanh', 'Tanh'\] are not supported",
+        ),
         ("RNN", {"activation_alpha": [0.5]}, "activation_alpha"),
-        ("RNN", {"extra": {"lens": np.array([SEQ, 2], np.int32)}}, r"sequence_lens \[5, 2\] differ"),
+        (
+            "RNN",
+            {"extra": {"lens": np.array([SEQ, 2], np.int32)}},
+            r"sequence_lens \[5, 2\] differ",
+        ),
     ],
 )
 def test_unsupported_recurrent_forms(op_type: str, kwargs: dict, message: str) -> None:

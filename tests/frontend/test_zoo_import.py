@@ -36,7 +36,9 @@ def test_full_size_zoo_model(name: str) -> None:
     for op_name, count in counts.items():
         assert len(ops(module, op_name)) == count, op_name
     clip_bounds = {b for n in onnx_model.graph.node if n.op_type == "Clip" for b in n.input[1:]}
-    params = [t for t in onnx_model.graph.initializer if t.data_type == 1 and t.name not in clip_bounds]
+    params = [
+        t for t in onnx_model.graph.initializer if t.data_type == 1 and t.name not in clip_bounds
+    ]
     stored = sum(a.size for a in weights(module).values())
     assert stored == sum(numpy_helper.to_array(t).size for t in params)
     assert all(a.dtype == np.float32 for a in weights(module).values())
@@ -55,8 +57,26 @@ def test_gru_speech_model_attributes() -> None:
     [
         ("mobilenet_v2", {"image_size": 32, "width": 0.5, "opset": 11}),
         ("vgg16", {"image_size": 32, "width": 0.125, "batchnorm": True, "dropout": False}),
-        ("gru", {"input_size": 12, "hidden_size": 16, "seq_len": 7, "direction": "bidirectional", "num_classes": 5}),
-        ("lstm", {"input_size": 12, "hidden_size": 16, "seq_len": 7, "direction": "bidirectional", "peepholes": True}),
+        (
+            "gru",
+            {
+                "input_size": 12,
+                "hidden_size": 16,
+                "seq_len": 7,
+                "direction": "bidirectional",
+                "num_classes": 5,
+            },
+        ),
+        (
+            "lstm",
+            {
+                "input_size": 12,
+                "hidden_size": 16,
+                "seq_len": 7,
+                "direction": "bidirectional",
+                "peepholes": True,
+            },
+        ),
         ("small_cnn", {"opset": 13, "batch": 3}),
     ],
 )
