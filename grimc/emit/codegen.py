@@ -143,10 +143,15 @@ class Generator:
             store=store_for(module),
             refs={},
             new_buffer=self._new_buffer,
+            new_scratch=self._new_scratch,
         )
 
     def _new_buffer(self, value: SSAValue) -> ActRef:
         self.buffers.append(Buffer(numel(value) * 4, len(self.kernels), len(self.kernels)))
+        return ActRef(len(self.buffers) - 1)
+
+    def _new_scratch(self, nbytes: int) -> ActRef:
+        self.buffers.append(Buffer(nbytes, len(self.kernels), len(self.kernels)))
         return ActRef(len(self.buffers) - 1)
 
     def _touch(self, ref: Ref) -> None:
@@ -200,6 +205,9 @@ class Generator:
             return
         result.fn = f"k{len(self.kernels)}_{result.kind}"
         result.source_op = op.name
+        for key, sub in result.params.items():
+            if isinstance(sub, KernelInstance):  # rendered inside this kernel's template
+                sub.fn, sub.source_op = f"{result.fn}_{key}", op.name
         for _, ref in result.inputs + result.outputs:
             self._touch(ref)
         self.kernels.append(result)

@@ -18,6 +18,12 @@ function named `k.fn` whose signature comes from the `signature(k)` macro in
 absent optional input is left out, and `k.has("b")` tells the template).
 Target variants (`avx/`, `neon/`) `{% extends "c/<kind>.c.j2" %}` and override
 blocks; the generic C version is the fallback for every target.
+
+Temporary memory comes from the arena: `ctx.scratch(nbytes)` gives a buffer
+live only during this kernel, passed like an output. A kernel may embed
+another `KernelInstance` as a value of its params (e.g. the input-projection
+GEMM of an RNN); the code generator names it `<fn>_<key>` and the template
+renders it with `{% include %}` and calls it.
 """
 
 from __future__ import annotations
@@ -98,6 +104,7 @@ class LoweringContext:
     new_buffer: Callable[[SSAValue], ActRef]
     sparse_format: str = "bcr"
     """Kernels for sparse weights: "bcr" (register-blocked) or "csr" (baseline)."""
+    new_scratch: Callable[[int], ActRef] | None = None
     blobs: list[np.ndarray] = field(default_factory=list)
     blob_names: list[str] = field(default_factory=list)
     _blob_by_key: dict[str, BlobRef] = field(default_factory=dict)
@@ -137,6 +144,12 @@ class LoweringContext:
         ref = self.new_buffer(value)
         self.refs[value] = ref
         return ref
+
+    def scratch(self, nbytes: int) -> ActRef:
+        """A private arena buffer live only during this kernel (pass it as an output)."""
+        if self.new_scratch is None:
+            raise CodegenError("this code generator gives kernels no scratch memory")
+        return self.new_scratch(nbytes)
 
 
 Lowering = Callable[[Operation, LoweringContext], "KernelInstance | Alias"]
