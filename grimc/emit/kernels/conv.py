@@ -1,0 +1,288 @@
+"""Dense `graph.conv`: implicit GEMM with register blocking, a 1x1 GEMM, depthwise.
+
+y = act(conv(x, w) + b + residual), NCHW, any groups/strides/pads/dilations.
+Three kernel kinds, chosen by shape (`choose_kind`):
+
+- `conv2d_depthwise` (one input channel per group, any channel multiplier):
+  vectorized over the output pixels of a row; all taps of a pixel vector are
+  summed in registers; the interior of a row runs without bounds checks and
+  padding is handled without copies by a per-row valid-tap range (border
+  pixels take a scalar path).
+- `conv2d_1x1` (1x1, stride 1, no pads): per group a pure GEMM
+  `y[Cout_g, P] = W[Cout_g, Cin_g] x[Cin_g, P]` reading x in place.
+- `conv2d` (everything else): implicit GEMM over `K = Cin_g*kh*kw`. For a
+  block of `tb` output pixels and a chunk of `kc` reduction indices the input
+  patches are packed on the stack, tile by tile (`[tile][kc][T]`), with zero
+  lanes where the window leaves the image (padding without copies of x).
+  `pack = "linear"` when the patch of a pixel run is a shifted run of x (stride
+  1 and output width == input width, i.e. "same" convs), else `"gather"`
+  (per-pixel offsets).
+
+All three share the register-blocked micro-kernel of the GEMM kinds: `mr`
+output channels x `nv` vectors of pixels (`T = nv * vw`) of accumulators; each
+pixel vector is loaded once and feeds all `mr` rows (the dense analogue of
+BCR's redundant-load elimination) and each weight is broadcast once for the
+`nv` vectors. Weights are repacked at compile time into `[group][cob][K][mr]`
+panels (zero rows pad the last block), the order the micro-kernel reads them.
+
+Schedule knobs (all in `params`, defaults from `default_schedule`): `mr`, `nv`,
+`kc` (reduction chunk: one `kc x T` packed tile stays in L1), `tb` (pixels per
+block: the packed block stays in L2 and every weight panel is reused `tb/T`
+times), `order` (`"cob"`: channel blocks outside pixel tiles; `"tile"`: the
+reverse), and the thread split (`split` over images "n", groups "g", pixel
+ranges "p" or channel blocks "c", into `ntasks` equal tasks).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from grimc.dialects import graph
+from grimc.dialects.graph import ints
+from grimc.emit.kernel import (
+    CodegenError,
+    KernelInstance,
+    LoweringContext,
+    Ref,
+    act_params,
+    lowers,
+    shape,
+)
+
+TILES: dict[int, tuple[int, int]] = {16: (8, 3), 8: (4, 3), 4: (8, 3), 1: (4, 2)}
+"""Default (mr, nv) per vector width: mr*nv accumulators + nv pixel vectors +
+one broadcast fit the register file (32 zmm, 16 ymm, 32 NEON q, 16 xmm)."""
+
+L1_TILE_BYTES = 32 * 1024
+"""A packed `kc x T` tile (read by every channel block) stays within L1."""
+
+BLOCK_BYTES = 96 * 1024
+"""Packed block of `kc x tb` floats: on the stack of each task, within L2."""
+
+MIN_PARALLEL_FLOPS = 400_000
+"""Below this, waking the pool costs more than the work."""
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """Every size of one conv, read from the op (pads ONNX order t, l, b, r)."""
+
+    n: int
+    cin: int
+    h: int
+    w: int
+    cout: int
+    kh: int
+    kw: int
+    oh: int
+    ow: int
+    sh: int
+    sw: int
+    pt: int
+    pl: int
+    dh: int
+    dw: int
+    groups: int
+
+    @property
+    def cin_g(self) -> int:
+        return self.cin // self.groups
+
+    @property
+    def cout_g(self) -> int:
+        return self.cout // self.groups
+
+    @property
+    def k(self) -> int:
+        return self.cin_g * self.kh * self.kw
+
+    @property
+    def p(self) -> int:
+        return self.oh * self.ow
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.n * self.cout * self.p * self.k
+
+    @property
+    def is_1x1(self) -> bool:
+        return (self.kh, self.kw, self.sh, self.sw, self.pt, self.pl) == (1, 1, 1, 1, 0, 0) and (
+            self.oh,
+            self.ow,
+        ) == (self.h, self.w)
+
+    @property
+    def is_linear(self) -> bool:
+        """The patch row of a run of output pixels is a shifted run of x."""
+        return self.sh == 1 and self.sw == 1 and self.ow == self.w
+
+
+def conv_shape(op: graph.ConvOp) -> ConvShape:
+    xs, ws, ys = shape(op.x), shape(op.w), shape(op.y)
+    if len(xs) != 4:
+        raise CodegenError(f"graph.conv: only 2-D convolutions are supported, got rank {len(xs)}")
+    strides, pads, dil = ints(op.strides), ints(op.pads), ints(op.dilations)
+    return ConvShape(
+        n=xs[0], cin=xs[1], h=xs[2], w=xs[3], cout=ws[0], kh=ws[2], kw=ws[3],
+        oh=ys[2], ow=ys[3], sh=strides[0], sw=strides[1], pt=pads[0], pl=pads[1],
+        dh=dil[0], dw=dil[1], groups=int(op.group.value.data),
+    )  # fmt: skip
+
+
+def choose_kind(s: ConvShape) -> str:
+    if s.cin_g == 1 and s.groups > 1:
+        return "conv2d_depthwise"
+    if s.is_1x1:
+        return "conv2d_1x1"
+    return "conv2d"
+
+
+@dataclass(frozen=True)
+class ConvSchedule:
+    """Tunable knobs of the GEMM-like conv kinds (see the module docstring)."""
+
+    mr: int
+    nv: int
+    kc: int
+    tb: int
+    order: str
+    split: str
+    ntasks: int
+
+
+def _split(s: ConvShape, work_p: int, ncb: int, t: int, threads: int, flops: int) -> tuple[str, int]:
+    """Which dimension the threads share: the first that cuts into equal parts."""
+    if threads <= 1 or flops < MIN_PARALLEL_FLOPS:
+        return "p", 1
+    if s.n % threads == 0:
+        return "n", threads
+    if s.groups % threads == 0:
+        return "g", threads
+    if work_p >= 4 * t * threads or ncb < threads:
+        return "p", threads
+    return "c", threads
+
+
+def default_schedule(s: ConvShape, kind: str, vw: int, threads: int) -> ConvSchedule:
+    """A good schedule without tuning: the target's register tile, L1-sized
+    reduction chunks, L2-sized pixel blocks, an even thread split."""
+    mr, nv = TILES.get(vw, TILES[1])
+    mr = min(mr, s.cout_g)
+    t = nv * vw
+    kc_max = max(1, L1_TILE_BYTES // (4 * t))
+    chunks = math.ceil(s.k / kc_max)
+    kc = math.ceil(s.k / chunks)
+    ncb = math.ceil(s.cout_g / mr)
+    split, ntasks = _split(s, s.p, ncb, t, threads, s.flops)
+    p_task = math.ceil(s.p / ntasks) if split == "p" else s.p
+    tiles = max(1, min(BLOCK_BYTES // (4 * kc * t), math.ceil(p_task / t)))
+    return ConvSchedule(mr, nv, kc, tiles * t, "cob", split, ntasks)
+
+
+def pack_weights(w: np.ndarray, groups: int, mr: int) -> np.ndarray:
+    """[Cout, Cin_g, kh, kw] -> [G][ceil(Cout_g/mr)][K][mr]: per channel block
+    a panel of K rows of mr weights, zero rows padding the last block."""
+    cout = w.shape[0]
+    k = int(np.prod(w.shape[1:]))
+    cout_g = cout // groups
+    ncb = math.ceil(cout_g / mr)
+    padded = np.zeros((groups, ncb * mr, k), dtype=np.float32)
+    padded[:, :cout_g] = w.reshape(groups, cout_g, k)
+    return np.ascontiguousarray(padded.reshape(groups, ncb, mr, k).transpose(0, 1, 3, 2))
+
+
+def _shape_params(s: ConvShape) -> dict[str, Any]:
+    return {
+        **{key.upper(): val for key, val in asdict(s).items()},
+        "CIN_G": s.cin_g,
+        "COUT_G": s.cout_g,
+        "K": s.k,
+        "P": s.p,
+        "HW": s.h * s.w,
+    }
+
+
+def _operands(op: graph.ConvOp, ctx: LoweringContext, w: Ref) -> list[tuple[str, Ref]]:
+    inputs: list[tuple[str, Ref]] = [("x", ctx.operand(op.x)), ("w", w)]
+    if op.b is not None:
+        inputs.append(("bias", ctx.operand(op.b)))
+    if op.residual is not None:
+        inputs.append(("res", ctx.operand(op.residual)))
+    return inputs
+
+
+def _gemm_kernel(
+    op: graph.ConvOp, ctx: LoweringContext, s: ConvShape, kind: str, w: np.ndarray
+) -> KernelInstance:
+    vw = ctx.target.vw
+    sched = default_schedule(s, kind, vw, ctx.threads)
+    packed = ctx.blob(pack_weights(w, s.groups, sched.mr), f"{kind}_packed_w")
+    t = sched.nv * vw
+    params: dict[str, Any] = {
+        **_shape_params(s),
+        **asdict(sched),
+        "T": t,
+        "ncb": math.ceil(s.cout_g / sched.mr),
+        "mr_rem": s.cout_g % sched.mr,
+        "pack": "none" if kind == "conv2d_1x1" else "linear" if s.is_linear else "gather",
+        "act": act_params(op.act),
+    }
+    return KernelInstance(
+        kind=kind,
+        params=params,
+        inputs=_operands(op, ctx, packed),
+        outputs=[("y", ctx.result(op.y))],
+        flops=s.flops,
+    )
+
+
+@dataclass(frozen=True)
+class DepthwiseSchedule:
+    """Depthwise knobs: `dv` pixel vectors per step (independent FMA chains),
+    thread split over (image, channel) planes into `ntasks`."""
+
+    dv: int
+    ntasks: int
+
+
+def _depthwise_kernel(
+    op: graph.ConvOp, ctx: LoweringContext, s: ConvShape, w: np.ndarray
+) -> KernelInstance:
+    planes = s.n * s.cout
+    ntasks = 1 if ctx.threads <= 1 or s.flops < MIN_PARALLEL_FLOPS else min(ctx.threads, planes)
+    packed = ctx.blob(w.reshape(s.cout, s.kh * s.kw), "conv2d_depthwise_w")
+    # Output columns whose taps all fall inside the row: [ow_lo, ow_hi).
+    ow_lo = min(s.ow, math.ceil(s.pl / s.sw))
+    ow_hi = max(ow_lo, min(s.ow, (s.w - 1 + s.pl - (s.kw - 1) * s.dw) // s.sw + 1))
+    params: dict[str, Any] = {
+        **_shape_params(s),
+        **asdict(DepthwiseSchedule(4 if ctx.target.vw > 1 else 1, ntasks)),
+        "MULT": s.cout_g,
+        "ow_lo": ow_lo,
+        "ow_hi": ow_hi,
+        "act": act_params(op.act),
+    }
+    return KernelInstance(
+        kind="conv2d_depthwise",
+        params=params,
+        inputs=_operands(op, ctx, packed),
+        outputs=[("y", ctx.result(op.y))],
+        flops=s.flops,
+    )
+
+
+@lowers(graph.ConvOp)
+def lower_conv(op: graph.ConvOp, ctx: LoweringContext) -> KernelInstance:
+    """graph.conv -> conv2d / conv2d_1x1 / conv2d_depthwise (see choose_kind)."""
+    s = conv_shape(op)
+    w = ctx.const(op.w)
+    if w is None:
+        raise CodegenError("graph.conv: weights must be constant (a graph.weight)")
+    kind = choose_kind(s)
+    if kind == "conv2d_depthwise":
+        return _depthwise_kernel(op, ctx, s, w)
+    return _gemm_kernel(op, ctx, s, kind, w)

@@ -1,0 +1,311 @@
+"""Dense conv kernels (grimc/emit/kernels/conv.py) against onnxruntime.
+
+Each case is a one-Conv ONNX model built here (optionally followed by Add of a
+second input and Relu/Clip, which the graph passes fuse into the conv), run
+in-process on host (AVX2) and host-avx512, with 1 and 2 threads; aarch64 and
+generic builds are compile-checked with -Werror and run under qemu.
+
+Tolerance rtol 1e-4, atol 1e-5: inputs are N(0, 1) and weights are scaled by
+1/sqrt(fan_in), so outputs are O(1) and fp32 sums of up to a few thousand
+products in a different order than onnxruntime's stay well inside it.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper
+
+from grimc.driver import build_model, compile_model
+from grimc.emit.kernels.conv import (
+    ConvShape,
+    choose_kind,
+    default_schedule,
+    pack_weights,
+)
+from grimc.runner import write_sources
+from grimc.toolchain import find_clang
+
+RTOL, ATOL = 1e-4, 1e-5
+HOST_TARGETS = ["host", "host-avx512"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One Conv node: NCHW input, square-or-not kernel, ONNX pads [t, l, b, r]."""
+
+    n: int = 1
+    cin: int = 8
+    h: int = 10
+    w: int = 10
+    cout: int = 8
+    kh: int = 3
+    kw: int = 3
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (1, 1, 1, 1)
+    dil: tuple[int, int] = (1, 1)
+    group: int = 1
+    bias: bool = True
+    residual: bool = False
+    act: str | None = None  # None, "relu", "clip"
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        (sh, sw), (dh, dw), (pt, pl, pb, pr) = self.stride, self.dil, self.pads
+        oh = (self.h + pt + pb - dh * (self.kh - 1) - 1) // sh + 1
+        ow = (self.w + pl + pr - dw * (self.kw - 1) - 1) // sw + 1
+        return oh, ow
+
+    @property
+    def out_shape(self) -> list[int]:
+        return [self.n, self.cout, *self.out_hw]
+
+
+def conv_model(c: Case, seed: int = 0) -> onnx.ModelProto:
+    """The ONNX model of a case: Conv [+ Add(r)] [+ Relu/Clip]."""
+    rng = np.random.default_rng(seed)
+    fan_in = c.cin // c.group * c.kh * c.kw
+    w = rng.standard_normal((c.cout, c.cin // c.group, c.kh, c.kw)).astype(np.float32)
+    w /= np.float32(math.sqrt(fan_in))
+    inits = [helper.make_tensor("W", TensorProto.FLOAT, w.shape, w.ravel())]
+    conv_in = ["x", "W"]
+    if c.bias:
+        b = rng.standard_normal(c.cout).astype(np.float32)
+        inits.append(helper.make_tensor("B", TensorProto.FLOAT, b.shape, b))
+        conv_in.append("B")
+    nodes = [
+        helper.make_node(
+            "Conv", conv_in, ["conv"], kernel_shape=[c.kh, c.kw], strides=list(c.stride),
+            pads=list(c.pads), dilations=list(c.dil), group=c.group,
+        )
+    ]  # fmt: skip
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [c.n, c.cin, c.h, c.w])]
+    last = "conv"
+    if c.residual:
+        inputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, c.out_shape))
+        nodes.append(helper.make_node("Add", [last, "r"], ["sum"]))
+        last = "sum"
+    if c.act == "relu":
+        nodes.append(helper.make_node("Relu", [last], ["act"]))
+        last = "act"
+    elif c.act == "clip":
+        for name, value in (("lo", 0.0), ("hi", 0.5)):
+            inits.append(helper.make_tensor(name, TensorProto.FLOAT, [], [value]))
+        nodes.append(helper.make_node("Clip", [last, "lo", "hi"], ["act"]))
+        last = "act"
+    graph = helper.make_graph(
+        nodes, "conv", inputs,
+        [helper.make_tensor_value_info(last, TensorProto.FLOAT, c.out_shape)], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def case_inputs(c: Case, seed: int = 1) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xs = [rng.standard_normal((c.n, c.cin, c.h, c.w)).astype(np.float32)]
+    if c.residual:
+        xs.append(rng.standard_normal(c.out_shape).astype(np.float32))
+    return xs
+
+
+def reference(model: onnx.ModelProto, inputs: list[np.ndarray]) -> np.ndarray:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    return sess.run(None, dict(zip(names, inputs, strict=True)))[0]
+
+
+def expected_kind(c: Case) -> str:
+    if c.cin // c.group == 1 and c.group > 1:
+        return "conv2d_depthwise"
+    one = (c.kh, c.kw, c.stride, c.pads) == (1, 1, (1, 1), (0, 0, 0, 0))
+    return "conv2d_1x1" if one else "conv2d"
+
+
+def check_case(c: Case, tmp_path: Path, target: str, threads: int) -> None:
+    """Compile, check that the conv (with its fused epilogue) is one kernel of
+    the expected kind, run, and compare with onnxruntime."""
+    model = conv_model(c)
+    inputs = case_inputs(c)
+    gen = compile_model(model, target=target, threads=threads)
+    assert [k.kind for k in gen.kernels] == [expected_kind(c)]
+    with build_model(gen, tmp_path, target=target, threads=threads) as compiled:
+        got = compiled.run(inputs)[0]
+    want = reference(model, inputs)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+
+
+CASES: dict[str, Case] = {
+    "3x3_same": Case(cin=8, h=10, w=11, cout=13),
+    "3x3_relu": Case(cin=16, h=12, w=12, cout=32, act="relu"),
+    "3x3_residual_relu": Case(cin=16, h=9, w=9, cout=16, residual=True, act="relu"),
+    "3x3_clip_nobias": Case(cin=5, h=7, w=13, cout=9, bias=False, act="clip"),
+    "3x3_valid": Case(cin=6, h=11, w=9, cout=10, pads=(0, 0, 0, 0)),
+    "3x3_stride2": Case(cin=16, h=15, w=16, cout=24, stride=(2, 2)),
+    "3x3_asym_pads": Case(cin=7, h=9, w=10, cout=12, pads=(1, 0, 2, 1)),
+    "3x3_stride2_asym": Case(n=2, cin=16, h=9, w=9, cout=20, stride=(2, 2), pads=(1, 0, 2, 1)),
+    "3x3_dilation2": Case(cin=8, h=12, w=12, cout=8, pads=(2, 2, 2, 2), dil=(2, 2)),
+    "3x3_groups2": Case(cin=16, h=9, w=9, cout=20, group=2, dil=(2, 2), bias=False),
+    "3x3_groups4_residual": Case(cin=16, h=8, w=8, cout=16, group=4, residual=True),
+    "1x1": Case(cin=16, h=9, w=9, cout=20, kh=1, kw=1, pads=(0, 0, 0, 0)),
+    "1x1_residual_relu": Case(
+        n=2, cin=24, h=7, w=9, cout=20, kh=1, kw=1, pads=(0, 0, 0, 0), residual=True, act="relu"
+    ),
+    "1x1_groups2": Case(cin=12, h=5, w=5, cout=6, kh=1, kw=1, pads=(0, 0, 0, 0), group=2),
+    "1x1_stride2": Case(cin=16, h=14, w=14, cout=32, kh=1, kw=1, pads=(0, 0, 0, 0), stride=(2, 2)),
+    "1x1_padded": Case(cin=4, h=5, w=6, cout=4, kh=1, kw=1, pads=(1, 0, 0, 1)),
+    "5x5": Case(cin=6, h=17, w=19, cout=11, kh=5, kw=5, pads=(2, 2, 2, 2)),
+    "7x7_stride2": Case(cin=3, h=30, w=31, cout=16, kh=7, kw=7, stride=(2, 2), pads=(3, 3, 3, 3)),
+    "3x1_rect": Case(cin=4, h=9, w=8, cout=7, kh=3, kw=1, pads=(1, 0, 1, 0), stride=(1, 2)),
+    "batch2_big_k": Case(n=2, cin=64, h=8, w=8, cout=40, act="relu"),
+    "wide_rows": Case(cin=4, h=6, w=70, cout=8),
+    "depthwise_3x3": Case(cin=32, h=20, w=21, cout=32, group=32),
+    "depthwise_s2_asym": Case(
+        n=2, cin=6, h=40, w=37, cout=6, group=6, stride=(2, 2), pads=(1, 0, 2, 1),
+        residual=True, act="relu",
+    ),  # fmt: skip
+    "depthwise_5x5_dil2": Case(cin=8, h=70, w=70, cout=8, kh=5, kw=5, group=8, pads=(4,) * 4, dil=(2, 2), bias=False),
+    "depthwise_7x7_s2": Case(cin=4, h=30, w=30, cout=4, kh=7, kw=7, group=4, stride=(2, 2), pads=(3,) * 4),
+    "depthwise_mult2_clip": Case(cin=8, h=33, w=35, cout=16, group=8, act="clip"),
+    "depthwise_valid_tiny": Case(cin=3, h=3, w=3, cout=3, group=3, pads=(0, 0, 0, 0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("target", HOST_TARGETS)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_vs_onnxruntime(name: str, target: str, threads: int, tmp_path: Path) -> None:
+    check_case(CASES[name], tmp_path, target, threads)
+
+
+def test_threads_split_a_big_layer(tmp_path: Path) -> None:
+    """Big enough for a two-task split on every split axis the heuristic picks."""
+    for i, c in enumerate(
+        [
+            Case(cin=32, h=28, w=28, cout=32),  # pixel split
+            Case(cin=64, h=4, w=4, cout=256, pads=(0, 0, 0, 0)),  # channel-block split
+            Case(n=2, cin=16, h=14, w=14, cout=16, stride=(2, 2)),  # image split
+            Case(cin=32, h=28, w=28, cout=32, group=32),  # depthwise planes
+        ]
+    ):
+        gen = compile_model(conv_model(c), target="host", threads=2)
+        assert gen.kernels[0].params["ntasks"] == 2
+        check_case(c, tmp_path / str(i), "host", 2)
+
+
+@st.composite
+def random_cases(draw: st.DrawFn) -> Case:
+    kh, kw = draw(st.sampled_from([1, 2, 3, 5])), draw(st.sampled_from([1, 3, 4]))
+    sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    group = draw(st.sampled_from([1, 1, 2, 3]))
+    depthwise = draw(st.booleans())
+    if depthwise:
+        cin = draw(st.integers(2, 6))
+        cout, group = cin * draw(st.integers(1, 2)), cin
+    else:
+        cin = group * draw(st.integers(1, 6))
+        cout = group * draw(st.integers(1, 7))
+    h = draw(st.integers(dh * (kh - 1) + 1 - pads[0] - pads[2], 20).filter(lambda v: v >= 1))
+    w = draw(st.integers(dw * (kw - 1) + 1 - pads[1] - pads[3], 40).filter(lambda v: v >= 1))
+    return Case(
+        n=draw(st.integers(1, 2)), cin=cin, h=h, w=w, cout=cout, kh=kh, kw=kw,
+        stride=(sh, sw), pads=pads, dil=(dh, dw), group=group,  # type: ignore[arg-type]
+        bias=draw(st.booleans()), residual=draw(st.booleans()),
+        act=draw(st.sampled_from([None, "relu", "clip"])),
+    )  # fmt: skip
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
+@given(c=random_cases(), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2))
+def test_random_shapes(c: Case, target: str, threads: int, tmp_path_factory) -> None:
+    check_case(c, tmp_path_factory.mktemp("conv"), target, threads)
+
+
+# ---- cross targets ----------------------------------------------------------------
+
+CROSS_CASES = ["3x3_residual_relu", "3x3_stride2_asym", "1x1_residual_relu", "depthwise_s2_asym"]
+
+
+@pytest.mark.parametrize("name", CROSS_CASES)
+@pytest.mark.parametrize("target", ["aarch64", "generic"])
+def test_cross_targets_compile_warning_free(name: str, target: str, tmp_path: Path) -> None:
+    gen = compile_model(conv_model(CASES[name]), target=target, threads=2)
+    c_path, _, _ = write_sources(gen, tmp_path)
+    flags = ["--target=aarch64-linux-gnu"] if target == "aarch64" else []
+    cmd = [str(find_clang()), *flags, "-std=c11", "-O3", "-Wall", "-Wextra", "-Werror", "-c"]
+    proc = subprocess.run([*cmd, str(c_path), "-o", str(tmp_path / "k.o")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("name", ["3x3_stride2_asym", "1x1_residual_relu", "depthwise_s2_asym", "5x5"])
+def test_aarch64_numerics_under_qemu(name: str, tmp_path: Path) -> None:
+    check_case(CASES[name], tmp_path, "aarch64", threads=2)
+
+
+# ---- compile-time pieces ------------------------------------------------------------
+
+
+def test_pack_weights_layout() -> None:
+    """Element (g, cb, k, i) of the panels is w[g*Cout_g + cb*mr + i] at flat k; pads are 0."""
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((2 * 11, 3, 2, 3)).astype(np.float32)
+    packed = pack_weights(w, groups=2, mr=4)
+    assert packed.shape == (2, 3, 18, 4)
+    flat = w.reshape(2, 11, 18)
+    for g in range(2):
+        for co in range(11):
+            np.testing.assert_array_equal(packed[g, co // 4, :, co % 4], flat[g, co])
+    assert not packed[:, 2, :, 3].any()
+
+
+def _shape(**kw: int) -> ConvShape:
+    base = dict(n=1, cin=64, h=56, w=56, cout=64, kh=3, kw=3, oh=56, ow=56, sh=1, sw=1,
+                pt=1, pl=1, dh=1, dw=1, groups=1)  # fmt: skip
+    return ConvShape(**{**base, **kw})
+
+
+@pytest.mark.parametrize("vw", [1, 4, 8, 16])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_default_schedule_is_consistent(vw: int, threads: int) -> None:
+    for s in [_shape(), _shape(cin=512, cout=512, h=7, w=7, oh=7, ow=7), _shape(cin=3, cout=5)]:
+        sched = default_schedule(s, choose_kind(s), vw, threads)
+        t = sched.nv * vw
+        assert sched.tb % t == 0 and sched.tb >= t
+        assert 1 <= sched.kc <= s.k and 1 <= sched.mr <= s.cout_g
+        assert sched.kc * sched.tb * 4 <= 128 * 1024  # stack buffer bound
+        assert sched.ntasks in (1, threads)
+
+
+def test_kind_choice() -> None:
+    assert choose_kind(_shape()) == "conv2d"
+    assert choose_kind(_shape(kh=1, kw=1, pt=0, pl=0)) == "conv2d_1x1"
+    assert choose_kind(_shape(kh=1, kw=1, pt=0, pl=0, sh=2, sw=2, oh=28, ow=28)) == "conv2d"
+    assert choose_kind(_shape(cin=64, cout=64, groups=64)) == "conv2d_depthwise"
+    assert choose_kind(_shape(cin=1, cout=8, groups=1)) == "conv2d"
+    assert replace(_shape(), ow=54).is_linear is False
+
+
+def test_generated_code_is_deterministic() -> None:
+    model = conv_model(CASES["3x3_residual_relu"])
+    a = compile_model(model, target="host-avx512", threads=2)
+    b = compile_model(model, target="host-avx512", threads=2)
+    assert a.source == b.source and a.blob == b.blob
