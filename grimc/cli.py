@@ -314,6 +314,7 @@ SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "passes": passes_main,
     "run": run_main,
     "bench": bench_main,
+    "prune": lambda argv: __import__("grimc.prune").prune.prune_main(argv),  # lazy: numpy, onnx
 }
 
 
