@@ -13,6 +13,9 @@ from grimc.emit.kernel import KernelInstance, LoweringContext, act_params, lower
 MIN_PARALLEL_ELEMS = 1 << 16
 """Below this many elements a memory-bound sweep is not worth waking the pool."""
 
+MIN_TASK_ELEMS = 1024
+"""Smallest chunk worth a task of its own."""
+
 CHUNK_ALIGN = 16
 """Thread chunks start on multiples of 16 floats (64 bytes)."""
 
@@ -21,7 +24,7 @@ def chunk_tasks(threads: int, n: int) -> int:
     """Tasks for a flat sweep of n elements: one per thread when it pays."""
     if threads <= 1 or n < MIN_PARALLEL_ELEMS:
         return 1
-    return max(1, min(threads, n // (CHUNK_ALIGN * 64)))
+    return max(1, min(threads, n // max(MIN_TASK_ELEMS, CHUNK_ALIGN)))
 
 
 @lowers(

@@ -91,7 +91,9 @@ def default_schedule(prob: Problem, vw: int, threads: int) -> GemmSchedule:
     else:
         chunks = math.ceil(prob.k / KC_MAX)
         kc = math.ceil(prob.k / chunks)
-    mcb = max(1, L2_BLOCK_BYTES // (4 * kc * mr))
+    # a run-time packed B chunk is packed once per L2 block of A: use bigger blocks
+    budget = L2_BLOCK_BYTES if prob.b_const else 4 * L2_BLOCK_BYTES
+    mcb = max(1, budget // (4 * kc * mr))
     split, ntasks = _split(prob, mr, nr, threads)
     return GemmSchedule(mr, nv, ku, kc, mcb, split, ntasks)
 
