@@ -916,8 +916,8 @@ def _prune_layer(model: onnx.ModelProto, plan: _Plan, label: str, notes: list[st
                      f"of its effective block {_fmt_block(block)}; pruned to {cells}x")
     result = prune_matrices(layer.gemm_view(array), block, settings)
     tensor = model.graph.initializer[layer.index]
-    new = numpy_helper.from_array(layer.from_gemm_view(result.mats).astype(array.dtype),
-                                  tensor.name)
+    pruned = layer.from_gemm_view(result.mats).astype(array.dtype, copy=False)
+    new = numpy_helper.from_array(pruned, tensor.name)
     new.doc_string = tensor.doc_string
     tensor.CopyFrom(new)
     keep = balanced_keep(settings, block) if settings.balanced else None
