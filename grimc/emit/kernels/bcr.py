@@ -1,0 +1,249 @@
+"""BCR-sparse `bcr.conv2d` and `bcr.matmul`: decode BCRC, repack into kernel read order.
+
+The weight store holds a BCR weight in its compact, block-ordered BCRC layout
+(`grimc.bcr_format`). A register-blocked kernel reads it differently: one
+*register group* of R consecutive output rows (of the reordered row space) at
+a time, walking one list over the kept columns of all blocks those rows cross;
+each list entry is the column's input offset plus its R weights, so one input
+vector load feeds R FMAs (redundant-load elimination). This module turns BCRC
+into those lists at compile time (`row_groups`), chooses the register group
+size from the sparsity actually present (`choose_rows`), and splits groups
+over threads by nonzeros (`balanced_bounds`). The per-op lowerings are in
+`bcr_conv.py` and `bcr_matmul.py`; `csr.py` is the CSR baseline, chosen with
+`LoweringContext.sparse_format == "csr"` or a `sparse_format = "csr"`
+attribute on the op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.dialects.builtin import StringAttr
+from xdsl.ir import Operation
+
+from grimc.bcr_format import BCRFormatError, BCRMatrix, store_keys, unpack
+from grimc.dialects.bcr import EncodingAttr, ScheduleAttr
+from grimc.emit.kernel import CodegenError, LoweringContext
+
+FORMATS = ("bcr", "csr")
+FORMAT_ATTR = "sparse_format"
+"""Discardable op attribute that overrides `LoweringContext.sparse_format`."""
+
+L2_BYTES = 512 * 1024
+"""Working-set budget for one spatial block of input (half a phone-class L2)."""
+
+MAX_PARALLEL_GRAIN = 50_000
+"""Below this many multiply-adds per thread, waking the pool costs more than it saves."""
+
+
+@dataclass(frozen=True)
+class RegisterBudget:
+    """How many accumulators a target's register file holds, and its issue widths."""
+
+    accumulators: int
+    max_rows: int
+    max_vectors: int
+    fma_per_cycle: float = 2.0
+    loads_per_cycle: float = 2.0
+
+
+def register_budget(isa: str) -> RegisterBudget:
+    """32 vector registers (AVX-512, NEON) hold 24 accumulators; 16 (AVX2) hold 12."""
+    if isa in ("avx512", "neon"):
+        return RegisterBudget(24, 8, 6)
+    return RegisterBudget(12, 4, 3)
+
+
+def sparse_format(op: Operation, ctx: LoweringContext) -> str:
+    """"bcr" or "csr": the op's `sparse_format` attribute, else the context's option."""
+    attr = op.attributes.get(FORMAT_ATTR)
+    fmt = attr.data if isinstance(attr, StringAttr) else ctx.sparse_format
+    if fmt not in FORMATS:
+        raise CodegenError(f"{op.name}: unknown sparse format '{fmt}' (expected bcr or csr)")
+    return fmt
+
+
+def load_matrices(ctx: LoweringContext, prefix: str, encoding: EncodingAttr) -> list[BCRMatrix]:
+    """Decode `<prefix>_*` from the weight store, checking it against the encoding."""
+    keys = store_keys(prefix)
+    missing = [k for k in keys.values() if k not in ctx.store]
+    if missing:
+        raise CodegenError(f"packed weight '{prefix}' is missing {', '.join(missing)}")
+    arrays = {suffix: np.asarray(ctx.store[key]) for suffix, key in keys.items()}
+    m, k = encoding.matrix_shape
+    try:
+        mats = unpack(arrays, (m, k), encoding.block_shape)
+    except BCRFormatError as exc:
+        raise CodegenError(f"packed weight '{prefix}': {exc}") from None
+    if len(mats) != encoding.num_groups:
+        raise CodegenError(
+            f"packed weight '{prefix}' holds {len(mats)} groups, encoding says {encoding.num_groups}"
+        )
+    for mat in mats:
+        if not np.all(np.isfinite(mat.to_dense())):
+            raise CodegenError(f"packed weight '{prefix}' has non-finite values")
+    return mats
+
+
+def grid_dense(mat: BCRMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """(W[perm], perm): the matrix in the reordered row space, and where each row goes."""
+    perm = np.asarray(mat.perm, dtype=np.int64)
+    return mat.to_dense()[perm], perm
+
+
+# --------------------------------------------------------------------------
+# register groups
+
+
+@dataclass
+class RowGroups:
+    """Register groups of R rows over G matrices, each with its column list.
+
+    Group i covers rows [a, a + R) of matrix `owner[i]`'s reordered row space;
+    `orow[i*R + j]` is the output row (owner*M + perm[a + j]) or -1 past M.
+    `cols[i]` are its columns (any nonzero in the R rows), in kernel order;
+    `weights[i]` is [len(cols[i]), R].
+    """
+
+    rows: int
+    owner: list[int]
+    orow: np.ndarray
+    cols: list[np.ndarray]
+    weights: list[np.ndarray]
+
+    @property
+    def count(self) -> int:
+        return len(self.owner)
+
+    def entries(self) -> np.ndarray:
+        """List length per group (the work of a group is proportional to it)."""
+        return np.array([len(c) for c in self.cols], dtype=np.int64)
+
+    def total_entries(self) -> int:
+        return int(self.entries().sum())
+
+
+ColumnKey = Callable[[np.ndarray], np.ndarray]
+"""Sort key of a group's columns (e.g. conv: kernel position, then channel)."""
+
+
+def _padded(wp: np.ndarray, rows: int) -> np.ndarray:
+    m = wp.shape[0]
+    pad = -m % rows
+    return np.pad(wp, ((0, pad), (0, 0))) if pad else wp
+
+
+def group_entries(grids: Sequence[np.ndarray], rows: int) -> int:
+    """Total list entries if rows are grouped R at a time (cheap: no lists built)."""
+    total = 0
+    for wp in grids:
+        nz = _padded(wp, rows) != 0
+        total += int(nz.reshape(-1, rows, wp.shape[1]).any(axis=1).sum())
+    return total
+
+
+def row_groups(mats: Sequence[BCRMatrix], rows: int, key: ColumnKey | None = None) -> RowGroups:
+    """Cut each matrix's reordered rows into groups of `rows` and list their columns."""
+    owner: list[int] = []
+    orow: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    for g, mat in enumerate(mats):
+        wp, perm = grid_dense(mat)
+        m = wp.shape[0]
+        padded = _padded(wp, rows)
+        out = np.full(padded.shape[0], -1, dtype=np.int64)
+        out[:m] = g * m + perm
+        for a in range(0, padded.shape[0], rows):
+            block = padded[a : a + rows]
+            c = np.flatnonzero((block != 0).any(axis=0))
+            if key is not None and len(c):
+                c = c[np.argsort(key(c), kind="stable")]
+            owner.append(g)
+            orow.append(out[a : a + rows])
+            cols.append(c)
+            weights.append(np.ascontiguousarray(block[:, c].T, dtype=np.float32))
+    return RowGroups(rows, owner, np.concatenate(orow).astype(np.int32), cols, weights)
+
+
+def choose_rows(
+    grids: Sequence[np.ndarray], budget: RegisterBudget, block_rows: int
+) -> tuple[int, int]:
+    """(R, vectors per tile) minimizing modeled cycles per pixel vector.
+
+    Per list entry and tile of nv vectors the kernel issues R*nv FMAs and
+    nv + R loads (input vectors, weight broadcasts); grouping more rows shares
+    input loads but pays for the zeros of rows that do not keep a column. The
+    model is max(FMA issue, load issue) per entry, times the entries, per
+    pixel; ties go to the larger R (fewer loads), then to the block's rows.
+    """
+    ranked = []
+    for rows in range(1, budget.max_rows + 1):
+        nv = max(1, min(budget.max_vectors, budget.accumulators // rows))
+        entries = group_entries(grids, rows)
+        per_entry = max(rows * nv / budget.fma_per_cycle, (nv + rows) / budget.loads_per_cycle)
+        cost = round(entries * per_entry / nv, 6)
+        ranked.append(((cost, -rows, abs(rows - block_rows)), (rows, nv)))
+    return min(ranked)[1]
+
+
+# --------------------------------------------------------------------------
+# schedule and thread split
+
+
+def is_default(schedule: ScheduleAttr) -> bool:
+    """An untuned schedule: every knob is chosen by the lowering's heuristics."""
+    return schedule == ScheduleAttr()
+
+
+def thread_count(schedule: ScheduleAttr, ctx: LoweringContext) -> int:
+    """Threads the kernel splits over: the schedule's, or the compile option when it says 1."""
+    asked = schedule.threads.data
+    return ctx.threads if asked == 1 else asked
+
+
+def balanced_bounds(costs: Sequence[int] | np.ndarray, ntasks: int) -> list[int]:
+    """Cut items into `ntasks` contiguous ranges of nearly equal total cost.
+
+    Returns ntasks+1 nondecreasing bounds from 0 to len(costs); fewer tasks when
+    there are fewer items than tasks (every task gets at least one item).
+    """
+    n = len(costs)
+    ntasks = max(1, min(ntasks, n))
+    if n == 0:
+        return [0, 0]
+    cum = np.cumsum(np.asarray(costs, dtype=np.float64) + 1e-3)
+    bounds = [0]
+    for t in range(1, ntasks):
+        cut = int(np.searchsorted(cum, cum[-1] * t / ntasks, side="left")) + 1
+        cut = min(max(cut, bounds[-1] + 1), n - (ntasks - t))
+        bounds.append(cut)
+    bounds.append(n)
+    return bounds
+
+
+def tasks_for(work: int, threads: int) -> int:
+    """How many tasks `work` multiply-adds deserve on `threads` threads."""
+    if threads <= 1:
+        return 1
+    return max(1, min(threads, work // MAX_PARALLEL_GRAIN))
+
+
+def int_blob(ctx: LoweringContext, values: Sequence[int] | np.ndarray, hint: str, pad: int = 0):
+    """An int32 blob (at least one element, `pad` zeros appended for read-ahead)."""
+    arr = np.asarray(values, dtype=np.int64).ravel()
+    if arr.size and (arr.max() > np.iinfo(np.int32).max or arr.min() < np.iinfo(np.int32).min):
+        raise CodegenError(f"{hint}: index out of int32 range")
+    arr = np.concatenate([arr, np.zeros(max(pad, 1 - arr.size), dtype=np.int64)])
+    return ctx.blob(arr.astype(np.int32), hint, dtype=np.int32)
+
+
+def float_blob(ctx: LoweringContext, values: np.ndarray, hint: str):
+    """A float32 blob with at least one element."""
+    arr = np.asarray(values, dtype=np.float32).ravel()
+    if arr.size == 0:
+        arr = np.zeros(1, dtype=np.float32)
+    return ctx.blob(arr, hint)
+

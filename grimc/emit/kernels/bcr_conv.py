@@ -1,0 +1,285 @@
+"""`bcr.conv2d` -> the `bcr_spmm` kernel: register-blocked sparse conv, no im2col.
+
+Column k = (ci, r, s) of a group's GEMM view reads input channel ci shifted by
+(r*dil_h, s*dil_w): for a tile of output pixels it is a (shifted) row of the
+input feature map, so every list entry stores that shift as a precomputed
+input offset and the kernel loads input vectors straight from x.
+
+Pixel tiles. With stride 1 and an output as wide as the input (`same`
+padding, 1x1), output pixel p = oh*W + ow reads input p + offset: tiles run
+over flattened pixels and may cross row boundaries ("flat" mode), so ragged
+widths cost nothing. Otherwise ("rows" mode) a tile is a run of one output
+row; with stride > 1 its input lanes are strided. Padding is never copied:
+entries are sorted by kernel position (r, s), so within one position every
+tile has fixed lane masks (a compile-time table, `mask[tile][pos][vector]`);
+masked loads supply the zeros, and whole positions outside the image are
+skipped. Tiles whose masks are all full take an unmasked fast path.
+
+Schedule (`params`, defaults here, overridable by a tuner): `rows` per
+register group and `nv` vectors per tile (rows*nv accumulators), `unroll` of
+the entry loop, `order` ("stripe": each group over all tiles; "spatial": a
+block of `tblock` tiles over all groups, so the input block stays in L2),
+`pf` (prefetch distance in entries, 0 = off), `rle` (off: every row reloads
+its input vector, the ablation), and `bounds` (groups per task, balanced by
+nonzeros).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from grimc.dialects import bcr
+from grimc.dialects.graph import ints
+from grimc.emit.kernel import KernelInstance, LoweringContext, act_params, lowers, shape
+from grimc.emit.kernels.bcr import (
+    L2_BYTES,
+    RowGroups,
+    balanced_bounds,
+    choose_rows,
+    float_blob,
+    grid_dense,
+    int_blob,
+    is_default,
+    load_matrices,
+    register_budget,
+    row_groups,
+    sparse_format,
+    tasks_for,
+    thread_count,
+)
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Shapes and window of one NCHW convolution."""
+
+    n: int
+    cin: int
+    h: int
+    w: int
+    cout: int
+    oh: int
+    ow: int
+    kh: int
+    kw: int
+    sh: int
+    sw: int
+    pt: int
+    pl: int
+    dh: int
+    dw: int
+    groups: int
+
+    @classmethod
+    def of(cls, op: bcr.Conv2dOp) -> ConvGeometry:
+        n, cin, h, w = shape(op.x)
+        _, cout, oh, ow = shape(op.y)
+        kh, kw = ints(op.kernel_shape)
+        sh, sw = ints(op.strides)
+        pt, pl, _, _ = ints(op.pads)
+        dh, dw = ints(op.dilations)
+        return cls(n, cin, h, w, cout, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, op.group.value.data)
+
+    @property
+    def flat(self) -> bool:
+        """Output pixel p reads input pixel p + offset (stride 1, output as wide as input)."""
+        return self.sh == 1 and self.sw == 1 and self.ow == self.w
+
+    @property
+    def npos(self) -> int:
+        return self.kh * self.kw
+
+    @property
+    def cin_g(self) -> int:
+        return self.cin // self.groups
+
+    def input_offset(self, cols: np.ndarray, group: int) -> np.ndarray:
+        """Input offset of GEMM columns k = (ci, r, s) of `group`, relative to a tile's base."""
+        ci, pos = np.divmod(cols, self.npos)
+        r, s = np.divmod(pos, self.kw)
+        plane = (group * self.cin_g + ci) * self.h * self.w
+        return plane + r * self.dh * self.w + s * self.dw
+
+    def position(self, cols: np.ndarray) -> np.ndarray:
+        return cols % self.npos
+
+    def tiles(self, tile: int) -> tuple[int, int]:
+        """(tile count, tiles per output row; 0 in flat mode)."""
+        if self.flat:
+            return math.ceil(self.oh * self.ow / tile), 0
+        per_row = math.ceil(self.ow / tile)
+        return self.oh * per_row, per_row
+
+    def lane_masks(self, tile: int, vw: int) -> np.ndarray:
+        """[tiles, kernel positions, tile // vw] lane bit masks of valid input reads."""
+        ntiles, per_row = self.tiles(tile)
+        t = np.arange(ntiles)[:, None]
+        j = np.arange(tile)[None, :]
+        if self.flat:
+            p = t * tile + j
+            live = p < self.oh * self.ow
+            oh, ow = np.divmod(p, self.ow)
+        else:
+            oh = np.broadcast_to(t // per_row, (ntiles, tile))
+            ow = (t % per_row) * tile + j
+            live = ow < self.ow
+        r, s = np.divmod(np.arange(self.npos), self.kw)
+        ih = (oh * self.sh - self.pt)[:, None, :] + (r * self.dh)[None, :, None]
+        iw = (ow * self.sw - self.pl)[:, None, :] + (s * self.dw)[None, :, None]
+        ok = live[:, None, :] & (ih >= 0) & (ih < self.h) & (iw >= 0) & (iw < self.w)
+        lanes = ok.reshape(ntiles, self.npos, tile // vw, vw).astype(np.int64)
+        return (lanes << np.arange(vw)).sum(axis=-1)
+
+
+@dataclass(frozen=True)
+class ConvSchedule:
+    """The tunable knobs of the bcr_spmm conv kernel."""
+
+    rows: int
+    nv: int
+    unroll: int
+    order: str
+    tblock: int
+    pf: int
+    rle: bool
+    threads: int
+
+
+def best_vectors(geo: ConvGeometry, nv_max: int, vw: int) -> int:
+    """Vectors per tile: fewest padded pixel vectors over the image, then the widest tile."""
+    options = []
+    for nv in range(1, nv_max + 1):
+        ntiles, _ = geo.tiles(nv * vw)
+        options.append((ntiles * nv, -nv))
+    return -min(options)[1]
+
+
+def conv_schedule(
+    geo: ConvGeometry, schedule: bcr.ScheduleAttr, grids: list[np.ndarray], block_rows: int,
+    ctx: LoweringContext,
+) -> ConvSchedule:
+    """Honour a tuned schedule; choose every knob for an untuned one (see module doc)."""
+    vw = ctx.target.vw
+    budget = register_budget(ctx.target.isa)
+    auto = is_default(schedule)
+    rows, nv_max = choose_rows(grids, budget, block_rows)
+    if not auto and schedule.rows.data > 1:
+        rows = schedule.rows.data
+        nv_max = max(1, min(budget.max_vectors, budget.accumulators // rows))
+    nv = best_vectors(geo, nv_max, vw)
+    if not auto and schedule.tile.data > 1:
+        nv = max(1, math.ceil(schedule.tile.data / vw))
+    in_bytes = 4 * geo.cin * geo.h * geo.w
+    if auto:
+        order = "spatial" if in_bytes > L2_BYTES and geo.npos > 1 else "stripe"
+    else:
+        order = schedule.order.data
+    tile = nv * vw
+    halo = (geo.kh - 1) * geo.dh * geo.w + (geo.kw - 1) * geo.dw
+    step = tile * geo.sw if geo.flat else geo.w * geo.sh / math.ceil(geo.ow / tile)
+    tblock = max(1, int((L2_BYTES / 2 / (4 * geo.cin) - halo) // max(step, 1)))
+    return ConvSchedule(
+        rows=rows,
+        nv=nv,
+        unroll=1 if auto else schedule.unroll.data,
+        order=order,
+        tblock=tblock,
+        pf=0,
+        rle=True if auto else bool(schedule.rle.data),
+        threads=thread_count(schedule, ctx),
+    )
+
+
+def segments(groups: RowGroups, positions: list[np.ndarray], split: bool) -> tuple[np.ndarray, list[int]]:
+    """[(pos, e0, e1)] runs of equal kernel position per group, and per-group run starts."""
+    segs: list[tuple[int, int, int]] = []
+    gseg = [0]
+    e = 0
+    for pos in positions:
+        n = len(pos)
+        if split and n:
+            cuts = np.flatnonzero(np.diff(pos)) + 1
+            starts = np.concatenate([[0], cuts])
+            ends = np.concatenate([cuts, [n]])
+            segs += [(int(pos[a]), e + int(a), e + int(b)) for a, b in zip(starts, ends, strict=True)]
+        elif n:
+            segs.append((0, e, e + n))
+        e += n
+        gseg.append(len(segs))
+    return np.array(segs, dtype=np.int64).reshape(-1, 3), gseg
+
+
+@lowers(bcr.Conv2dOp)
+def lower_bcr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
+    if sparse_format(op, ctx) == "csr":
+        from grimc.emit.kernels.csr import lower_csr_conv
+
+        return lower_csr_conv(op, ctx)
+    geo = ConvGeometry.of(op)
+    mats = load_matrices(ctx, op.weights.data, op.encoding)
+    grids = [grid_dense(m)[0] for m in mats]
+    sched = conv_schedule(geo, op.encoding.schedule, grids, op.encoding.block_shape[0], ctx)
+    vw = ctx.target.vw
+    tile = sched.nv * vw
+    masks = geo.lane_masks(tile, vw)
+    masked = bool((masks != (1 << vw) - 1).any())
+
+    def key(cols: np.ndarray) -> np.ndarray:
+        # Masks are fixed per kernel position: sort by position, then channel.
+        return geo.position(cols) * geo.cin + cols // geo.npos if masked else cols
+
+    groups = row_groups(mats, sched.rows, key)
+    offsets = np.concatenate(
+        [geo.input_offset(c, g) for c, g in zip(groups.cols, groups.owner, strict=True)] or [[]]
+    )
+    segs, gseg = segments(groups, [geo.position(c) for c in groups.cols], masked)
+    nnz = int(sum(np.count_nonzero(g) for g in grids))
+    pixels = geo.oh * geo.ow
+    ntasks = tasks_for(nnz * pixels * geo.n, sched.threads)
+    bounds = balanced_bounds(groups.entries() + 1, ntasks)
+    ntiles, per_row = geo.tiles(tile)
+
+    inputs: list[tuple[str, Any]] = [
+        ("x", ctx.operand(op.x)),
+        ("wv", float_blob(ctx, np.concatenate([w.ravel() for w in groups.weights] or [[]]), "bcr_w")),
+        ("off", int_blob(ctx, offsets, "bcr_off", pad=max(sched.pf, 0))),
+        ("seg", int_blob(ctx, segs, "bcr_seg")),
+        ("gseg", int_blob(ctx, gseg, "bcr_gseg")),
+        ("orow", int_blob(ctx, groups.orow, "bcr_orow")),
+    ]
+    if masked:
+        inputs.append(("mask", int_blob(ctx, masks, "bcr_mask")))
+    if op.b is not None:
+        inputs.append(("b", ctx.operand(op.b)))
+    if op.residual is not None:
+        inputs.append(("res", ctx.operand(op.residual)))
+    params = {
+        **asdict(geo),
+        **asdict(sched),
+        "op": "conv",
+        "mode": "flat" if geo.flat else "rows",
+        "masked": masked,
+        "ntiles": ntiles,
+        "per_row": per_row,
+        "npos": geo.npos if masked else 1,
+        "ngroups": groups.count,
+        "bounds": bounds,
+        "xs": geo.cin * geo.h * geo.w,
+        "ys": geo.cout * pixels,
+        "ohw": pixels,
+        "base0": -(geo.pt * geo.w + geo.pl),
+        "nnz": nnz,
+        "entries": groups.total_entries(),
+        "act": act_params(op.act),
+    }
+    return KernelInstance(
+        kind="bcr_spmm",
+        params=params,
+        inputs=inputs,
+        outputs=[("y", ctx.result(op.y))],
+        flops=2 * nnz * pixels * geo.n,
+    )
