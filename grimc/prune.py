@@ -17,8 +17,8 @@ shared by several nodes is pruned once, in the view of its first consumer.
 each block, first the block-columns with the largest L2 norm are kept, then,
 among the kept columns, the block-rows with the largest L2 norm; the rest
 becomes 0. What survives is ``kept_rows x kept_cols`` per block, exactly the
-structure `grimc.bcr_format.BCRMatrix.from_dense` detects. Ties keep the lower
-index.
+structure `grimc.bcr_format.BCRMatrix.from_dense` detects (kept weights that
+were already 0 stay 0, so it may detect fewer). Ties keep the lower index.
 
 - *Balanced* (default): every full block keeps ``kc`` columns and ``kr`` rows
   (per-block top-k). A partial edge block keeps ``round(extent * k / full)``,
@@ -44,7 +44,8 @@ so with the default row_share 0 the whole rate is column pruning while
 ``R <= bc`` (and bc/R is a whole number), and row pruning makes up the rest:
 beyond bc (one column per block) and the rounding of kc. 8x16 blocks: R=8 keeps
 8x2, R=16 8x1, R=32 4x1, R=10 6x2. ``row_share`` 0.5 splits R evenly in log
-space. Balanced blocks cannot go below 1/(br*bc), so a larger R is an error.
+space. Balanced blocks cannot go below 1/(br*bc), so a larger R is an error
+(a warning when only a layer's clipped block is that small: it gets 1x1).
 
 **Dense by default**: depthwise convs (Cin/g == 1), layers with a GEMM
 reduction K < 32 (stems over RGB input: 3*3*3 = 27) and layers with fewer than
@@ -154,7 +155,7 @@ def _number(value: object, where: str, what: str, lo: float, hi: float, hi_open:
         raise PruneError(f"{where}: {what} {_show(value)} is not a number") from None
     above = number >= hi if hi_open else number > hi
     if not math.isfinite(number) or number < lo or above:
-        bound = f"[{lo:g}, {hi:g})" if hi_open else f"[{lo:g}, {hi:g}]"
+        bound = f"in [{lo:g}, {hi:g})" if hi_open else f"in [{lo:g}, {hi:g}]"
         if math.isinf(hi):
             bound = f"at least {lo:g}"
         raise PruneError(f"{where}: {what} {number:g} must be {bound}")

@@ -494,7 +494,7 @@ def test_config_errors_name_the_line(cnn, text: str, message: str) -> None:
         ({"rate": 0.5}, "rate 0.5 must be at least 1"),
         ({"rate": 200}, "rate 200 is out of reach of balanced 8x16 blocks"),
         ({"block": (8, 0)}, r"block \(8, 0\): expected ROWSxCOLS"),
-        ({"rate": None, "col_rate": 1.0}, r"col_rate 1 must be \[0, 1\)"),
+        ({"rate": None, "col_rate": 1.0}, r"col_rate 1 must be in \[0, 1\)"),
         ({"rate": 4, "row_rate": 0.5}, "either rate or col_rate/row_rate"),
     ],
 )
@@ -553,7 +553,7 @@ def _nan_model(path: Path) -> Path:
         (["--rate", "0.5"], "--rate: rate '0.5' must be at least 1"),
         (["--rate", "lots"], "--rate: rate 'lots' is not a number"),
         (["--rate", "4", "--col-rate", "0.5"], "either --rate or --col-rate/--row-rate"),
-        (["--row-share", "1.5"], "--row-share: row_share 1.5 must be [0, 1]"),
+        (["--row-share", "1.5"], "--row-share: row_share 1.5 must be in [0, 1]"),
         (["--rate", "129"], "rate 129 is out of reach of balanced 8x16 blocks"),
         (["--config", "CONFIG"], "layers.toml:2:"),
         (["--config", "MISSING"], "missing.toml: cannot read config"),
