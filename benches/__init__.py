@@ -1,0 +1,1 @@
+"""Benchmarks: peers (grimc vs other engines), icount (instruction counts), per-layer benches."""
