@@ -1,0 +1,288 @@
+"""Helpers shared by the BCR passes (not a pass: the name starts with `_`).
+
+The three BCR passes all look at BCR weights the same way: as G same-shaped
+GEMM-view matrices (conv groups, RNN directions) cut into `br x bc` blocks.
+This module holds that view (weights -> matrices, packed store arrays ->
+`BCRMatrix`), a fast vectorized summary of the block structure used to pick a
+block shape without building Python objects per block, and the analytic cost
+model the detector ranks candidates by.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import Operation
+
+from grimc.bcr_format import BCRMatrix, grid_of, store_keys, unpack
+from grimc.dialects.bcr import (
+    BCROp,
+    Conv2dOp,
+    EncodingAttr,
+    MatMulOp,
+    RecurrentOp,
+    ScheduleAttr,
+    SparseLinearOp,
+)
+from grimc.dialects.graph import shape_of
+from grimc.errors import GrimcError
+from grimc.weights import WeightStore, store_for
+
+Block = tuple[int, int]
+
+# --------------------------------------------------------------------------
+# cost model
+
+BLOCK_OVERHEAD = 4.0
+"""Vector-op slots a non-empty block costs besides its FMAs and input loads:
+reading its bptr triple and index lists, pointer set-up, loop control."""
+
+EMPTY_BLOCK = 1.0
+"""Slots an empty block costs (one zero-trip loop)."""
+
+DENSE_SLOTS_PER_WEIGHT = 1.2
+"""Slots per weight of a register-blocked dense GEMM (one FMA plus its share of
+loads). With the two constants above, the model predicts 7.0x (8x compression)
+and 11.8x (16x) for 8x16 column-pruned 3x3 convs, where the prototype of
+DESIGN.md §6 measured 5.8x and 10.5x: close enough to rank block shapes."""
+
+
+@dataclass(frozen=True)
+class BlockSummary:
+    """The BCR structure of G matrices under one block shape (what `from_dense` finds).
+
+    All counts are totals over the G matrices. `cost` is the predicted kernel
+    cost in vector-op slots per output pixel vector (see `kernel_cost`).
+    """
+
+    block: Block
+    size: int
+    """G * M * K: the dense weight count."""
+    nnz: int
+    stored: int
+    """Values kept in BCRC: sum over blocks of kept rows * kept columns."""
+    kept_indices: int
+    """Sum over blocks of kept rows + kept columns (the index arrays)."""
+    blocks: int
+    empty: int
+    rows: int
+    """G * M, the length of the perm arrays."""
+    cost: float
+
+    @property
+    def density(self) -> float:
+        """Stored values / dense size: the fraction of dense FMAs a kernel runs."""
+        return self.stored / self.size if self.size else 0.0
+
+    @property
+    def fill(self) -> float:
+        """Nonzeros / stored values: 1.0 when the zeros form exact BCR blocks."""
+        return self.nnz / self.stored if self.stored else 1.0
+
+    @property
+    def compact_bytes(self) -> int:
+        """Bytes of the packed BCRC arrays (same accounting as `BCRMatrix.total_bytes`)."""
+        return 4 * (self.stored + self.kept_indices + 3 * (self.blocks + 1) + self.rows)
+
+    @property
+    def dense_cost(self) -> float:
+        return DENSE_SLOTS_PER_WEIGHT * self.size
+
+    @property
+    def speedup(self) -> float:
+        """Predicted dense / sparse kernel time."""
+        return self.dense_cost / self.cost if self.cost else math.inf
+
+
+def kernel_cost(kr: np.ndarray, kc: np.ndarray) -> float:
+    """Predicted sparse kernel cost of blocks keeping `kr x kc` (arrays over blocks).
+
+    The kernel of DESIGN.md §2 loads each kept input column once per block
+    (redundant-load elimination) and runs one FMA per stored value, so per
+    output pixel vector a block costs `kr*kc` FMAs + `kc` loads +
+    BLOCK_OVERHEAD, or EMPTY_BLOCK when it keeps nothing. Compare with
+    `DENSE_SLOTS_PER_WEIGHT * M * K` for the dense kernel.
+    """
+    nonempty = kr > 0
+    work = (kr * kc + kc)[nonempty].sum(dtype=np.int64)
+    return float(work + BLOCK_OVERHEAD * nonempty.sum() + EMPTY_BLOCK * (~nonempty).sum())
+
+
+def kept_counts(w: np.ndarray, block: Block) -> tuple[np.ndarray, np.ndarray]:
+    """(kept rows, kept columns) per block of `w`, each [S, B]: vectorized `_detect`."""
+    m, k = w.shape
+    s, b = grid_of(w.shape, block)
+    br, bc = block
+    nz = np.zeros((s * br, b * bc), dtype=bool)
+    nz[:m, :k] = w != 0
+    grid = nz.reshape(s, br, b, bc)
+    rows = grid.any(axis=3).sum(axis=1)  # [S, B]
+    cols = grid.any(axis=1).sum(axis=2)  # [S, B]
+    return rows, cols
+
+
+def summarize(matrices: Sequence[np.ndarray], block: Block) -> BlockSummary:
+    """The BCR structure `BCRMatrix.from_dense` would find, without building it."""
+    stored = kept = blocks = empty = nnz = 0
+    krs, kcs = [], []
+    for w in matrices:
+        kr, kc = kept_counts(w, block)
+        krs.append(kr.ravel())
+        kcs.append(kc.ravel())
+        stored += int((kr * kc).sum())
+        kept += int(kr.sum() + kc.sum())
+        blocks += kr.size
+        empty += int((kr == 0).sum())
+        nnz += int(np.count_nonzero(w))
+    return BlockSummary(
+        block=block,
+        size=sum(w.size for w in matrices),
+        nnz=nnz,
+        stored=stored,
+        kept_indices=kept,
+        blocks=blocks,
+        empty=empty,
+        rows=sum(w.shape[0] for w in matrices),
+        cost=kernel_cost(np.concatenate(krs), np.concatenate(kcs)),
+    )
+
+
+def parse_blocks(text: str, owner: str) -> tuple[Block, ...]:
+    """`"8x16,4x16"` -> ((8, 16), (4, 16)); a bad entry is a user error naming `owner`."""
+    blocks: list[Block] = []
+    for item in (part.strip() for part in text.split(",")):
+        rows, sep, cols = item.lower().partition("x")
+        if not (sep and rows.isdigit() and cols.isdigit() and int(rows) >= 1 and int(cols) >= 1):
+            raise GrimcError(
+                f"{owner}: block {item!r} in blocks={text!r} is not ROWSxCOLS with positive "
+                "integers, e.g. 8x16"
+            )
+        blocks.append((int(rows), int(cols)))
+    return tuple(dict.fromkeys(blocks))
+
+
+# --------------------------------------------------------------------------
+# GEMM views of dense weights
+
+
+def conv_matrices(w: np.ndarray, group: int) -> list[np.ndarray]:
+    """Conv weight [Cout, Cin/g, kh, kw] -> g matrices (Cout/g, Cin/g*kh*kw)."""
+    per = w.shape[0] // group
+    return [w[g * per : (g + 1) * per].reshape(per, -1) for g in range(group)]
+
+
+def stacked_matrices(w: np.ndarray) -> list[np.ndarray]:
+    """RNN weight [dirs, G*H, X] -> one (G*H, X) matrix per direction."""
+    return [w[d] for d in range(w.shape[0])]
+
+
+# --------------------------------------------------------------------------
+# packed weights of bcr ops
+
+
+@dataclass(frozen=True)
+class WeightRef:
+    """One packed weight of a bcr op: the property names that hold its key and encoding."""
+
+    key_prop: str
+    encoding_prop: str
+    label: str
+    """Short name for reports: `weights`, `W` or `R`."""
+
+
+LINEAR_REFS = (WeightRef("weights", "encoding", "weights"),)
+RECURRENT_REFS = (WeightRef("w_weights", "w_encoding", "W"), WeightRef("r_weights", "r_encoding", "R"))
+
+
+def weight_refs(op: BCROp) -> tuple[WeightRef, ...]:
+    return RECURRENT_REFS if isinstance(op, RecurrentOp) else LINEAR_REFS
+
+
+def prefix_of(op: Operation, ref: WeightRef) -> str:
+    attr = op.properties[ref.key_prop]
+    assert isinstance(attr, StringAttr)
+    return attr.data
+
+
+def encoding_of(op: Operation, ref: WeightRef) -> EncodingAttr:
+    attr = op.properties[ref.encoding_prop]
+    assert isinstance(attr, EncodingAttr)
+    return attr
+
+
+def load_packed(store: WeightStore, prefix: str, encoding: EncodingAttr) -> list[BCRMatrix]:
+    """The G BCR matrices of a packed weight (validated: the store may come from a file)."""
+    arrays = {suffix: store[key] for suffix, key in store_keys(prefix).items()}
+    shape = encoding.matrix_shape
+    block = encoding.block_shape
+    mats = unpack(arrays, (shape[0], shape[1]), (block[0], block[1]))
+    if len(mats) != encoding.num_groups:
+        raise GrimcError(
+            f"packed weight '{prefix}' holds {len(mats)} matrices, its encoding says "
+            f"{encoding.num_groups}"
+        )
+    return mats
+
+
+def schedule_with(schedule: ScheduleAttr, **changes: object) -> ScheduleAttr:
+    """`schedule` with some fields replaced (keyword names as in ScheduleAttr's builder)."""
+    fields: dict[str, object] = {
+        "reorder": bool(schedule.reorder.data),
+        "rle": bool(schedule.rle.data),
+        "rows": schedule.rows.data,
+        "tile": schedule.tile.data,
+        "unroll": schedule.unroll.data,
+        "order": schedule.order.data,
+        "threads": schedule.threads.data,
+    }
+    fields.update(changes)
+    return ScheduleAttr(**fields)  # type: ignore[arg-type]
+
+
+def with_schedule(encoding: EncodingAttr, **changes: object) -> EncodingAttr:
+    """`encoding` with some schedule fields replaced."""
+    return EncodingAttr(
+        matrix=encoding.matrix_shape,
+        groups=encoding.num_groups,
+        block=encoding.block_shape,
+        keep=encoding.keep_counts,
+        balanced=encoding.is_balanced,
+        density=encoding.density.data,
+        schedule=schedule_with(encoding.schedule, **changes),
+    )
+
+
+def bcr_ops(module: ModuleOp) -> Iterator[BCROp]:
+    """All bcr ops of `module`, in program order (a list: callers may rewrite)."""
+    yield from [op for op in module.walk() if isinstance(op, BCROp)]
+
+
+def module_of(op: Operation) -> ModuleOp:
+    top = op.get_toplevel_object()
+    if not isinstance(top, ModuleOp):
+        raise GrimcError(f"{op.name} is not inside a module, so it has no weight store")
+    return top
+
+
+def store_of(op: Operation) -> WeightStore:
+    return store_for(module_of(op))
+
+
+def pixels(op: BCROp, ref: WeightRef) -> int:
+    """Output columns one application of the weight computes (its GEMM 'N').
+
+    conv: batch * OH * OW output pixels; matmul: the batch rows (all leading
+    dims of x); RNN W: seq * batch (one GEMM over all time steps); RNN R:
+    batch (one GEMV-like product per step).
+    """
+    if isinstance(op, Conv2dOp):
+        ys = shape_of(op.y)
+        return ys[0] * ys[2] * ys[3]
+    if isinstance(op, MatMulOp | SparseLinearOp):
+        return math.prod(shape_of(op.x)[:-1])
+    seq, batch, _ = shape_of(op.x)  # type: ignore[attr-defined]
+    return seq * batch if ref.label == "W" else batch
