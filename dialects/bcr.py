@@ -146,12 +146,37 @@ class ScheduleAttr(ParametrizedAttribute):
     """How a BCR kernel runs: the knobs of the reorder, RLE and tuning passes.
 
     `#bcr.schedule<reorder, rle, rows = 8, tile = 48, unroll = 1, threads = 1,
-    order = stripe>`. Flags are present when on. `rows`: output rows per register
-    group; `tile`: output pixels (or batch rows) per inner tile; `unroll`: kept
-    columns per unrolled step; `order`: `stripe` runs each stripe over all
-    pixels, `spatial` runs each tile of pixels over all stripes (better once the
-    input outgrows L2); `threads`: how many workers split the stripes. The
-    default is the plain, always valid loop nest that untuned code uses.
+    order = stripe>`. Flags are present when on. Every schedule computes the
+    same result; it only picks the loop nest. With P output pixels (conv:
+    OH*OW per image, flattened) or batch rows (matmul; RNN W: seq*batch), the
+    sparse kernel is, per matrix (conv group, RNN direction):
+
+        for each register group g of `rows` consecutive rows of the reordered
+            row space (W[perm], grouped from row 0; the last group is padded),
+            split over `threads` as contiguous ranges of about equal work:
+          for each tile of `tile` pixels:               (order = stripe)
+            acc[rows][tile] = 0
+            for each column c any row of g keeps (one list across all blocks
+                the rows cross), `unroll` entries per step:
+              x = input vectors of column c for the tile  (rle: once per entry)
+              for r in g: acc[r] += W[perm[r], c] * x      (weight broadcast)
+            store acc[r] to output row perm[r] (+ bias, residual, act)
+
+    - `reorder`: bcr-reorder permuted the rows (`_perm` is not the identity).
+    - `rle`: each input vector is loaded once per list entry and feeds all
+      `rows` accumulators; off, every row reloads it (the ablation).
+    - `rows`: R, output rows per register group (R * tile / vector width
+      accumulators); rows of a group that do not keep a column get zero weights.
+    - `tile`: output pixels (or batch rows) per tile: vector width x vectors per row.
+    - `unroll`: list entries per unrolled step.
+    - `order`: `stripe` runs each group over all tiles; `spatial` runs a block of
+      tiles over all groups (better once the input outgrows L2).
+    - `threads`: tasks the groups are split into; 1 means the compile option.
+
+    The all-default schedule means untuned: the lowering then picks every
+    knob itself. bcr-rle (and a tuner) write explicit values, which the
+    lowering honours; in an explicit schedule `rows = 1` or `tile = 1` still
+    leaves that one knob to the lowering.
     """
 
     name = "bcr.schedule"
