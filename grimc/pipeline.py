@@ -34,6 +34,9 @@ GRAPH_PIPELINE: tuple[str, ...] = (
 )
 """Graph-level clean-up run before any sparse or code-generation pass."""
 
+BCR_PIPELINE: tuple[str, ...] = GRAPH_PIPELINE + ("bcr-detect", "bcr-reorder", "bcr-rle")
+"""The graph clean-up, then BCR detection, row reordering and register blocking."""
+
 
 class PassFailure(GrimcError):
     """A pass produced IR that does not verify: a compiler bug, not user error."""
