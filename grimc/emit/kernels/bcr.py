@@ -47,6 +47,7 @@ class RegisterBudget:
     max_vectors: int
     fma_per_cycle: float = 2.0
     loads_per_cycle: float = 2.0
+    fma_latency: float = 4.0
 
 
 def register_budget(isa: str) -> RegisterBudget:
@@ -168,24 +169,42 @@ def row_groups(mats: Sequence[BCRMatrix], rows: int, key: ColumnKey | None = Non
     return RowGroups(rows, owner, np.concatenate(orow).astype(np.int32), cols, weights)
 
 
-def choose_rows(
-    grids: Sequence[np.ndarray], budget: RegisterBudget, block_rows: int
-) -> tuple[int, int]:
-    """(R, vectors per tile) minimizing modeled cycles per pixel vector.
+def entry_cycles(rows: int, nv: int, budget: RegisterBudget) -> float:
+    """Modeled cycles of one list entry over one tile of nv vectors.
 
-    Per list entry and tile of nv vectors the kernel issues R*nv FMAs and
-    nv + R loads (input vectors, weight broadcasts); grouping more rows shares
-    input loads but pays for the zeros of rows that do not keep a column. The
-    model is max(FMA issue, load issue) per entry, times the entries, per
-    pixel; ties go to the larger R (fewer loads), then to the block's rows.
+    R*nv FMAs, nv input loads + R weight broadcasts, and the FMA latency: each
+    accumulator is updated once per entry, so an entry takes at least that long.
+    """
+    return max(
+        rows * nv / budget.fma_per_cycle,
+        (nv + rows) / budget.loads_per_cycle,
+        budget.fma_latency,
+    )
+
+
+def choose_tile(
+    grids: Sequence[np.ndarray],
+    budget: RegisterBudget,
+    block_rows: int,
+    tiles: Callable[[int], int],
+    rows: int | None = None,
+) -> tuple[int, int]:
+    """(R rows per register group, nv vectors per tile) minimizing modeled cycles.
+
+    Cycles = list entries when grouping R rows (grouping more rows shares input
+    loads but pays for the zeros of rows that do not keep a column) x tiles of
+    nv vectors (`tiles(nv)`, padding included) x `entry_cycles`. R*nv
+    accumulators must fit the register file. `rows` fixes R. Ties go to the
+    larger R (fewer loads), then to R near the block's rows, then to wider tiles.
     """
     ranked = []
-    for rows in range(1, budget.max_rows + 1):
-        nv = max(1, min(budget.max_vectors, budget.accumulators // rows))
-        entries = group_entries(grids, rows)
-        per_entry = max(rows * nv / budget.fma_per_cycle, (nv + rows) / budget.loads_per_cycle)
-        cost = round(entries * per_entry / nv, 6)
-        ranked.append(((cost, -rows, abs(rows - block_rows)), (rows, nv)))
+    for r in [rows] if rows else range(1, budget.max_rows + 1):
+        entries = group_entries(grids, r)
+        for nv in range(1, budget.max_vectors + 1):
+            if r * nv > budget.accumulators and nv > 1:
+                break
+            cost = round(entries * tiles(nv) * entry_cycles(r, nv, budget), 6)
+            ranked.append(((cost, -r, abs(r - block_rows), -nv), (r, nv)))
     return min(ranked)[1]
 
 

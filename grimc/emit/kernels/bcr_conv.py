@@ -39,7 +39,7 @@ from grimc.emit.kernels.bcr import (
     L2_BYTES,
     RowGroups,
     balanced_bounds,
-    choose_rows,
+    choose_tile,
     float_blob,
     grid_dense,
     int_blob,
@@ -149,15 +149,6 @@ class ConvSchedule:
     threads: int
 
 
-def best_vectors(geo: ConvGeometry, nv_max: int, vw: int) -> int:
-    """Vectors per tile: fewest padded pixel vectors over the image, then the widest tile."""
-    options = []
-    for nv in range(1, nv_max + 1):
-        ntiles, _ = geo.tiles(nv * vw)
-        options.append((ntiles * nv, -nv))
-    return -min(options)[1]
-
-
 def conv_schedule(
     geo: ConvGeometry, schedule: bcr.ScheduleAttr, grids: list[np.ndarray], block_rows: int,
     ctx: LoweringContext,
@@ -166,11 +157,10 @@ def conv_schedule(
     vw = ctx.target.vw
     budget = register_budget(ctx.target.isa)
     auto = is_default(schedule)
-    rows, nv_max = choose_rows(grids, budget, block_rows)
-    if not auto and schedule.rows.data > 1:
-        rows = schedule.rows.data
-        nv_max = max(1, min(budget.max_vectors, budget.accumulators // rows))
-    nv = best_vectors(geo, nv_max, vw)
+    fixed_rows = None if auto or schedule.rows.data == 1 else schedule.rows.data
+    rows, nv = choose_tile(
+        grids, budget, block_rows, lambda nv: geo.tiles(nv * vw)[0], rows=fixed_rows
+    )
     if not auto and schedule.tile.data > 1:
         nv = max(1, math.ceil(schedule.tile.data / vw))
     in_bytes = 4 * geo.cin * geo.h * geo.w
