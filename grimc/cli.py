@@ -318,6 +318,7 @@ SUBCOMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "run": run_main,
     "bench": bench_main,
     "prune": lambda argv: __import__("grimc.prune").prune.prune_main(argv),  # lazy: numpy, onnx
+    "inspect": lambda argv: __import__("grimc.inspect_model").inspect_model.inspect_main(argv),
 }
 
 
