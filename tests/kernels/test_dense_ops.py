@@ -201,6 +201,14 @@ CASES: dict[str, Callable[[], Case]] = {
     "gemm_long_k": lambda: Case(
         [node("Gemm", ["x", "w"])], [("x", (13, 600))], [("w", rand(600, 50) / math.sqrt(600))]
     ),
+    "gemm_const_a_runtime_b": lambda: Case(
+        [node("Gemm", ["w", "x"], transB=1)], [("x", (5, 13))], [("w", rand(7, 13))]
+    ),
+    "gemm_beta_zero_ignores_c": lambda: Case(
+        [node("Gemm", ["x", "w", "c"], beta=0.0)],
+        [("x", (3, 4))],
+        [("w", rand(4, 5)), ("c", rand(5))],
+    ),
     # --- matmul ---
     "matmul_2d_const": lambda: Case(
         [node("MatMul", ["x", "w"])], [("x", (6, 10))], [("w", rand(10, 9))]
