@@ -1,0 +1,299 @@
+"""ONNX RNN, GRU and LSTM cells (`graph.rnn`, `graph.gru`, `graph.lstm`, layout 0).
+
+One kernel per cell op, in two stages (DESIGN.md section 2):
+
+1. Input projection for all time steps and both directions at once: one GEMM
+   `xp[seq*batch, dirs*G*Hp] = X[seq*batch, I] W^T + bias`, rendered from the
+   `gemm` template as a nested kernel (`<fn>_proj`). The bias holds Wb and
+   every Rb that adds outside a gate product (all but GRU's Rb_h when
+   linear_before_reset = 1), so the recurrence never adds them again.
+2. The recurrence: per time step only `R h_{t-1}` (a GEMV for batch 1) plus
+   the gate math, fused per chunk of `u = nvg * vw` hidden units: the thread
+   that owns a chunk streams the R rows of all gates of those units and
+   finishes their h (and c) in registers. R is packed at compile time into
+   gate-interleaved panels `[chunk][k][gate][u]` (zero rows pad H up to Hp),
+   so each broadcast of h[k] feeds G*nvg FMAs and every weight is read once
+   per step, in order. Threads split the chunks (and the two directions of a
+   bidirectional cell) with one `grimc_parallel_for` per step, which is the
+   per-step barrier; GRU with linear_before_reset = 0 needs two (r must be
+   complete before (r . h) R_h^T), so its R is packed as two panel sets.
+
+Scratch (from the arena, live only during the kernel): the projected inputs,
+a zero initial state when initial_h is absent, and GRU's z and r . h.
+Y is written in place, step by step; h_{t-1} is read back from Y. Y_c (LSTM)
+holds the running cell state. Gate order follows ONNX: GRU z, r, h; LSTM i,
+o, f, c; peepholes P are i, o, f.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from grimc.dialects import graph
+from grimc.emit.kernel import (
+    ActRef,
+    CodegenError,
+    KernelInstance,
+    LoweringContext,
+    Ref,
+    lowers,
+    shape,
+)
+from grimc.emit.kernels import gemm
+
+REGISTERS = {16: 32, 8: 16, 4: 32, 1: 16}
+"""Vector registers per target vector width (AVX-512, AVX2, NEON, scalar)."""
+
+MIN_PARALLEL_MACS = 16_384
+"""Per-step recurrent work (MACs per direction) below which one thread runs a step:
+a pool round trip costs a few microseconds."""
+
+GATE_NAMES = {"rnn": ["h"], "gru": ["z", "r", "h"], "lstm": ["i", "o", "f", "c"]}
+"""ONNX gate order of W, R and B; the templates name gate values after these."""
+
+ALIGN_FLOATS = 16
+"""Scratch regions start on 64-byte boundaries."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What differs between RNN, GRU and LSTM for the kernel's structure."""
+
+    kind: str
+    gates: int
+    phases: tuple[tuple[int, ...], ...]
+    """Gate indices (ONNX order) whose R rows each per-step phase streams."""
+    rb_outside: tuple[int, ...]
+    """Gates whose recurrence bias Rb stays out of the projection bias."""
+
+
+def cell_of(op: graph.RecurrentOp) -> Cell:
+    if isinstance(op, graph.RNNOp):
+        return Cell("rnn", 1, ((0,),), ())
+    if isinstance(op, graph.LSTMOp):
+        return Cell("lstm", 4, ((0, 1, 2, 3),), ())
+    if isinstance(op, graph.GRUOp):
+        if op.linear_before_reset.value.data:
+            return Cell("gru", 3, ((0, 1, 2),), (2,))
+        return Cell("gru", 3, ((0, 1), (2,)), ())
+    raise CodegenError(f"{op.name}: not a recurrent cell")
+
+
+@dataclass(frozen=True)
+class RnnSchedule:
+    """The tunable knobs of the recurrent templates."""
+
+    nvg: int
+    """Vectors per gate per hidden chunk (a chunk is nvg * vw units)."""
+    bb: int
+    """Batch rows per register block (accumulators = gates * nvg * bb)."""
+    ntasks: int
+    """Tasks per direction per step (each a contiguous range of chunks)."""
+
+
+def default_schedule(
+    cell: Cell, batch: int, hidden: int, dirs: int, vw: int, threads: int
+) -> RnnSchedule:
+    """Fill the register file with accumulators, whole batch in one block when
+    it fits; split chunks over threads only when a step is big enough."""
+    regs = REGISTERS.get(vw, 16)
+    gl = max(len(p) for p in cell.phases)
+
+    def rows_that_fit(nvg: int) -> int:
+        bb = 1
+        while bb < batch and gl * nvg * (bb + 2) + bb + 1 <= regs:
+            bb += 1
+        return bb
+
+    candidates = (4, 2, 1) if vw == 1 else (2, 1)
+    nvg = next((n for n in candidates if rows_that_fit(n) == batch), 1)
+    bb = rows_that_fit(nvg)
+    u = nvg * vw
+    chunks = math.ceil(hidden / u)
+    macs = cell.gates * hidden * hidden * batch
+    if threads <= 1 or macs < MIN_PARALLEL_MACS:
+        ntasks = 1
+    else:
+        ntasks = min(chunks, math.ceil(threads / dirs))
+    return RnnSchedule(nvg, bb, ntasks)
+
+
+def _pad_gates(a: np.ndarray, gates: int, hidden: int, hp: int) -> np.ndarray:
+    """[..., G*H, rest...] -> [..., G, Hp, rest...] with zero rows H..Hp."""
+    lead = a.shape[:-2] if a.ndim > 2 else a.shape[:-1]
+    tail = a.shape[-1:] if a.ndim > 2 else ()
+    g = a.reshape(*lead, gates, hidden, *tail)
+    pad = [(0, 0)] * g.ndim
+    pad[len(lead) + 1] = (0, hp - hidden)
+    return np.pad(g, pad)
+
+
+def pack_recurrence(r: np.ndarray, cell: Cell, hidden: int, u: int) -> tuple[np.ndarray, list[int]]:
+    """R [dirs, G*H, H] -> per direction, per phase, panels [chunk][k][gate][u].
+
+    Returns the flat blob and the offset (floats) of each phase's panels in a
+    direction's block (the block size is the last entry)."""
+    hp = math.ceil(hidden / u) * u
+    chunks = hp // u
+    padded = _pad_gates(r, cell.gates, hidden, hp)  # [dirs, G, Hp, H]
+    dirs = r.shape[0]
+    parts, offsets = [], [0]
+    for gl in cell.phases:
+        sel = padded[:, list(gl)]  # [dirs, GL, Hp, H]
+        panels = sel.reshape(dirs, len(gl), chunks, u, hidden).transpose(0, 2, 4, 1, 3)
+        parts.append(panels.reshape(dirs, -1))
+        offsets.append(offsets[-1] + parts[-1].shape[1])
+    return np.concatenate(parts, axis=1).reshape(-1), offsets
+
+
+def _const(ctx: LoweringContext, op: graph.RecurrentOp, name: str) -> np.ndarray | None:
+    value = getattr(op, name)
+    if value is None:
+        return None
+    arr = ctx.const(value)
+    if arr is None:
+        raise CodegenError(f"{op.name}: operand {name.upper()} must be a constant weight")
+    return arr
+
+
+def _projection_bias(
+    b: np.ndarray | None, cell: Cell, dirs: int, hidden: int, hp: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Wb plus the foldable Rb, [dirs*G*Hp]; and the Rb kept inside a gate [dirs, Hp]."""
+    if b is None:
+        return None, None
+    g = cell.gates
+    wb = b[:, : g * hidden].reshape(dirs, g, hidden).astype(np.float64)
+    rb = b[:, g * hidden :].reshape(dirs, g, hidden).astype(np.float64)
+    folded = wb.copy()
+    inside = None
+    for gate in range(g):
+        if gate in cell.rb_outside:
+            inside = np.pad(rb[:, gate], ((0, 0), (0, hp - hidden)))
+        else:
+            folded[:, gate] += rb[:, gate]
+    bias = np.pad(folded, ((0, 0), (0, 0), (0, hp - hidden))).reshape(-1)
+    return bias.astype(np.float32), None if inside is None else inside.astype(np.float32)
+
+
+def _projection(
+    ctx: LoweringContext,
+    x: Ref,
+    w: np.ndarray,
+    bias: np.ndarray | None,
+    cell: Cell,
+    rows: int,
+    hidden: int,
+    hp: int,
+    scratch: ActRef,
+) -> KernelInstance:
+    """The nested `gemm` kernel xp = X W^T + bias, writing the scratch's first region."""
+    dirs, _, inp = w.shape
+    n = dirs * cell.gates * hp
+    w_kn = _pad_gates(w, cell.gates, hidden, hp).reshape(n, inp).T
+    prob = gemm.Problem(rows, n, inp, 1, True)
+    sched = gemm.default_schedule(prob, ctx.target.vw, ctx.threads)
+    packed = gemm.pack_panels(w_kn, sched.nv * ctx.target.vw)
+    ops = gemm.Operands(x, inp, 1, ctx.blob(packed, "rnn_packed_w"))
+    if bias is not None:
+        ops.c, ops.c_cs = ctx.blob(bias, "rnn_proj_bias"), 1
+    # gemm_kernel only asks its context for the target and the output buffer.
+    shim = SimpleNamespace(target=ctx.target, result=lambda _value: scratch)
+    return gemm.gemm_kernel(shim, prob, sched, ops, None, None, 1.0)  # type: ignore[arg-type]
+
+
+def _scratch_layout(
+    cell: Cell, seq: int, batch: int, dirs: int, hidden: int, hp: int, zero_h0: bool
+) -> dict[str, int]:
+    """Offsets (floats) of the scratch regions; "total" is the size."""
+    sizes = {"xp": seq * batch * dirs * cell.gates * hp}
+    if zero_h0:
+        sizes["h0"] = dirs * batch * hidden
+    if len(cell.phases) > 1:
+        sizes["zs"] = dirs * batch * hp
+        sizes["rh"] = dirs * batch * hidden
+    layout, off = {}, 0
+    for name, size in sizes.items():
+        layout[name] = off
+        off += math.ceil(size / ALIGN_FLOATS) * ALIGN_FLOATS
+    layout["total"] = off
+    return layout
+
+
+@lowers(graph.RNNOp, graph.GRUOp, graph.LSTMOp)
+def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstance:
+    cell = cell_of(op)
+    seq, batch, inp = shape(op.x)
+    hidden = op.hidden_size.value.data
+    dirs = op.num_directions
+    vw = ctx.target.vw
+    sched = default_schedule(cell, batch, hidden, dirs, vw, ctx.threads)
+    u = sched.nvg * vw
+    hp = math.ceil(hidden / u) * u
+    w, r = _const(ctx, op, "w"), _const(ctx, op, "r")
+    assert w is not None and r is not None
+    bias, rb_inside = _projection_bias(_const(ctx, op, "b"), cell, dirs, hidden, hp)
+    peep = _const(ctx, op, "p") if isinstance(op, graph.LSTMOp) else None
+
+    layout = _scratch_layout(cell, seq, batch, dirs, hidden, hp, op.initial_h is None)
+    scratch = ctx.scratch(4 * layout["total"])
+    proj = _projection(ctx, ctx.operand(op.x), w, bias, cell, seq * batch, hidden, hp, scratch)
+    packed_r, phase_offsets = pack_recurrence(r, cell, hidden, u)
+
+    inputs: list[tuple[str, Ref]] = [("x", ctx.operand(op.x))]
+    inputs += [("wp", proj.inputs[1][1])]
+    if bias is not None:
+        inputs.append(("wb", proj.inputs[2][1]))
+    inputs.append(("rp", ctx.blob(packed_r, "rnn_packed_r")))
+    if rb_inside is not None:
+        inputs.append(("rb", ctx.blob(rb_inside, "rnn_rb_inside")))
+    if peep is not None:
+        inputs.append(
+            ("pp", ctx.blob(_pad_gates(peep, 3, hidden, hp).reshape(-1), "rnn_peepholes"))
+        )
+    if op.initial_h is not None:
+        inputs.append(("h0", ctx.operand(op.initial_h)))
+    initial_c = getattr(op, "initial_c", None)
+    if initial_c is not None:
+        inputs.append(("c0", ctx.operand(initial_c)))
+    outputs = [("y", ctx.result(op.y)), ("y_h", ctx.result(op.y_h))]
+    if isinstance(op, graph.LSTMOp):
+        outputs.append(("y_c", ctx.result(op.y_c)))
+    outputs.append(("scratch", scratch))
+
+    clip = op.clip.value.data if op.clip is not None else None
+    params: dict[str, Any] = {
+        "cell": cell.kind,
+        "seq": seq,
+        "batch": batch,
+        "input": inp,
+        "hidden": hidden,
+        "hp": hp,
+        "dirs": dirs,
+        "gates": cell.gates,
+        "gate_names": GATE_NAMES[cell.kind],
+        "reverse": [1] if op.direction.data == "reverse" else [0, 1][:dirs],
+        "phases": [list(p) for p in cell.phases],
+        "phase_offsets": phase_offsets,
+        "clip": clip,
+        "input_forget": int(op.input_forget.value.data) if isinstance(op, graph.LSTMOp) else 0,
+        "scratch": layout,
+        "u": u,
+        "chunks": hp // u,
+        **asdict(sched),
+        "proj": proj,
+        "proj_templates": [f"{family}/{proj.kind}.c.j2" for family in ctx.target.families],
+    }
+    rec_macs = seq * batch * dirs * cell.gates * hidden * hidden
+    return KernelInstance(
+        kind=cell.kind,
+        params=params,
+        inputs=inputs,
+        outputs=outputs,
+        flops=proj.flops + 2 * rec_macs,
+    )
