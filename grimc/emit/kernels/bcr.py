@@ -136,13 +136,18 @@ def _padded(wp: np.ndarray, rows: int) -> np.ndarray:
     return np.pad(wp, ((0, pad), (0, 0))) if pad else wp
 
 
+def group_counts(grids: Sequence[np.ndarray], rows: int) -> np.ndarray:
+    """List length of every register group if rows are grouped R at a time (no lists built)."""
+    counts = [
+        (_padded(wp, rows) != 0).reshape(-1, rows, wp.shape[1]).any(axis=1).sum(axis=1)
+        for wp in grids
+    ]
+    return np.concatenate(counts).astype(np.int64)
+
+
 def group_entries(grids: Sequence[np.ndarray], rows: int) -> int:
-    """Total list entries if rows are grouped R at a time (cheap: no lists built)."""
-    total = 0
-    for wp in grids:
-        nz = _padded(wp, rows) != 0
-        total += int(nz.reshape(-1, rows, wp.shape[1]).any(axis=1).sum())
-    return total
+    """Total list entries if rows are grouped R at a time."""
+    return int(group_counts(grids, rows).sum())
 
 
 def row_groups(mats: Sequence[BCRMatrix], rows: int, key: ColumnKey | None = None) -> RowGroups:
