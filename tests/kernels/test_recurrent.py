@@ -32,6 +32,7 @@ from onnx import TensorProto, helper, numpy_helper
 from grimc import zoo
 from grimc.driver import compile_model
 from grimc.emit.codegen import GeneratedModel
+from grimc.emit.kernel import CodegenError
 from grimc.emit.kernels import recurrent
 from grimc.runner import ExeModel, HostModel
 
@@ -454,3 +455,13 @@ def test_vector_math(isa: str, tmp_path) -> None:
     assert sig[x64 == -np.inf][0] < 1e-37 and sig[x64 == np.inf][0] == 1.0
     assert tanh[x64 == np.inf][0] == 1.0 and tanh[x64 == -np.inf][0] == -1.0
     assert tanh[x64 == 0.0][0] == 0.0 and exp[x64 == 0.0][0] == 1.0
+
+
+def test_runtime_weights_are_rejected() -> None:
+    """W fed as a graph input (not a weight) is one clear code-generator error."""
+    model = cell_model(CASES["rnn_fwd"])
+    w = next(i for i in model.graph.initializer if i.name == "W")
+    model.graph.input.append(helper.make_tensor_value_info("W", TensorProto.FLOAT, list(w.dims)))
+    model.graph.initializer.remove(w)
+    with pytest.raises(CodegenError, match="graph.rnn: operand W must be a constant weight"):
+        compile_model(model, target="host")
