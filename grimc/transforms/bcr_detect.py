@@ -173,6 +173,12 @@ def choose_block(matrices: Sequence[np.ndarray], opts: DetectOptions) -> Choice:
     return Choice(None, cheapest, reason, nnz, size)
 
 
+def cheapest_block(matrices: Sequence[np.ndarray], opts: DetectOptions) -> BlockSummary:
+    """The candidate with the lowest predicted cost, acceptable or not."""
+    summaries = [summarize(matrices, block) for block in opts.blocks]
+    return min(summaries, key=lambda s: (s.cost, s.compact_bytes))
+
+
 def _fmt(block: Block | None) -> str:
     return "dense" if block is None else f"{block[0]}x{block[1]}"
 
@@ -249,10 +255,10 @@ class Detect(RewritePattern):
         if new is None:
             return
         dead = [v.owner for v in op.operands if isinstance(v.owner, WeightOp)]
-        rewriter.replace_op(op, new)
+        rewriter.replace(op, new)
         for weight in dict.fromkeys(dead):
             if not weight.result.uses:
-                rewriter.erase_op(weight)
+                rewriter.erase(weight)
 
     # ----------------------------------------------------------- helpers
 
@@ -431,7 +437,7 @@ class Detect(RewritePattern):
         props: dict[str, Attribute] = {}
         for (label, value, arr), mats, ch in zip(parts, views, choices, strict=True):
             key = key_of(value, f"{kind}_{label.lower()}")
-            picked = ch.best or ch.cheapest or summarize(mats, self.opts.blocks[0])
+            picked = ch.best or ch.cheapest or cheapest_block(mats, self.opts)
             note = "" if ch.best else f"stored in BCR form with the sparse {'R' if label == 'W' else 'W'}"
             self._report(f"{key}.{label}", kind, arr.shape, mats, ch, picked, note)
             prefix, enc = self.packer.pack((kind, key), key, mats, picked.block)
