@@ -60,8 +60,8 @@ one broadcast fit the register file (32 zmm, 16 ymm, 32 NEON q, 16 xmm)."""
 L1_TILE_BYTES = 32 * 1024
 """A packed `kc x T` tile (read by every channel block) stays within L1."""
 
-BLOCK_BYTES = 96 * 1024
-"""Packed block of `kc x tb` floats: on the stack of each task, within L2."""
+BLOCK_BYTES = 256 * 1024
+"""Packed block of `kc x tb` floats (per task, in arena scratch): within L2."""
 
 MIN_PARALLEL_FLOPS = 400_000
 """Below this, waking the pool costs more than the work."""
@@ -152,9 +152,13 @@ class ConvSchedule:
     order: str
     split: str
     ntasks: int
+    pf: int = 2
+    pfa: int = 64
 
 
-def _split(s: ConvShape, work_p: int, ncb: int, t: int, threads: int, flops: int) -> tuple[str, int]:
+def _split(
+    s: ConvShape, work_p: int, ncb: int, t: int, threads: int, flops: int
+) -> tuple[str, int]:
     """Which dimension the threads share: the first that cuts into equal parts."""
     if threads <= 1 or flops < MIN_PARALLEL_FLOPS:
         return "p", 1
@@ -179,8 +183,9 @@ def default_schedule(s: ConvShape, kind: str, vw: int, threads: int) -> ConvSche
     ncb = math.ceil(s.cout_g / mr)
     split, ntasks = _split(s, s.p, ncb, t, threads, s.flops)
     p_task = math.ceil(s.p / ntasks) if split == "p" else s.p
-    tiles = max(1, min(BLOCK_BYTES // (4 * kc * t), math.ceil(p_task / t)))
-    return ConvSchedule(mr, nv, kc, tiles * t, "cob", split, ntasks)
+    tiles = math.ceil(p_task / t)
+    blocks = math.ceil(tiles / max(1, BLOCK_BYTES // (4 * kc * t)))
+    return ConvSchedule(mr, nv, kc, math.ceil(tiles / blocks) * t, "cob", split, ntasks)
 
 
 def pack_weights(w: np.ndarray, groups: int, mr: int) -> np.ndarray:
@@ -222,6 +227,12 @@ def _gemm_kernel(
     sched = default_schedule(s, kind, vw, ctx.threads)
     packed = ctx.blob(pack_weights(w, s.groups, sched.mr), f"{kind}_packed_w")
     t = sched.nv * vw
+    outputs = [("y", ctx.result(op.y))]
+    ws_task = 0
+    if kind != "conv2d_1x1":
+        # Per task: packed block, int tap offsets, byte masks; 64-byte multiples.
+        ws_task = _round64(sched.kc * sched.tb + sched.tb + math.ceil(s.kh * s.kw * sched.tb / 4))
+        outputs.append(("ws", ctx.scratch(4 * ws_task * sched.ntasks)))
     params: dict[str, Any] = {
         **_shape_params(s),
         **asdict(sched),
@@ -229,15 +240,21 @@ def _gemm_kernel(
         "ncb": math.ceil(s.cout_g / sched.mr),
         "mr_rem": s.cout_g % sched.mr,
         "pack": "none" if kind == "conv2d_1x1" else "linear" if s.is_linear else "gather",
+        "ws_task": ws_task,
         "act": act_params(op.act),
     }
     return KernelInstance(
         kind=kind,
         params=params,
         inputs=_operands(op, ctx, packed),
-        outputs=[("y", ctx.result(op.y))],
+        outputs=outputs,
         flops=s.flops,
     )
+
+
+def _round64(floats: int) -> int:
+    """Round a float count up to whole 64-byte lines."""
+    return -(-floats // 16) * 16
 
 
 @dataclass(frozen=True)
