@@ -88,7 +88,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="report directory")
     p.add_argument("--cache", type=Path, default=None,
                    help="work directory for models and builds (default ~/.cache/grimc-bench)")
+    p.add_argument("--litert-venv", type=Path, default=default_cache() / "litert-venv",
+                   help="LiteRT's virtualenv, created on first use (~/.cache/grimc-bench/litert-venv)")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per case (1800)")
+    p.add_argument("--max-busy", type=float, default=0.15,
+                   help="before each case, wait until other processes use less than this "
+                        "fraction of the CPUs (0.15) ...")
+    p.add_argument("--quiet-wait", type=float, default=30.0,
+                   help="... for at most this many seconds (30)")
     p.add_argument("--no-icount", action="store_true", help="skip the instruction counts")
     p.add_argument("--resume", action="store_true",
                    help="keep measured rows of an existing --out/report.json")
@@ -163,14 +170,10 @@ class Runner:
             try:
                 from benches.peers.litert import ensure_venv
 
-                self.litert_python = ensure_venv(self.cache, self.log)
+                self.litert_python = ensure_venv(self.args.litert_venv, self.log)
             except Exception as exc:
                 return f"LiteRT environment unavailable: {cases.first_line(exc)}"
         return None
-
-    @property
-    def cache(self) -> Path:
-        return self.args.cache or default_cache()
 
     def spawn(self, spec: dict[str, Any], engine: str, threads: int) -> dict[str, Any]:
         for sub in ("cases", "outputs"):
@@ -235,7 +238,11 @@ class Runner:
                 self.log(f"{tag} (kept from the previous report)")
             else:
                 self.log(f"{tag} ...")
+                busy = machine.wait_for_quiet(self.args.max_busy, self.args.quiet_wait)
+                load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
                 row = self.run_case(key, prepared[model, variant])
+                row["load_1m"] = round(load, 2) if load is not None else None
+                row["cpu_busy_before"] = round(busy, 3) if busy is not None else None
             if engine == "onnxruntime" and row["status"] == "ok":
                 references.setdefault((model, variant), np.load(self.output_path(key)))
             self.check(row, references.get((model, variant)))
@@ -303,6 +310,7 @@ def new_report(args: argparse.Namespace, command: str) -> dict[str, Any]:
             "timing": vars(QUICK if args.quick else FULL),
             "prune": prune.describe(), "block": args.block, "rate": args.rate,
             "grimc_target": target, "tolerance": TOLERANCE,
+            "max_busy": args.max_busy, "quiet_wait": args.quiet_wait,
             "engine_defs": [{"name": e.name, "label": e.label, "note": e.note}
                             for e in engines.ENGINES.values()],
         },

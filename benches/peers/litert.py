@@ -2,7 +2,8 @@
 
 LiteRT's converter (litert-torch: torch.export -> MLIR -> .tflite, with jax,
 transformers, ...) is about 2 GB of packages that must not enter grimc's own
-environment, so it lives in ``<cache>/litert-venv`` (created on first use with
+environment, so it lives in a virtualenv of its own (``--litert-venv``, default
+``~/.cache/grimc-bench/litert-venv``; created on first use with
 ``pip install torch==2.13.0 litert-torch onnx``; the CPU torch wheel is pinned
 first so pip does not fetch a CUDA build). The worker for a LiteRT case runs
 with that venv's python: it translates the ONNX file to torch.nn
@@ -22,13 +23,9 @@ import numpy as np
 VENV_PACKAGES = ("torch==2.13.0", "litert-torch", "onnx")
 
 
-def venv_python(cache: Path) -> Path:
-    return cache / "litert-venv" / "bin" / "python"
-
-
-def ensure_venv(cache: Path, log: Any = print) -> Path:
+def ensure_venv(venv: Path, log: Any = print) -> Path:
     """The LiteRT venv's python, creating the venv first if needed (minutes, ~2 GB)."""
-    python = venv_python(cache)
+    python = venv / "bin" / "python"
     check = [str(python), "-c", "import litert_torch, ai_edge_litert, onnx"]
     if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return python

@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,35 @@ def _cpuinfo() -> dict[str, str]:
 def cpu_flags() -> set[str]:
     info = _cpuinfo()
     return set(info.get("flags", info.get("Features", "")).split())
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_busy(seconds: float = 1.0) -> float | None:
+    """Fraction of all CPUs busy over the next `seconds` (other processes' load)."""
+    first = _cpu_times()
+    time.sleep(seconds)
+    second = _cpu_times()
+    if first is None or second is None or second[1] == first[1]:
+        return None
+    return (second[0] - first[0]) / (second[1] - first[1])
+
+
+def wait_for_quiet(max_busy: float, max_wait: float) -> float | None:
+    """Wait (at most max_wait s) until the CPUs are less than max_busy busy; the last sample."""
+    deadline = time.monotonic() + max_wait
+    busy = cpu_busy()
+    while busy is not None and busy > max_busy and time.monotonic() < deadline:
+        busy = cpu_busy(2.0)
+    return busy
 
 
 def _caches() -> dict[str, str]:

@@ -8,6 +8,7 @@ markdown can be regenerated from a committed report.json:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ def _cell_reason(row: dict[str, Any] | None) -> str:
         return "not run"
     if row["status"] == "ok":
         return ""
-    return f"{row['status']}: {row.get('reason', '')}".replace("|", "/")
+    reason = re.sub(r" \(/[^)]*\)", "", str(row.get("reason", "")))  # drop file paths
+    return f"{row['status']}: {reason}".replace("|", "/")[:240]
 
 
 def _engine_labels(data: dict[str, Any]) -> dict[str, str]:
@@ -66,16 +68,18 @@ def model_table(data: dict[str, Any], model: str) -> list[str]:
             seen.append((r["variant"], r["engine"]))
     for variant, engine in seen:
         cells = [labels.get(engine, engine), variant]
-        reasons: list[str] = []
+        reasons: dict[int, str] = {}
         for t in threads:
             row = rows.get((model, variant, t, engine))
             ok = row is not None and row["status"] == "ok"
             cells += [_ms(row.get("median_ms")) if ok else "—",
                       _ratio(row.get("speedup_vs_ort")) if ok else "—"]
-            reason = _cell_reason(row)
-            if reason and reason not in reasons:
-                reasons.append(reason if len(threads) == 1 else f"{t}T {reason}")
-        cells.append("; ".join(reasons))
+            if _cell_reason(row):
+                reasons[t] = _cell_reason(row)
+        if len(set(reasons.values())) == 1 and len(reasons) == len(threads):
+            cells.append(next(iter(reasons.values())))
+        else:
+            cells.append("; ".join(f"{t}T {r}" for t, r in reasons.items()))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -114,7 +118,8 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"Command: `{data['command']}`",
         "",
         "How: each case (model, weights, threads, engine) runs in its own process; "
-        f"{s['timing']['warmup']} warm-up runs, then at least {s['timing']['min_repeat']} timed "
+        f"{_plural(s['timing']['warmup'], 'warm-up run')}, then at least "
+        f"{s['timing']['min_repeat']} timed "
         f"runs and {s['timing']['min_seconds']} s; the **median** latency is shown (report.json "
         "also has min and quartiles). *vs ORT* = onnxruntime's median / the engine's median on "
         "the same weights and threads (>1 is faster). Every output is checked against "
@@ -123,6 +128,14 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"`bcr` weights: {s['prune']}. grimc target: `{s['grimc_target']}`.",
         "",
     ]
+    busy = [r["cpu_busy_before"] for r in data["rows"] if r.get("cpu_busy_before") is not None]
+    if busy:
+        noisy = sum(b > s.get("max_busy", 0.15) for b in busy)
+        out += [f"Before each case the runner waits (up to {s.get('quiet_wait', 30):g} s) for "
+                f"other processes to use < {100 * s.get('max_busy', 0.15):.0f}% of the CPUs: "
+                f"{len(busy) - noisy} of {len(busy)} cases started quiet; CPU busy before a "
+                f"case: median {100 * sorted(busy)[len(busy) // 2]:.0f}%, max "
+                f"{100 * max(busy):.0f}% (report.json: `cpu_busy_before`, `load_1m`).", ""]
     for v in data["variants"]:
         if v.get("error"):
             out.append(f"- {v['model']} `{v['variant']}` weights: **not available** — {v['error']}")
@@ -151,6 +164,10 @@ def render_markdown(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _measured(data: dict[str, Any]) -> Iterable[dict[str, Any]]:
     return (r for r in data["rows"] if r["status"] == "ok" and r.get("speedup_vs_ort"))
 
@@ -165,7 +182,7 @@ def render_chart(data: dict[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     models = [m for m in data["settings"]["models"]
-              if any(r["model"] == m for r in _measured(data))]
+              if any(r["model"] == m and r["engine"] != "onnxruntime" for r in _measured(data))]
     if not models:
         return False
     labels = _engine_labels(data)
@@ -174,7 +191,7 @@ def render_chart(data: dict[str, Any], path: Path) -> bool:
                              squeeze=False)
     width = 0.8 / len(threads)
     for ax, model in zip(axes[:, 0], models, strict=True):
-        rows = [r for r in _measured(data) if r["model"] == model]
+        rows = [r for r in _measured(data) if r["model"] == model and r["engine"] != "onnxruntime"]
         bars = list(dict.fromkeys((r["variant"], r["engine"]) for r in rows))
         for j, t in enumerate(threads):
             values = [next((r["speedup_vs_ort"] for r in rows if (r["variant"], r["engine"]) == b
@@ -182,13 +199,17 @@ def render_chart(data: dict[str, Any], path: Path) -> bool:
             xs = [i + (j - (len(threads) - 1) / 2) * width for i in range(len(bars))]
             ax.bar(xs, values, width, label=f"{t} thread{'s' if t > 1 else ''}")
         ax.axhline(1.0, color="black", linewidth=0.8)
+        ratios = [r["speedup_vs_ort"] for r in rows]
+        if ratios and max(ratios) / min(ratios) > 8:
+            ax.set_yscale("log")
         ax.set_xticks(range(len(bars)))
         ax.set_xticklabels([f"{labels.get(e, e)}\n{v}" for v, e in bars], fontsize=7)
         ax.set_ylabel("x vs ORT", fontsize=8)
         ax.set_title(data["model_labels"].get(model, model), fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"Speedup over onnxruntime (median latency), {data['machine']['date']}",
+    fig.suptitle("Speedup over onnxruntime (= 1, black line; median latency), "
+                 f"{data['machine']['date']}",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
