@@ -228,19 +228,18 @@ def _gemm_kernel(
     packed = ctx.blob(pack_weights(w, s.groups, sched.mr), f"{kind}_packed_w")
     t = sched.nv * vw
     outputs = [("y", ctx.result(op.y))]
-    ws_task = 0
-    if kind != "conv2d_1x1":
-        # Per task: packed block, int tap offsets, byte masks; 64-byte multiples.
-        ws_task = _round64(sched.kc * sched.tb + sched.tb + math.ceil(s.kh * s.kw * sched.tb / 4))
-        outputs.append(("ws", ctx.scratch(4 * ws_task * sched.ntasks)))
+    pack = "none" if kind == "conv2d_1x1" else "linear" if s.is_linear else "rows"
+    layout = PackLayout.of(s, sched, pack)
+    if layout.ws_task:
+        outputs.append(("ws", ctx.scratch(4 * layout.ws_task * sched.ntasks)))
     params: dict[str, Any] = {
         **_shape_params(s),
         **asdict(sched),
         "T": t,
         "ncb": math.ceil(s.cout_g / sched.mr),
         "mr_rem": s.cout_g % sched.mr,
-        "pack": "none" if kind == "conv2d_1x1" else "linear" if s.is_linear else "gather",
-        "ws_task": ws_task,
+        "pack": pack,
+        **asdict(layout),
         "act": act_params(op.act),
     }
     return KernelInstance(
@@ -255,6 +254,43 @@ def _gemm_kernel(
 def _round64(floats: int) -> int:
     """Round a float count up to whole 64-byte lines."""
     return -(-floats // 16) * 16
+
+
+@dataclass(frozen=True)
+class PackLayout:
+    """Where the packed block and its helpers live in a task's scratch (floats).
+
+    `ldb`: row pitch of the packed block bp[kc][ldb] (tb, plus one line when the
+    pitch would be a multiple of 4 KiB: all rows of a tile would then share L1
+    sets). "rows" packing adds `nseg` row runs (4 ints each) and per run the
+    input row split into phases [(phase, first, end of the in-image range)],
+    `rbm` floats each.
+    """
+
+    ldb: int
+    ws_task: int
+    nseg: int = 0
+    rbm: int = 0
+    phases: tuple[tuple[int, int, int], ...] = ()
+
+    @staticmethod
+    def of(s: ConvShape, sched: ConvSchedule, pack: str) -> PackLayout:
+        if pack == "none":
+            return PackLayout(ldb=s.h * s.w, ws_task=0)
+        ldb = sched.tb + (16 if (4 * sched.tb) % 4096 == 0 else 0)
+        block = _round64(sched.kc * ldb)
+        if pack == "linear":
+            return PackLayout(ldb, block + _round64(math.ceil(s.kh * s.kw * ldb / 4)))
+        nseg = math.ceil(sched.tb / s.ow) + 1
+        shifts = [(r * s.dw) // s.sw for r in range(s.kw)]
+        rbm = s.ow + max(shifts)
+        phases = []
+        for ph in sorted({(r * s.dw) % s.sw for r in range(s.kw)}):
+            lo = min(rbm, max(0, -(-(s.pl - ph) // s.sw)))
+            hi = max(lo, min(rbm, (s.w - 1 + s.pl - ph) // s.sw + 1))
+            phases.append((ph, lo, hi))
+        rows = _round64(4 * nseg) + _round64(nseg * s.sw * rbm)
+        return PackLayout(ldb, block + rows, nseg, rbm, tuple(phases))
 
 
 @dataclass(frozen=True)
