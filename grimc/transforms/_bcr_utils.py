@@ -18,7 +18,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation
 
-from grimc.bcr_format import BCRMatrix, grid_of, store_keys, unpack
+from grimc.bcr_format import SUFFIXES, grid_of, store_keys
 from grimc.dialects.bcr import (
     BCROp,
     Conv2dOp,
@@ -214,18 +214,67 @@ def encoding_of(op: Operation, ref: WeightRef) -> EncodingAttr:
     return attr
 
 
-def load_packed(store: WeightStore, prefix: str, encoding: EncodingAttr) -> list[BCRMatrix]:
-    """The G BCR matrices of a packed weight (validated: the store may come from a file)."""
-    arrays = {suffix: store[key] for suffix, key in store_keys(prefix).items()}
-    shape = encoding.matrix_shape
-    block = encoding.block_shape
-    mats = unpack(arrays, (shape[0], shape[1]), (block[0], block[1]))
-    if len(mats) != encoding.num_groups:
-        raise GrimcError(
-            f"packed weight '{prefix}' holds {len(mats)} matrices, its encoding says "
-            f"{encoding.num_groups}"
-        )
-    return mats
+@dataclass(frozen=True)
+class PackedWeight:
+    """A packed BCR weight decoded for analysis, without per-block Python objects.
+
+    `grids[g]` is matrix g in the kernel's row order (W_g[perm_g]): grid row i
+    is output row `perms[g, i]`. Explicit zeros inside kept sub-blocks read as
+    zeros, so the grids carry the nonzero structure, not the kept sets.
+    """
+
+    grids: np.ndarray
+    """float32 [G, M, K]."""
+    perms: np.ndarray
+    """int64 [G, M]."""
+    block: Block
+
+    def dense(self, g: int) -> np.ndarray:
+        """Matrix g in its original row order."""
+        out = np.empty_like(self.grids[g])
+        out[self.perms[g]] = self.grids[g]
+        return out
+
+    @property
+    def permuted(self) -> bool:
+        return not all(np.array_equal(p, np.arange(len(p))) for p in self.perms)
+
+
+def decode_packed(store: WeightStore, prefix: str, encoding: EncodingAttr) -> PackedWeight:
+    """Vectorized inverse of `grimc.bcr_format.pack` into dense grids.
+
+    Checks what indexing needs (lengths, offsets, index ranges, permutations);
+    the lowering's `unpack` checks the rest of the BCRC invariants.
+    """
+    keys = store_keys(prefix)
+    vals, cols, rows, bptr, perm = (np.asarray(store[keys[s]]) for s in SUFFIXES)
+    (m, k), block, groups = encoding.matrix_shape, encoding.block_shape, encoding.num_groups
+    s, b = grid_of((m, k), block)
+    where = f"packed weight '{prefix}'"
+    if len(bptr) != 3 * (groups * s * b + 1) or len(perm) != groups * m:
+        raise GrimcError(f"{where}: bptr/perm lengths do not match its encoding")
+    ptr = bptr.astype(np.int64).reshape(-1, 3)
+    sizes = np.diff(ptr, axis=0)
+    if (
+        ptr[0].any()
+        or (sizes < 0).any()
+        or tuple(ptr[-1]) != (len(cols), len(rows), len(vals))
+        or (sizes[:, 2] != sizes[:, 0] * sizes[:, 1]).any()
+    ):
+        raise GrimcError(f"{where}: bptr offsets are inconsistent")
+    owner = np.repeat(np.arange(len(sizes)), sizes[:, 2])
+    local = np.arange(len(vals)) - ptr[owner, 2]
+    nrows = sizes[owner, 1]
+    col = cols.astype(np.int64)[ptr[owner, 0] + local // np.maximum(nrows, 1)]
+    row = rows.astype(np.int64)[ptr[owner, 1] + local % np.maximum(nrows, 1)]
+    if len(vals) and (col.min() < 0 or col.max() >= k or row.min() < 0 or row.max() >= m):
+        raise GrimcError(f"{where}: a kept index is outside the {m}x{k} matrix")
+    perms = perm.astype(np.int64).reshape(groups, m)
+    if not (np.sort(perms, axis=1) == np.arange(m)).all():
+        raise GrimcError(f"{where}: perm is not a permutation per group")
+    grids = np.zeros((groups, m, k), dtype=np.float32)
+    grids[owner // (s * b), row, col] = vals
+    return PackedWeight(grids, perms, (block[0], block[1]))
 
 
 def schedule_with(schedule: ScheduleAttr, **changes: object) -> ScheduleAttr:

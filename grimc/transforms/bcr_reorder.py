@@ -14,8 +14,11 @@ The permutation, per matrix:
 1. **Same columns together.** Rows with identical nonzero columns form groups;
    each group fills whole stripes. Leftover rows are packed greedily: a stripe
    starts from the first leftover row in lexicographic order of its column
-   bitmap, then repeatedly takes the row (among the next `window` candidates)
-   that adds the fewest stored values, so near-identical rows end up together.
+   bitmap, then repeatedly takes the candidate row that adds the fewest stored
+   values, so near-identical rows end up together. Candidates are the rows
+   that share a block pattern (same columns in one block column) with the
+   stripe so far, as rows of one pruned stripe do even after row pruning;
+   failing that, the next `window` rows in bitmap order.
 2. **Balanced threads.** The sparse lowering splits the rows into `threads`
    contiguous ranges of about equal work (`thread_bounds`), so a heavy stripe
    cannot be shared. Full stripes are assigned longest-first to the least
@@ -58,13 +61,15 @@ from grimc.errors import GrimcError
 from grimc.transforms._bcr_utils import (
     Block,
     bcr_ops,
+    decode_packed,
     encoding_of,
-    load_packed,
+    kept_counts,
     prefix_of,
     schedule_with,
     weight_refs,
+    with_schedule,
 )
-from grimc.weights import store_for
+from grimc.weights import WeightStore, store_for
 
 # --------------------------------------------------------------------------
 # statistics
@@ -123,11 +128,6 @@ def thread_bounds(work: Sequence[int] | np.ndarray, threads: int) -> list[int]:
     return bounds
 
 
-def stripe_work(m: BCRMatrix) -> np.ndarray:
-    """Stored values per stripe: the FMAs a thread spends on it per output pixel."""
-    return np.array([sum(blk.values.size for blk in stripe) for stripe in m.blocks], dtype=np.int64)
-
-
 def imbalance(work: np.ndarray, threads: int) -> float:
     """Max / mean of the per-thread sums of `work` (per stripe) under `thread_bounds`."""
     total = float(work.sum())
@@ -138,30 +138,39 @@ def imbalance(work: np.ndarray, threads: int) -> float:
     return max(loads) / (total / threads)
 
 
-def column_lists(m: BCRMatrix) -> int:
-    """Sum over stripes of the number of distinct column lists among its rows.
+def column_lists(grid: np.ndarray, height: int) -> int:
+    """Sum over stripes of `height` rows of the number of distinct column lists of its rows.
 
     A row's list is the columns where it is nonzero: rows with equal lists share
     every input load without explicit zeros. All-zero rows are not counted.
     """
+    bits = np.packbits(grid != 0, axis=1)
+    live = bits.any(axis=1)
     total = 0
-    for stripe in m.blocks:
-        lists: dict[int, list[int]] = {}
-        for blk in stripe:
-            for i, r in enumerate(blk.rows.tolist()):
-                lists.setdefault(r, []).extend(blk.cols[blk.values[i] != 0].tolist())
-        total += len({tuple(cols) for cols in lists.values() if cols})
+    for r0 in range(0, len(grid), height):
+        rows = bits[r0 : r0 + height][live[r0 : r0 + height]]
+        total += len({row.tobytes() for row in rows})
     return total
 
 
-def stripe_stats(m: BCRMatrix, threads: int = 1) -> StripeStats:
+def grid_stats(grid: np.ndarray, block: Block, threads: int = 1) -> StripeStats:
+    """StripeStats of a matrix in kernel row order (the structure `from_dense` finds)."""
+    kept_rows, kept_cols = kept_counts(grid, block)
+    work = (kept_rows * kept_cols).sum(axis=1)
+    stripes, blocks = kept_rows.shape
+    index = int(kept_rows.sum() + kept_cols.sum()) + 3 * (stripes * blocks + 1) + grid.shape[0]
     return StripeStats(
-        stripes=len(m.blocks),
-        column_lists=column_lists(m),
-        stored=m.stored_values(),
-        compact_bytes=m.total_bytes(),
-        imbalance=imbalance(stripe_work(m), threads),
+        stripes=stripes,
+        column_lists=column_lists(grid, block[0]),
+        stored=int(work.sum()),
+        compact_bytes=4 * (int(work.sum()) + index),
+        imbalance=imbalance(work, threads),
     )
+
+
+def stripe_stats(m: BCRMatrix, threads: int = 1) -> StripeStats:
+    """StripeStats of a BCRMatrix (detected again from its values)."""
+    return grid_stats(m.to_dense()[np.asarray(m.perm)], m.block, threads)
 
 
 # --------------------------------------------------------------------------
@@ -203,31 +212,94 @@ def _exact_groups(sig: np.ndarray) -> list[list[int]]:
     return sorted(groups.values(), key=lambda g: g[0])
 
 
+@dataclass(frozen=True)
+class _Patterns:
+    """Which rows share a (block column, column set) pattern: candidates worth trying.
+
+    Rows of one BCR stripe keep the same columns in every block that keeps
+    them, so a row that shares a pattern with a stripe's rows is likely to
+    fit it. `group[r, b]` indexes `members[starts[i]:starts[i + 1]]`, the
+    rows with row r's pattern in block column b (-1: r has none there).
+    """
+
+    group: np.ndarray
+    starts: np.ndarray
+    members: np.ndarray
+
+    @classmethod
+    def of(cls, sig: np.ndarray) -> _Patterns:
+        m, b, words = sig.shape
+        flat = sig.reshape(m * b, words)
+        _, ids = np.unique(flat, axis=0, return_inverse=True)
+        keys = np.where((flat != 0).any(axis=1), ids.ravel() * b + np.tile(np.arange(b), m), -1)
+        live = np.flatnonzero(keys >= 0)
+        uniq, group_of, counts = np.unique(keys[live], return_inverse=True, return_counts=True)
+        group = np.full(m * b, -1, dtype=np.int64)
+        group[live] = group_of.ravel()
+        order = np.argsort(group_of.ravel(), kind="stable")
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        return cls(group.reshape(m, b), starts, live[order] // b)
+
+    def sharing(self, row: int, cap: int) -> np.ndarray:
+        """Rows sharing a pattern with `row` (patterns shared by more than `cap` rows skipped)."""
+        parts = [
+            self.members[self.starts[g] : self.starts[g + 1]]
+            for g in self.group[row][self.group[row] >= 0].tolist()
+            if self.starts[g + 1] - self.starts[g] <= cap
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
 def _greedy_stripes(sig: np.ndarray, rows: list[int], height: int, window: int) -> list[list[int]]:
-    """Pack `rows` into stripes of `height`, each time adding the row that stores least."""
+    """Pack `rows` into stripes of `height`, each time adding the row that stores least.
+
+    A stripe starts from the first pending row in lexicographic order of its
+    bitmap. Candidates are the pending rows sharing a pattern with the
+    stripe's rows (`_Patterns`, at most 4*window of them), else the next
+    `window` pending rows in that order.
+    """
     if not rows:
         return []
     flat = sig[rows].reshape(len(rows), -1)
-    order = np.lexsort(flat.T[::-1]) if flat.shape[1] else np.arange(len(rows))
-    pending = [rows[i] for i in order.tolist()]
+    lex = np.asarray(rows)[np.lexsort(flat.T[::-1]) if flat.shape[1] else np.arange(len(rows))]
+    rank = np.full(len(sig), len(sig), dtype=np.int64)
+    rank[lex] = np.arange(len(lex))
+    pending = np.zeros(len(sig), dtype=bool)
+    pending[lex] = True
+    patterns = _Patterns.of(sig)
     stripes: list[list[int]] = []
-    while pending:
-        seed = pending.pop(0)
+    cursor = 0
+    while True:
+        while cursor < len(lex) and not pending[lex[cursor]]:
+            cursor += 1
+        if cursor == len(lex):
+            return stripes
+        seed = int(lex[cursor])
+        pending[seed] = False
         stripe = [seed]
         union = sig[seed].copy()
         kept = (union != 0).any(axis=-1).astype(np.int64)
-        while len(stripe) < height and pending:
-            cands = sig[pending[:window]]
-            nonzero = (cands != 0).any(axis=-1)
-            grown = _popcount(cands | union)
+        related = patterns.sharing(seed, 4 * window)
+        while len(stripe) < height:
+            cands = np.unique(related[pending[related]])
+            if len(cands) > 4 * window:
+                cands = cands[np.argsort(rank[cands], kind="stable")[: 4 * window]]
+            if not len(cands):
+                cands = lex[cursor:][pending[lex[cursor:]]][:window]
+                if not len(cands):
+                    break
+            nonzero = (sig[cands] != 0).any(axis=-1)
+            grown = _popcount(sig[cands] | union)
             delta = ((kept + nonzero) * grown).sum(axis=1)
-            pick = int(np.argmin(delta))
-            row = pending.pop(pick)
+            best = np.flatnonzero(delta == delta.min())
+            pick = int(best[np.argmin(rank[cands[best]])])
+            row = int(cands[pick])
+            pending[row] = False
             stripe.append(row)
             union |= sig[row]
             kept += nonzero[pick]
+            related = np.concatenate([related, patterns.sharing(row, 4 * window)])
         stripes.append(stripe)
-    return stripes
 
 
 def _balance(stripes: list[list[int]], work: list[int], height: int, threads: int) -> list[list[int]]:
@@ -273,31 +345,62 @@ def _score(stats: StripeStats) -> tuple[int, int, float]:
     return (stats.compact_bytes, stats.column_lists, round(stats.imbalance, 9))
 
 
+@dataclass(frozen=True)
+class MatrixResult:
+    """The outcome for one matrix: its permutation and statistics."""
+
+    perm: np.ndarray
+    before: StripeStats
+    after: StripeStats
+    kept: bool
+
+
+def reorder_dense(
+    dense: np.ndarray, perm: np.ndarray, block: Block, threads: int = 1, window: int = 256
+) -> MatrixResult:
+    """Reorder one matrix (original row order, current permutation `perm`)."""
+    before = grid_stats(dense[perm], block, threads)
+    candidate = reorder_permutation(dense, block, threads, window)
+    after = grid_stats(dense[candidate], block, threads)
+    if _score(after) < _score(before):
+        return MatrixResult(candidate, before, after, True)
+    return MatrixResult(perm, before, before, False)
+
+
 def reorder_matrix(
     m: BCRMatrix, threads: int = 1, window: int = 256
 ) -> tuple[BCRMatrix, StripeStats, StripeStats, bool]:
     """Reorder one BCR matrix: (result, stats before, stats after, permutation kept)."""
-    before = stripe_stats(m, threads)
     dense = m.to_dense()
-    perm = reorder_permutation(dense, m.block, threads, window)
-    candidate = BCRMatrix.from_dense(dense, m.block, perm=perm)
-    after = stripe_stats(candidate, threads)
-    if _score(after) < _score(before):
-        return candidate, before, after, True
-    return m, before, before, False
+    res = reorder_dense(dense, np.asarray(m.perm), m.block, threads, window)
+    if not res.kept:
+        return m, res.before, res.after, False
+    return BCRMatrix.from_dense(dense, m.block, perm=res.perm), res.before, res.after, True
 
 
 # --------------------------------------------------------------------------
 # the pass
 
 
-def _with_matrices(
-    encoding: EncodingAttr, mats: Sequence[BCRMatrix], reorder: bool, threads: int
-) -> EncodingAttr:
-    """The encoding of the repacked matrices, keeping the schedule but for reorder/threads."""
-    return EncodingAttr.describe(
-        mats, schedule_with(encoding.schedule, reorder=reorder, threads=threads)
-    )
+def _reorder_weight(
+    store: WeightStore, prefix: str, encoding: EncodingAttr, threads: int, window: int
+) -> tuple[str, EncodingAttr, list[MatrixResult]]:
+    """Reorder every matrix of one packed weight; repack it under a new prefix if any changed."""
+    packed = decode_packed(store, prefix, encoding)
+    denses = [packed.dense(g) for g in range(len(packed.grids))]
+    results = [
+        reorder_dense(d, p, packed.block, threads, window)
+        for d, p in zip(denses, packed.perms, strict=True)
+    ]
+    if not any(r.kept for r in results):
+        return prefix, with_schedule(encoding, reorder=packed.permuted, threads=threads), results
+    mats = [
+        BCRMatrix.from_dense(d, packed.block, perm=r.perm)
+        for d, r in zip(denses, results, strict=True)
+    ]
+    permuted = any(not np.array_equal(r.perm, np.arange(len(r.perm))) for r in results)
+    schedule = schedule_with(encoding.schedule, reorder=permuted, threads=threads)
+    return store.add_packed(prefix, pack(mats)), EncodingAttr.describe(mats, schedule), results
 
 
 def reorder_module(module: ModuleOp, threads: int = 0, window: int = 256) -> list[ReorderStats]:
@@ -318,18 +421,13 @@ def reorder_module(module: ModuleOp, threads: int = 0, window: int = 256) -> lis
             workers = threads or encoding.schedule.threads.data
             key = (prefix, encoding, workers)
             if key not in done:
-                mats = load_packed(store, prefix, encoding)
-                results = [reorder_matrix(m, workers, window) for m in mats]
-                new_mats = [r[0] for r in results]
-                permuted = any(not np.array_equal(m.perm, np.arange(m.shape[0])) for m in new_mats)
-                new_prefix = prefix
-                if any(r[3] for r in results):
-                    new_prefix = store.add_packed(prefix, pack(new_mats))
-                new_enc = _with_matrices(encoding, new_mats, permuted, workers)
+                new_prefix, new_enc, results = _reorder_weight(
+                    store, prefix, encoding, workers, window
+                )
                 done[key] = (new_prefix, new_enc)
                 stats.extend(
-                    ReorderStats(new_prefix, prefix, g, workers, before, after, kept)
-                    for g, (_, before, after, kept) in enumerate(results)
+                    ReorderStats(new_prefix, prefix, g, workers, r.before, r.after, r.kept)
+                    for g, r in enumerate(results)
                 )
             new_prefix, new_enc = done[key]
             op.properties[ref.key_prop] = StringAttr(new_prefix)

@@ -47,7 +47,6 @@ for NEON.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,15 +54,14 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from grimc.bcr_format import BCRMatrix
 from grimc.dialects.bcr import BCROp, Conv2dOp, RecurrentOp, ScheduleAttr
 from grimc.dialects.graph import shape_of
 from grimc.errors import GrimcError
 from grimc.transforms._bcr_utils import (
     WeightRef,
     bcr_ops,
+    decode_packed,
     encoding_of,
-    load_packed,
     pixels,
     prefix_of,
     store_of,
@@ -99,20 +97,19 @@ class LoadCounts:
         return (self.input_loads + self.weight_loads) / self.fmas if self.fmas else 0.0
 
 
-def group_entries(mats: Sequence[BCRMatrix], rows: int) -> int:
-    """List entries when the reordered rows are cut into register groups of `rows`.
+def group_entries(grids: np.ndarray, rows: int) -> int:
+    """List entries when each grid's rows are cut into register groups of `rows`.
 
     A group's list holds every column any of its rows keeps (nonzero), so the
-    count is the number of (group, column) pairs with a nonzero.
+    count is the number of (group, column) pairs with a nonzero. `grids` is
+    [G, M, K] in kernel row order (`PackedWeight.grids`).
     """
-    total = 0
-    for m in mats:
-        grid = m.to_dense()[np.asarray(m.perm)] != 0
-        pad = -grid.shape[0] % rows
-        if pad:
-            grid = np.pad(grid, ((0, pad), (0, 0)))
-        total += int(grid.reshape(-1, rows, grid.shape[1]).any(axis=1).sum())
-    return total
+    nz = grids != 0
+    g, m, k = nz.shape
+    pad = -m % rows
+    if pad:
+        nz = np.concatenate([nz, np.zeros((g, pad, k), dtype=bool)], axis=1)
+    return int(nz.reshape(g, -1, rows, k).any(axis=2).sum())
 
 
 def entry_counts(entries: int, tiles: int, rle: bool, rows: int, vectors: int) -> LoadCounts:
@@ -148,12 +145,12 @@ def op_load_counts(op: BCROp, vector_width: int = 8) -> LoadCounts:
     for ref in weight_refs(op):
         encoding = encoding_of(op, ref)
         schedule = encoding.schedule
-        mats = load_packed(store, prefix_of(op, ref), encoding)
+        grids = decode_packed(store, prefix_of(op, ref), encoding).grids
         p = pixels(op, ref)
         v = tile_vectors(schedule, p, vector_width)
         rows = schedule.rows.data
         total = total + entry_counts(
-            group_entries(mats, rows),
+            group_entries(grids, rows),
             _tiles(p, v, vector_width) * _runs(op, ref),
             bool(schedule.rle.data),
             rows,
@@ -189,15 +186,18 @@ def entry_cycles(rows: int, vectors: int) -> float:
 
 
 def choose_tile(
-    mats: Sequence[BCRMatrix], pixel_count: int, vector_width: int, registers: int
+    grids: np.ndarray, height: int, pixel_count: int, vector_width: int, registers: int
 ) -> RegisterTile:
-    """The register tile with the fewest modeled cycles that fits (module docstring)."""
+    """The register tile with the fewest modeled cycles that fits (module docstring).
+
+    `grids` [G, M, K] in kernel row order; `height` the block rows (tie-break).
+    """
     accumulators = registers * 3 // 4
     max_rows, max_vectors = max(1, accumulators // 3), max(1, accumulators // 4)
-    height = mats[0].block[0]
+    nz = grids != 0
     ranked: list[tuple[tuple[float, int, int, int], RegisterTile]] = []
     for rows in range(1, max_rows + 1):
-        entries = group_entries(mats, rows)
+        entries = group_entries(nz, rows)
         for vectors in range(1, max_vectors + 1):
             if rows * vectors > accumulators:
                 break
@@ -223,10 +223,10 @@ def rle_module(module: ModuleOp, registers: int = 16, vector_width: int = 8) -> 
         store = store_of(op)
         for ref in weight_refs(op):
             encoding = encoding_of(op, ref)
-            mats = load_packed(store, prefix_of(op, ref), encoding)
+            grids = decode_packed(store, prefix_of(op, ref), encoding).grids
             p = pixels(op, ref)
-            tile = choose_tile(mats, p, vector_width, registers)
-            groups = sum(-(-m.shape[0] // tile.rows) for m in mats)
+            tile = choose_tile(grids, encoding.block_shape[0], p, vector_width, registers)
+            groups = len(grids) * -(-grids.shape[1] // tile.rows)
             op.properties[ref.encoding_prop] = with_schedule(
                 encoding,
                 rle=True,
