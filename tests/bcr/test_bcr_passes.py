@@ -30,6 +30,7 @@ from grimc.errors import GrimcError
 from grimc.pipeline import BCR_PIPELINE, GRAPH_PIPELINE, PipelineRunner
 from grimc.transforms._bcr_utils import (
     bcr_ops,
+    decode_packed,
     encoding_of,
     prefix_of,
     weight_refs,
@@ -336,6 +337,42 @@ def test_reorder_regroups_shuffled_rows_exactly() -> None:
     assert op.encoding.schedule.reorder.data == 1 and op.encoding.keep_counts == (8, 4)
     np.testing.assert_array_equal(decode(module, op.weights.data, op.encoding)[0], shuffled)
     module.verify()
+
+
+def test_reorder_recovers_row_pruned_stripes() -> None:
+    """Rows pruned per block (6 of 8 kept) differ, yet rows of one stripe share patterns."""
+    rng = np.random.default_rng(13)
+    w = planted(rng, (256, 576), (8, 16), (6, 4))
+    shuffled = w[rng.permutation(256)]
+    module = packed_module({"w": shuffled}, (8, 16))
+    (stats,) = reorder_module(module)
+    original = stripe_stats(BCRMatrix.from_dense(w, (8, 16)))
+    assert stats.kept and stats.before.compact_bytes > 2 * original.compact_bytes
+    assert stats.after.compact_bytes == original.compact_bytes
+    assert stats.after.stored == np.count_nonzero(w)
+    (op,) = only(module, bcr.MatMulOp)
+    np.testing.assert_array_equal(decode(module, op.weights.data, op.encoding)[0], shuffled)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_decode_packed_matches_unpack(seed: int) -> None:
+    """The passes' vectorized decoder agrees with bcr_format.unpack, groups and perms included."""
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(1, 40)), int(rng.integers(1, 70)))
+    block = (int(rng.integers(1, 9)), int(rng.integers(1, 17)))
+    mats = [
+        BCRMatrix.from_dense(
+            np.where(rng.random(shape) < 0.3, normal(rng, *shape), np.float32(0)),
+            block,
+            perm=rng.permutation(shape[0]),
+        )
+        for _ in range(int(rng.integers(1, 4)))
+    ]
+    store = WeightStore({store_keys("p")[s]: v for s, v in pack(mats).items()})
+    packed = decode_packed(store, "p", bcr.EncodingAttr.describe(mats))
+    for g, mat in enumerate(mats):
+        np.testing.assert_array_equal(packed.dense(g), mat.to_dense())
+        np.testing.assert_array_equal(packed.perms[g], mat.perm)
 
 
 def test_reorder_balances_threads() -> None:
