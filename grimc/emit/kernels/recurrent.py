@@ -13,10 +13,12 @@ One kernel per cell op, in two stages (DESIGN.md section 2):
    finishes their h (and c) in registers. R is packed at compile time into
    gate-interleaved panels `[chunk][k][gate][u]` (zero rows pad H up to Hp),
    so each broadcast of h[k] feeds G*nvg FMAs and every weight is read once
-   per step, in order. Threads split the chunks (and the two directions of a
-   bidirectional cell) with one `grimc_parallel_for` per step, which is the
-   per-step barrier; GRU with linear_before_reset = 0 needs two (r must be
-   complete before (r . h) R_h^T), so its R is packed as two panel sets.
+   per step, in order. With `ntasks` > 1 threads split the chunks (of both
+   directions of a bidirectional cell) with one `grimc_parallel_for` per
+   step, which is the per-step barrier; GRU with linear_before_reset = 0
+   needs two (r must be complete before (r . h) R_h^T), so its R is packed
+   as two panel sets. With one task per direction the directions, which are
+   independent, run their whole sequences in parallel with no barrier.
 
 Scratch (from the arena, live only during the kernel): the projected inputs,
 a zero initial state when initial_h is absent, and GRU's z and r . h.
@@ -118,7 +120,7 @@ def default_schedule(
     macs = cell.gates * hidden * hidden * batch
     if threads <= 1 or macs < MIN_PARALLEL_MACS:
         ntasks = 1
-    else:
+    else:  # threads <= dirs: one thread per direction, no per-step barrier
         ntasks = min(chunks, math.ceil(threads / dirs))
     return RnnSchedule(nvg, bb, ntasks)
 
@@ -191,20 +193,24 @@ def _projection(
     hidden: int,
     hp: int,
     scratch: ActRef,
-) -> KernelInstance:
-    """The nested `gemm` kernel xp = X W^T + bias, writing the scratch's first region."""
+) -> tuple[KernelInstance, list[tuple[str, Ref]]]:
+    """The nested `gemm` kernel xp = X W^T + bias, writing the scratch's first region,
+    and the parent kernel's arguments it needs (packed W^T and the bias)."""
     dirs, _, inp = w.shape
     n = dirs * cell.gates * hp
     w_kn = _pad_gates(w, cell.gates, hidden, hp).reshape(n, inp).T
     prob = gemm.Problem(rows, n, inp, 1, True)
     sched = gemm.default_schedule(prob, ctx.target.vw, ctx.threads)
     packed = gemm.pack_panels(w_kn, sched.nv * ctx.target.vw)
-    ops = gemm.Operands(x, inp, 1, ctx.blob(packed, "rnn_packed_w"))
+    args: list[tuple[str, Ref]] = [("wp", ctx.blob(packed, "rnn_packed_w"))]
+    ops = gemm.Operands(x, inp, 1, args[0][1])
     if bias is not None:
-        ops.c, ops.c_cs = ctx.blob(bias, "rnn_proj_bias"), 1
+        args.append(("wb", ctx.blob(bias, "rnn_proj_bias")))
+        ops.c, ops.c_cs = args[1][1], 1
     # gemm_kernel only asks its context for the target and the output buffer.
     shim = SimpleNamespace(target=ctx.target, result=lambda _value: scratch)
-    return gemm.gemm_kernel(shim, prob, sched, ops, None, None, 1.0)  # type: ignore[arg-type]
+    kernel = gemm.gemm_kernel(shim, prob, sched, ops, None, None, 1.0)  # type: ignore[arg-type]
+    return kernel, args
 
 
 def _scratch_layout(
@@ -242,13 +248,11 @@ def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstan
 
     layout = _scratch_layout(cell, seq, batch, dirs, hidden, hp, op.initial_h is None)
     scratch = ctx.scratch(4 * layout["total"])
-    proj = _projection(ctx, ctx.operand(op.x), w, bias, cell, seq * batch, hidden, hp, scratch)
+    x = ctx.operand(op.x)
+    proj, proj_args = _projection(ctx, x, w, bias, cell, seq * batch, hidden, hp, scratch)
     packed_r, phase_offsets = pack_recurrence(r, cell, hidden, u)
 
-    inputs: list[tuple[str, Ref]] = [("x", ctx.operand(op.x))]
-    inputs += [("wp", proj.inputs[1][1])]
-    if bias is not None:
-        inputs.append(("wb", proj.inputs[2][1]))
+    inputs: list[tuple[str, Ref]] = [("x", x), *proj_args]
     inputs.append(("rp", ctx.blob(packed_r, "rnn_packed_r")))
     if rb_inside is not None:
         inputs.append(("rb", ctx.blob(rb_inside, "rnn_rb_inside")))
