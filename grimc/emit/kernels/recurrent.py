@@ -107,8 +107,10 @@ def default_schedule(
     gl = max(len(p) for p in cell.phases)
 
     def rows_that_fit(nvg: int) -> int:
+        """Most batch rows whose accumulators, plus the gl*nvg weight vectors and
+        one broadcast, fit in the registers (at least 1)."""
         bb = 1
-        while bb < batch and gl * nvg * (bb + 2) + bb + 1 <= regs:
+        while bb < batch and gl * nvg * (bb + 2) + 1 <= regs:
             bb += 1
         return bb
 
