@@ -31,7 +31,7 @@ builtin.module attributes {graph.weight_store = "Inputs/reorder.npz"} {
 
   // A 2x2 conv whose 16x96x96 input (576 KiB) outgrows L2 runs spatially.
   // CHECK-LABEL: func.func @big_conv
-  // CHECK-NEXT:  bcr.conv2d %x weights("ordered", #bcr.encoding<{{.*}}schedule = {rle, rows = 4, tile = 16, unroll = 2, threads = 1, order = spatial}>)
+  // CHECK-NEXT:  bcr.conv2d %x weights("ordered", #bcr.encoding<{{.*}}schedule = {rle, rows = 4, tile = 24, unroll = 2, threads = 1, order = spatial}>)
   func.func @big_conv(%x: tensor<1x16x96x96xf32>) -> tensor<1x32x95x95xf32> {
     %y = bcr.conv2d %x weights("ordered", #bcr.encoding<matrix = [32, 64], block = [8, 16], keep = [8, 4], balanced, density = 0.25>) {kernel_shape = array<i64: 2, 2>, strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x16x96x96xf32> -> tensor<1x32x95x95xf32>
     func.return %y : tensor<1x32x95x95xf32>
