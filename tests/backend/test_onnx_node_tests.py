@@ -216,10 +216,11 @@ def catalog() -> Catalog:
 UNAVAILABLE = "node-test-data-unavailable"
 
 
-def _params(names: list[str], xfail: bool = True) -> Iterator[object]:
+def _params(names: list[str]) -> Iterator[object]:
+    """Node test names as params, the diagnosed bugs marked xfail(strict)."""
     for name in names:
         marks = []
-        if xfail and name in XFAIL:
+        if name in XFAIL:
             marks.append(pytest.mark.xfail(strict=True, raises=GrimcError, reason=XFAIL[name]))
         yield pytest.param(name, marks=marks, id=name)
 
