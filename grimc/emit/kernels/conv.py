@@ -154,6 +154,7 @@ class ConvSchedule:
     ntasks: int
     pf: int = 2
     pfa: int = 64
+    pfb: int = 0
 
 
 def _split(
@@ -280,7 +281,7 @@ class PackLayout:
         ldb = sched.tb + (16 if (4 * sched.tb) % 4096 == 0 else 0)
         block = _round64(sched.kc * ldb)
         if pack == "linear":
-            return PackLayout(ldb, block + _round64(math.ceil(s.kh * s.kw * ldb / 4)))
+            return PackLayout(ldb, block)
         nseg = math.ceil(sched.tb / s.ow) + 1
         shifts = [(r * s.dw) // s.sw for r in range(s.kw)]
         rbm = s.ow + max(shifts)
