@@ -58,7 +58,7 @@ def register_budget(isa: str) -> RegisterBudget:
 
 
 def sparse_format(op: Operation, ctx: LoweringContext) -> str:
-    """"bcr" or "csr": the op's `sparse_format` attribute, else the context's option."""
+    """ "bcr" or "csr": the op's `sparse_format` attribute, else the context's option."""
     attr = op.attributes.get(FORMAT_ATTR)
     fmt = attr.data if isinstance(attr, StringAttr) else ctx.sparse_format
     if fmt not in FORMATS:
@@ -222,16 +222,24 @@ def is_default(schedule: ScheduleAttr) -> bool:
     return schedule == ScheduleAttr()
 
 
-def thread_count(schedule: ScheduleAttr, ctx: LoweringContext) -> int:
-    """Threads the kernel splits over: the schedule's, or the compile option when it says 1."""
-    asked = schedule.threads.data
-    return ctx.threads if asked == 1 else asked
+def task_count(schedule: ScheduleAttr, ctx: LoweringContext, work: int) -> int:
+    """How many tasks a kernel of `work` multiply-adds splits into.
+
+    A schedule that names threads > 1 is honoured as is (tuners, tests);
+    otherwise the compile option's thread count, unless the work is too small
+    to repay waking the pool (`MAX_PARALLEL_GRAIN` per thread).
+    """
+    if schedule.threads.data > 1:
+        return schedule.threads.data
+    if ctx.threads <= 1:
+        return 1
+    return max(1, min(ctx.threads, work // MAX_PARALLEL_GRAIN))
 
 
 def balanced_bounds(costs: Sequence[int] | np.ndarray, ntasks: int) -> list[int]:
     """Cut items into `ntasks` contiguous ranges of nearly equal total cost.
 
-    Returns ntasks+1 nondecreasing bounds from 0 to len(costs); fewer tasks when
+    Returns ntasks+1 increasing bounds from 0 to len(costs); fewer tasks when
     there are fewer items than tasks (every task gets at least one item).
     """
     n = len(costs)
@@ -246,13 +254,6 @@ def balanced_bounds(costs: Sequence[int] | np.ndarray, ntasks: int) -> list[int]
         bounds.append(cut)
     bounds.append(n)
     return bounds
-
-
-def tasks_for(work: int, threads: int) -> int:
-    """How many tasks `work` multiply-adds deserve on `threads` threads."""
-    if threads <= 1:
-        return 1
-    return max(1, min(threads, work // MAX_PARALLEL_GRAIN))
 
 
 def int_blob(ctx: LoweringContext, values: Sequence[int] | np.ndarray, hint: str, pad: int = 0):
@@ -270,4 +271,3 @@ def float_blob(ctx: LoweringContext, values: np.ndarray, hint: str):
     if arr.size == 0:
         arr = np.zeros(1, dtype=np.float32)
     return ctx.blob(arr, hint)
-

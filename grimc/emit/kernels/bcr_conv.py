@@ -48,8 +48,7 @@ from grimc.emit.kernels.bcr import (
     register_budget,
     row_groups,
     sparse_format,
-    tasks_for,
-    thread_count,
+    task_count,
 )
 
 
@@ -150,13 +149,20 @@ class ConvSchedule:
 
 
 def conv_schedule(
-    geo: ConvGeometry, schedule: bcr.ScheduleAttr, grids: list[np.ndarray], block_rows: int,
+    geo: ConvGeometry,
+    schedule: bcr.ScheduleAttr,
+    grids: list[np.ndarray],
+    block_rows: int,
     ctx: LoweringContext,
 ) -> ConvSchedule:
-    """Honour a tuned schedule; choose every knob for an untuned one (see module doc)."""
+    """Honour a tuned schedule; choose every knob for an untuned one (see module doc).
+
+    `threads` is the task count (`task_count`).
+    """
     vw = ctx.target.vw
     budget = register_budget(ctx.target.isa)
     auto = is_default(schedule)
+    nnz = int(sum(np.count_nonzero(g) for g in grids))
     fixed_rows = None if auto or schedule.rows.data == 1 else schedule.rows.data
     rows, nv = choose_tile(
         grids, budget, block_rows, lambda nv: geo.tiles(nv * vw)[0], rows=fixed_rows
@@ -180,11 +186,13 @@ def conv_schedule(
         tblock=tblock,
         pf=0,
         rle=True if auto else bool(schedule.rle.data),
-        threads=thread_count(schedule, ctx),
+        threads=task_count(schedule, ctx, nnz * geo.oh * geo.ow * geo.n),
     )
 
 
-def segments(groups: RowGroups, positions: list[np.ndarray], split: bool) -> tuple[np.ndarray, list[int]]:
+def segments(
+    groups: RowGroups, positions: list[np.ndarray], split: bool
+) -> tuple[np.ndarray, list[int]]:
     """[(pos, e0, e1)] runs of equal kernel position per group, and per-group run starts."""
     segs: list[tuple[int, int, int]] = []
     gseg = [0]
@@ -195,7 +203,9 @@ def segments(groups: RowGroups, positions: list[np.ndarray], split: bool) -> tup
             cuts = np.flatnonzero(np.diff(pos)) + 1
             starts = np.concatenate([[0], cuts])
             ends = np.concatenate([cuts, [n]])
-            segs += [(int(pos[a]), e + int(a), e + int(b)) for a, b in zip(starts, ends, strict=True)]
+            segs += [
+                (int(pos[a]), e + int(a), e + int(b)) for a, b in zip(starts, ends, strict=True)
+            ]
         elif n:
             segs.append((0, e, e + n))
         e += n
@@ -229,13 +239,15 @@ def lower_bcr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
     segs, gseg = segments(groups, [geo.position(c) for c in groups.cols], masked)
     nnz = int(sum(np.count_nonzero(g) for g in grids))
     pixels = geo.oh * geo.ow
-    ntasks = tasks_for(nnz * pixels * geo.n, sched.threads)
-    bounds = balanced_bounds(groups.entries() + 1, ntasks)
+    bounds = balanced_bounds(groups.entries() + 1, sched.threads)
     ntiles, per_row = geo.tiles(tile)
 
     inputs: list[tuple[str, Any]] = [
         ("x", ctx.operand(op.x)),
-        ("wv", float_blob(ctx, np.concatenate([w.ravel() for w in groups.weights] or [[]]), "bcr_w")),
+        (
+            "wv",
+            float_blob(ctx, np.concatenate([w.ravel() for w in groups.weights] or [[]]), "bcr_w"),
+        ),
         ("off", int_blob(ctx, offsets, "bcr_off", pad=max(sched.pf, 0))),
         ("seg", int_blob(ctx, segs, "bcr_seg")),
         ("gseg", int_blob(ctx, gseg, "bcr_gseg")),

@@ -36,8 +36,7 @@ from grimc.emit.kernels.bcr import (
     register_budget,
     row_groups,
     sparse_format,
-    tasks_for,
-    thread_count,
+    task_count,
 )
 
 STACK_BYTES = 256 * 1024
@@ -95,7 +94,10 @@ def lower_bcr_matmul(op: bcr.MatMulOp, ctx: LoweringContext) -> KernelInstance:
         inputs.append(("res", ctx.operand(op.residual)))
     params.update(nb=nb, k=k, mtot=m, nnz=nnz, act=act_params(op.act))
     return KernelInstance(
-        kind=kind, params=params, inputs=inputs, outputs=[("y", ctx.result(op.y))],
+        kind=kind,
+        params=params,
+        inputs=inputs,
+        outputs=[("y", ctx.result(op.y))],
         flops=2 * nnz * nb,
     )
 
@@ -110,11 +112,18 @@ def _gemm(
     fixed_rows = None if auto or sched.rows.data == 1 else sched.rows.data
     max_nv = max(1, min(budget.max_vectors, STACK_BYTES // (4 * k * vw)))
     budget = RegisterBudget(
-        budget.accumulators, budget.max_rows, max_nv, budget.fma_per_cycle,
-        budget.loads_per_cycle, budget.fma_latency,
+        budget.accumulators,
+        budget.max_rows,
+        max_nv,
+        budget.fma_per_cycle,
+        budget.loads_per_cycle,
+        budget.fma_latency,
     )
     rows, nv = choose_tile(
-        grids, budget, op.encoding.block_shape[0], lambda nv: math.ceil(nb / (nv * vw)),
+        grids,
+        budget,
+        op.encoding.block_shape[0],
+        lambda nv: math.ceil(nb / (nv * vw)),
         rows=fixed_rows,
     )
     if not auto and sched.tile.data > 1:
@@ -126,14 +135,17 @@ def _gemm(
     starts = np.concatenate([[0], np.cumsum(counts)])
     segs = np.stack([np.zeros(len(counts)), starts[:-1], starts[1:]], axis=1)
     nchunks = math.ceil(nb / tile)
-    ntasks = tasks_for(int(groups.total_entries() * rows * nb), thread_count(sched, ctx))
+    ntasks = task_count(sched, ctx, int(groups.total_entries() * rows * nb))
     if nchunks >= 2 * ntasks:
         split, bounds = "chunks", balanced_bounds([1] * nchunks, ntasks)
     else:
         split, bounds = "groups", balanced_bounds(counts + 1, ntasks)
     inputs: list[tuple[str, Any]] = [
         ("x", ctx.operand(op.x)),
-        ("wv", float_blob(ctx, np.concatenate([w.ravel() for w in groups.weights] or [[]]), "bcr_w")),
+        (
+            "wv",
+            float_blob(ctx, np.concatenate([w.ravel() for w in groups.weights] or [[]]), "bcr_w"),
+        ),
         ("off", int_blob(ctx, offsets, "bcr_off")),
         ("seg", int_blob(ctx, segs, "bcr_seg")),
         ("gseg", int_blob(ctx, np.arange(groups.count + 1), "bcr_gseg")),
@@ -178,7 +190,7 @@ def _gemv(
         padded = np.zeros((n * vw, rows), dtype=np.float32)
         padded[: len(w)] = w
         panels.append(padded.reshape(n, vw, rows).transpose(0, 2, 1).ravel())
-    ntasks = tasks_for(int(counts.sum() * rows * nb), thread_count(sched, ctx))
+    ntasks = task_count(sched, ctx, int(counts.sum() * rows * nb))
     inputs: list[tuple[str, Any]] = [
         ("x", ctx.operand(op.x)),
         ("wv", float_blob(ctx, np.concatenate(panels or [[]]), "bcr_w")),

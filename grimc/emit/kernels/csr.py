@@ -29,8 +29,7 @@ from grimc.emit.kernels.bcr import (
     int_blob,
     load_matrices,
     register_budget,
-    tasks_for,
-    thread_count,
+    task_count,
 )
 from grimc.emit.kernels.bcr_conv import ConvGeometry
 from grimc.emit.kernels.bcr_matmul import linear_shape
@@ -47,14 +46,17 @@ def csr_arrays(dense: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def _common(
-    op: bcr.SparseLinearOp, ctx: LoweringContext, inputs: list[tuple[str, Any]], row_nnz: np.ndarray,
+    op: bcr.SparseLinearOp,
+    ctx: LoweringContext,
+    inputs: list[tuple[str, Any]],
+    row_nnz: np.ndarray,
     work: int,
 ) -> tuple[list[tuple[str, Any]], list[int]]:
     if op.b is not None:
         inputs.append(("b", ctx.operand(op.b)))
     if op.residual is not None:
         inputs.append(("res", ctx.operand(op.residual)))
-    ntasks = tasks_for(work, thread_count(op.encoding.schedule, ctx))
+    ntasks = task_count(op.encoding.schedule, ctx, work)
     return inputs, balanced_bounds(row_nnz + 1, ntasks)
 
 
@@ -82,16 +84,39 @@ def lower_csr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
     inputs, bounds = _common(op, ctx, inputs, np.diff(row_ptr), nnz * pixels * geo.n)
     ntiles, per_row = geo.tiles(nv * vw)
     params = {
-        "n": geo.n, "cin": geo.cin, "cout": geo.cout, "h": geo.h, "w": geo.w, "oh": geo.oh,
-        "ow": geo.ow, "kh": geo.kh, "kw": geo.kw, "sh": geo.sh, "sw": geo.sw, "pt": geo.pt,
-        "pl": geo.pl, "groups": geo.groups, "nv": nv, "mode": "flat" if geo.flat else "rows",
-        "masked": masked, "npos": geo.npos, "ntiles": ntiles, "per_row": per_row,
-        "xs": geo.cin * geo.h * geo.w, "ys": geo.cout * pixels, "ohw": pixels,
-        "base0": -(geo.pt * geo.w + geo.pl), "nnz": nnz, "bounds": bounds,
+        "n": geo.n,
+        "cin": geo.cin,
+        "cout": geo.cout,
+        "h": geo.h,
+        "w": geo.w,
+        "oh": geo.oh,
+        "ow": geo.ow,
+        "kh": geo.kh,
+        "kw": geo.kw,
+        "sh": geo.sh,
+        "sw": geo.sw,
+        "pt": geo.pt,
+        "pl": geo.pl,
+        "groups": geo.groups,
+        "nv": nv,
+        "mode": "flat" if geo.flat else "rows",
+        "masked": masked,
+        "npos": geo.npos,
+        "ntiles": ntiles,
+        "per_row": per_row,
+        "xs": geo.cin * geo.h * geo.w,
+        "ys": geo.cout * pixels,
+        "ohw": pixels,
+        "base0": -(geo.pt * geo.w + geo.pl),
+        "nnz": nnz,
+        "bounds": bounds,
         "act": act_params(op.act),
     }
     return KernelInstance(
-        kind="csr_conv", params=params, inputs=inputs, outputs=[("y", ctx.result(op.y))],
+        kind="csr_conv",
+        params=params,
+        inputs=inputs,
+        outputs=[("y", ctx.result(op.y))],
         flops=2 * nnz * pixels * geo.n,
     )
 
@@ -110,6 +135,9 @@ def lower_csr_matmul(op: bcr.MatMulOp, ctx: LoweringContext) -> KernelInstance:
     inputs, bounds = _common(op, ctx, inputs, np.diff(row_ptr), nnz * nb)
     params = {"nb": nb, "k": k, "mtot": m, "nnz": nnz, "bounds": bounds, "act": act_params(op.act)}
     return KernelInstance(
-        kind="csr_matmul", params=params, inputs=inputs, outputs=[("y", ctx.result(op.y))],
+        kind="csr_matmul",
+        params=params,
+        inputs=inputs,
+        outputs=[("y", ctx.result(op.y))],
         flops=2 * nnz * nb,
     )
