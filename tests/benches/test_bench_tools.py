@@ -199,7 +199,7 @@ def small_report(tmp_path_factory) -> Path:
     """A real (no fakes) quick run: small CNN, grimc + onnxruntime, dense and BCR weights."""
     out = tmp_path_factory.mktemp("report")
     cmd = [sys.executable, "-m", "benches.peers", "--models", "small_cnn", "--threads", "1",
-           "--engines", "onnxruntime,grimc,grimc-bcr", "--quick", "--no-icount",
+           "--engines", "onnxruntime,grimc,grimc-bcr", "--quick", "--no-icount", "--quiet-wait", "0",
            "--out", str(out / "results"), "--cache", str(out / "cache")]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
