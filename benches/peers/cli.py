@@ -243,6 +243,7 @@ class Runner:
                 row = self.run_case(key, prepared[model, variant])
                 row["load_1m"] = round(load, 2) if load is not None else None
                 row["cpu_busy_before"] = round(busy, 3) if busy is not None else None
+                row["grimc_commit"] = self.data["machine"]["grimc_commit"]
             if engine == "onnxruntime" and row["status"] == "ok":
                 references.setdefault((model, variant), np.load(self.output_path(key)))
             self.check(row, references.get((model, variant)))
