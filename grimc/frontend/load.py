@@ -165,12 +165,17 @@ def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def normalize_opset(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, int]:
-    """Convert from `opset` to TARGET_OPSET; when ONNX cannot, keep the model as is.
+    """Convert an older `opset` up to TARGET_OPSET; when ONNX cannot, keep the model as is.
+
+    Newer models are never converted down: down-conversion can change
+    semantics (e.g. MaxPool-22's ceil_mode rule that the last window starts
+    inside the input), and opsets 18+ differ from 17 for grimc's operators
+    only in accepted types.
 
     The converters handle the opset differences that matter (Clip bounds,
     Softmax axis semantics, Squeeze axes, Reshape shape attribute, ...).
     """
-    if opset == TARGET_OPSET:
+    if opset >= TARGET_OPSET:
         return model, opset
     try:
         converted = version_converter.convert_version(model, TARGET_OPSET)

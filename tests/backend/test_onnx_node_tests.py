@@ -120,23 +120,7 @@ EXCLUDED: dict[str, Exclusion] = {
 }
 """fnmatch pattern -> why grimc refuses these node tests, and the error it gives."""
 
-_ZERO_INPUT_CODEGEN = (
-    "codegen bug: a model with no run-time input does not compile. templates/model.c.j2:64 "
-    "renders `return i >= 0 && i < 0 ? ...` (clang: -Wtautological-overlap-compare), and "
-    "once that is guarded the empty `static const grimc_model_tensor_desc input_descs[0]` "
-    "is unused (-Wunused-const-variable); -Werror makes both fatal"
-)
-XFAIL: dict[str, str] = {
-    "test_constant": _ZERO_INPUT_CODEGEN,
-    "test_constantofshape_float_ones": _ZERO_INPUT_CODEGEN,
-    "test_maxpool_2d_ceil_output_size_reduce_by_one": (
-        "frontend bug: the opset-22 model is converted to TARGET_OPSET 17 "
-        "(grimc/frontend/load.py normalize_opset) where ONNX's MaxPool-12 shape inference "
-        "lacks the ceil-mode 'last window starts inside the input' rule fixed only in "
-        "MaxPool-22; strict inference (load.py infer_shapes) then infers 2 against the "
-        "declared 1 and import fails, though grimc's own pooled_size gives 1"
-    ),
-}
+XFAIL: dict[str, str] = {}
 """Node test -> diagnosed grimc bug; strict xfail, flips once fixed."""
 
 AARCH64_SUBSET = (
