@@ -16,11 +16,11 @@ attribute on the op.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from xdsl.dialects.builtin import StringAttr
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, StringAttr
 from xdsl.ir import Operation
 
 from grimc.bcr_format import BCRFormatError, BCRMatrix, store_keys, unpack
@@ -30,6 +30,11 @@ from grimc.emit.kernel import CodegenError, LoweringContext
 FORMATS = ("bcr", "csr")
 FORMAT_ATTR = "sparse_format"
 """Discardable op attribute that overrides `LoweringContext.sparse_format`."""
+
+PARAMS_ATTR = "kernel_params"
+"""Discardable op attribute, a dictionary of schedule knobs (ints or strings) that
+override the lowering's choices: what a tuner sets for knobs #bcr.schedule has
+no field for (e.g. `{pf = 16, tblock = 8}`)."""
 
 L2_BYTES = 512 * 1024
 """Working-set budget for one spatial block of input (half a phone-class L2)."""
@@ -48,6 +53,7 @@ class RegisterBudget:
     fma_per_cycle: float = 2.0
     loads_per_cycle: float = 2.0
     fma_latency: float = 4.0
+    entry_overhead: float = 1.0
 
 
 def register_budget(isa: str) -> RegisterBudget:
@@ -64,6 +70,29 @@ def sparse_format(op: Operation, ctx: LoweringContext) -> str:
     if fmt not in FORMATS:
         raise CodegenError(f"{op.name}: unknown sparse format '{fmt}' (expected bcr or csr)")
     return fmt
+
+
+def param_overrides(op: Operation, allowed: Iterable[str]) -> dict[str, int | str]:
+    """The op's `kernel_params` overrides, checked against the knobs a kernel has."""
+    attr = op.attributes.get(PARAMS_ATTR)
+    if attr is None:
+        return {}
+    if not isinstance(attr, DictionaryAttr):
+        raise CodegenError(f"{op.name}: {PARAMS_ATTR} must be a dictionary")
+    allowed = set(allowed)
+    out: dict[str, int | str] = {}
+    for key, value in attr.data.items():
+        if key not in allowed:
+            raise CodegenError(
+                f"{op.name}: unknown kernel parameter '{key}' (expected {', '.join(sorted(allowed))})"
+            )
+        if isinstance(value, IntegerAttr):
+            out[key] = int(value.value.data)
+        elif isinstance(value, StringAttr):
+            out[key] = value.data
+        else:
+            raise CodegenError(f"{op.name}: kernel parameter '{key}' must be an integer or string")
+    return out
 
 
 def load_matrices(ctx: LoweringContext, prefix: str, encoding: EncodingAttr) -> list[BCRMatrix]:
@@ -178,9 +207,11 @@ def entry_cycles(rows: int, nv: int, budget: RegisterBudget) -> float:
     """Modeled cycles of one list entry over one tile of nv vectors.
 
     R*nv FMAs, nv input loads + R weight broadcasts, and the FMA latency: each
-    accumulator is updated once per entry, so an entry takes at least that long.
+    accumulator is updated once per entry, so an entry takes at least that long;
+    plus a fixed cost per entry (its offset load, loop control, prefetch), which
+    wider tiles amortize.
     """
-    return max(
+    return budget.entry_overhead + max(
         rows * nv / budget.fma_per_cycle,
         (nv + rows) / budget.loads_per_cycle,
         budget.fma_latency,

@@ -19,7 +19,7 @@ Schedule (`params`, defaults here, overridable by a tuner): `rows` per
 register group and `nv` vectors per tile (rows*nv accumulators), `unroll` of
 the entry loop, `order` ("stripe": each group over all tiles; "spatial": a
 block of `tblock` tiles over all groups, so the input block stays in L2),
-`pf` (prefetch distance in entries, 0 = off), `rle` (off: every row reloads
+`pf` (prefetch distance in entries, 0 = off; `PREFETCH` for kernels > 1x1), `rle` (off: every row reloads
 its input vector, the ablation), and `bounds` (groups per task, balanced by
 nonzeros).
 """
@@ -27,7 +27,7 @@ nonzeros).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -45,11 +45,17 @@ from grimc.emit.kernels.bcr import (
     int_blob,
     is_default,
     load_matrices,
+    param_overrides,
     register_budget,
     row_groups,
     sparse_format,
     task_count,
 )
+
+PREFETCH = 24
+"""Entries ahead to prefetch inputs for (kernels larger than 1x1, whose list entries
+hop between channels and kernel positions): +10-25% on the DESIGN.md §6 layers
+with inputs in L2, neutral on 1x1 and L1-resident inputs."""
 
 
 @dataclass(frozen=True)
@@ -154,21 +160,28 @@ def conv_schedule(
     grids: list[np.ndarray],
     block_rows: int,
     ctx: LoweringContext,
+    overrides: dict[str, int | str] | None = None,
 ) -> ConvSchedule:
     """Honour a tuned schedule; choose every knob for an untuned one (see module doc).
 
-    `threads` is the task count (`task_count`).
+    `threads` is the task count (`task_count`); `overrides` (the op's
+    `kernel_params`) replace any knob, including those #bcr.schedule lacks.
     """
     vw = ctx.target.vw
     budget = register_budget(ctx.target.isa)
     auto = is_default(schedule)
     nnz = int(sum(np.count_nonzero(g) for g in grids))
+    overrides = dict(overrides or {})
+    if "rle" in overrides:
+        overrides["rle"] = bool(overrides["rle"])
     fixed_rows = None if auto or schedule.rows.data == 1 else schedule.rows.data
+    fixed_rows = int(overrides.pop("rows", 0)) or fixed_rows
     rows, nv = choose_tile(
         grids, budget, block_rows, lambda nv: geo.tiles(nv * vw)[0], rows=fixed_rows
     )
     if not auto and schedule.tile.data > 1:
         nv = max(1, math.ceil(schedule.tile.data / vw))
+    nv = int(overrides.pop("nv", nv))
     in_bytes = 4 * geo.cin * geo.h * geo.w
     if auto:
         order = "spatial" if in_bytes > L2_BYTES and geo.npos > 1 else "stripe"
@@ -178,16 +191,17 @@ def conv_schedule(
     halo = (geo.kh - 1) * geo.dh * geo.w + (geo.kw - 1) * geo.dw
     step = tile * geo.sw if geo.flat else geo.w * geo.sh / math.ceil(geo.ow / tile)
     tblock = max(1, int((L2_BYTES / 2 / (4 * geo.cin) - halo) // max(step, 1)))
-    return ConvSchedule(
+    sched = ConvSchedule(
         rows=rows,
         nv=nv,
         unroll=1 if auto else schedule.unroll.data,
         order=order,
         tblock=tblock,
-        pf=0,
+        pf=PREFETCH if geo.npos > 1 else 0,
         rle=True if auto else bool(schedule.rle.data),
         threads=task_count(schedule, ctx, nnz * geo.oh * geo.ow * geo.n),
     )
+    return replace(sched, **overrides)
 
 
 def segments(
@@ -222,7 +236,10 @@ def lower_bcr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
     geo = ConvGeometry.of(op)
     mats = load_matrices(ctx, op.weights.data, op.encoding)
     grids = [grid_dense(m)[0] for m in mats]
-    sched = conv_schedule(geo, op.encoding.schedule, grids, op.encoding.block_shape[0], ctx)
+    overrides = param_overrides(op, (f.name for f in fields(ConvSchedule)))
+    sched = conv_schedule(
+        geo, op.encoding.schedule, grids, op.encoding.block_shape[0], ctx, overrides
+    )
     vw = ctx.target.vw
     tile = sched.nv * vw
     masks = geo.lane_masks(tile, vw)
