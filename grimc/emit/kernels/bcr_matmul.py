@@ -33,6 +33,7 @@ from grimc.emit.kernels.bcr import (
     int_blob,
     is_default,
     load_matrices,
+    param_overrides,
     register_budget,
     row_groups,
     sparse_format,
@@ -176,12 +177,15 @@ def _gemv(
     budget = register_budget(ctx.target.isa)
     sched = op.encoding.schedule
     auto = is_default(sched)
+    knobs = param_overrides(op, ("rows", "nb_tile", "sets", "rle"))
     nb_cap = max(1, min(nb, 4))
     rows = gemv_rows(grids, vw, nb_cap, budget)
     if not auto and sched.rows.data > 1:
         rows = sched.rows.data
-    nb_tile = max(1, min(nb_cap, budget.accumulators // rows))
+    rows = int(knobs.get("rows", rows))
+    nb_tile = int(knobs.get("nb_tile", max(1, min(nb_cap, budget.accumulators // rows))))
     sets = max(1, min(4, math.ceil(2 * budget.fma_latency / (rows * nb_tile))))
+    sets = int(knobs.get("sets", sets))
     groups = row_groups(mats, rows)
     counts = groups.entries()
     chunks = -(-counts // vw)
@@ -201,7 +205,7 @@ def _gemv(
     ]
     params = {
         "rows": rows,
-        "rle": True if auto else bool(sched.rle.data),
+        "rle": bool(knobs.get("rle", True if auto else sched.rle.data)),
         "nb_tile": nb_tile,
         "sets": sets,
         "chunk": min(GATHER_CHUNK, max(vw, int(chunks.max(initial=1)) * vw)),
