@@ -130,7 +130,14 @@ def c_float(value: float) -> str:
 class Generator:
     """Lowers one module for one target; see `generate`."""
 
-    def __init__(self, module: ModuleOp, target: EmitTarget, threads: int, prefix: str):
+    def __init__(
+        self,
+        module: ModuleOp,
+        target: EmitTarget,
+        threads: int,
+        prefix: str,
+        sparse_format: str = "bcr",
+    ):
         self.module = module
         self.target = target
         self.threads = threads
@@ -144,6 +151,7 @@ class Generator:
             refs={},
             new_buffer=self._new_buffer,
             new_scratch=self._new_scratch,
+            sparse_format=sparse_format,
         )
 
     def _new_buffer(self, value: SSAValue) -> ActRef:
@@ -261,10 +269,18 @@ def _io_name(fn: func.FuncOp, index: int, kind: str) -> str:
 
 
 def generate(
-    module: ModuleOp, target: EmitTarget, threads: int = 1, prefix: str = "grimc_model"
+    module: ModuleOp,
+    target: EmitTarget,
+    threads: int = 1,
+    prefix: str = "grimc_model",
+    sparse_format: str = "bcr",
 ) -> GeneratedModel:
-    """Lower a (graph- or bcr-dialect) module to C for `target`."""
-    return Generator(module, target, threads, prefix).run()
+    """Lower a (graph- or bcr-dialect) module to C for `target`.
+
+    `sparse_format` picks the kernels of BCR-sparse ops: "bcr" (register-blocked)
+    or "csr" (the baseline); see `LoweringContext.sparse_format`.
+    """
+    return Generator(module, target, threads, prefix, sparse_format).run()
 
 
 def ref_expr(ref: Ref) -> str:
