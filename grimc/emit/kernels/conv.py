@@ -286,7 +286,8 @@ class PackLayout:
         shifts = [(r * s.dw) // s.sw for r in range(s.kw)]
         rbm = s.ow + max(shifts)
         phases = []
-        for ph in sorted({(r * s.dw) % s.sw for r in range(s.kw)}):
+        # all phases (not only those some tap uses): one interleaved access
+        for ph in range(s.sw) if s.sw <= 4 else sorted({(r * s.dw) % s.sw for r in range(s.kw)}):
             lo = min(rbm, max(0, -(-(s.pl - ph) // s.sw)))
             hi = max(lo, min(rbm, (s.w - 1 + s.pl - ph) // s.sw + 1))
             phases.append((ph, lo, hi))
