@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, i64
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Region
 
@@ -36,6 +36,7 @@ from grimc.dialects.bcr import Conv2dOp, EncodingAttr, MatMulOp, ScheduleAttr
 from grimc.dialects.graph import ActivationAttr, WeightOp, tensor
 from grimc.driver import compile_model
 from grimc.emit.codegen import GeneratedModel, generate
+from grimc.emit.kernel import CodegenError
 from grimc.emit.kernels.bcr import balanced_bounds
 from grimc.emit.targets import emit_target
 from grimc.pipeline import BCR_PIPELINE
@@ -528,6 +529,69 @@ def test_permutation_folds_into_stores() -> None:
     assert len(orow) == 16  # 4 register groups of 4 rows, the last one 3 rows short
     np.testing.assert_array_equal(orow[:13], perm)
     assert (orow[13:] == -1).all()
+
+
+def test_kernel_params_override_schedule(tmp_path: Path) -> None:
+    """`kernel_params` sets knobs #bcr.schedule has no field for; results stay exact."""
+    rng = np.random.default_rng(5)
+    case = CONV_CASES["3x3_same_8x16"]
+    module, w, b = build_conv(case, rng)
+    knobs = {"pf": 3, "tblock": 2, "nv": 1, "rows": 2, "order": "spatial", "rle": 0}
+    for op in module.walk():
+        if isinstance(op, Conv2dOp):
+            op.attributes["kernel_params"] = DictionaryAttr(
+                {
+                    k: StringAttr(v) if isinstance(v, str) else IntegerAttr(v, i64)
+                    for k, v in knobs.items()
+                }
+            )
+    gen = generate(module, emit_target("host-avx512"))
+    p = kernel_of(gen).params
+    assert (p["pf"], p["tblock"], p["nv"], p["rows"], p["order"], p["rle"]) == (
+        3,
+        2,
+        1,
+        2,
+        "spatial",
+        False,
+    )
+    x = rng.standard_normal((case.n, case.cin, case.h, case.w)).astype(np.float32)
+    got = run(gen, [x], tmp_path, "host-avx512", 1)
+    np.testing.assert_allclose(got, conv_reference(case, x, w, b), rtol=RTOL, atol=ATOL)
+
+
+def test_kernel_params_rejects_unknown_knob() -> None:
+    module, _, _ = build_conv(CONV_CASES["3x3_same_8x16"], np.random.default_rng(0))
+    for op in module.walk():
+        if isinstance(op, Conv2dOp):
+            op.attributes["kernel_params"] = DictionaryAttr({"warp": IntegerAttr(4, i64)})
+    with pytest.raises(CodegenError, match="unknown kernel parameter 'warp'"):
+        generate(module, emit_target("host"))
+
+
+def test_sparse_format_option_and_attribute() -> None:
+    """generate(sparse_format=...) picks the family; an op's attribute overrides it."""
+    rng = np.random.default_rng(0)
+    module, _, _ = build_conv(CONV_CASES["3x3_same_8x16"], rng)
+    assert kernel_of(generate(module, emit_target("host"), sparse_format="csr")).kind == "csr_conv"
+    assert kernel_of(generate(module, emit_target("host"))).kind == "bcr_spmm"
+    set_format(module, "bcr")
+    assert kernel_of(generate(module, emit_target("host"), sparse_format="csr")).kind == "bcr_spmm"
+    set_format(module, "coo")
+    with pytest.raises(CodegenError, match="unknown sparse format 'coo'"):
+        generate(module, emit_target("host"))
+
+
+def test_missing_packed_arrays_are_reported() -> None:
+    store = WeightStore()
+    enc = EncodingAttr(matrix=(8, 72), block=(4, 8), keep=(4, 4), density=0.5)
+    module = module_of(
+        store, (1, 8, 6, 6), (1, 8, 6, 6),
+        lambda x, b, r: Conv2dOp(x, "absent", enc, b, (1, 8, 6, 6), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+        False, None,
+    )  # fmt: skip
+    with pytest.raises(CodegenError, match="packed weight 'absent' is missing absent_vals"):
+        generate(module, emit_target("host"))
 
 
 @settings(max_examples=200, deadline=None)

@@ -98,7 +98,8 @@ def param_overrides(op: Operation, allowed: Iterable[str]) -> dict[str, int | st
 def load_matrices(ctx: LoweringContext, prefix: str, encoding: EncodingAttr) -> list[BCRMatrix]:
     """Decode `<prefix>_*` from the weight store, checking it against the encoding."""
     keys = store_keys(prefix)
-    missing = [k for k in keys.values() if k not in ctx.store]
+    present = set(ctx.store)  # iterate: the store's lookup raises on a missing key
+    missing = [k for k in keys.values() if k not in present]
     if missing:
         raise CodegenError(f"packed weight '{prefix}' is missing {', '.join(missing)}")
     arrays = {suffix: np.asarray(ctx.store[key]) for suffix, key in keys.items()}
