@@ -6,8 +6,8 @@ clip, input_forget, batch 1..5 and hidden sizes that are no multiple of any
 vector width; each runs on host (AVX2) and host-avx512 at 1 and 2 threads
 and on generic (scalar C). The thread split is forced on these small cells
 (MIN_PARALLEL_MACS = 0) and the test checks that it really happened. Explicit
-schedules (chunk width, batch block, task count) run through the same
-template, the zoo's 2-layer GRU 153 -> 1024 runs 100 steps, the aarch64
+schedules (chunk width, batch block, task count), set through the op's
+`kernel_params` attribute as a tuner would, run through the same template, the zoo's 2-layer GRU 153 -> 1024 runs 100 steps, the aarch64
 render compiles warning-free and runs under qemu, and the vector
 exp/sigmoid/tanh of grimc_simd.h are checked on every ISA.
 
@@ -28,9 +28,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp
 
 from grimc import zoo
-from grimc.driver import compile_model
+from grimc.dialects import graph
+from grimc.driver import compile_model, import_model
 from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernel import CodegenError
 from grimc.emit.kernels import recurrent
@@ -172,11 +174,27 @@ def grimc_outputs(
     return {d.name: o for d, o in zip(gen.outputs, outs, strict=True)}
 
 
+def with_kernel_params(model: onnx.ModelProto, knobs: dict[str, int]) -> ModuleOp:
+    """The imported model with `kernel_params` (the tuner's hook) on its cell op."""
+    module = import_model(model)
+    cells = [op for op in module.walk() if isinstance(op, graph.RecurrentOp)]
+    assert len(cells) == 1
+    cells[0].attributes["kernel_params"] = DictionaryAttr(
+        {key: IntegerAttr(value, 64) for key, value in knobs.items()}
+    )
+    return module
+
+
 def check_against_onnxruntime(
-    model: onnx.ModelProto, workdir: Path, target: str, threads: int
+    model: onnx.ModelProto,
+    workdir: Path,
+    target: str,
+    threads: int,
+    knobs: dict[str, int] | None = None,
 ) -> GeneratedModel:
     feeds = random_inputs(model)
-    gen = compile_model(model, target=target, threads=threads)
+    source = model if knobs is None else with_kernel_params(model, knobs)
+    gen = compile_model(source, target=target, threads=threads)
     got = grimc_outputs(gen, feeds, workdir, target, threads)
     want = onnxruntime_outputs(model, feeds)
     assert set(got) == set(want)
@@ -238,30 +256,42 @@ def test_cell_generic_scalar(name: str, tmp_path) -> None:
 
 
 SCHEDULES = [
-    recurrent.RnnSchedule(nvg=1, bb=1, ntasks=1),
-    recurrent.RnnSchedule(nvg=1, bb=2, ntasks=3),
-    recurrent.RnnSchedule(nvg=3, bb=3, ntasks=2),
-    recurrent.RnnSchedule(nvg=2, bb=1, ntasks=4),
+    {"nvg": 1, "bb": 1, "ntasks": 1},
+    {"nvg": 1, "bb": 2, "ntasks": 3},
+    {"nvg": 3, "bb": 3, "ntasks": 2},
+    {"nvg": 2, "bb": 1, "ntasks": 4},
+    {"bb": 2},
 ]
 
 
-@pytest.mark.parametrize("schedule", SCHEDULES, ids=str)
+@pytest.mark.parametrize("knobs", SCHEDULES, ids=str)
 @pytest.mark.parametrize(
     "name", ["gru_bidi_clip_lbr0_b3", "lstm_bidi_states_peep_clip_b3", "rnn_bidi_h0_clip_b3"]
 )
-def test_schedules(name: str, schedule: recurrent.RnnSchedule, tmp_path, monkeypatch) -> None:
-    """Any schedule a tuner may pick gives the same numbers (ntasks clamps to the chunk count)."""
+def test_kernel_params_schedules(name: str, knobs: dict[str, int], tmp_path) -> None:
+    """Any schedule a tuner sets through `kernel_params` gives the same numbers
+    (ntasks is clamped to the chunk count)."""
     case = replace(CASES[name], hidden=41)
-    chunks = -(-41 // (schedule.nvg * 8))
-
-    def fixed(*_args: object) -> recurrent.RnnSchedule:
-        return replace(schedule, ntasks=min(schedule.ntasks, chunks))
-
-    monkeypatch.setattr(recurrent, "default_schedule", fixed)
-    gen = check_against_onnxruntime(cell_model(case), tmp_path, "host", 2)
+    gen = check_against_onnxruntime(cell_model(case), tmp_path, "host", 2, knobs)
     params = recurrent_kernel(gen).params
-    assert (params["nvg"], params["bb"]) == (schedule.nvg, schedule.bb)
-    assert params["chunks"] == chunks
+    for key, value in knobs.items():
+        want = min(value, params["chunks"]) if key == "ntasks" else value
+        assert params[key] == want, key
+    assert params["chunks"] == -(-41 // (params["nvg"] * 8))
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"bb": 4}, "'bb' = 4 exceeds the batch 3"),
+        ({"nvg": 0}, "'nvg' must be a positive integer"),
+        ({"tile": 2}, "unknown kernel parameter 'tile'"),
+    ],
+)
+def test_bad_kernel_params(knobs: dict[str, int], message: str) -> None:
+    module = with_kernel_params(cell_model(CASES["gru_bidi_clip_lbr0_b3"]), knobs)
+    with pytest.raises(CodegenError, match=message):
+        compile_model(module, target="host")
 
 
 def test_scratch_and_blobs(tmp_path) -> None:

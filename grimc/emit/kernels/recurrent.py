@@ -30,7 +30,7 @@ o, f, c; peepholes P are i, o, f.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -47,6 +47,7 @@ from grimc.emit.kernel import (
     shape,
 )
 from grimc.emit.kernels import gemm
+from grimc.emit.kernels.bcr import PARAMS_ATTR, param_overrides
 
 REGISTERS = {16: 32, 8: 16, 4: 32, 1: 16}
 """Vector registers per target vector width (AVX-512, AVX2, NEON, scalar)."""
@@ -126,6 +127,23 @@ def default_schedule(
     else:  # threads <= dirs: one thread per direction, no per-step barrier
         ntasks = min(chunks, math.ceil(threads / dirs))
     return RnnSchedule(nvg, bb, ntasks)
+
+
+def schedule_for(
+    op: graph.RecurrentOp, cell: Cell, batch: int, hidden: int, vw: int, threads: int
+) -> RnnSchedule:
+    """The default schedule with the op's `kernel_params` overrides (the tuner's hook,
+    as for the BCR kernels): any of nvg, bb, ntasks; ntasks is clamped to the chunks."""
+    sched = default_schedule(cell, batch, hidden, op.num_directions, vw, threads)
+    over = param_overrides(op, ("nvg", "bb", "ntasks"))
+    for key, value in over.items():
+        if not isinstance(value, int) or value < 1:
+            raise CodegenError(f"{op.name}: {PARAMS_ATTR} '{key}' must be a positive integer")
+    sched = replace(sched, **over)  # type: ignore[arg-type]
+    if sched.bb > batch:
+        raise CodegenError(f"{op.name}: {PARAMS_ATTR} 'bb' = {sched.bb} exceeds the batch {batch}")
+    chunks = math.ceil(hidden / (sched.nvg * vw))
+    return replace(sched, ntasks=min(sched.ntasks, chunks))
 
 
 def _pad_gates(a: np.ndarray, gates: int, hidden: int, hp: int) -> np.ndarray:
@@ -241,7 +259,7 @@ def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstan
     hidden = op.hidden_size.value.data
     dirs = op.num_directions
     vw = ctx.target.vw
-    sched = default_schedule(cell, batch, hidden, dirs, vw, ctx.threads)
+    sched = schedule_for(op, cell, batch, hidden, vw, ctx.threads)
     u = sched.nvg * vw
     hp = math.ceil(hidden / u) * u
     w, r = _const(ctx, op, "w"), _const(ctx, op, "r")
