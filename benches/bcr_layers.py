@@ -58,7 +58,7 @@ from grimc.weights import WeightStore, attach
 
 @dataclass(frozen=True)
 class Layer:
-    """A conv (k > 0) or a GEMV (k == 0: cin = K, cout = M, hw unused)."""
+    """A conv (k > 0) or a matmul (k == 0: cin = K, cout = M, hw = batch rows)."""
 
     name: str
     cin: int
@@ -70,7 +70,16 @@ class Layer:
 
     @property
     def pixels(self) -> int:
-        return self.hw * self.hw if self.k else 1
+        """Output pixels (conv) or batch rows (matmul) per multiply-add of a weight."""
+        return self.hw * self.hw if self.k else self.hw
+
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        return (1, self.cin, self.hw, self.hw) if self.k else (self.hw, self.cin)
+
+    @property
+    def y_shape(self) -> tuple[int, ...]:
+        return (1, self.cout, self.hw, self.hw) if self.k else (self.hw, self.cout)
 
 
 LAYERS = [
@@ -80,6 +89,7 @@ LAYERS = [
     Layer("conv3x3 64->64 @56 8x", 64, 64, 56, 3, (2,)),
     Layer("conv1x1 256->256 @28 8x", 256, 256, 28, 1, (2,)),
     Layer("gru gemv 3072x1024 10x", 1024, 3072, 1, 0, (2, 1, 2, 1, 2)),
+    Layer("gru x-proj 100x1024->3072 10x", 1024, 3072, 100, 0, (2, 1, 2, 1, 2)),
 ]
 
 # --------------------------------------------------------------------------
@@ -106,10 +116,7 @@ def sparse_module(layer: Layer, w: np.ndarray, schedule: ScheduleAttr | None, fm
     mat = BCRMatrix.from_dense(w, layer.block)
     prefix = store.add_packed("w", pack([mat]))
     enc = EncodingAttr.describe([mat], schedule)
-    if layer.k:
-        x_shape, y_shape = (1, layer.cin, layer.hw, layer.hw), (1, layer.cout, layer.hw, layer.hw)
-    else:
-        x_shape, y_shape = (1, layer.cin), (1, layer.cout)
+    x_shape, y_shape = layer.x_shape, layer.y_shape
     block = Block(arg_types=[tensor(x_shape)])
     pad = layer.k // 2
     if layer.k:
@@ -124,14 +131,12 @@ def sparse_module(layer: Layer, w: np.ndarray, schedule: ScheduleAttr | None, fm
 
 
 def dense_onnx(layer: Layer, w: np.ndarray) -> onnx.ModelProto:
+    shape, out = list(layer.x_shape), list(layer.y_shape)
     if layer.k:
         pad = layer.k // 2
-        shape = [1, layer.cin, layer.hw, layer.hw]
         node = helper.make_node("Conv", ["x", "W"], ["y"], kernel_shape=[layer.k] * 2, pads=[pad] * 4)
         weight = w.reshape(layer.cout, layer.cin, layer.k, layer.k)
-        out = [1, layer.cout, layer.hw, layer.hw]
     else:
-        shape, out = [1, layer.cin], [1, layer.cout]
         node = helper.make_node("MatMul", ["x", "W"], ["y"])
         weight = np.ascontiguousarray(w.T)
     graph = helper.make_graph(
@@ -267,8 +272,7 @@ def bench_layer(
 ) -> dict[str, object]:
     rng = np.random.default_rng(0)
     w = pruned(layer, rng)
-    x_shape = (1, layer.cin, layer.hw, layer.hw) if layer.k else (1, layer.cin)
-    x = rng.standard_normal(x_shape).astype(np.float32)
+    x = rng.standard_normal(layer.x_shape).astype(np.float32)
     spec = emit_target(target)
     variants: dict[str, ModuleOp] = {
         "bcr": sparse_module(layer, w, None, "bcr"),
@@ -318,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"target {args.target}, {args.threads} thread(s), median of {args.repeat} ({clock})")
         print(f"measured FMA peak: {peak:.1f} GFLOP/s per core\n")
         head = (
-            f"{'layer':28s} {'compr':>5s} {'ort ms':>8s} {'bcr ms':>8s} {'csr ms':>8s} "
+            f"{'layer':32s} {'compr':>5s} {'ort ms':>8s} {'bcr ms':>8s} {'csr ms':>8s} "
             f"{'bcr GF/s':>8s} {'%peak':>6s} {'csr GF/s':>8s} {'speedup':>7s} {'/compr':>6s}"
         )
         print(head)
@@ -328,14 +332,14 @@ def main(argv: list[str] | None = None) -> int:
             fl = r["nnz_flops"]
             speed = t["ort"] / t["bcr"]
             print(
-                f"{layer.name:28s} {r['compression']:5.1f} {t['ort'] * 1e3:8.3f} {t['bcr'] * 1e3:8.3f} "
+                f"{layer.name:32s} {r['compression']:5.1f} {t['ort'] * 1e3:8.3f} {t['bcr'] * 1e3:8.3f} "
                 f"{t['csr'] * 1e3:8.3f} {fl / t['bcr'] / 1e9:8.1f} {100 * fl / t['bcr'] / 1e9 / peak:5.1f}% "
                 f"{fl / t['csr'] / 1e9:8.1f} {speed:6.2f}x {speed / r['compression']:6.2f}"
                 f"  {r['schedule']}" + (f"  MAXDIFF {r['diff']:.1e}" if r["diff"] > 1e-3 else "")
             )
             for name in t:
                 if name.startswith("bcr "):
-                    print(f"{'  ' + name:28s} {'':5s} {'':8s} {t[name] * 1e3:8.3f} {'':8s} {fl / t[name] / 1e9:8.1f}")
+                    print(f"{'  ' + name:32s} {'':5s} {'':8s} {t[name] * 1e3:8.3f} {'':8s} {fl / t[name] / 1e9:8.1f}")
             sys.stdout.flush()
     return 0
 
