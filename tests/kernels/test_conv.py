@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 from grimc.driver import build_model, compile_model
+from grimc.emit.kernels import conv as conv_kernels
 from grimc.emit.kernels.conv import (
     BLOCK_BYTES,
     ConvShape,
@@ -326,3 +327,32 @@ def test_generated_code_is_deterministic() -> None:
     a = compile_model(model, target="host-avx512", threads=2)
     b = compile_model(model, target="host-avx512", threads=2)
     assert a.source == b.source and a.blob == b.blob
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"order": "tile"},
+        {"kc": 7, "tb": 16},  # many chunks (partial sums in y), tiny blocks
+        {"pf": 0, "pfa": 0, "pfb": 3},
+        {"mr": 3, "nv": 2},
+        {"split": "c", "ntasks": 2},
+        {"split": "p", "ntasks": 3},  # more tasks than threads
+    ],
+    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
+)
+def test_schedule_knobs_keep_numerics(
+    overrides: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every value a tuner may pick renders and computes the same conv."""
+    orig = conv_kernels.default_schedule
+
+    def patched(*args, **kwargs):
+        sched = orig(*args, **kwargs)
+        tb = overrides.get("tb", sched.tb)
+        t = overrides.get("nv", sched.nv) * 16
+        return replace(sched, **{**overrides, "tb": max(t, -(-tb // t) * t)})
+
+    monkeypatch.setattr(conv_kernels, "default_schedule", patched)
+    for i, name in enumerate(["3x3_residual_relu", "3x3_stride2_asym", "1x1_residual_relu"]):
+        check_case(CASES[name], tmp_path / str(i), "host-avx512", threads=2)

@@ -4,33 +4,41 @@ y = act(conv(x, w) + b + residual), NCHW, any groups/strides/pads/dilations.
 Three kernel kinds, chosen by shape (`choose_kind`):
 
 - `conv2d_depthwise` (one input channel per group, any channel multiplier):
-  vectorized over the output pixels of a row; all taps of a pixel vector are
-  summed in registers; the interior of a row runs without bounds checks and
-  padding is handled without copies by a per-row valid-tap range (border
-  pixels take a scalar path).
-- `conv2d_1x1` (1x1, stride 1, no pads): per group a pure GEMM
-  `y[Cout_g, P] = W[Cout_g, Cin_g] x[Cin_g, P]` reading x in place.
+  vectorized over the output pixels of a row, all taps of a pixel vector
+  summed in registers. Padding needs no copy of x: border columns take a
+  checked scalar path, the rest of a row runs unmasked vectors while every tap
+  is inside the row and prefix-masked ones after; padded rows skip their
+  outside taps.
+- `conv2d_1x1` (1x1, stride 1, no pads): per group a pure GEMM over pixels,
+  `y[Cout_g, P] = W[Cout_g, Cin_g] x[Cin_g, P]`, reading x in place.
 - `conv2d` (everything else): implicit GEMM over `K = Cin_g*kh*kw`. For a
   block of `tb` output pixels and a chunk of `kc` reduction indices the input
-  patches are packed on the stack, tile by tile (`[tile][kc][T]`), with zero
-  lanes where the window leaves the image (padding without copies of x).
-  `pack = "linear"` when the patch of a pixel run is a shifted run of x (stride
-  1 and output width == input width, i.e. "same" convs), else `"gather"`
-  (per-pixel offsets).
+  patches are packed into `bp[kc][ldb]` in arena scratch (one buffer per
+  task), zeros where the window leaves the image. `pack = "linear"` when the
+  taps of a pixel run are a shifted run of x (stride 1, OW == W: "same"
+  convs): one contiguous copy per tap, then the padding columns zeroed.
+  `pack = "rows"` for any other window: per (channel, kernel row, output row)
+  the zero-padded input row is split into its SW column phases once, after
+  which every tap of the row is a contiguous copy.
 
-All three share the register-blocked micro-kernel of the GEMM kinds: `mr`
-output channels x `nv` vectors of pixels (`T = nv * vw`) of accumulators; each
-pixel vector is loaded once and feeds all `mr` rows (the dense analogue of
-BCR's redundant-load elimination) and each weight is broadcast once for the
-`nv` vectors. Weights are repacked at compile time into `[group][cob][K][mr]`
-panels (zero rows pad the last block), the order the micro-kernel reads them.
+The GEMM kinds share one register-blocked micro-kernel: `mr` output channels
+x `nv` vectors of pixels (`T = nv * vw`) of accumulators; each pixel vector is
+loaded once and feeds all `mr` rows (the dense analogue of BCR's redundant-load
+elimination), each weight is broadcast once for the `nv` vectors. Weights are
+repacked at compile time into `[group][cob][K][mr]` panels (zero rows pad the
+last block), the order the micro-kernel reads them. Partial sums of earlier K
+chunks live in y; bias, residual and activation are applied to the registers
+of the last chunk. Pixel tails use micro-kernels of 1..nv vectors (last one
+masked); the last channel block has its own `Cout_g % mr` row variant.
 
-Schedule knobs (all in `params`, defaults from `default_schedule`): `mr`, `nv`,
-`kc` (reduction chunk: one `kc x T` packed tile stays in L1), `tb` (pixels per
-block: the packed block stays in L2 and every weight panel is reused `tb/T`
-times), `order` (`"cob"`: channel blocks outside pixel tiles; `"tile"`: the
-reverse), and the thread split (`split` over images "n", groups "g", pixel
-ranges "p" or channel blocks "c", into `ntasks` equal tasks).
+Schedule knobs (all in `params`, defaults from `default_schedule`, free for a
+tuner): `mr`, `nv`, `kc` (a `kc x T` tile of the packed block fits L1), `tb`
+(pixels per block, a multiple of T: the packed block fits L2 and each weight
+panel is reused `tb/T` times), `order` (`"cob"`: channel blocks outside pixel
+tiles, or `"tile"`), prefetch distances (`pf` input channels ahead in the pack,
+`pfa` weight rows ahead and `pfb` packed rows ahead in the micro-kernel, 0 =
+off), and the thread split (`split` over images "n", groups "g", pixel ranges
+"p" at vector granularity, or channel blocks "c", into `ntasks` equal tasks).
 """
 
 from __future__ import annotations
