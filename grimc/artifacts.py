@@ -25,14 +25,28 @@ from grimc.runner import ExeModel, RunStats, write_sources
 RTOL, ATOL = 1e-4, 1e-5
 
 
+def kernel_format(sparse_format: str) -> str:
+    """The sparse kernels for a --sparse-format (dense modules have no bcr ops)."""
+    return "csr" if sparse_format == "csr" else "bcr"
+
+
 def write_artifacts(
-    module: ModuleOp, output: Path, kind: str, target: str, threads: int, opt_level: str
+    module: ModuleOp,
+    output: Path,
+    kind: str,
+    target: str,
+    threads: int,
+    opt_level: str,
+    sparse_format: str = "bcr",
 ) -> list[Path]:
     """Generate and (for obj/so/exe) build; returns the files written."""
     from grimc import toolchain
 
     prefix = sanitize(output.name.split(".")[0], "model")
-    gen = generate(module, emit_target(target), threads=threads, prefix=prefix)
+    gen = generate(
+        module, emit_target(target), threads=threads, prefix=prefix,
+        sparse_format=kernel_format(sparse_format),
+    )
     spec = toolchain.resolve_target(target)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".grimc-") as tmp:
         work = Path(tmp)
@@ -142,8 +156,14 @@ def run_compiled(
     from grimc.cli import load_module
     from grimc.driver import optimize
 
-    module = optimize(load_module(args.model, args.input_shape))
-    gen = generate(module, emit_target(args.target), threads=args.threads)
+    module = optimize(
+        load_module(args.model, args.input_shape), None, None, args.target, args.threads,
+        args.sparse_format,
+    )
+    gen = generate(
+        module, emit_target(args.target), threads=args.threads,
+        sparse_format=kernel_format(args.sparse_format),
+    )
     inputs = make_inputs(gen, given, args.seed)
     with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
         exe = ExeModel.build(gen, Path(tmp), target=args.target, threads=args.threads)

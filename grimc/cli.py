@@ -135,6 +135,13 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=1, help="worker threads the kernels are split for (default 1)"
     )
     parser.add_argument(
+        "--sparse-format",
+        choices=["bcr", "csr", "dense"],
+        default="bcr",
+        help="kernels for layers whose zeros form BCR structure: bcr (register-blocked "
+        "sparse kernels; default), csr (the CSR baseline) or dense (ignore sparsity)",
+    )
+    parser.add_argument(
         "-O",
         dest="opt_level",
         default="3",
@@ -204,7 +211,10 @@ def optimized_module(args: argparse.Namespace):
 
     module = load_module(args.model, args.input_shape)
     passes = parse_pass_list(args.passes) if args.passes is not None else None
-    return optimize(module, passes, instrumentation_from_args(args))
+    return optimize(
+        module, passes, instrumentation_from_args(args), args.target, args.threads,
+        args.sparse_format,
+    )
 
 
 def compile_main(argv: Sequence[str]) -> int:
@@ -230,7 +240,10 @@ def compile_main(argv: Sequence[str]) -> int:
         return 0
     from grimc.artifacts import write_artifacts
 
-    for path in write_artifacts(module, args.output, kind, args.target, args.threads, args.opt_level):
+    written = write_artifacts(
+        module, args.output, kind, args.target, args.threads, args.opt_level, args.sparse_format
+    )
+    for path in written:
         print(path, file=sys.stderr)
     return 0
 

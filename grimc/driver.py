@@ -16,8 +16,10 @@ from typing import Any
 import onnx
 from xdsl.dialects.builtin import ModuleOp
 
+from grimc.artifacts import kernel_format
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.targets import emit_target
+from grimc.errors import GrimcError
 from grimc.names import sanitize
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
 
@@ -39,17 +41,42 @@ def import_model(
     return import_onnx(source, input_shapes=input_shapes)
 
 
-def default_passes() -> list[str]:
-    return list(GRAPH_PIPELINE)
+SPARSE_FORMATS = ("bcr", "csr", "dense")
+_REGISTERS = {"host": 16, "host-avx512": 32, "aarch64": 32, "generic": 16}
+
+
+def default_passes(target: str = "host", threads: int = 1, sparse_format: str = "bcr") -> list[str]:
+    """The default pipeline: graph clean-up, then (unless dense) BCR detection,
+    reordering balanced for `threads`, and register blocking for `target`.
+
+    Recurrent ops are not rewritten to bcr yet: their sparse kernels are
+    missing, so they stay dense (see the BCR issue notes).
+    """
+    if sparse_format not in SPARSE_FORMATS:
+        raise GrimcError(
+            f"--sparse-format {sparse_format}: expected one of {', '.join(SPARSE_FORMATS)}"
+        )
+    if sparse_format == "dense":
+        return list(GRAPH_PIPELINE)
+    spec = emit_target(target)
+    return [
+        *GRAPH_PIPELINE,
+        "bcr-detect{recurrent=false}",
+        f"bcr-reorder{{threads={threads}}}",
+        f"bcr-rle{{registers={_REGISTERS[spec.name]} vector-width={spec.vw}}}",
+    ]
 
 
 def optimize(
     module: ModuleOp,
     passes: Sequence[str] | None = None,
     instrumentation: Instrumentation | None = None,
+    target: str = "host",
+    threads: int = 1,
+    sparse_format: str = "bcr",
 ) -> ModuleOp:
-    """Run the pass pipeline (default: the graph clean-up passes) in place."""
-    names = default_passes() if passes is None else list(passes)
+    """Run the pass pipeline (default: `default_passes`) in place."""
+    names = default_passes(target, threads, sparse_format) if passes is None else list(passes)
     return PipelineRunner(instrumentation).run(module, names)
 
 
@@ -61,11 +88,21 @@ def compile_model(
     passes: Sequence[str] | None = None,
     instrumentation: Instrumentation | None = None,
     prefix: str = "grimc_model",
+    sparse_format: str = "bcr",
 ) -> GeneratedModel:
-    """Import, optimize and generate C for `target` (host, host-avx512, aarch64, generic)."""
+    """Import, optimize and generate C for `target` (host, host-avx512, aarch64, generic).
+
+    `sparse_format`: "bcr" (default: BCR-sparse layers run register-blocked
+    sparse kernels), "csr" (the CSR baseline kernels) or "dense" (ignore sparsity).
+    """
     spec = emit_target(target)
-    module = optimize(import_model(source, input_shapes), passes, instrumentation)
-    return generate(module, spec, threads=threads, prefix=sanitize(prefix, "model"))
+    module = optimize(
+        import_model(source, input_shapes), passes, instrumentation, target, threads, sparse_format
+    )
+    return generate(
+        module, spec, threads=threads, prefix=sanitize(prefix, "model"),
+        sparse_format=kernel_format(sparse_format),
+    )
 
 
 def build_model(

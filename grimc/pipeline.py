@@ -20,6 +20,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 from xdsl.printer import Printer
+from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
 from xdsl.utils.exceptions import VerifyException
 
 from grimc.errors import GrimcError
@@ -74,19 +75,38 @@ def render_ir(module: ModuleOp, generic: bool = False) -> str:
 
 
 def resolve_passes(names: Sequence[str]) -> list[ModulePass]:
-    """Instantiate passes by name; an unknown name is a user error."""
+    """Instantiate passes from specs such as `bcr-reorder{threads=2}`.
+
+    An unknown pass or a bad option is a user error (one line).
+    """
     passes: list[ModulePass] = []
-    for name in names:
-        if name not in PASSES:
+    for spec in names:
+        try:
+            (parsed,) = parse_pipeline(spec)
+        except (ValueError, ArgSpecParseError) as exc:
+            raise GrimcError(f"bad pass spec '{spec}': {' '.join(str(exc).split())}") from None
+        if parsed.name not in PASSES:
             known = ", ".join(sorted(PASSES))
-            raise GrimcError(f"unknown pass '{name}'; available passes: {known}")
-        passes.append(PASSES[name]()())
+            raise GrimcError(f"unknown pass '{parsed.name}'; available passes: {known}")
+        try:
+            passes.append(PASSES[parsed.name]().from_pass_spec(parsed))
+        except (ValueError, TypeError) as exc:
+            raise GrimcError(f"pass '{parsed.name}': {exc}") from None
     return passes
 
 
 def parse_pass_list(spec: str) -> list[str]:
-    """`a,b,c` -> ["a", "b", "c"] (empty entries ignored)."""
-    return [p.strip() for p in spec.split(",") if p.strip()]
+    """`a,b{x=1 y=2},c` -> ["a", "b{x=1 y=2}", "c"] (commas inside braces kept)."""
+    items, depth, current = [], 0, ""
+    for char in spec:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += char
+    items.append(current.strip())
+    return [item for item in items if item]
 
 
 class PipelineRunner:

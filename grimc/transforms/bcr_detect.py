@@ -42,7 +42,7 @@ goes sparse when W or R qualifies; the other is then stored in BCR form too,
 with its cheapest block shape. The same weight used twice is packed once.
 
 Options: `bcr-detect{threshold=0.4 blocks="8x16,4x16" min-fill=0.8
-min-weights=2048 depthwise=false}`. `detect(module, ...)` runs the same
+min-weights=2048 depthwise=false recurrent=true}`. `detect(module, ...)` runs the same
 rewrite and reports every decision (used by `grimc inspect`).
 """
 
@@ -91,6 +91,7 @@ class DetectOptions:
     min_fill: float = 0.8
     min_weights: int = 2048
     depthwise: bool = False
+    recurrent: bool = True
 
 
 # --------------------------------------------------------------------------
@@ -251,8 +252,10 @@ class Detect(RewritePattern):
                 new = self._gemm(op, rewriter)
             elif isinstance(op, graph.MatMulOp):
                 new = self._matmul(op)
-            else:
+            elif self.opts.recurrent:
                 new = self._recurrent(op)
+            else:
+                raise Skip("recurrent ops disabled (recurrent=false)")
         except Skip as why:
             self._report_skip(op, kind, str(why))
             return
@@ -507,6 +510,7 @@ class BcrDetect(ModulePass):
     min_fill: float = 0.8
     min_weights: int = 2048
     depthwise: bool = False
+    recurrent: bool = True
 
     def __post_init__(self) -> None:
         self.options()  # reject bad options when the pipeline is built
@@ -524,6 +528,7 @@ class BcrDetect(ModulePass):
             min_fill=self.min_fill,
             min_weights=self.min_weights,
             depthwise=self.depthwise,
+            recurrent=self.recurrent,
         )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:

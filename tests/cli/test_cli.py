@@ -183,3 +183,44 @@ def test_bad_options_are_one_line(run_cli, tmp_path: Path, args: list[str]) -> N
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "out.c").exists()
+
+
+@pytest.mark.parametrize("sparse_format", ["bcr", "csr", "dense"])
+def test_pruned_model_runs_and_matches_onnxruntime(run_cli, tmp_path: Path, sparse_format: str) -> None:
+    pruned = tmp_path / "pruned.onnx"
+    prune = run_cli(["grimc", "prune", str(EXAMPLE), "-o", str(pruned), "--rate", "8"])
+    assert prune.returncode == 0, prune.stderr
+    ir = run_cli(["grimc", str(pruned), "--emit=ir", f"--sparse-format={sparse_format}"])
+    assert ir.returncode == 0, ir.stderr
+    assert ("bcr.conv2d" in ir.stdout) == (sparse_format != "dense")
+    run = run_cli(["grimc", "run", str(pruned), "--check", f"--sparse-format={sparse_format}"])
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "onnxruntime check: OK" in run.stdout
+
+
+def test_emit_c_writes_source_header_and_blob(run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "net.c"
+    proc = run_cli(["grimc", str(EXAMPLE), "-o", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["net.c", "net.h", "net.weights.bin"]
+    source = out.read_text()
+    assert '#include "net.h"' in source and "net_create" in source
+    again = tmp_path / "again"
+    again.mkdir()
+    run_cli(["grimc", str(EXAMPLE), "-o", str(again / "net.c")])
+    assert (again / "net.c").read_text() == source  # deterministic
+
+
+@pytest.mark.parametrize("kind,suffix", [("obj", ".o"), ("so", ".so"), ("exe", "")])
+def test_emit_binaries(run_cli, tmp_path: Path, kind: str, suffix: str) -> None:
+    out = tmp_path / f"net{suffix}"
+    proc = run_cli(["grimc", str(EXAMPLE), "-o", str(out), f"--emit={kind}"])
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file() and out.stat().st_size > 0
+    assert (tmp_path / "net.h").is_file() and (tmp_path / "net.weights.bin").is_file()
+
+
+def test_bench_reports_latency(run_cli) -> None:
+    proc = run_cli(["grimc", "bench", str(EXAMPLE), "--repeat", "3"])
+    assert proc.returncode == 0, proc.stderr
+    assert "median" in proc.stdout and "peak arena" in proc.stdout
