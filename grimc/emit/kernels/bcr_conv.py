@@ -282,6 +282,8 @@ def lower_bcr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
         "op": "conv",
         "mode": "flat" if geo.flat else "rows",
         "masked": masked,
+        # NEON has no masked load: a segment inside the image loads and ANDs.
+        "inb": masked and geo.sw == 1 and ctx.target.isa == "neon",
         "ntiles": ntiles,
         "per_row": per_row,
         "npos": geo.npos if masked else 1,

@@ -160,6 +160,7 @@ def _gemm(
         "rle": True if auto else bool(sched.rle.data),
         "pf": 0,
         "masked": False,
+        "inb": False,
         "npos": 1,
         "ngroups": groups.count,
         "nchunks": nchunks,
