@@ -429,7 +429,15 @@ def test_matmul_cases(name: str, target: str, threads: int, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(
-    "name", ["3x3_stride2_asym", "valid_rows_mode", "rle_off_spatial_threads", "csr_3x3"]
+    "name",
+    [
+        "3x3_same_8x16",
+        "3x3_stride2_asym",
+        "valid_rows_mode",
+        "dilated_groups",
+        "rle_off_spatial_threads",
+        "csr_3x3",
+    ],
 )
 def test_conv_cases_aarch64(name: str, tmp_path: Path) -> None:
     check_conv(CONV_CASES[name], tmp_path, "aarch64", threads=2)
@@ -467,6 +475,16 @@ def test_kernel_kinds_and_paths(tmp_path: Path) -> None:
     )  # fmt: skip
     assert len(sched["bounds"]) - 1 == 3
     assert kinds["csr_3x3"].kind == "csr_conv"
+    neon = kernel_of(
+        generate(build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], emit_target("aarch64"))
+    )
+    assert neon.params["inb"] and not kinds["3x3_same_8x16"].params["inb"]
+    assert (
+        "vld1q_f32(p)), m)"
+        in generate(  # the in-bounds masked load is emitted for NEON
+            build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], emit_target("aarch64")
+        ).source
+    )
     assert kinds["nothing_kept"].params["entries"] == 0
 
 
