@@ -237,7 +237,10 @@ def run_e2e(args: argparse.Namespace, tmp: Path) -> None:
         except Exception as exc:  # noqa: BLE001 - report and go on with the next model
             print(f"{name:38s} not runnable: {str(exc).splitlines()[0]}")
             continue
-        print(f"{name:38s} {t_ort * 1e3:8.2f} {t_g * 1e3:9.2f} {t_g / t_ort:17.2f}")
+        print(
+            f"{name:38s} {t_ort * 1e3:8.2f} {t_g * 1e3:9.2f} {t_g / t_ort:17.2f}"
+            + (f"  MAXDIFF {diff:.2e}" if diff > 1e-3 else "")
+        )
 
 
 if __name__ == "__main__":

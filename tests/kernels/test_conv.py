@@ -58,7 +58,7 @@ class Case:
     group: int = 1
     bias: bool = True
     residual: bool = False
-    act: str | None = None  # None, "relu", "clip"
+    act: str | None = None  # None, "relu", "clip", or an ONNX op name (LeakyRelu, Sigmoid, ...)
 
     @property
     def out_hw(self) -> tuple[int, int]:
@@ -103,6 +103,9 @@ def conv_model(c: Case, seed: int = 0) -> onnx.ModelProto:
         for name, value in (("lo", 0.0), ("hi", 0.5)):
             inits.append(helper.make_tensor(name, TensorProto.FLOAT, [], [value]))
         nodes.append(helper.make_node("Clip", [last, "lo", "hi"], ["act"]))
+        last = "act"
+    elif c.act is not None:  # activations without a vector form: scalar epilogue
+        nodes.append(helper.make_node(c.act, [last], ["act"]))
         last = "act"
     graph = helper.make_graph(
         nodes, "conv", inputs,
@@ -195,6 +198,13 @@ CASES: dict[str, Case] = {
     ),
     "depthwise_mult2_clip": Case(cin=8, h=33, w=35, cout=16, group=8, act="clip"),
     "depthwise_valid_tiny": Case(cin=3, h=3, w=3, cout=3, group=3, pads=(0, 0, 0, 0)),
+    "3x3_sigmoid_residual": Case(cin=8, h=9, w=13, cout=11, residual=True, act="Sigmoid"),
+    "1x1_hardswish": Case(cin=8, h=7, w=7, cout=12, kh=1, kw=1, pads=(0, 0, 0, 0), act="HardSwish"),
+    "3x3_stride2_leaky": Case(cin=6, h=11, w=12, cout=10, stride=(2, 2), act="LeakyRelu"),
+    "depthwise_tanh": Case(cin=8, h=20, w=37, cout=8, group=8, act="Tanh"),
+    "depthwise_s2_hardsigmoid": Case(
+        cin=4, h=9, w=9, cout=4, group=4, stride=(2, 2), act="HardSigmoid"
+    ),
 }
 
 
