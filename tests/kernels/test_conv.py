@@ -174,6 +174,11 @@ CASES: dict[str, Case] = {
     "1x1_padded": Case(cin=4, h=5, w=6, cout=4, kh=1, kw=1, pads=(1, 0, 0, 1)),
     "5x5": Case(cin=6, h=17, w=19, cout=11, kh=5, kw=5, pads=(2, 2, 2, 2)),
     "7x7_stride2": Case(cin=3, h=30, w=31, cout=16, kh=7, kw=7, stride=(2, 2), pads=(3, 3, 3, 3)),
+    "11x11_stride4": Case(cin=3, h=35, w=39, cout=10, kh=11, kw=11, stride=(4, 4), pads=(2,) * 4),
+    "3x3_stride3_dil2": Case(
+        cin=5, h=16, w=17, cout=9, stride=(3, 3), dil=(2, 2), pads=(0, 2, 1, 0)
+    ),
+    "kernel_wider_than_input": Case(cin=4, h=3, w=4, cout=5, kh=7, kw=7, pads=(3,) * 4),
     "3x1_rect": Case(cin=4, h=9, w=8, cout=7, kh=3, kw=1, pads=(1, 0, 1, 0), stride=(1, 2)),
     "batch2_big_k": Case(n=2, cin=64, h=8, w=8, cout=40, act="relu"),
     "wide_rows": Case(cin=4, h=6, w=70, cout=8),
