@@ -399,6 +399,9 @@ CONV_CASES = {
         w=12,
         schedule=ScheduleAttr(rle=False, rows=5, tile=20, unroll=3, order="spatial", threads=3),
     ),  # fmt: skip
+    "few_groups_tile_split": ConvCase(
+        cout=4, h=12, w=12, schedule=ScheduleAttr(rows=4, tile=16, threads=3)
+    ),
     "csr_3x3": ConvCase(stride=(2, 1), pads=(1, 0, 1, 2), residual=True, fmt="csr"),
 }
 
@@ -473,7 +476,9 @@ def test_kernel_kinds_and_paths(tmp_path: Path) -> None:
     assert (sched["rows"], sched["nv"] * 16, sched["unroll"], sched["order"], sched["rle"]) == (
         5, 32, 3, "spatial", False,
     )  # fmt: skip
-    assert len(sched["bounds"]) - 1 == 3
+    assert len(sched["bounds"]) - 1 == 3 and sched["split"] == "groups"
+    few = kinds["few_groups_tile_split"].params
+    assert (few["split"], len(few["bounds"]) - 1, few["ngroups"]) == ("tiles", 3, 1)
     assert kinds["csr_3x3"].kind == "csr_conv"
     neon = kernel_of(
         generate(build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], emit_target("aarch64"))

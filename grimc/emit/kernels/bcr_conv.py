@@ -20,8 +20,8 @@ register group and `nv` vectors per tile (rows*nv accumulators), `unroll` of
 the entry loop, `order` ("stripe": each group over all tiles; "spatial": a
 block of `tblock` tiles over all groups, so the input block stays in L2),
 `pf` (prefetch distance in entries, 0 = off; `PREFETCH` for kernels > 1x1), `rle` (off: every row reloads
-its input vector, the ablation), and `bounds` (groups per task, balanced by
-nonzeros).
+its input vector, the ablation), and `bounds` (register groups per task,
+balanced by nonzeros; tile ranges when there are fewer groups than tasks).
 """
 
 from __future__ import annotations
@@ -256,8 +256,12 @@ def lower_bcr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
     segs, gseg = segments(groups, [geo.position(c) for c in groups.cols], masked)
     nnz = int(sum(np.count_nonzero(g) for g in grids))
     pixels = geo.oh * geo.ow
-    bounds = balanced_bounds(groups.entries() + 1, sched.threads)
     ntiles, per_row = geo.tiles(tile)
+    if groups.count < sched.threads <= ntiles:
+        # Too few register groups to go around: every task takes all groups, a tile range.
+        split, bounds = "tiles", balanced_bounds([1] * ntiles, sched.threads)
+    else:
+        split, bounds = "groups", balanced_bounds(groups.entries() + 1, sched.threads)
 
     inputs: list[tuple[str, Any]] = [
         ("x", ctx.operand(op.x)),
@@ -288,6 +292,7 @@ def lower_bcr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
         "per_row": per_row,
         "npos": geo.npos if masked else 1,
         "ngroups": groups.count,
+        "split": split,
         "bounds": bounds,
         "xs": geo.cin * geo.h * geo.w,
         "ys": geo.cout * pixels,
