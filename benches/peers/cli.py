@@ -98,7 +98,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="... for at most this many seconds (30)")
     p.add_argument("--no-icount", action="store_true", help="skip the instruction counts")
     p.add_argument("--resume", action="store_true",
-                   help="keep measured rows of an existing --out/report.json")
+                   help="keep the rows of an existing --out/report.json that were measured and "
+                        "started on a quiet CPU; run the others again")
     p.add_argument("--render", type=Path, default=None,
                    help="only re-render report.md/chart.png from this report.json")
     args = p.parse_args(argv)
@@ -233,7 +234,8 @@ class Runner:
             model, variant, threads, engine = key
             tag = f"[{i:>3}/{len(todo)}] {model:<12} {variant:<5} {threads}T {engine:<12}"
             prev = self.previous.get(key)
-            if prev and prev["status"] == "ok" and self.output_path(key).exists():
+            quiet = prev is not None and (prev.get("cpu_busy_before") or 0) <= self.args.max_busy
+            if prev and prev["status"] == "ok" and quiet and self.output_path(key).exists():
                 row = prev
                 self.log(f"{tag} (kept from the previous report)")
             else:
