@@ -49,8 +49,8 @@ def default_passes(target: str = "host", threads: int = 1, sparse_format: str = 
     """The default pipeline: graph clean-up, then (unless dense) BCR detection,
     reordering balanced for `threads`, and register blocking for `target`.
 
-    Recurrent ops are not rewritten to bcr yet: their sparse kernels are
-    missing, so they stay dense (see the BCR issue notes).
+    Recurrent ops (GRU/LSTM/RNN) with BCR-sparse W or R become bcr.gru /
+    bcr.lstm / bcr.rnn too (kernels in grimc/emit/kernels/bcr_recurrent.py).
     """
     if sparse_format not in SPARSE_FORMATS:
         raise GrimcError(
@@ -61,7 +61,7 @@ def default_passes(target: str = "host", threads: int = 1, sparse_format: str = 
     spec = emit_target(target)
     return [
         *GRAPH_PIPELINE,
-        "bcr-detect{recurrent=false}",
+        "bcr-detect",
         f"bcr-reorder{{threads={threads}}}",
         f"bcr-rle{{registers={_REGISTERS[spec.name]} vector-width={spec.vw}}}",
     ]
