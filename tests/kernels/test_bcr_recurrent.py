@@ -1,0 +1,359 @@
+"""BCR-sparse RNN / GRU / LSTM kernels (grimc/emit/kernels/bcr_recurrent.py) against onnxruntime.
+
+One-cell ONNX models whose W and R are BCR-pruned by `grimc.prune.prune_model`
+(blocks 8x16, 4x16, 16x32; hidden sizes that are no multiple of any vector
+width) go through the default pipeline, which must rewrite them into
+bcr.gru / bcr.lstm / bcr.rnn (asserted on the IR), then run on host (AVX2) and
+host-avx512 at 1 and 2 threads, in BCR and CSR form. The cases cover every
+direction, B or none, initial_h / initial_c as graph inputs, peepholes,
+linear_before_reset 0 and 1, clip, input_forget and batch 1 to 3. Small cells
+are forced to split their steps over threads (MIN_PARALLEL_ENTRIES = 0) and
+the split is checked; every lane layout q (columns per vector) runs through
+`kernel_params`; the zoo's stacked GRU / LSTM / RNN run pruned; and a small
+case runs on aarch64 under qemu (ExeModel; its build is -Werror).
+
+Tolerance: rtol 1e-4, atol 1e-5 (the project default): the sums are short and
+the gate nonlinearities are those of the dense kernels (grimc_simd.h).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp
+
+from grimc import zoo
+from grimc.dialects import bcr
+from grimc.driver import import_model, optimize
+from grimc.emit.codegen import GeneratedModel, generate
+from grimc.emit.kernel import CodegenError, KernelInstance
+from grimc.emit.kernels import bcr_recurrent
+from grimc.emit.targets import emit_target
+from grimc.prune import prune_model
+from grimc.runner import ExeModel, HostModel
+
+RTOL, ATOL = 1e-4, 1e-5
+GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+SPARSE_OPS = {"RNN": bcr.RNNOp, "GRU": bcr.GRUOp, "LSTM": bcr.LSTMOp}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One ONNX RNN/GRU/LSTM node, its inputs, and how its weights are pruned."""
+
+    op: str
+    direction: str = "forward"
+    seq: int = 4
+    batch: int = 1
+    inp: int = 30
+    hidden: int = 37
+    bias: bool = True
+    initial_h: bool = False
+    initial_c: bool = False
+    peepholes: bool = False
+    lbr: int = 0
+    clip: float | None = None
+    input_forget: int = 0
+    block: tuple[int, int] = (8, 16)
+    rate: float = 8.0
+
+    @property
+    def dirs(self) -> int:
+        return 2 if self.direction == "bidirectional" else 1
+
+
+CASES = {
+    "gru_fwd_lbr1": Case("GRU", lbr=1),
+    "gru_rev_h0_lbr0_b3": Case(
+        "GRU", "reverse", seq=5, batch=3, inp=33, hidden=45, bias=False, initial_h=True,
+        block=(4, 16),
+    ),
+    "gru_bidi_clip_lbr0_b3": Case(
+        "GRU", "bidirectional", batch=3, inp=16, hidden=20, initial_h=True, clip=0.7
+    ),
+    "gru_bidi_clip_lbr1": Case(
+        "GRU", "bidirectional", seq=3, inp=33, hidden=45, lbr=1, clip=0.4, block=(16, 32)
+    ),
+    "lstm_fwd_peep": Case("LSTM", inp=40, hidden=19, peepholes=True),
+    "lstm_bidi_states_peep_clip_b3": Case(
+        "LSTM", "bidirectional", batch=3, inp=16, hidden=20, initial_h=True, initial_c=True,
+        peepholes=True, clip=0.9, block=(4, 16),
+    ),
+    "lstm_rev_forget_b2": Case("LSTM", "reverse", batch=2, bias=False, input_forget=1, rate=10),
+    "rnn_fwd": Case("RNN", inp=33, hidden=45, block=(16, 32)),
+    "rnn_bidi_h0_clip_b3": Case(
+        "RNN", "bidirectional", batch=3, bias=False, initial_h=True, clip=0.8, block=(4, 16)
+    ),
+}  # fmt: skip
+
+
+def cell_model(case: Case, seed: int = 0) -> onnx.ModelProto:
+    """A one-node model with BCR-pruned W and R: X and initial states are graph inputs,
+    weights initializers, U(-2/sqrt(H), 2/sqrt(H)) so that gates saturate now and then."""
+    rng = np.random.default_rng(seed)
+    g, h, d = GATES[case.op], case.hidden, case.dirs
+
+    def uniform(*shape: int) -> np.ndarray:
+        return rng.uniform(-2 / np.sqrt(h), 2 / np.sqrt(h), shape).astype(np.float32)
+
+    inits = [
+        numpy_helper.from_array(uniform(d, g * h, case.inp), "W"),
+        numpy_helper.from_array(uniform(d, g * h, h), "R"),
+    ]
+    names = ["X", "W", "R", "", "", "", "", ""]
+    state = [d, case.batch, h]
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [case.seq, case.batch, case.inp])]
+    if case.bias:
+        inits.append(numpy_helper.from_array(uniform(d, 2 * g * h), "B"))
+        names[3] = "B"
+    for index, name, wanted in ((5, "initial_h", case.initial_h), (6, "initial_c", case.initial_c)):
+        if wanted:
+            names[index] = name
+            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, state))
+    if case.peepholes:
+        inits.append(numpy_helper.from_array(uniform(d, 3 * h), "P"))
+        names[7] = "P"
+    while names[-1] == "":
+        names.pop()
+    attrs: dict[str, object] = {"hidden_size": h, "direction": case.direction}
+    if case.op == "GRU":
+        attrs["linear_before_reset"] = case.lbr
+    if case.op == "LSTM":
+        attrs["input_forget"] = case.input_forget
+    if case.clip is not None:
+        attrs["clip"] = case.clip
+    outs = ["Y", "Y_h"] + (["Y_c"] if case.op == "LSTM" else [])
+    shapes = {"Y": [case.seq, d, case.batch, h], "Y_h": state, "Y_c": state}
+    graph = helper.make_graph(
+        [helper.make_node(case.op, names, outs, **attrs)], "cell", inputs,
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, shapes[o]) for o in outs], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return prune_model(model, block=case.block, rate=case.rate, min_weights=0, min_k=1).model
+
+
+def random_inputs(model: onnx.ModelProto, seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        i.name: rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim]).astype(
+            np.float32
+        )
+        for i in model.graph.input
+    }
+
+
+def onnxruntime_outputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, feeds), strict=True))
+
+
+def compile_sparse(
+    model: onnx.ModelProto,
+    target: str,
+    threads: int,
+    sparse_format: str = "bcr",
+    knobs: dict[str, int] | None = None,
+) -> tuple[ModuleOp, GeneratedModel]:
+    """The default pipeline (asserted to go sparse), then the code generator; `knobs`
+    become the cell ops' `kernel_params` (the tuner's hook)."""
+    module = optimize(import_model(model), target=target, threads=threads)
+    cells = [op for op in module.walk() if isinstance(op, bcr.RecurrentOp)]
+    assert cells, "the default pipeline did not rewrite the cell into a bcr op"
+    for op in cells:
+        if knobs:
+            op.attributes["kernel_params"] = DictionaryAttr(
+                {key: IntegerAttr(value, 64) for key, value in knobs.items()}
+            )
+    gen = generate(module, emit_target(target), threads=threads, sparse_format=sparse_format)
+    return module, gen
+
+
+def grimc_outputs(
+    gen: GeneratedModel, feeds: dict[str, np.ndarray], workdir: Path, target: str, threads: int
+) -> dict[str, np.ndarray]:
+    inputs = [feeds[d.name] for d in gen.inputs]
+    if target == "aarch64":
+        outs = ExeModel.build(gen, workdir, target=target, threads=threads).run(inputs)
+    else:
+        with HostModel.build(gen, workdir, threads=threads, target=target) as model:
+            outs = model.run(inputs)
+    return {d.name: o for d, o in zip(gen.outputs, outs, strict=True)}
+
+
+def check(
+    model: onnx.ModelProto,
+    workdir: Path,
+    target: str,
+    threads: int,
+    sparse_format: str = "bcr",
+    knobs: dict[str, int] | None = None,
+) -> list[KernelInstance]:
+    """grimc == onnxruntime on every output; returns the sparse cell kernels."""
+    feeds = random_inputs(model)
+    _, gen = compile_sparse(model, target, threads, sparse_format, knobs)
+    got = grimc_outputs(gen, feeds, workdir, target, threads)
+    want = onnxruntime_outputs(model, feeds)
+    assert set(got) == set(want)
+    for name, ref in want.items():
+        np.testing.assert_allclose(got[name], ref, rtol=RTOL, atol=ATOL, err_msg=name)
+    kernels = [k for k in gen.kernels if k.kind == "bcr_recurrent"]
+    assert kernels and all(k.params["format"] == sparse_format for k in kernels)
+    return kernels
+
+
+# --------------------------------------------------------------------------
+# numerics
+
+
+RUNS = [("host", 1), ("host-avx512", 2), ("host", 2), ("host-avx512", 1)]
+
+
+@pytest.mark.parametrize("run", [0, 1])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cell_matches_onnxruntime(name: str, run: int, tmp_path, monkeypatch) -> None:
+    """Each case on two of (host, host-avx512) x (1, 2 threads), all four combinations
+    covered across cases; with 2 threads the step or the directions really split."""
+    monkeypatch.setattr(bcr_recurrent, "MIN_PARALLEL_ENTRIES", 0)
+    case = CASES[name]
+    target, threads = RUNS[2 * (sorted(CASES).index(name) % 2) + run]
+    (k,) = check(cell_model(case), tmp_path, target, threads)
+    assert k.params["q"] >= 1 and k.params["p"] * k.params["q"] == emit_target(target).vw
+    tasks = k.params["ntasks"] * case.dirs
+    if threads == 1:
+        assert k.params["ntasks"] == 1
+    else:
+        assert tasks > 1, "the thread split was not exercised"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_cell_csr_matches_onnxruntime(name: str, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(bcr_recurrent, "MIN_PARALLEL_ENTRIES", 0)
+    index = sorted(CASES).index(name)
+    target, threads = RUNS[index % 4]
+    (k,) = check(cell_model(CASES[name]), tmp_path, target, threads, "csr")
+    assert k.params["proj"].kind == "csr_matmul"
+
+
+@pytest.mark.parametrize(
+    ("target", "knobs"),
+    [
+        ("host", {"q": 1, "ntasks": 3}),
+        ("host", {"q": 2, "bb": 2, "sets": 1}),
+        ("host", {"q": 4, "ntasks": 2}),
+        ("host", {"q": 8, "bb": 1, "sets": 3}),
+        ("host-avx512", {"q": 16, "bb": 2}),
+        ("host-avx512", {"q": 8, "ntasks": 2, "sets": 2}),
+    ],
+    ids=str,
+)
+def test_lane_layouts(target: str, knobs: dict[str, int], tmp_path) -> None:
+    """Every q (p rows x q columns per vector, folded at the end), batch block, set
+    count and task split that `kernel_params` sets gives the same numbers."""
+    (k,) = check(cell_model(CASES["gru_bidi_clip_lbr0_b3"]), tmp_path, target, 2, knobs=knobs)
+    for key, value in knobs.items():
+        assert k.params[key] == value, key
+
+
+@pytest.mark.parametrize(
+    ("cell", "block", "target", "threads"),
+    [
+        ("gru", (8, 16), "host-avx512", 1),
+        ("lstm", (4, 16), "host", 2),
+        ("rnn", (16, 32), "host-avx512", 2),
+    ],
+)
+def test_zoo_models(cell: str, block: tuple[int, int], target: str, threads: int, tmp_path) -> None:
+    """The zoo's stacked cells (two layers, the second fed by the first), pruned 8x."""
+    model = getattr(zoo, cell)(input_size=24, hidden_size=52, num_layers=2, seq_len=6, batch=1)
+    pruned = prune_model(model, block=block, rate=8, min_weights=0, min_k=1).model
+    kernels = check(pruned, tmp_path, target, threads)
+    assert len(kernels) == 2
+
+
+@pytest.mark.parametrize("knobs", [None, {"q": 2}, {"q": 4}], ids=str)
+def test_aarch64_qemu(knobs: dict[str, int] | None, tmp_path) -> None:
+    """NEON lane helpers (merged loads, pairwise folds) under qemu; -Werror build."""
+    check(cell_model(CASES["gru_bidi_clip_lbr0_b3"]), tmp_path, "aarch64", 1, knobs=knobs)
+
+
+# --------------------------------------------------------------------------
+# structure
+
+
+@pytest.mark.parametrize("q", [1, 2, 4, 8])
+def test_pack_groups_reconstructs_r(q: int) -> None:
+    """Group ((d*chunks + c)*G + g)*q + j, lane i*q + s of entry e holds
+    R[g*H + c*vw + j*p + i, cols[e*q + s]]; padding columns carry zeros."""
+    vw, hidden, gates, dirs = 8, 21, 3, 2
+    rng = np.random.default_rng(3)
+    r = rng.standard_normal((dirs, gates * hidden, hidden)).astype(np.float32)
+    r[rng.random(r.shape) < 0.8] = 0.0
+    groups = bcr_recurrent.pack_groups(r, gates, hidden, vw, q)
+    p, chunks = vw // q, -(-hidden // vw)
+    back = np.zeros_like(r)
+    for gid in range(len(groups.gptr) - 1):
+        rest, j = divmod(gid, q)
+        rest, g = divmod(rest, gates)
+        d, c = divmod(rest, chunks)
+        for e in range(groups.gptr[gid], groups.gptr[gid + 1]):
+            lanes = groups.weights[e].reshape(p, q)
+            for i in range(p):
+                unit = c * vw + j * p + i
+                for s in range(q):
+                    col = groups.cols[e * q + s]
+                    if unit >= hidden:
+                        assert lanes[i, s] == 0
+                    else:
+                        back[d, g * hidden + unit, col] += lanes[i, s]
+    np.testing.assert_array_equal(back, r)
+    lengths = bcr_recurrent.list_lengths(r, gates, hidden, vw, q)
+    np.testing.assert_array_equal(lengths, groups.entries)
+
+
+def test_choose_q_follows_block_height() -> None:
+    """8-row blocks: one block stripe per vector (q = vw/8) on AVX-512; 16-row: q = 1."""
+    for block, want in (((8, 16), 2), ((16, 32), 1)):
+        case = Case("GRU", hidden=64, inp=40, block=block)
+        _, gen = compile_sparse(cell_model(case), "host-avx512", 1)
+        (k,) = [k for k in gen.kernels if k.kind == "bcr_recurrent"]
+        assert k.params["q"] == want, block
+
+
+def test_deterministic_and_kernel_args() -> None:
+    """Same IR -> same bytes; the kernel reads the nested projection's arrays and the
+    recurrent lists; its scratch lives at this kernel only."""
+    model = cell_model(CASES["gru_fwd_lbr1"])
+    _, gen = compile_sparse(model, "host", 1)
+    _, again = compile_sparse(model, "host", 1)
+    assert gen.source == again.source and gen.blob == again.blob
+    (k,) = [k for k in gen.kernels if k.kind == "bcr_recurrent"]
+    names = [n for n, _ in k.inputs]
+    assert names[0] == "x" and names[-4:] == ["rv", "rc", "rg", "rb"]
+    assert names[1 : len(k.params["proj"].inputs)] == k.params["proj_args"]
+    assert [n for n, _ in k.outputs] == ["y", "y_h", "scratch"]
+    scratch = gen.buffers[k.outputs[-1][1].buffer]
+    index = gen.kernels.index(k)
+    assert (scratch.first, scratch.last) == (index, index)
+    assert f"static void {k.fn}_proj(" in gen.source
+
+
+@pytest.mark.parametrize(
+    ("knobs", "message"),
+    [
+        ({"bb": 4}, "'bb' = 4 exceeds the batch 3"),
+        ({"q": 3}, "'q' = 3 must be a power of two <= 8"),
+        ({"sets": 0}, "'sets' must be a positive integer"),
+        ({"nvg": 2}, "unknown kernel parameter 'nvg'"),
+    ],
+)
+def test_bad_kernel_params(knobs: dict[str, int], message: str) -> None:
+    with pytest.raises(CodegenError, match=message):
+        compile_sparse(cell_model(CASES["gru_bidi_clip_lbr0_b3"]), "host", 1, knobs=knobs)
