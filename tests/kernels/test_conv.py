@@ -179,6 +179,14 @@ CASES: dict[str, Case] = {
         cin=5, h=16, w=17, cout=9, stride=(3, 3), dil=(2, 2), pads=(0, 2, 1, 0)
     ),
     "kernel_wider_than_input": Case(cin=4, h=3, w=4, cout=5, kh=7, kw=7, pads=(3,) * 4),
+    # 7x7-ish images vectorize over output channels on x86 (vec "c")
+    "small_image_3x3": Case(cin=16, h=7, w=7, cout=40, act="relu"),
+    "small_image_residual_sigmoid": Case(
+        n=2, cin=64, h=7, w=7, cout=64, residual=True, act="Sigmoid"
+    ),
+    "small_image_stride2": Case(cin=32, h=13, w=13, cout=48, stride=(2, 2)),
+    "small_image_1x1": Case(cin=96, h=5, w=7, cout=70, kh=1, kw=1, pads=(0, 0, 0, 0)),
+    "small_image_groups2": Case(cin=64, h=6, w=6, cout=64, group=2, bias=False),
     "3x1_rect": Case(cin=4, h=9, w=8, cout=7, kh=3, kw=1, pads=(1, 0, 1, 0), stride=(1, 2)),
     "batch2_big_k": Case(n=2, cin=64, h=8, w=8, cout=40, act="relu"),
     "wide_rows": Case(cin=4, h=6, w=70, cout=8),
@@ -322,10 +330,24 @@ def test_default_schedule_is_consistent(vw: int, threads: int) -> None:
     for s in [_shape(), _shape(cin=512, cout=512, h=7, w=7, oh=7, ow=7), _shape(cin=3, cout=5)]:
         sched = default_schedule(s, choose_kind(s), vw, threads)
         t = sched.nv * vw
-        assert sched.tb % t == 0 and sched.tb >= t
-        assert 1 <= sched.kc <= s.k and 1 <= sched.mr <= s.cout_g
-        assert sched.kc * sched.tb * 4 <= max(BLOCK_BYTES, sched.kc * t * 4)  # L2 block
+        assert 1 <= sched.kc <= s.k and sched.kc * t * 4 <= 32 * 1024  # L1 tile
         assert sched.ntasks in (1, threads)
+        if sched.vec == "p":  # mr channels x t pixels, blocks of whole tiles
+            assert sched.tb % t == 0 and sched.tb >= t
+            assert 1 <= sched.mr <= s.cout_g
+            assert sched.kc * sched.tb * 4 <= max(BLOCK_BYTES, sched.kc * t * 4)  # L2 block
+        else:  # mr pixels x t channels, one block per image, no pixel split
+            assert sched.tb == s.p and 1 <= sched.mr <= s.p
+            assert sched.split != "p" or sched.ntasks == 1
+
+
+def test_small_images_vectorize_over_channels() -> None:
+    for name in ["small_image_3x3", "small_image_stride2", "small_image_1x1"]:
+        for target, vec in [("host-avx512", "c"), ("host", "c"), ("aarch64", "p")]:
+            gen = compile_model(conv_model(CASES[name]), target=target)
+            assert gen.kernels[0].params["vec"] == vec, (name, target)
+    gen = compile_model(conv_model(CASES["3x3_relu"]), target="host-avx512")
+    assert gen.kernels[0].params["vec"] == "p"
 
 
 def test_kind_choice() -> None:
@@ -353,6 +375,9 @@ def test_generated_code_is_deterministic() -> None:
         {"mr": 3, "nv": 2},
         {"split": "c", "ntasks": 2},
         {"split": "p", "ntasks": 3},  # more tasks than threads
+        {"vec": "c", "mr": 5, "nv": 2},
+        {"vec": "c", "mr": 7, "nv": 3, "split": "p", "ntasks": 2, "kc": 50},
+        {"vec": "p", "mr": 8, "nv": 3},
     ],
     ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
 )

@@ -65,6 +65,11 @@ TILES: dict[int, tuple[int, int]] = {16: (8, 3), 8: (4, 3), 4: (8, 3), 1: (4, 2)
 """Default (mr, nv) per vector width: mr*nv accumulators + nv pixel vectors +
 one broadcast fit the register file (32 zmm, 16 ymm, 32 NEON q, 16 xmm)."""
 
+TILES_C: dict[int, tuple[tuple[int, int], ...]] = {16: ((7, 3), (6, 4)), 8: ((6, 2),)}
+"""(pixels, channel vectors) of the channel-vectorized tile (vec "c"), x86 only;
+the first that divides the image's pixel count, else the last. 7 divides every
+map size of a 224x224 network (7 * 2^k)."""
+
 L1_TILE_BYTES = 32 * 1024
 """A packed `kc x T` tile (read by every channel block) stays within L1."""
 
@@ -163,38 +168,66 @@ class ConvSchedule:
     pf: int = 2
     pfa: int = 64
     pfb: int = 0
+    vec: str = "p"
 
 
-def _split(
-    s: ConvShape, work_p: int, ncb: int, t: int, threads: int, flops: int
-) -> tuple[str, int]:
-    """Which dimension the threads share: the first that cuts into equal parts."""
-    if threads <= 1 or flops < MIN_PARALLEL_FLOPS:
+def _split(s: ConvShape, ncb: int, threads: int, by_pixels: bool) -> tuple[str, int]:
+    """Which dimension the threads share: images or groups when they cut into
+    equal parts, else pixel ranges (`by_pixels`) or channel blocks."""
+    if threads <= 1 or s.flops < MIN_PARALLEL_FLOPS:
         return "p", 1
     if s.n % threads == 0:
         return "n", threads
     if s.groups % threads == 0:
         return "g", threads
-    if work_p >= 4 * t * threads or ncb < threads:
+    if by_pixels:
         return "p", threads
-    return "c", threads
+    if ncb >= threads:
+        return "c", threads
+    return "p", 1
+
+
+def pixel_efficiency(p: int, vw: int) -> float:
+    """Share of computed lanes that are real pixels when vectorizing P pixels."""
+    return p / (math.ceil(p / vw) * vw)
 
 
 def default_schedule(s: ConvShape, kind: str, vw: int, threads: int) -> ConvSchedule:
     """A good schedule without tuning: the target's register tile, L1-sized
-    reduction chunks, L2-sized pixel blocks, an even thread split."""
+    reduction chunks, L2-sized pixel blocks, an even thread split. Small
+    images (7x7: 49 pixels fill 4 vectors of 16 to 77%) vectorize over output
+    channels instead (see ConvSchedule.vec)."""
+    if vw in TILES_C and s.k >= 64 and pixel_efficiency(s.p, vw) < 0.9:
+        return _channel_schedule(s, vw, threads)
     mr, nv = TILES.get(vw, TILES[1])
     mr = min(mr, s.cout_g)
     t = nv * vw
-    kc_max = max(1, L1_TILE_BYTES // (4 * t))
-    chunks = math.ceil(s.k / kc_max)
-    kc = math.ceil(s.k / chunks)
+    kc = _chunk(s.k, t)
     ncb = math.ceil(s.cout_g / mr)
-    split, ntasks = _split(s, s.p, ncb, t, threads, s.flops)
+    split, ntasks = _split(s, ncb, threads, s.p >= 4 * t * threads or ncb < threads)
     p_task = math.ceil(s.p / ntasks) if split == "p" else s.p
     tiles = math.ceil(p_task / t)
     blocks = math.ceil(tiles / max(1, BLOCK_BYTES // (4 * kc * t)))
     return ConvSchedule(mr, nv, kc, math.ceil(tiles / blocks) * t, "cob", split, ntasks)
+
+
+def _chunk(k: int, t: int) -> int:
+    """The reduction chunk: equal chunks, each with a kc x t tile within L1."""
+    chunks = math.ceil(k / max(1, L1_TILE_BYTES // (4 * t)))
+    return math.ceil(k / chunks)
+
+
+def _channel_schedule(s: ConvShape, vw: int, threads: int) -> ConvSchedule:
+    """Channel vectors: mr pixels x nv vectors of output channels, the whole
+    image in one block, threads split over images, groups or channel panels
+    (pixel ranges would each need the whole weight matrix)."""
+    tiles = TILES_C[vw]
+    mr, nv = next((tile for tile in tiles if s.p % tile[0] == 0), tiles[-1])
+    mr = min(mr, s.p)
+    t = nv * vw
+    ncb = math.ceil(s.cout_g / t)
+    split, ntasks = _split(s, ncb, threads, by_pixels=False)
+    return ConvSchedule(mr, nv, _chunk(s.k, t), s.p, "cob", split, ntasks, vec="c")
 
 
 def pack_weights(w: np.ndarray, groups: int, mr: int) -> np.ndarray:
@@ -234,21 +267,30 @@ def _gemm_kernel(
 ) -> KernelInstance:
     vw = ctx.target.vw
     sched = default_schedule(s, kind, vw, ctx.threads)
-    packed = ctx.blob(pack_weights(w, s.groups, sched.mr), f"{kind}_packed_w")
     t = sched.nv * vw
+    # vec "p": channel blocks of mr rows; vec "c": channel panels of t lanes.
+    panel = sched.mr if sched.vec == "p" else t
+    packed = ctx.blob(pack_weights(w, s.groups, panel), f"{kind}_packed_w")
+    ncb = math.ceil(s.cout_g / panel)
     outputs = [("y", ctx.result(op.y))]
     pack = "none" if kind == "conv2d_1x1" else "linear" if s.is_linear else "rows"
     layout = PackLayout.of(s, sched, pack)
-    if layout.ws_task:
-        outputs.append(("ws", ctx.scratch(4 * layout.ws_task * sched.ntasks)))
+    ldc = ncb * t
+    acc_off = layout.ws_task
+    ws_task = acc_off + (_round64(s.p * ldc) if sched.vec == "c" else 0)
+    if ws_task:
+        outputs.append(("ws", ctx.scratch(4 * ws_task * sched.ntasks)))
     params: dict[str, Any] = {
         **_shape_params(s),
         **asdict(sched),
         "T": t,
-        "ncb": math.ceil(s.cout_g / sched.mr),
-        "mr_rem": s.cout_g % sched.mr,
+        "ncb": ncb,
+        "mr_rem": s.cout_g % sched.mr if sched.vec == "p" else 0,  # last block's rows
         "pack": pack,
         **asdict(layout),
+        "ws_task": ws_task,
+        "ldc": ldc,
+        "acc_off": acc_off,
         "act": act_params(op.act),
     }
     return KernelInstance(
@@ -286,7 +328,9 @@ class PackLayout:
     def of(s: ConvShape, sched: ConvSchedule, pack: str) -> PackLayout:
         if pack == "none":
             return PackLayout(ldb=s.h * s.w, ws_task=0)
-        ldb = sched.tb + (16 if (4 * sched.tb) % 4096 == 0 else 0)
+        # the packs write whole vectors: round up to 16 lanes (the widest vw)
+        ldb = _round64(sched.tb)
+        ldb += 16 if (4 * ldb) % 4096 == 0 else 0
         block = _round64(sched.kc * ldb)
         if pack == "linear":
             return PackLayout(ldb, block)
