@@ -31,8 +31,14 @@ chunks live in y; bias, residual and activation are applied to the registers
 of the last chunk. Pixel tails use micro-kernels of 1..nv vectors (last one
 masked); the last channel block has its own `Cout_g % mr` row variant.
 
+Small images (`vec = "c"`, x86: when vectors of pixels would be under 90%
+full, e.g. 49 pixels in 4 x 16 lanes) swap the roles: `mr` pixels (broadcast
+from the packed block) x `nv` vectors of output channels (weights packed in
+`[group][panel][K][T]` panels), accumulated over all chunks in a pixel-major
+scratch accumulator, then transposed into y with the epilogue.
+
 Schedule knobs (all in `params`, defaults from `default_schedule`, free for a
-tuner): `mr`, `nv`, `kc` (a `kc x T` tile of the packed block fits L1), `tb`
+tuner): `vec`, `mr`, `nv`, `kc` (a `kc x T` tile fits L1), `tb`
 (pixels per block, a multiple of T: the packed block fits L2 and each weight
 panel is reused `tb/T` times), `order` (`"cob"`: channel blocks outside pixel
 tiles, or `"tile"`), prefetch distances (`pf` input channels ahead in the pack,
