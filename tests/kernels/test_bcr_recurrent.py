@@ -278,6 +278,33 @@ def test_zoo_models(cell: str, block: tuple[int, int], target: str, threads: int
     assert len(kernels) == 2
 
 
+@pytest.mark.parametrize(
+    ("name", "sparse_format", "knobs"),
+    [
+        ("lstm_bidi_states_peep_clip_b3", "bcr", {"q": 2, "ntasks": 2}),
+        ("gru_rev_h0_lbr0_b3", "bcr", {"q": 4, "bb": 2}),
+        ("rnn_bidi_h0_clip_b3", "csr", {"ntasks": 3}),
+    ],
+)
+def test_sanitizers(name: str, sparse_format: str, knobs: dict[str, int], tmp_path) -> None:
+    """No out-of-bounds access or UB (ASan + UBSan harness build, 2 threads): tail
+    chunks, padded list entries, masked lane loads, batch tails."""
+    model = cell_model(CASES[name])
+    feeds = random_inputs(model)
+    _, gen = compile_sparse(model, "host", 2, sparse_format, knobs)
+    exe = ExeModel.build(gen, tmp_path, target="host", threads=2, sanitize=("address", "undefined"))
+    outs = exe.run([feeds[d.name] for d in gen.inputs])
+    want = onnxruntime_outputs(model, feeds)
+    for desc, got in zip(gen.outputs, outs, strict=True):
+        np.testing.assert_allclose(got, want[desc.name], rtol=RTOL, atol=ATOL, err_msg=desc.name)
+
+
+def test_generic_scalar(tmp_path) -> None:
+    """Portable C (vector width 1: one row per group, no folds)."""
+    (k,) = check(cell_model(CASES["lstm_bidi_states_peep_clip_b3"]), tmp_path, "generic", 1)
+    assert (k.params["p"], k.params["q"]) == (1, 1)
+
+
 @pytest.mark.parametrize("knobs", [None, {"q": 2}, {"q": 4}], ids=str)
 def test_aarch64_qemu(knobs: dict[str, int] | None, tmp_path) -> None:
     """NEON lane helpers (merged loads, pairwise folds) under qemu; -Werror build."""
