@@ -9,6 +9,10 @@ alternately in this process, the median over `repeat` runs is printed with
 GFLOP/s and the ratio grimc/onnxruntime (< 1: grimc is faster). Layers that
 repeat in a network are timed once and weighted by their count in the
 network totals. `--e2e` also times the whole zoo VGG-16 / ResNet-18 models.
+onnxruntime picks its kernels at run time (AVX-512 on this machine) whatever
+grimc's --target, so `--target host` compares grimc's AVX2 code with
+onnxruntime's AVX-512 code (AVX2 peak is half).
+
 The machine is noisy: medians, interleaved runs, and a warm-up run each; at
 1 thread the clock is the calling thread's CPU time (time.thread_time), which
 does not count time slices taken by other processes on a shared core.
