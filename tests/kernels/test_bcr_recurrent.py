@@ -263,19 +263,26 @@ def test_lane_layouts(target: str, knobs: dict[str, int], tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cell", "block", "target", "threads"),
+    ("cell", "block", "target", "threads", "shape", "proj"),
     [
-        ("gru", (8, 16), "host-avx512", 1),
-        ("lstm", (4, 16), "host", 2),
-        ("rnn", (16, 32), "host-avx512", 2),
+        ("gru", (8, 16), "host-avx512", 1, (6, 1, "forward"), "bcr_gemv"),
+        ("lstm", (4, 16), "host", 2, (6, 1, "forward"), "bcr_gemv"),
+        ("rnn", (16, 32), "host-avx512", 2, (6, 1, "forward"), "bcr_gemv"),
+        ("gru", (8, 16), "host", 2, (12, 3, "bidirectional"), "bcr_spmm"),
     ],
 )
-def test_zoo_models(cell: str, block: tuple[int, int], target: str, threads: int, tmp_path) -> None:
-    """The zoo's stacked cells (two layers, the second fed by the first), pruned 8x."""
-    model = getattr(zoo, cell)(input_size=24, hidden_size=52, num_layers=2, seq_len=6, batch=1)
+def test_zoo_models(
+    cell: str, block: tuple[int, int], target: str, threads: int, shape: tuple, proj: str, tmp_path
+) -> None:
+    """The zoo's stacked cells (two layers, the second fed by the first), pruned 8x; few
+    steps project with bcr_gemv, many (36 rows, both directions as groups) with bcr_spmm."""
+    seq, batch, direction = shape
+    model = getattr(zoo, cell)(
+        input_size=24, hidden_size=52, num_layers=2, seq_len=seq, batch=batch, direction=direction
+    )
     pruned = prune_model(model, block=block, rate=8, min_weights=0, min_k=1).model
     kernels = check(pruned, tmp_path, target, threads)
-    assert len(kernels) == 2
+    assert len(kernels) == 2 and all(k.params["proj"].kind == proj for k in kernels)
 
 
 @pytest.mark.parametrize(
