@@ -34,7 +34,7 @@ from grimc.emit.kernels.conv import (
     default_schedule,
     pack_weights,
 )
-from grimc.runner import write_sources
+from grimc.runner import ExeModel, write_sources
 from grimc.toolchain import find_clang
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -396,3 +396,18 @@ def test_schedule_knobs_keep_numerics(
     monkeypatch.setattr(conv_kernels, "default_schedule", patched)
     for i, name in enumerate(["3x3_residual_relu", "3x3_stride2_asym", "1x1_residual_relu"]):
         check_case(CASES[name], tmp_path / str(i), "host-avx512", threads=2)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["3x3_stride2_asym", "1x1_residual_relu", "small_image_residual_sigmoid", "depthwise_s2_asym"],
+)
+def test_no_out_of_bounds_access_under_sanitizers(name: str, tmp_path: Path) -> None:
+    """Packs, tails and padding paths touch no memory outside the arena, the
+    weight blob and the stacks (ASan cannot see the borders between arena
+    buffers) and do no undefined arithmetic (UBSan), at 2 threads."""
+    c = CASES[name]
+    model, inputs = conv_model(c), case_inputs(c)
+    gen = compile_model(model, target="host", threads=2)
+    exe = ExeModel.build(gen, tmp_path, target="host", threads=2, sanitize=("address", "undefined"))
+    np.testing.assert_allclose(exe.run(inputs)[0], reference(model, inputs), rtol=RTOL, atol=ATOL)
