@@ -7,7 +7,7 @@ a time, walking one list over the kept columns of all blocks those rows cross;
 each list entry is the column's input offset plus its R weights, so one input
 vector load feeds R FMAs (redundant-load elimination). This module turns BCRC
 into those lists at compile time (`row_groups`), chooses the register group
-size from the sparsity actually present (`choose_rows`), and splits groups
+and tile size from the sparsity actually present (`choose_tile`), and splits groups
 over threads by nonzeros (`balanced_bounds`). The per-op lowerings are in
 `bcr_conv.py` and `bcr_matmul.py`; `csr.py` is the CSR baseline, chosen with
 `LoweringContext.sparse_format == "csr"` or a `sparse_format = "csr"`
@@ -25,7 +25,7 @@ from xdsl.ir import Operation
 
 from grimc.bcr_format import BCRFormatError, BCRMatrix, store_keys, unpack
 from grimc.dialects.bcr import EncodingAttr, ScheduleAttr
-from grimc.emit.kernel import CodegenError, LoweringContext
+from grimc.emit.kernel import BlobRef, CodegenError, LoweringContext
 
 FORMATS = ("bcr", "csr")
 FORMAT_ATTR = "sparse_format"
@@ -97,6 +97,18 @@ def param_overrides(op: Operation, allowed: Iterable[str]) -> dict[str, int | st
 
 def load_matrices(ctx: LoweringContext, prefix: str, encoding: EncodingAttr) -> list[BCRMatrix]:
     """Decode `<prefix>_*` from the weight store, checking it against the encoding."""
+    return load_weight(ctx, prefix, encoding)[0]
+
+
+def load_weight(
+    ctx: LoweringContext, prefix: str, encoding: EncodingAttr
+) -> tuple[list[BCRMatrix], list[np.ndarray]]:
+    """The decoded matrices (checked by `unpack`) and their `grid_dense` arrays.
+
+    The grids are scattered straight from the validated BCRC arrays, vectorized:
+    per-block densification (`BCRMatrix.to_dense`) takes seconds on an FC layer
+    of 10^5 blocks.
+    """
     keys = store_keys(prefix)
     present = set(ctx.store)  # iterate: the store's lookup raises on a missing key
     missing = [k for k in keys.values() if k not in present]
@@ -112,10 +124,31 @@ def load_matrices(ctx: LoweringContext, prefix: str, encoding: EncodingAttr) -> 
         raise CodegenError(
             f"packed weight '{prefix}' holds {len(mats)} groups, encoding says {encoding.num_groups}"
         )
-    for mat in mats:
-        if not np.all(np.isfinite(mat.to_dense())):
-            raise CodegenError(f"packed weight '{prefix}' has non-finite values")
-    return mats
+    if not np.all(np.isfinite(arrays["vals"])):
+        raise CodegenError(f"packed weight '{prefix}' has non-finite values")
+    return mats, _scatter_grids(arrays, len(mats), (m, k), encoding.block_shape)
+
+
+def _scatter_grids(
+    arrays: dict[str, np.ndarray], groups: int, shape: tuple[int, int], block: tuple[int, ...]
+) -> list[np.ndarray]:
+    """Per group, W[perm] from packed arrays that `unpack` has validated (layout:
+    grimc.bcr_format: values per block column-major over kept cols x kept rows)."""
+    vals = np.asarray(arrays["vals"], dtype=np.float32)
+    cols = np.asarray(arrays["cols"], dtype=np.int64)
+    rows = np.asarray(arrays["rows"], dtype=np.int64)
+    ptr = np.asarray(arrays["bptr"], dtype=np.int64).reshape(-1, 3)
+    nv = np.diff(ptr[:, 2])
+    nr = np.diff(ptr[:, 1])
+    blocks_per_group = (len(ptr) - 1) // groups
+    owner = np.repeat(np.arange(len(nv)), nv)
+    local = np.arange(len(vals)) - ptr[owner, 2]
+    col_in, row_in = np.divmod(local, np.maximum(nr[owner], 1))
+    grids = np.zeros((groups, *shape), dtype=np.float32)
+    grids[owner // blocks_per_group, rows[ptr[owner, 1] + row_in], cols[ptr[owner, 0] + col_in]] = (
+        vals
+    )
+    return list(grids)
 
 
 def grid_dense(mat: BCRMatrix) -> tuple[np.ndarray, np.ndarray]:
@@ -180,14 +213,26 @@ def group_entries(grids: Sequence[np.ndarray], rows: int) -> int:
     return int(group_counts(grids, rows).sum())
 
 
-def row_groups(mats: Sequence[BCRMatrix], rows: int, key: ColumnKey | None = None) -> RowGroups:
-    """Cut each matrix's reordered rows into groups of `rows` and list their columns."""
+def row_groups(
+    mats: Sequence[BCRMatrix],
+    rows: int,
+    key: ColumnKey | None = None,
+    grids: Sequence[np.ndarray] | None = None,
+) -> RowGroups:
+    """Cut each matrix's reordered rows into groups of `rows` and list their columns.
+
+    `grids` are the matrices' `grid_dense` arrays when the caller has them already
+    (densifying a large weight is the slow part of compiling it).
+    """
     owner: list[int] = []
     orow: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     for g, mat in enumerate(mats):
-        wp, perm = grid_dense(mat)
+        if grids is None:
+            wp, perm = grid_dense(mat)
+        else:
+            wp, perm = grids[g], np.asarray(mat.perm, dtype=np.int64)
         m = wp.shape[0]
         padded = _padded(wp, rows)
         out = np.full(padded.shape[0], -1, dtype=np.int64)
@@ -288,7 +333,9 @@ def balanced_bounds(costs: Sequence[int] | np.ndarray, ntasks: int) -> list[int]
     return bounds
 
 
-def int_blob(ctx: LoweringContext, values: Sequence[int] | np.ndarray, hint: str, pad: int = 0):
+def int_blob(
+    ctx: LoweringContext, values: Sequence[int] | np.ndarray, hint: str, pad: int = 0
+) -> BlobRef:
     """An int32 blob (at least one element, `pad` zeros appended for read-ahead)."""
     arr = np.asarray(values, dtype=np.int64).ravel()
     if arr.size and (arr.max() > np.iinfo(np.int32).max or arr.min() < np.iinfo(np.int32).min):
@@ -297,7 +344,7 @@ def int_blob(ctx: LoweringContext, values: Sequence[int] | np.ndarray, hint: str
     return ctx.blob(arr.astype(np.int32), hint, dtype=np.int32)
 
 
-def float_blob(ctx: LoweringContext, values: np.ndarray, hint: str):
+def float_blob(ctx: LoweringContext, values: np.ndarray, hint: str) -> BlobRef:
     """A float32 blob with at least one element."""
     arr = np.asarray(values, dtype=np.float32).ravel()
     if arr.size == 0:

@@ -41,10 +41,9 @@ from grimc.emit.kernels.bcr import (
     balanced_bounds,
     choose_tile,
     float_blob,
-    grid_dense,
     int_blob,
     is_default,
-    load_matrices,
+    load_weight,
     param_overrides,
     register_budget,
     row_groups,
@@ -234,8 +233,7 @@ def lower_bcr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
 
         return lower_csr_conv(op, ctx)
     geo = ConvGeometry.of(op)
-    mats = load_matrices(ctx, op.weights.data, op.encoding)
-    grids = [grid_dense(m)[0] for m in mats]
+    mats, grids = load_weight(ctx, op.weights.data, op.encoding)
     overrides = param_overrides(op, (f.name for f in fields(ConvSchedule)))
     sched = conv_schedule(
         geo, op.encoding.schedule, grids, op.encoding.block_shape[0], ctx, overrides
@@ -249,7 +247,7 @@ def lower_bcr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
         # Masks are fixed per kernel position: sort by position, then channel.
         return geo.position(cols) * geo.cin + cols // geo.npos if masked else cols
 
-    groups = row_groups(mats, sched.rows, key)
+    groups = row_groups(mats, sched.rows, key, grids=grids)
     offsets = np.concatenate(
         [geo.input_offset(c, g) for c, g in zip(groups.cols, groups.owner, strict=True)] or [[]]
     )

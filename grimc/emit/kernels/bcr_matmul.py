@@ -28,11 +28,10 @@ from grimc.emit.kernels.bcr import (
     balanced_bounds,
     choose_tile,
     float_blob,
-    grid_dense,
     group_counts,
     int_blob,
     is_default,
-    load_matrices,
+    load_weight,
     param_overrides,
     register_budget,
     row_groups,
@@ -80,8 +79,7 @@ def lower_bcr_matmul(op: bcr.MatMulOp, ctx: LoweringContext) -> KernelInstance:
 
         return lower_csr_matmul(op, ctx)
     nb, k, m = linear_shape(op)
-    mats = load_matrices(ctx, op.weights.data, op.encoding)
-    grids = [grid_dense(mat)[0] for mat in mats]
+    mats, grids = load_weight(ctx, op.weights.data, op.encoding)
     nnz = int(sum(np.count_nonzero(g) for g in grids))
     if use_gemm(nb, k, ctx.target.vw):
         params, inputs = _gemm(op, ctx, mats, grids, nb, k)
@@ -130,7 +128,7 @@ def _gemm(
     if not auto and sched.tile.data > 1:
         nv = max(1, min(max_nv, math.ceil(sched.tile.data / vw)))
     tile = nv * vw
-    groups = row_groups(mats, rows)
+    groups = row_groups(mats, rows, grids=grids)
     offsets = np.concatenate([c * tile for c in groups.cols] or [[]])
     counts = groups.entries()
     starts = np.concatenate([[0], np.cumsum(counts)])
@@ -187,7 +185,7 @@ def _gemv(
     nb_tile = int(knobs.get("nb_tile", max(1, min(nb_cap, budget.accumulators // rows))))
     sets = max(1, min(4, math.ceil(2 * budget.fma_latency / (rows * nb_tile))))
     sets = int(knobs.get("sets", sets))
-    groups = row_groups(mats, rows)
+    groups = row_groups(mats, rows, grids=grids)
     counts = groups.entries()
     chunks = -(-counts // vw)
     panels = []

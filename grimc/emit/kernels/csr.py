@@ -27,7 +27,7 @@ from grimc.emit.kernels.bcr import (
     balanced_bounds,
     float_blob,
     int_blob,
-    load_matrices,
+    load_weight,
     register_budget,
     task_count,
 )
@@ -43,6 +43,17 @@ def csr_arrays(dense: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndar
     vals = np.concatenate([r[c] for r, c in zip(rows, cols, strict=True)] or [[]])
     owner = np.repeat(np.arange(len(dense)), [d.shape[0] for d in dense])
     return row_ptr, np.concatenate(cols or [[]]).astype(np.int64), vals, owner
+
+
+def original_order(ctx: LoweringContext, op: bcr.SparseLinearOp) -> list[np.ndarray]:
+    """Each group's weight matrix in its original row order (CSR does not reorder)."""
+    mats, grids = load_weight(ctx, op.weights.data, op.encoding)
+    dense = []
+    for mat, grid in zip(mats, grids, strict=True):
+        w = np.empty_like(grid)
+        w[np.asarray(mat.perm)] = grid
+        dense.append(w)
+    return dense
 
 
 def _common(
@@ -62,7 +73,7 @@ def _common(
 
 def lower_csr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
     geo = ConvGeometry.of(op)
-    dense = [m.to_dense() for m in load_matrices(ctx, op.weights.data, op.encoding)]
+    dense = original_order(ctx, op)
     row_ptr, cols, vals, owner = csr_arrays(dense)
     vw = ctx.target.vw
     nv = register_budget(ctx.target.isa).max_vectors
@@ -123,7 +134,7 @@ def lower_csr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
 
 def lower_csr_matmul(op: bcr.MatMulOp, ctx: LoweringContext) -> KernelInstance:
     nb, k, m = linear_shape(op)
-    dense = [mat.to_dense() for mat in load_matrices(ctx, op.weights.data, op.encoding)]
+    dense = original_order(ctx, op)
     row_ptr, cols, vals, _ = csr_arrays(dense)
     nnz = len(vals)
     inputs: list[tuple[str, Any]] = [
