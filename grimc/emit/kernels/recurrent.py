@@ -317,7 +317,7 @@ def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstan
     }
     rec_macs = seq * batch * dirs * cell.gates * hidden * hidden
     return KernelInstance(
-        kind=cell.kind,
+        kind="rnn_cell",
         params=params,
         inputs=inputs,
         outputs=outputs,
