@@ -26,6 +26,8 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
 from grimc.driver import build_model, compile_model
+from grimc.emit.codegen import GeneratedModel
+from grimc.emit.kernel import BlobRef, KernelInstance
 from grimc.emit.kernels import conv as conv_kernels
 from grimc.emit.kernels.conv import (
     BLOCK_BYTES,
@@ -35,7 +37,7 @@ from grimc.emit.kernels.conv import (
     pack_weights,
 )
 from grimc.runner import ExeModel, write_sources
-from grimc.toolchain import find_clang
+from grimc.toolchain import build_executable, find_clang
 
 RTOL, ATOL = 1e-4, 1e-5
 HOST_TARGETS = ["host", "host-avx512"]
@@ -396,6 +398,89 @@ def test_schedule_knobs_keep_numerics(
     monkeypatch.setattr(conv_kernels, "default_schedule", patched)
     for i, name in enumerate(["3x3_residual_relu", "3x3_stride2_asym", "1x1_residual_relu"]):
         check_case(CASES[name], tmp_path / str(i), "host-avx512", threads=2)
+
+
+ISOLATED_MAIN = """
+/* Calls kernel {fn} of the model with every activation in its own exact-size
+ * heap block, so that ASan sees any access outside a buffer. */
+#include <stdio.h>
+int main(int argc, char **argv) {{
+    (void)argc;
+    grimc_model *m = NULL;
+    if (grimc_model_create(argv[1], {threads}, &m) != 0) return 3;
+{allocs}
+{reads}
+    {fn}({args}, m->pool);
+{writes}
+{frees}
+    grimc_model_destroy(m);
+    return 0;
+}}
+"""
+
+
+def isolated_kernel_source(gen: GeneratedModel, k: KernelInstance, threads: int) -> str:
+    """model.c plus a main() that runs kernel k on separately allocated buffers:
+    a buffer of graph input i is read from input<i>.bin, output 0 is written
+    to output0.bin (files in the working directory)."""
+    refs = k.inputs + k.outputs
+    in_files = {d.ref.buffer: i for i, d in enumerate(gen.inputs)}
+    allocs, reads, args, frees = [], [], [], []
+    for name, ref in refs:
+        if isinstance(ref, BlobRef):
+            args.append(f"m->w[{ref.index}]")
+            continue
+        nbytes = gen.buffers[ref.buffer].nbytes
+        allocs.append(f"    float *b_{name} = malloc({nbytes});")
+        frees.append(f"    free(b_{name});")
+        args.append(f"b_{name}")
+        if ref.buffer in in_files:
+            path = f"input{in_files[ref.buffer]}.bin"
+            reads.append(
+                f'    {{ FILE *f = fopen("{path}", "rb"); '
+                f"if (!f || fread(b_{name}, 1, {nbytes}, f) != {nbytes}) return 4; fclose(f); }}"
+            )
+    out_name = next(n for n, r in k.outputs if r == gen.outputs[0].ref)
+    out_bytes = gen.buffers[gen.outputs[0].ref.buffer].nbytes
+    writes = (
+        f'    {{ FILE *f = fopen("output0.bin", "wb"); '
+        f"if (!f || fwrite(b_{out_name}, 1, {out_bytes}, f) != {out_bytes}) return 5; fclose(f); }}"
+    )
+    main = ISOLATED_MAIN.format(
+        fn=k.fn, threads=threads, allocs="\n".join(allocs), reads="\n".join(reads),
+        args=", ".join(args), writes=writes, frees="\n".join(frees),
+    )  # fmt: skip
+    return gen.source + main
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "3x3_stride2_asym", "1x1_residual_relu", "small_image_residual_sigmoid",
+        "depthwise_s2_asym", "3x3_asym_pads", "kernel_wider_than_input", "11x11_stride4",
+    ],
+)  # fmt: skip
+def test_kernel_stays_inside_its_buffers(name: str, tmp_path: Path) -> None:
+    """Every activation (x, residual, y, scratch) in its own heap block under
+    ASan+UBSan: no read or write outside it, no undefined arithmetic."""
+    c = CASES[name]
+    model, inputs = conv_model(c), case_inputs(c)
+    gen = compile_model(model, target="host", threads=2)
+    (k,) = gen.kernels
+    write_sources(gen, tmp_path)
+    src = tmp_path / "isolated.c"
+    src.write_text(isolated_kernel_source(gen, k, threads=2))
+    exe = tmp_path / "isolated"
+    build_executable([src], exe, "host", sanitize=("address", "undefined"), include_dirs=[tmp_path])
+    for i, x in enumerate(inputs):
+        x.astype("<f4").tofile(tmp_path / f"input{i}.bin")
+    proc = subprocess.run(
+        [str(exe), str(tmp_path / f"{gen.prefix}.weights.bin")],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = np.fromfile(tmp_path / "output0.bin", dtype="<f4").reshape(c.out_shape)
+    np.testing.assert_allclose(got, reference(model, inputs), rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize(
