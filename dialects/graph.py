@@ -236,8 +236,8 @@ class GraphOp(IRDLOperation):
         """Op-specific shape and attribute rules."""
 
 
-class UnaryOp(GraphOp):
-    """Element-wise op: result has the input's type."""
+class SingleInputOp(GraphOp):
+    """One tensor in, one tensor out: `graph.op %x {props} : type -> type`."""
 
     x = operand_def(TensorType)
     y = result_def(TensorType)
@@ -245,15 +245,25 @@ class UnaryOp(GraphOp):
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$x attr-dict `:` type($x) `->` type($y)"
 
+
+class UnaryOp(SingleInputOp):
+    """Element-wise op: result has the input's type."""
+
     def __init__(self, x: SSAValue, **props: Attribute):
         super().__init__(operands=[x], result_types=[x.type], properties=props)
 
     def verify_shapes(self) -> None:
         require(self.x.type == self.y.type, f"{self.name}: result type must equal input")
 
+    ACT: ClassVar[str] = ""
+    """The ActivationAttr kind of this op; its parameters are its float properties
+    in ActivationAttr order (clip: min, max; leaky_relu: alpha; ...)."""
+    ACT_PARAMS: ClassVar[tuple[str, ...]] = ()
+
     def activation(self) -> ActivationAttr:
         """The epilogue form of this op, for activation fusion."""
-        raise NotImplementedError
+        values = tuple(self.properties[p].value.data for p in self.ACT_PARAMS)  # type: ignore[attr-defined]
+        return ActivationAttr(self.ACT, values)
 
 
 class BinaryOp(GraphOp):
@@ -513,32 +523,28 @@ class SumOp(GraphOp):
 class ReluOp(UnaryOp):
     name = "graph.relu"
 
-    def activation(self) -> ActivationAttr:
-        return ActivationAttr("relu")
+    ACT: ClassVar[str] = "relu"
 
 
 @irdl_op_definition
 class SigmoidOp(UnaryOp):
     name = "graph.sigmoid"
 
-    def activation(self) -> ActivationAttr:
-        return ActivationAttr("sigmoid")
+    ACT: ClassVar[str] = "sigmoid"
 
 
 @irdl_op_definition
 class TanhOp(UnaryOp):
     name = "graph.tanh"
 
-    def activation(self) -> ActivationAttr:
-        return ActivationAttr("tanh")
+    ACT: ClassVar[str] = "tanh"
 
 
 @irdl_op_definition
 class HardSwishOp(UnaryOp):
     name = "graph.hard_swish"
 
-    def activation(self) -> ActivationAttr:
-        return ActivationAttr("hard_swish")
+    ACT: ClassVar[str] = "hard_swish"
 
 
 @irdl_op_definition
@@ -549,8 +555,8 @@ class ClipOp(UnaryOp):
     min = prop_def(FloatAttr)
     max = prop_def(FloatAttr)
 
-    def activation(self) -> ActivationAttr:
-        return ActivationAttr("clip", (self.min.value.data, self.max.value.data))
+    ACT: ClassVar[str] = "clip"
+    ACT_PARAMS: ClassVar[tuple[str, ...]] = ("min", "max")
 
     def verify_shapes(self) -> None:
         super().verify_shapes()
@@ -562,8 +568,8 @@ class LeakyReluOp(UnaryOp):
     name = "graph.leaky_relu"
     alpha = prop_def(FloatAttr)
 
-    def activation(self) -> ActivationAttr:
-        return ActivationAttr("leaky_relu", (self.alpha.value.data,))
+    ACT: ClassVar[str] = "leaky_relu"
+    ACT_PARAMS: ClassVar[tuple[str, ...]] = ("alpha",)
 
 
 @irdl_op_definition
@@ -572,8 +578,8 @@ class HardSigmoidOp(UnaryOp):
     alpha = prop_def(FloatAttr)
     beta = prop_def(FloatAttr)
 
-    def activation(self) -> ActivationAttr:
-        return ActivationAttr("hard_sigmoid", (self.alpha.value.data, self.beta.value.data))
+    ACT: ClassVar[str] = "hard_sigmoid"
+    ACT_PARAMS: ClassVar[tuple[str, ...]] = ("alpha", "beta")
 
 
 @irdl_op_definition
@@ -646,16 +652,11 @@ class BatchNormOp(GraphOp):
         require(self.y.type == self.x.type, "graph.batch_norm: result type must equal input")
 
 
-class PoolOp(GraphOp):
-    x = operand_def(TensorType)
-    y = result_def(TensorType)
+class PoolOp(SingleInputOp):
     kernel_shape = prop_def(DenseArrayBase)
     strides = prop_def(DenseArrayBase)
     pads = prop_def(DenseArrayBase)
     ceil_mode = prop_def(IntegerAttr)
-    traits = traits_def(Pure())
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$x attr-dict `:` type($x) `->` type($y)"
 
     def verify_shapes(self) -> None:
         xs, ys = shape_of(self.x), shape_of(self.y)
@@ -676,13 +677,8 @@ class AvgPoolOp(PoolOp):
 
 
 @irdl_op_definition
-class GlobalAvgPoolOp(GraphOp):
+class GlobalAvgPoolOp(SingleInputOp):
     name = "graph.global_avg_pool"
-    x = operand_def(TensorType)
-    y = result_def(TensorType)
-    traits = traits_def(Pure())
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$x attr-dict `:` type($x) `->` type($y)"
 
     def __init__(self, x: SSAValue):
         xs = shape_of(x)
@@ -695,19 +691,14 @@ class GlobalAvgPoolOp(GraphOp):
 
 
 @irdl_op_definition
-class LRNOp(GraphOp):
+class LRNOp(SingleInputOp):
     """ONNX LRN across channels."""
 
     name = "graph.lrn"
-    x = operand_def(TensorType)
-    y = result_def(TensorType)
     size = prop_def(IntegerAttr)
     alpha = prop_def(FloatAttr)
     beta = prop_def(FloatAttr)
     bias = prop_def(FloatAttr)
-    traits = traits_def(Pure())
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$x attr-dict `:` type($x) `->` type($y)"
 
     def verify_shapes(self) -> None:
         require(self.y.type == self.x.type, "graph.lrn: result type must equal input")
@@ -716,16 +707,11 @@ class LRNOp(GraphOp):
 
 
 @irdl_op_definition
-class SoftmaxOp(GraphOp):
+class SoftmaxOp(SingleInputOp):
     """Softmax along one axis (opset-13 semantics; older opsets are rewritten)."""
 
     name = "graph.softmax"
-    x = operand_def(TensorType)
-    y = result_def(TensorType)
     axis = prop_def(IntegerAttr)
-    traits = traits_def(Pure())
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$x attr-dict `:` type($x) `->` type($y)"
 
     def verify_shapes(self) -> None:
         rank = len(shape_of(self.x))
@@ -738,14 +724,9 @@ class SoftmaxOp(GraphOp):
 
 
 @irdl_op_definition
-class FlattenOp(GraphOp):
+class FlattenOp(SingleInputOp):
     name = "graph.flatten"
-    x = operand_def(TensorType)
-    y = result_def(TensorType)
     axis = prop_def(IntegerAttr)
-    traits = traits_def(Pure())
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$x attr-dict `:` type($x) `->` type($y)"
 
     def verify_shapes(self) -> None:
         xs, axis = shape_of(self.x), self.axis.value.data
@@ -755,15 +736,10 @@ class FlattenOp(GraphOp):
 
 
 @irdl_op_definition
-class ReshapeOp(GraphOp):
+class ReshapeOp(SingleInputOp):
     """Reshape to the (static) result type; element count is preserved."""
 
     name = "graph.reshape"
-    x = operand_def(TensorType)
-    y = result_def(TensorType)
-    traits = traits_def(Pure())
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$x attr-dict `:` type($x) `->` type($y)"
 
     def __init__(self, x: SSAValue, shape: Sequence[int]):
         super().__init__(operands=[x], result_types=[tensor(shape)])
@@ -776,14 +752,9 @@ class ReshapeOp(GraphOp):
 
 
 @irdl_op_definition
-class TransposeOp(GraphOp):
+class TransposeOp(SingleInputOp):
     name = "graph.transpose"
-    x = operand_def(TensorType)
-    y = result_def(TensorType)
     perm = prop_def(DenseArrayBase)
-    traits = traits_def(Pure())
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$x attr-dict `:` type($x) `->` type($y)"
 
     def __init__(self, x: SSAValue, perm: Sequence[int]):
         xs = shape_of(x)
