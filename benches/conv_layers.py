@@ -13,9 +13,12 @@ onnxruntime picks its kernels at run time (AVX-512 on this machine) whatever
 grimc's --target, so `--target host` compares grimc's AVX2 code with
 onnxruntime's AVX-512 code (AVX2 peak is half).
 
-The machine is noisy: medians, interleaved runs, and a warm-up run each; at
-1 thread the clock is the calling thread's CPU time (time.thread_time), which
-does not count time slices taken by other processes on a shared core.
+The machine is noisy: medians and a warm-up run each. At 1 thread runs are
+interleaved and the clock is the calling thread's CPU time (time.thread_time:
+both runtimes then run on the calling thread), which does not count time
+slices taken by other processes on a shared core. With more threads the clock
+is wall time and each runtime's runs go back to back (onnxruntime's workers
+spin after a run and would take the cores grimc's workers need).
 """
 
 from __future__ import annotations
@@ -120,13 +123,6 @@ def layer_model(layer: Layer) -> onnx.ModelProto:
     return model
 
 
-def bench_clock(threads: int) -> Callable[[], float]:
-    """CPU time of the calling thread at 1 thread (both onnxruntime and grimc then
-    run on it), so that other processes sharing the core do not count; wall
-    time otherwise."""
-    return time.thread_time if threads == 1 else time.perf_counter
-
-
 def ort_runner(model: onnx.ModelProto, threads: int) -> Callable[[np.ndarray], np.ndarray]:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -157,6 +153,28 @@ def interleaved_medians(
     return [statistics.median(ts) for ts in times]
 
 
+def blocked_medians(
+    fns: list[Callable[[], object]], repeat: int, min_seconds: float
+) -> list[float]:
+    """Median wall seconds of each fn, all runs of one fn back to back. With
+    several threads, interleaving would let one runtime's spinning workers
+    (onnxruntime spins after every run) take the cores the other needs."""
+    medians = []
+    for fn in fns:
+        time.sleep(0.05)  # let the previous runtime's workers go to sleep
+        fn()
+        times: list[float] = []
+        start = time.perf_counter()
+        while len(times) < repeat or (
+            time.perf_counter() - start < min_seconds and len(times) < 200
+        ):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        medians.append(statistics.median(times))
+    return medians
+
+
 def bench_model(
     model: onnx.ModelProto, target: str, threads: int, repeat: int, workdir: Path
 ) -> tuple[float, float, float, float]:
@@ -167,9 +185,11 @@ def bench_model(
     gen = compile_model(model, target=target, threads=threads)
     with build_model(gen, workdir, target=target, threads=threads) as compiled:
         diff = float(np.max(np.abs(compiled.run([x])[0] - run_ort(x))))
-        t_ort, t_grimc = interleaved_medians(
-            [lambda: run_ort(x), lambda: compiled.run([x])], repeat, 0.5, bench_clock(threads)
-        )
+        fns = [lambda: run_ort(x), lambda: compiled.run([x])]
+        if threads == 1:
+            t_ort, t_grimc = interleaved_medians(fns, repeat, 0.5, time.thread_time)
+        else:
+            t_ort, t_grimc = blocked_medians(fns, repeat, 0.5)
     return t_ort, t_grimc, float(gen.flops), diff
 
 
