@@ -27,7 +27,18 @@ def reference(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
     return sess.run(None, {sess.get_inputs()[0].name: x})
 
 
-def check_model(model: onnx.ModelProto, tmp_path: Path, target: str, threads: int = 1) -> None:
+def check_model(
+    model: onnx.ModelProto, tmp_path: Path, target: str, threads: int = 1, scaled: bool = False
+) -> None:
+    """Compare with onnxruntime; `scaled` makes atol relative to the output range.
+
+    Full-size networks (VGG-16: 16 layers with reductions up to K = 25088;
+    ResNet-50: 53 convs) sum in a different order than onnxruntime, and fp32
+    rounding differences grow with depth to ~1e-5 *of the output scale* (outputs
+    here reach |y| ~ 5-8). An output that happens to be near zero then fails a
+    fixed atol of 1e-5 although its error is ~3e-6 of the range. For those
+    models atol is 1e-5 x max|y|; rtol stays 1e-4.
+    """
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     expected = reference(model, x)
@@ -36,7 +47,8 @@ def check_model(model: onnx.ModelProto, tmp_path: Path, target: str, threads: in
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):
         assert g.shape == e.shape
-        np.testing.assert_allclose(g, e, rtol=RTOL, atol=ATOL)
+        atol = ATOL * max(1.0, float(np.abs(e).max())) if scaled else ATOL
+        np.testing.assert_allclose(g, e, rtol=RTOL, atol=atol)
 
 
 SMALL = {
@@ -81,4 +93,31 @@ FULL = {
     "name", [pytest.param(n, marks=marks) for n, (_, marks) in sorted(FULL.items())]
 )
 def test_full_size_models_host(name: str, tmp_path: Path) -> None:
-    check_model(FULL[name][0](), tmp_path, "host")
+    check_model(FULL[name][0](), tmp_path, "host", scaled=True)
+
+
+PRUNED = {
+    "resnet18_32": (lambda: zoo.resnet18(image_size=32, width=0.5, num_classes=10), (8, 16), 6.0),
+    "vgg16_32": (lambda: zoo.vgg16(image_size=32, width=0.25, num_classes=10), (8, 16), 8.0),
+    "mobilenet_v2_32": (lambda: zoo.mobilenet_v2(image_size=32, width=1.0, num_classes=10), (4, 16), 3.0),
+    "gru_small": (lambda: zoo.gru(input_size=40, hidden_size=64, num_layers=2, seq_len=6), (16, 32), 10.0),
+}
+
+
+def pruned(name: str) -> onnx.ModelProto:
+    from grimc.prune import prune_model
+
+    build, block, rate = PRUNED[name]
+    return prune_model(build(), block=block, rate=rate).model
+
+
+@pytest.mark.parametrize("name", sorted(PRUNED))
+@pytest.mark.parametrize("target", ["host", "aarch64"])
+def test_pruned_models_are_detected_and_match(name: str, target: str, tmp_path: Path) -> None:
+    from grimc.driver import compile_model
+
+    model = pruned(name)
+    gen = compile_model(model, target=target, threads=2)
+    sparse = [k for k in gen.kernels if k.source_op.startswith("bcr.")]
+    assert sparse, "grimc prune output was not detected as BCR"
+    check_model(model, tmp_path, target, threads=2)
