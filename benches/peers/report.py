@@ -39,11 +39,12 @@ def _ratio(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}x"
 
 
-def _cell_reason(row: dict[str, Any] | None) -> str:
+def _cell_reason(row: dict[str, Any] | None, max_busy: float = 0.15) -> str:
     if row is None:
         return "not run"
     if row["status"] == "ok":
-        return ""
+        busy = row.get("cpu_busy_before")
+        return f"started with CPUs {100 * busy:.0f}% busy" if busy and busy > max_busy else ""
     reason = re.sub(r" \(/[^)]*\)", "", str(row.get("reason", "")))  # drop file paths
     return f"{row['status']}: {reason}".replace("|", "/")[:240]
 
@@ -74,8 +75,9 @@ def model_table(data: dict[str, Any], model: str) -> list[str]:
             ok = row is not None and row["status"] == "ok"
             cells += [_ms(row.get("median_ms")) if ok else "—",
                       _ratio(row.get("speedup_vs_ort")) if ok else "—"]
-            if _cell_reason(row):
-                reasons[t] = _cell_reason(row)
+            reason = _cell_reason(row, data["settings"].get("max_busy", 0.15))
+            if reason:
+                reasons[t] = reason
         if len(set(reasons.values())) == 1 and len(reasons) == len(threads):
             cells.append(next(iter(reasons.values())))
         else:
@@ -179,6 +181,7 @@ def render_chart(data: dict[str, Any], path: Path) -> bool:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return False
     models = [m for m in data["settings"]["models"]
@@ -202,6 +205,8 @@ def render_chart(data: dict[str, Any], path: Path) -> bool:
         ratios = [r["speedup_vs_ort"] for r in rows]
         if ratios and max(ratios) / min(ratios) > 8:
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%gx"))
+            ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xticks(range(len(bars)))
         ax.set_xticklabels([f"{labels.get(e, e)}\n{v}" for v, e in bars], fontsize=7)
         ax.set_ylabel("x vs ORT", fontsize=8)
