@@ -324,6 +324,22 @@ def new_report(args: argparse.Namespace, command: str) -> dict[str, Any]:
     }
 
 
+def merge_previous(data: dict[str, Any], old: dict[str, Any]) -> None:
+    """--resume on a subset: the previous report's other models and rows stay in the report."""
+    s, o = data["settings"], old.get("settings", {})
+    s["models"] = list(dict.fromkeys([*o.get("models", []), *s["models"]]))
+    s["threads"] = sorted(set(o.get("threads", [])) | set(s["threads"]))
+    data["rows"] = list(old.get("rows", []))
+    data["variants"] = list(old.get("variants", []))
+    if "icount" in old:
+        data["icount"] = old["icount"]
+    data["command"] = f"{old.get('command', '?')}; then {data['command']}"
+    m, om = data["machine"], old.get("machine", {})
+    m["date"] = f"{om.get('date', '?')} (resumed {m['date']})"
+    if om.get("grimc_commit") and om["grimc_commit"] != m["grimc_commit"]:
+        m["grimc_commit"] = f"{om['grimc_commit']} (resumed at {m['grimc_commit']}; per row in report.json)"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -342,12 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and (args.out / "report.json").exists():
         old = json.loads((args.out / "report.json").read_text())
         runner.previous = {row_key_tuple(r): r for r in old.get("rows", [])}
+        merge_previous(data, old)
     elif workdir.exists():
         shutil.rmtree(workdir)  # converted/built files of an older run must not be reused
     print("preparing models:", flush=True)
     prepared = cases.prepare_variants(args.models, args.variants, workdir / "models",
                                       cases.PruneSpec(args.block, args.rate), runner.log)
-    data["variants"] = [p.to_json() for p in prepared.values()]
+    fresh = [p.to_json() for p in prepared.values()]
+    data["variants"] = [v for v in data["variants"]
+                        if (v["model"], v["variant"]) not in prepared] + fresh
     start = time.perf_counter()
     runner.run(prepared)
     if not args.no_icount:
