@@ -7,6 +7,7 @@ outputs are checked, and that the report files are complete and well formed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -273,7 +274,12 @@ def test_wrong_output_is_never_counted(tmp_path: Path) -> None:
 
 
 def test_torch_translation_matches_onnxruntime() -> None:
-    torch = pytest.importorskip("torch")
+    try:
+        import torch
+    except ImportError:
+        if os.environ.get("GRIMC_ALLOW_SKIP") == "1":
+            pytest.skip("torch not installed")
+        pytest.fail("torch not installed: pip install torch==2.13.0 (.ci/setup does)")
     import onnxruntime as ort
 
     from benches.peers.onnx_torch import convert
