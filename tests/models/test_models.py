@@ -121,3 +121,27 @@ def test_pruned_models_are_detected_and_match(name: str, target: str, tmp_path: 
     sparse = [k for k in gen.kernels if k.source_op.startswith("bcr.")]
     assert sparse, "grimc prune output was not detected as BCR"
     check_model(model, tmp_path, target, threads=2)
+
+
+SANITIZED = {
+    "small_cnn": lambda: zoo.small_cnn(),
+    "mobilenet_v2_32": lambda: zoo.mobilenet_v2(image_size=32, width=0.25, num_classes=10),
+    "lstm_small": lambda: zoo.lstm(input_size=13, hidden_size=24, num_layers=2, seq_len=7),
+    "resnet18_32_pruned": lambda: pruned("resnet18_32"),
+    "gru_small_pruned": lambda: pruned("gru_small"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SANITIZED))
+def test_models_clean_under_asan_ubsan(name: str, tmp_path: Path) -> None:
+    """Generated code for whole models runs clean under ASan+UBSan (any report aborts)."""
+    from grimc.driver import compile_model
+    from grimc.runner import ExeModel
+
+    model = SANITIZED[name]()
+    gen = compile_model(model, target="host", threads=2)
+    exe = ExeModel.build(gen, tmp_path, target="host", threads=2, sanitize=("address", "undefined"))
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    (got,) = exe.run([x])
+    np.testing.assert_allclose(got, reference(model, x)[0], rtol=RTOL, atol=ATOL)
