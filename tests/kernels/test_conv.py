@@ -157,6 +157,10 @@ def check_case(c: Case, tmp_path: Path, target: str, threads: int) -> None:
 
 CASES: dict[str, Case] = {
     "3x3_same": Case(cin=8, h=10, w=11, cout=13),
+    # hypothesis found it: a 1x1 input at stride 2 leaves one column phase empty
+    "1x1_input_stride_1x2": Case(
+        cin=1, h=1, w=1, cout=1, kh=1, kw=1, stride=(1, 2), pads=(0, 0, 0, 0), bias=False
+    ),
     "3x3_relu": Case(cin=16, h=12, w=12, cout=32, act="relu"),
     "3x3_residual_relu": Case(cin=16, h=9, w=9, cout=16, residual=True, act="relu"),
     "3x3_clip_nobias": Case(cin=5, h=7, w=13, cout=9, bias=False, act="clip"),
