@@ -166,7 +166,10 @@ def run_compiled(
     )
     inputs = make_inputs(gen, given, args.seed)
     with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
-        exe = ExeModel.build(gen, Path(tmp), target=args.target, threads=args.threads)
+        exe = ExeModel.build(
+            gen, Path(tmp), target=args.target, threads=args.threads,
+            profile=getattr(args, "profile", False),
+        )
         outputs, stats = exe.run_with_stats(inputs, repeat=repeat)
     run = CompiledRun(gen, inputs, outputs, stats)
     if getattr(args, "check", False):

@@ -294,6 +294,10 @@ def bench_main(argv: Sequence[str]) -> int:
     add_build_options(parser)
     parser.add_argument("--repeat", type=int, default=20, help="timed runs (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="time every kernel (-DGRIMC_PROFILE) and print a per-layer table",
+    )
     args = parser.parse_args(argv)
     from grimc.artifacts import run_compiled
 
@@ -305,6 +309,10 @@ def bench_main(argv: Sequence[str]) -> int:
         f"{stats.median_ms:.3f} ms over {stats.repeat} runs, {gflops:.1f} GFLOP/s, "
         f"peak arena {stats.arena_bytes} bytes"
     )
+    if args.profile:
+        from grimc.runner import format_profile, stats_profile
+
+        print(format_profile(stats_profile(result.gen, stats)))
     return 0
 
 

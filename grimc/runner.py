@@ -54,6 +54,55 @@ class RunError(GrimcError):
     """The compiled model refused to load or run."""
 
 
+PROFILE_FLAG = "-DGRIMC_PROFILE"
+"""Compile flag that makes a generated model time each kernel call."""
+
+_UNSUPPORTED = -10  # GRIMC_E_UNSUPPORTED in runtime_c/include/grimc_rt.h
+
+
+@dataclass(frozen=True)
+class KernelProfile:
+    """One kernel's share of a profiled run (see `<prefix>_profile` in the header)."""
+
+    name: str
+    op: str
+    label: str
+    flops: float
+    ms: float
+    calls: int
+
+    @property
+    def gflops(self) -> float:
+        """GFLOP/s of this kernel (on stored weights for sparse kernels)."""
+        return self.flops / (self.ms * 1e6) if self.ms > 0 else 0.0
+
+
+def kernel_profiles(gen: GeneratedModel, ms: Sequence[float], runs: int) -> list[KernelProfile]:
+    """Pair the generated kernels with their measured mean milliseconds."""
+    if len(ms) != len(gen.kernels):
+        raise RunError(f"profile has {len(ms)} entries for {len(gen.kernels)} kernels")
+    return [
+        KernelProfile(k.fn, k.source_op, k.label, float(k.flops), float(t), runs)
+        for k, t in zip(gen.kernels, ms, strict=True)
+    ]
+
+
+def format_profile(profiles: Sequence[KernelProfile]) -> str:
+    """A table of kernels by decreasing time: ms, share of the total, GFLOP/s."""
+    total = sum(p.ms for p in profiles) or 1.0
+    header = f"{'kernel':24s} {'op':22s} {'layer':24s} {'ms':>9s} {'%':>6s} {'GFLOP/s':>8s}"
+    rows = [
+        f"{p.name:24s} {p.op:22s} {p.label or '-':24s} {p.ms:9.3f} "
+        f"{100 * p.ms / total:6.1f} {p.gflops:8.1f}"
+        for p in sorted(profiles, key=lambda p: -p.ms)
+    ]
+    return "\n".join([header, *rows, f"{'sum of kernels':72s} {total:9.3f}"])
+
+
+def with_profile_flag(extra_flags: Sequence[str], profile: bool) -> list[str]:
+    return [*extra_flags, PROFILE_FLAG] if profile else list(extra_flags)
+
+
 class HostModel:
     """A generated model built as a host shared library, run through ctypes."""
 
@@ -66,6 +115,8 @@ class HostModel:
         self._fn("destroy").argtypes = [ctypes.c_void_p]
         self._fn("arena_bytes").argtypes = [ctypes.c_void_p]
         self._fn("arena_bytes").restype = ctypes.c_size_t
+        self._fn("profile").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+        self._fn("reset_profile").argtypes = [ctypes.c_void_p]
         self._handle = ctypes.c_void_p()
         status = self._fn("create")(str(blob_path).encode(), threads, ctypes.byref(self._handle))
         if status != 0:
@@ -79,12 +130,15 @@ class HostModel:
         threads: int = 1,
         target: str = "host",
         extra_flags: Sequence[str] = (),
+        profile: bool = False,
     ) -> HostModel:
+        """Build and load; `profile=True` compiles per-kernel timing in (see `profile`)."""
         from grimc.toolchain import build_shared, resolve_target
 
         c_path, _, blob_path = write_sources(gen, outdir)
         lib = outdir / f"{gen.prefix}.so"
-        build_shared([c_path], lib, resolve_target(target), extra_flags=list(extra_flags))
+        flags = with_profile_flag(extra_flags, profile)
+        build_shared([c_path], lib, resolve_target(target), extra_flags=flags)
         return cls(gen, lib, blob_path, threads)
 
     def _fn(self, name: str):
@@ -103,6 +157,19 @@ class HostModel:
         if status != 0:
             raise RunError(f"model run failed with status {status}")
         return outs
+
+    def profile(self) -> list[KernelProfile]:
+        """Mean time per kernel over the runs since load or `reset_profile`."""
+        ms = (ctypes.c_double * max(1, len(self.gen.kernels)))()
+        runs = self._fn("profile")(self._handle, ms, len(self.gen.kernels))
+        if runs == _UNSUPPORTED:
+            raise RunError("the model was built without profiling (build with profile=True)")
+        if runs < 0:
+            raise RunError(f"profile query failed with status {runs}")
+        return kernel_profiles(self.gen, list(ms)[: len(self.gen.kernels)], runs)
+
+    def reset_profile(self) -> None:
+        self._fn("reset_profile")(self._handle)
 
     def close(self) -> None:
         if self._handle:
@@ -125,6 +192,15 @@ class RunStats:
     threads: int
     arena_bytes: int
     flops: float
+    kernel_ms: list[float] | None = None
+    """Mean milliseconds per kernel over the timed runs, if built with profiling."""
+
+
+def stats_profile(gen: GeneratedModel, stats: RunStats) -> list[KernelProfile]:
+    """The per-kernel profile a harness run reported (built with profile=True)."""
+    if stats.kernel_ms is None:
+        raise RunError("the model was built without profiling (build with profile=True)")
+    return kernel_profiles(gen, stats.kernel_ms, stats.repeat)
 
 
 class ExeModel:
@@ -149,6 +225,7 @@ class ExeModel:
         threads: int = 1,
         extra_flags: Sequence[str] = (),
         sanitize: Sequence[str] = (),
+        profile: bool = False,
     ) -> ExeModel:
         from grimc.toolchain import build_executable, resolve_target
 
@@ -159,7 +236,7 @@ class ExeModel:
         spec = resolve_target(target)
         build_executable(
             [c_path, harness], exe, spec, static=spec.needs_qemu, sanitize=sanitize,
-            extra_flags=list(extra_flags),
+            extra_flags=with_profile_flag(extra_flags, profile),
         )
         return cls(gen, exe, blob_path, target, outdir, threads)
 

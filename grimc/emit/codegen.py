@@ -20,7 +20,7 @@ import jinja2
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, StringAttr
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 
 from grimc.dialects.graph import NAME_ATTR, WeightOp
 from grimc.emit import kernels as kernels_pkg
@@ -213,6 +213,7 @@ class Generator:
             return
         result.fn = f"k{len(self.kernels)}_{result.kind}"
         result.source_op = op.name
+        result.label = _weight_label(op)
         for key, sub in result.params.items():
             if isinstance(sub, KernelInstance):  # rendered inside this kernel's template
                 sub.fn, sub.source_op = f"{result.fn}_{key}", op.name
@@ -257,6 +258,21 @@ class Generator:
         names = [f"{family}/{k.kind}.c.j2" for family in self.target.families]
         template = env.select_template(names)
         return template.render(k=k, t=self.target, p=k.params)
+
+
+def _weight_label(op: Operation) -> str:
+    """The key of the op's (first) weight, which names its layer; "" if it has none.
+
+    Keys are sanitized identifiers (verified on graph.weight and bcr ops), so
+    they are safe inside C string literals."""
+    for prop in ("weights", "w_weights"):  # bcr.conv2d / bcr.matmul, bcr recurrent ops
+        key = op.properties.get(prop)
+        if isinstance(key, StringAttr):
+            return key.data
+    for operand in op.operands:
+        if isinstance(operand.owner, WeightOp):
+            return operand.owner.key.data
+    return ""
 
 
 def _io_name(fn: func.FuncOp, index: int, kind: str) -> str:

@@ -69,6 +69,8 @@ class KernelInstance:
     flops: int = 0
     fn: str = ""
     source_op: str = ""
+    label: str = ""
+    """The op's weight key (a sanitized identifier) or "": names the layer in profiles."""
 
     def has(self, name: str) -> bool:
         return any(n == name for n, _ in self.inputs)

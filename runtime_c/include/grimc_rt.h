@@ -42,7 +42,8 @@ enum {
     GRIMC_E_TRUNCATED = -6, /* blob shorter than its header says */
     GRIMC_E_SIZE = -7,      /* blob longer than its header says */
     GRIMC_E_BOUNDS = -8,    /* table or an entry lies outside the blob */
-    GRIMC_E_ALIGN = -9      /* base pointer or entry offset not 64-aligned */
+    GRIMC_E_ALIGN = -9,     /* base pointer or entry offset not 64-aligned */
+    GRIMC_E_UNSUPPORTED = -10 /* the model was built without this feature */
 };
 
 /* Static English message for a status code; never NULL. */

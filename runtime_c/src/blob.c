@@ -22,6 +22,7 @@ const char *grimc_strerror(int status) {
     case GRIMC_E_SIZE: return "weight blob has trailing bytes";
     case GRIMC_E_BOUNDS: return "weight blob entry out of bounds";
     case GRIMC_E_ALIGN: return "weight blob data is not 64-byte aligned";
+    case GRIMC_E_UNSUPPORTED: return "not built in (e.g. profiling needs -DGRIMC_PROFILE)";
     default: return "unknown grimc error";
     }
 }
