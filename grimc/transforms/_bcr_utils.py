@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
@@ -72,6 +72,15 @@ class BlockSummary:
     rows: int
     """G * M, the length of the perm arrays."""
     cost: float
+    perms: tuple[np.ndarray, ...] | None = field(default=None, compare=False)
+    """Per matrix, the row order the grid is laid over (BCRC `perm`); None: identity."""
+
+    @property
+    def permuted(self) -> bool:
+        """Whether the structure was found under a non-identity row order."""
+        return self.perms is not None and any(
+            not np.array_equal(p, np.arange(len(p))) for p in self.perms
+        )
 
     @property
     def density(self) -> float:
@@ -112,25 +121,29 @@ def kernel_cost(kr: np.ndarray, kc: np.ndarray) -> float:
     return float(work + BLOCK_OVERHEAD * nonempty.sum() + EMPTY_BLOCK * (~nonempty).sum())
 
 
-def kept_counts(w: np.ndarray, block: Block) -> tuple[np.ndarray, np.ndarray]:
-    """(kept rows, kept columns) per block of `w`, each [S, B]: vectorized `_detect`."""
+def kept_counts(
+    w: np.ndarray, block: Block, perm: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kept rows, kept columns) per block of `w[perm]`, each [S, B]: vectorized `_detect`."""
     m, k = w.shape
     s, b = grid_of(w.shape, block)
     br, bc = block
     nz = np.zeros((s * br, b * bc), dtype=bool)
-    nz[:m, :k] = w != 0
+    nz[:m, :k] = w != 0 if perm is None else (w != 0)[perm]
     grid = nz.reshape(s, br, b, bc)
     rows = grid.any(axis=3).sum(axis=1)  # [S, B]
     cols = grid.any(axis=1).sum(axis=2)  # [S, B]
     return rows, cols
 
 
-def summarize(matrices: Sequence[np.ndarray], block: Block) -> BlockSummary:
-    """The BCR structure `BCRMatrix.from_dense` would find, without building it."""
+def summarize(
+    matrices: Sequence[np.ndarray], block: Block, perms: Sequence[np.ndarray] | None = None
+) -> BlockSummary:
+    """The BCR structure `BCRMatrix.from_dense(w, block, perm)` would find, without building it."""
     stored = kept = blocks = empty = nnz = 0
     krs, kcs = [], []
-    for w in matrices:
-        kr, kc = kept_counts(w, block)
+    for i, w in enumerate(matrices):
+        kr, kc = kept_counts(w, block, None if perms is None else perms[i])
         krs.append(kr.ravel())
         kcs.append(kc.ravel())
         stored += int((kr * kc).sum())
@@ -148,7 +161,159 @@ def summarize(matrices: Sequence[np.ndarray], block: Block) -> BlockSummary:
         empty=empty,
         rows=sum(w.shape[0] for w in matrices),
         cost=kernel_cost(np.concatenate(krs), np.concatenate(kcs)),
+        perms=None if perms is None else tuple(perms),
     )
+
+
+# --------------------------------------------------------------------------
+# recovering BCR rows that were shuffled
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+"""Odd 64-bit multiplier (golden ratio) that hashes (block column, pattern) keys."""
+
+SEGMENT = 64
+"""Widest column segment `block_patterns` reads as one exact bitmap."""
+
+PICKS = 2
+"""Rarest shared keys per row whose rows become candidate stripe mates."""
+
+PROBE = 256
+"""Segments a candidate pair is checked on (evenly spread; all when fewer)."""
+
+CHUNK = 1 << 14
+"""Candidate pairs checked at once (bounds the gathered bitmaps to ~32 MiB)."""
+
+
+def block_patterns(w: np.ndarray, width: int) -> np.ndarray:
+    """[M, ceil(K/width)] uint64: each row's nonzero columns per segment of `width` <= 64."""
+    m, k = w.shape
+    segs = -(-k // width)
+    nz = np.zeros((m, segs * width), dtype=bool)
+    nz[:, :k] = w != 0
+    bits = np.packbits(nz.reshape(m, segs, width), axis=-1, bitorder="little")
+    padded = np.zeros((m, segs, 8), dtype=np.uint8)
+    padded[..., : bits.shape[-1]] = bits
+    return padded.view(np.uint64)[..., 0]
+
+
+def _candidate_pairs(patterns: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, row) pairs sharing one of the first row's PICKS rarest keys.
+
+    A key is a (segment, nonzero pattern); rows of one BCR stripe share the
+    stripe's key in every block that keeps them, and in most blocks some key
+    is rare (shared by no other stripe). Keys of 1 or more than `cap` rows
+    are skipped.
+    """
+    rows, segs = np.nonzero(patterns)  # row-major: rows ascending
+    keys = patterns[rows, segs] * _MIX + segs.astype(np.uint64)
+    order = np.argsort(keys, kind="stable")
+    keys, rows = keys[order], rows[order]
+    start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    size = np.diff(np.r_[start, len(keys)])
+    group = np.repeat(np.arange(len(start)), size)
+    usable = np.flatnonzero((size[group] >= 2) & (size[group] <= cap))
+    by_row = usable[np.argsort(rows[usable] * (cap + 1) + size[group[usable]], kind="stable")]
+    owner = rows[by_row]
+    first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    rank = np.arange(len(by_row)) - np.repeat(first, np.diff(np.r_[first, len(by_row)]))
+    chosen = by_row[rank < PICKS]
+    counts = size[group[chosen]]
+    offset = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    mates = rows[np.repeat(start[group[chosen]], counts) + offset]
+    selves = np.repeat(rows[chosen], counts)
+    distinct = selves != mates
+    return selves[distinct], mates[distinct]
+
+
+def _compatible(patterns: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pair: in every probed segment one row's columns contain the other's.
+
+    Rows of one stripe always pass (a row-pruned block is empty, a subset of
+    anything); rows of different stripes almost never do over many segments.
+    """
+    probe = np.unique(np.linspace(0, patterns.shape[1] - 1, min(PROBE, patterns.shape[1])).astype(np.int64))
+    sample = patterns[:, probe]
+    ok = np.empty(len(a), dtype=bool)
+    for lo in range(0, len(a), CHUNK):
+        pa, pb = sample[a[lo : lo + CHUNK]], sample[b[lo : lo + CHUNK]]
+        both = pa & pb
+        ok[lo : lo + CHUNK] = ((both == pa) | (both == pb)).all(axis=1)
+    return ok
+
+
+def _components(m: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per node, the smallest node of its connected component (edges a-b)."""
+    labels = np.arange(m)
+    while True:
+        low = np.minimum(labels[a], labels[b])
+        new = labels.copy()
+        np.minimum.at(new, a, low)
+        np.minimum.at(new, b, low)
+        new = new[new]
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
+
+
+def stripe_labels(patterns: np.ndarray, cap: int) -> np.ndarray | None:
+    """Per row, the smallest row of its presumed BCR stripe; None when no rows pair up.
+
+    Candidate mates come from rare shared keys (`_candidate_pairs`), are
+    confirmed by `_compatible`, and the confirmed pairs are joined into
+    connected components. Cost: one sort of the M*B nonempty (row, segment)
+    bitmaps plus O(M * PICKS * cap * PROBE) for the checks; no Python loop
+    over rows.
+    """
+    a, b = _candidate_pairs(patterns, cap)
+    ok = _compatible(patterns, a, b)
+    if not ok.any():
+        return None
+    return _components(patterns.shape[0], a[ok], b[ok])
+
+
+def grouped_permutation(labels: np.ndarray, live: np.ndarray, height: int) -> np.ndarray:
+    """Rows in stripes of `height`: whole stripes cut from each label group first.
+
+    Then the rest of each group (by label, so partial groups stay together),
+    then the all-zero rows (`live` False), which cost nothing anywhere and
+    would only shift the stripes after them.
+    """
+    m = len(labels)
+    order = np.lexsort((np.arange(m), labels))
+    sorted_labels = labels[order]
+    start = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+    size = np.diff(np.r_[start, m])
+    group = np.repeat(np.arange(len(start)), size)
+    whole = (np.arange(m) - start[group]) < (size // height * height)[group]
+    alive = live[order]
+    return np.concatenate([order[whole & alive], order[~whole & alive], order[~alive]])
+
+
+def recovered_summaries(
+    matrices: Sequence[np.ndarray], blocks: Sequence[Block]
+) -> list[BlockSummary | None]:
+    """Per candidate block, the summary under the row order `stripe_labels` recovers.
+
+    None where no rows pair up (nothing to recover). Labels depend only on
+    the block width, so they are computed once per distinct width; keys
+    shared by more than twice the tallest candidate's rows are skipped.
+    """
+    cap = 2 * max(br for br, _ in blocks)
+    live = [(w != 0).any(axis=1) for w in matrices]
+    labels: dict[int, list[np.ndarray | None]] = {}
+    out: list[BlockSummary | None] = []
+    for br, bc in blocks:
+        if bc not in labels:
+            labels[bc] = [stripe_labels(block_patterns(w, min(bc, SEGMENT)), cap) for w in matrices]
+        if all(lab is None for lab in labels[bc]):
+            out.append(None)
+            continue
+        perms = [
+            np.arange(len(alive)) if lab is None else grouped_permutation(lab, alive, br)
+            for lab, alive in zip(labels[bc], live, strict=True)
+        ]
+        out.append(summarize(matrices, (br, bc), perms))
+    return out
 
 
 def parse_blocks(text: str, owner: str) -> tuple[Block, ...]:

@@ -74,12 +74,14 @@ from grimc.transforms._bcr_utils import (
     BlockSummary,
     conv_matrices,
     parse_blocks,
+    recovered_summaries,
     stacked_matrices,
     summarize,
 )
 from grimc.transforms._graph_utils import Constants, key_of
 
 DEFAULT_BLOCKS = "8x16,4x16,8x8,16x32,16x16,4x4"
+PERMUTED_NOTE = "rows permuted"
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class MatrixReport:
     """Bytes as compiled: BCRC when bcr, 4*size when dense."""
     note: str = ""
     """Why the weight stays dense (or a remark on a bcr one)."""
+    permuted: bool = False
+    """The BCR structure was found only under a row permutation (stored as the BCRC perm)."""
 
     @property
     def density(self) -> float:
@@ -150,13 +154,36 @@ class Choice:
 
 
 def choose_block(matrices: Sequence[np.ndarray], opts: DetectOptions) -> Choice:
-    """Rank the candidate blocks of G same-shaped matrices (module docstring rules)."""
+    """Rank the candidate blocks of G same-shaped matrices (module docstring rules).
+
+    Rows as given first; unless that finds an exact BCR structure (an
+    acceptable candidate with fill 1.0), each candidate is also scored under
+    the row order `recovered_summaries` finds, and the cheaper order is kept.
+    """
     size = sum(m.size for m in matrices)
     nnz = sum(int(np.count_nonzero(m)) for m in matrices)
     if size and nnz / size > opts.threshold:
         # Stored values >= nonzeros, so no block shape can meet the threshold.
         return Choice(None, None, f"density {nnz / size:.2f} > {opts.threshold:g}", nnz, size)
     summaries = [summarize(matrices, block) for block in opts.blocks]
+    choice = _rank(summaries, opts, nnz, size)
+    if choice.best is not None and choice.best.stored == choice.best.nnz:
+        return choice
+    recovered = recovered_summaries(matrices, opts.blocks)
+    merged = [
+        s if r is None else min(s, r, key=_order_key)
+        for s, r in zip(summaries, recovered, strict=True)
+    ]
+    return _rank(merged, opts, nnz, size)
+
+
+def _order_key(summary: BlockSummary) -> tuple[float, int, bool]:
+    """Cheaper first; on a tie the given row order (no permutation) wins."""
+    return summary.cost, summary.compact_bytes, summary.permuted
+
+
+def _rank(summaries: Sequence[BlockSummary], opts: DetectOptions, nnz: int, size: int) -> Choice:
+    """The acceptable candidate with the lowest cost, or why none is acceptable."""
     order = sorted(range(len(summaries)), key=lambda i: (summaries[i].cost, summaries[i].compact_bytes, i))
     ranked = [summaries[i] for i in order]
     cheapest = ranked[0]
@@ -200,11 +227,20 @@ class Packer:
     cache: dict[tuple[object, ...], tuple[str, EncodingAttr]] = field(default_factory=dict)
 
     def pack(
-        self, cache_key: tuple[object, ...], hint: str, matrices: Sequence[np.ndarray], block: Block
+        self,
+        cache_key: tuple[object, ...],
+        hint: str,
+        matrices: Sequence[np.ndarray],
+        chosen: BlockSummary,
     ) -> tuple[str, EncodingAttr]:
-        full_key = (*cache_key, block)
+        """Pack `matrices` in `chosen`'s block shape, rows laid out in its `perms`."""
+        perms = chosen.perms if chosen.permuted else None
+        full_key = (*cache_key, chosen.block, None if perms is None else tuple(p.tobytes() for p in perms))
         if full_key not in self.cache:
-            mats = [BCRMatrix.from_dense(m, block) for m in matrices]
+            mats = [
+                BCRMatrix.from_dense(m, chosen.block, None if perms is None else perms[i])
+                for i, m in enumerate(matrices)
+            ]
             prefix = self.consts.store.add_packed(f"{hint}_bcr", pack(mats))
             self.cache[full_key] = (prefix, EncodingAttr.describe(mats))
         return self.cache[full_key]
@@ -313,6 +349,9 @@ class Detect(RewritePattern):
     ) -> None:
         chosen = packed is not None
         shown = packed or choice.cheapest
+        permuted = packed is not None and packed.permuted
+        if permuted:
+            note = "; ".join(filter(None, [note, PERMUTED_NOTE]))
         self.report(
             MatrixReport(
                 layer=layer,
@@ -327,6 +366,7 @@ class Detect(RewritePattern):
                 stored=packed.stored if packed is not None else choice.size,
                 compact_bytes=packed.compact_bytes if packed is not None else 4 * choice.size,
                 note=note or choice.reason,
+                permuted=permuted,
             )
         )
 
@@ -353,7 +393,7 @@ class Detect(RewritePattern):
         best = self._single(key, "conv", w.shape, matrices)
         if best is None:
             return None
-        prefix, enc = self.packer.pack(("conv", key, group), key, matrices, best.block)
+        prefix, enc = self.packer.pack(("conv", key, group), key, matrices, best)
         return bcr.Conv2dOp(
             conv.x,
             prefix,
@@ -386,7 +426,7 @@ class Detect(RewritePattern):
         if best is None:
             return None
         tag = ("gemm", key, gemm.trans_b.value.data, alpha)
-        prefix, enc = self.packer.pack(tag, key, [w], best.block)
+        prefix, enc = self.packer.pack(tag, key, [w], best)
         c_key = key_of(gemm.c, f"{key}_c")
         bias_v = residual_v = None
         if bias is not None:
@@ -424,7 +464,7 @@ class Detect(RewritePattern):
         best = self._single(key, "matmul", b.shape, [w])
         if best is None:
             return None
-        prefix, enc = self.packer.pack(("matmul", key), key, [w], best.block)
+        prefix, enc = self.packer.pack(("matmul", key), key, [w], best)
         new = bcr.MatMulOp(mm.a, prefix, enc, act=mm.act)
         assert new.y.type == mm.y.type, "bcr.matmul result must match graph.matmul"
         return new
@@ -447,7 +487,7 @@ class Detect(RewritePattern):
             picked = ch.best or ch.cheapest or cheapest_block(mats, self.opts)
             note = "" if ch.best else f"stored in BCR form with the sparse {'R' if label == 'W' else 'W'}"
             self._report(f"{key}.{label}", kind, arr.shape, mats, ch, picked, note)
-            prefix, enc = self.packer.pack((kind, key), key, mats, picked.block)
+            prefix, enc = self.packer.pack((kind, key), key, mats, picked)
             props[f"{label.lower()}_weights"] = StringAttr(prefix)
             props[f"{label.lower()}_encoding"] = enc
         cls = SPARSE_RECURRENT[type(op)]
