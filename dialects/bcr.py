@@ -26,7 +26,6 @@ from typing import ClassVar, TypeVar
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
-    FloatAttr,
     FloatData,
     IntAttr,
     IntegerAttr,
@@ -57,6 +56,8 @@ from grimc.bcr_format import BCRMatrix
 from grimc.dialects.graph import (
     IDENTIFIER,
     ActivationAttr,
+    LSTMFields,
+    RecurrentFields,
     check_f32,
     check_lstm_state,
     check_recurrent,
@@ -563,27 +564,19 @@ class MatMulOp(SparseLinearOp):
         return 1, (ys[-1], xs[-1])
 
 
-class RecurrentOp(BCROp):
+class RecurrentOp(BCROp, RecurrentFields):
     """ONNX RNN/GRU/LSTM (layout 0) with BCR weights W and R.
 
     `w(...)` is the input projection, `directions` matrices of (G*H, input);
     `r(...)` the recurrent one, `directions` matrices of (G*H, H). Operands,
-    results and attributes are those of the graph ops.
+    results and attributes are those of the graph ops (`RecurrentFields`).
     """
 
-    GATES: ClassVar[int] = 1
     x = operand_def(TensorType)
-    b = opt_operand_def(TensorType)
-    initial_h = opt_operand_def(TensorType)
-    y = result_def(TensorType)
-    y_h = result_def(TensorType)
     w_weights = prop_def(StringAttr)
     w_encoding = prop_def(EncodingAttr)
     r_weights = prop_def(StringAttr)
     r_encoding = prop_def(EncodingAttr)
-    hidden_size = prop_def(IntegerAttr)
-    direction = prop_def(StringAttr)
-    clip = opt_prop_def(FloatAttr)
 
     def verify_shapes(self) -> None:
         dirs, rows, inp = check_recurrent(self, self.GATES)
@@ -604,7 +597,6 @@ class RNNOp(RecurrentOp):
     """ONNX RNN with the default Tanh activation."""
 
     name = "bcr.rnn"
-    GATES: ClassVar[int] = 1
     irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
     assembly_format = _recurrent_format((), ())
 
@@ -621,21 +613,11 @@ class GRUOp(RecurrentOp):
 
 
 @irdl_op_definition
-class LSTMOp(RecurrentOp):
+class LSTMOp(RecurrentOp, LSTMFields):
     """ONNX LSTM (gates i, o, f, c) with default activations, optional peepholes."""
 
     name = "bcr.lstm"
     GATES: ClassVar[int] = 4
-    # xDSL lists a subclass's own fields first: all operands and results are
-    # declared again here so that they keep the ONNX order (Y, Y_h, Y_c).
-    x = operand_def(TensorType)
-    b = opt_operand_def(TensorType)
-    initial_h = opt_operand_def(TensorType)
-    initial_c = opt_operand_def(TensorType)
-    p = opt_operand_def(TensorType)
-    y = result_def(TensorType)
-    y_h = result_def(TensorType)
-    y_c = result_def(TensorType)
     input_forget = prop_def(IntegerAttr)
     irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
     assembly_format = _recurrent_format(("initial_c", "p"), ("y_c",))

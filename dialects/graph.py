@@ -811,18 +811,19 @@ class ConcatOp(GraphOp):
 # recurrent cells
 
 
-class RecurrentOp(GraphOp):
-    """Shared structure of ONNX RNN/GRU/LSTM (layout 0: X is [seq, batch, input]).
+class RecurrentFields:
+    """Operands, results and properties of every RNN/GRU/LSTM op, dense (`graph`) or
+    sparse (`bcr`), after X and the weights.
 
-    Results are always materialised: Y [seq, dirs, batch, H] and Y_h
-    [dirs, batch, H] (+ Y_c for LSTM); dead-code elimination leaves them alone
-    because one cell computes all of them.
+    A mixin listed after the op's IRDL base: xDSL collects fields along the MRO, a
+    subclass's own first, so these follow the op's X and W/R, and `LSTMFields`
+    listed after the op class follows these: the operands and results keep the
+    ONNX order (X, W, R, B, initial_h, initial_c, P; Y, Y_h, Y_c). The cell
+    ops keep their own properties and `irdl_options` in their bodies: passes
+    rebuild ops with the properties in definition order, which the IR prints.
     """
 
     GATES: ClassVar[int] = 1
-    x = operand_def(TensorType)
-    w = operand_def(TensorType)
-    r = operand_def(TensorType)
     b = opt_operand_def(TensorType)
     initial_h = opt_operand_def(TensorType)
     y = result_def(TensorType)
@@ -830,11 +831,33 @@ class RecurrentOp(GraphOp):
     hidden_size = prop_def(IntegerAttr)
     direction = prop_def(StringAttr)
     clip = opt_prop_def(FloatAttr)
-    traits = traits_def(Pure())
 
     @property
     def num_directions(self) -> int:
         return 2 if self.direction.data == "bidirectional" else 1
+
+
+class LSTMFields:
+    """LSTM's operands and result beyond `RecurrentFields` (the mixin after the op
+    class in an LSTM op's bases, so that they come last)."""
+
+    initial_c = opt_operand_def(TensorType)
+    p = opt_operand_def(TensorType)
+    y_c = result_def(TensorType)
+
+
+class RecurrentOp(GraphOp, RecurrentFields):
+    """Shared structure of ONNX RNN/GRU/LSTM (layout 0: X is [seq, batch, input]).
+
+    Results are always materialised: Y [seq, dirs, batch, H] and Y_h
+    [dirs, batch, H] (+ Y_c for LSTM); dead-code elimination leaves them alone
+    because one cell computes all of them.
+    """
+
+    x = operand_def(TensorType)
+    w = operand_def(TensorType)
+    r = operand_def(TensorType)
+    traits = traits_def(Pure())
 
     def verify_shapes(self) -> None:
         dirs, rows, inp = check_recurrent(self, self.GATES)
@@ -892,7 +915,6 @@ class RNNOp(RecurrentOp):
     """ONNX RNN with the default Tanh activation."""
 
     name = "graph.rnn"
-    GATES: ClassVar[int] = 1
     irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
     assembly_format = _recurrent_format((), ())
 
@@ -909,23 +931,11 @@ class GRUOp(RecurrentOp):
 
 
 @irdl_op_definition
-class LSTMOp(RecurrentOp):
+class LSTMOp(RecurrentOp, LSTMFields):
     """ONNX LSTM (gates i, o, f, c) with default activations, optional peepholes."""
 
     name = "graph.lstm"
     GATES: ClassVar[int] = 4
-    # xDSL lists a subclass's own fields first: all operands and results are
-    # declared again here so that they keep the ONNX order (Y, Y_h, Y_c).
-    x = operand_def(TensorType)
-    w = operand_def(TensorType)
-    r = operand_def(TensorType)
-    b = opt_operand_def(TensorType)
-    initial_h = opt_operand_def(TensorType)
-    initial_c = opt_operand_def(TensorType)
-    p = opt_operand_def(TensorType)
-    y = result_def(TensorType)
-    y_h = result_def(TensorType)
-    y_c = result_def(TensorType)
     input_forget = prop_def(IntegerAttr)
     irdl_options = (AttrSizedOperandSegments(as_property=True), ParsePropInAttrDict())
     assembly_format = _recurrent_format(("initial_c", "p"), ("y_c",))
