@@ -78,11 +78,14 @@ from grimc.emit.kernels.bcr import (
 from grimc.emit.kernels.bcr_matmul import _gemm, _gemv, use_gemm
 from grimc.emit.kernels.csr import csr_arrays
 from grimc.emit.kernels.recurrent import (
-    GATE_NAMES,
     Cell,
-    _pad_gates,
-    _projection_bias,
-    _scratch_layout,
+    cell_of,
+    cell_params,
+    const_operand,
+    pad_gates,
+    projection_bias,
+    scratch_layout,
+    state_args,
 )
 
 MIN_PARALLEL_ENTRIES = 4096
@@ -104,23 +107,6 @@ q=4 1.7 ns; AVX2 q=1 0.44 ns, q=2 0.64 ns."""
 
 MAX_SETS = 4
 """Accumulator sets per group (hides the FMA latency when few batch rows)."""
-
-
-def cell_for(op: bcr.RecurrentOp) -> Cell:
-    """The structure of a sparse cell: `recurrent.Cell` of its dense twin."""
-    if isinstance(op, bcr.RNNOp):
-        return Cell("rnn", 1, ((0,),), ())
-    if isinstance(op, bcr.LSTMOp):
-        return Cell("lstm", 4, ((0, 1, 2, 3),), ())
-    if isinstance(op, bcr.GRUOp):
-        if op.linear_before_reset.value.data:
-            return Cell("gru", 3, ((0, 1, 2),), (2,))
-        return Cell("gru", 3, ((0, 1), (2,)), ())
-    raise CodegenError(f"{op.name}: not a recurrent cell")
-
-
-def num_directions(op: bcr.RecurrentOp) -> int:
-    return 2 if op.direction.data == "bidirectional" else 1
 
 
 # --------------------------------------------------------------------------
@@ -150,7 +136,7 @@ def group_rows(r: np.ndarray, gates: int, hidden: int, vw: int, q: int) -> np.nd
     """R [dirs, G*H, H] -> [groups, p, H] in kernel group order (zero rows past H)."""
     dirs = r.shape[0]
     chunks = math.ceil(hidden / vw)
-    padded = _pad_gates(r, gates, hidden, chunks * vw)  # [dirs, G, Hp, H]
+    padded = pad_gates(r, gates, hidden, chunks * vw)  # [dirs, G, Hp, H]
     p = vw // q
     grouped = padded.reshape(dirs, gates, chunks, q, p, hidden).transpose(0, 2, 1, 3, 4, 5)
     return grouped.reshape(-1, p, hidden)
@@ -341,16 +327,6 @@ def _dense_r(ctx: LoweringContext, op: bcr.RecurrentOp) -> np.ndarray:
     return np.stack([mat.to_dense() for mat in _weights(ctx, op, "r")])
 
 
-def _operand_const(ctx: LoweringContext, op: bcr.RecurrentOp, name: str) -> np.ndarray | None:
-    value = getattr(op, name, None)
-    if value is None:
-        return None
-    arr = ctx.const(value)
-    if arr is None:
-        raise CodegenError(f"{op.name}: operand {name.upper()} must be a constant weight")
-    return arr
-
-
 def _recurrence_inputs(
     ctx: LoweringContext, r: np.ndarray, cell: Cell, hidden: int, vw: int, sched: SparseRnnSchedule,
 ) -> tuple[list[tuple[str, Ref]], np.ndarray, dict[str, Any]]:
@@ -381,10 +357,10 @@ def _recurrence_inputs(
 
 @lowers(bcr.RNNOp, bcr.GRUOp, bcr.LSTMOp)
 def lower_bcr_recurrent(op: bcr.RecurrentOp, ctx: LoweringContext) -> KernelInstance:
-    cell = cell_for(op)
-    seq, batch, inp = shape(op.x)
+    cell = cell_of(op)
+    seq, batch, _ = shape(op.x)
     hidden = op.hidden_size.value.data
-    dirs = num_directions(op)
+    dirs = op.num_directions
     vw = ctx.target.vw
     chunks = math.ceil(hidden / vw)
     hp = chunks * vw
@@ -392,66 +368,34 @@ def lower_bcr_recurrent(op: bcr.RecurrentOp, ctx: LoweringContext) -> KernelInst
     r = _dense_r(ctx, op)
     sched = schedule_for(op, r, cell, batch, hidden, vw, ctx.threads, csr)
 
-    b = _operand_const(ctx, op, "b")
-    bias, _ = _projection_bias(b, cell, dirs, hidden, hidden)
-    _, rb_inside = _projection_bias(b, cell, dirs, hidden, hp)
-    peep = _operand_const(ctx, op, "p")
+    b = const_operand(ctx, op, "b")
+    bias, _ = projection_bias(b, cell, dirs, hidden, hidden)
+    _, rb_inside = projection_bias(b, cell, dirs, hidden, hp)
     # xp uses the first seq*batch*dirs*G*H floats of its (hp-sized) region.
-    layout = _scratch_layout(cell, seq, batch, dirs, hidden, hp, op.initial_h is None)
+    layout = scratch_layout(cell, seq, batch, dirs, hidden, hp, op.initial_h is None)
     scratch = ctx.scratch(4 * layout["total"])
     proj = projection_kernel(op, ctx, csr, seq * batch, bias, scratch)
 
     inputs: list[tuple[str, Ref]] = [("x", proj.inputs[0][1])]
     inputs += [(f"p{name}", ref) for name, ref in proj.inputs[1:]]
     rec_inputs, costs, info = _recurrence_inputs(ctx, r, cell, hidden, vw, sched)
-    inputs += rec_inputs
-    if rb_inside is not None:
-        inputs.append(("rb", ctx.blob(rb_inside, "rnn_rb_inside")))
-    if peep is not None:
-        inputs.append(("pp", ctx.blob(_pad_gates(peep, 3, hidden, hp).reshape(-1), "rnn_peepholes")))
-    if op.initial_h is not None:
-        inputs.append(("h0", ctx.operand(op.initial_h)))
-    initial_c = getattr(op, "initial_c", None)
-    if initial_c is not None:
-        inputs.append(("c0", ctx.operand(initial_c)))
-    outputs = [("y", ctx.result(op.y)), ("y_h", ctx.result(op.y_h))]
-    if isinstance(op, bcr.LSTMOp):
-        outputs.append(("y_c", ctx.result(op.y_c)))
-    outputs.append(("scratch", scratch))
-
-    clip = op.clip.value.data if op.clip is not None else None
-    params: dict[str, Any] = {
+    state_inputs, outputs = state_args(ctx, op, hidden, hp, rb_inside, scratch)
+    params = {
+        **cell_params(ctx, op, cell, hp, layout, proj),
         "format": "csr" if csr else "bcr",
-        "cell": cell.kind,
-        "seq": seq,
-        "batch": batch,
-        "input": inp,
-        "hidden": hidden,
-        "hp": hp,
-        "dirs": dirs,
-        "gates": cell.gates,
-        "gate_names": GATE_NAMES[cell.kind],
-        "direction": op.direction.data,
-        "reverse": [1] if op.direction.data == "reverse" else [0, 1][:dirs],
-        "phases": [list(p) for p in cell.phases],
-        "clip": clip,
-        "input_forget": int(op.input_forget.value.data) if isinstance(op, bcr.LSTMOp) else 0,
-        "scratch": layout,
         "chunks": chunks,
         "p": vw // sched.q if sched.q else 1,
         "qlevels": sched.q.bit_length() - 1 if sched.q else 0,
         **asdict(sched),
         **info,
         "bounds": phase_bounds(costs, cell, dirs, chunks, sched.ntasks),
-        "proj": proj,
         "proj_args": [name for name, _ in inputs[1 : len(proj.inputs)]],
-        "proj_templates": [f"{family}/{proj.kind}.c.j2" for family in ctx.target.families],
     }
     rec_macs = seq * batch * info["nnz"]
     return KernelInstance(
         kind="bcr_recurrent",
         params=params,
-        inputs=inputs,
+        inputs=inputs + rec_inputs + state_inputs,
         outputs=outputs,
         flops=proj.flops + 2 * rec_macs,
     )

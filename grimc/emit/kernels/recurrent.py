@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from grimc.dialects import graph
+from grimc.dialects import bcr, graph
 from grimc.emit.kernel import (
     ActRef,
     CodegenError,
@@ -64,6 +64,10 @@ ALIGN_FLOATS = 16
 """Scratch regions start on 64-byte boundaries."""
 
 
+CellOp = graph.RecurrentOp | bcr.RecurrentOp
+"""A dense or BCR-sparse cell op: the same ONNX operands, results and attributes."""
+
+
 @dataclass(frozen=True)
 class Cell:
     """What differs between RNN, GRU and LSTM for the kernel's structure."""
@@ -76,16 +80,20 @@ class Cell:
     """Gates whose recurrence bias Rb stays out of the projection bias."""
 
 
-def cell_of(op: graph.RecurrentOp) -> Cell:
-    if isinstance(op, graph.RNNOp):
-        return Cell("rnn", 1, ((0,),), ())
-    if isinstance(op, graph.LSTMOp):
-        return Cell("lstm", 4, ((0, 1, 2, 3),), ())
-    if isinstance(op, graph.GRUOp):
-        if op.linear_before_reset.value.data:
-            return Cell("gru", 3, ((0, 1, 2),), (2,))
-        return Cell("gru", 3, ((0, 1), (2,)), ())
-    raise CodegenError(f"{op.name}: not a recurrent cell")
+CELLS = {
+    ("rnn", False): Cell("rnn", 1, ((0,),), ()),
+    ("gru", False): Cell("gru", 3, ((0, 1), (2,)), ()),
+    ("gru", True): Cell("gru", 3, ((0, 1, 2),), (2,)),
+    ("lstm", False): Cell("lstm", 4, ((0, 1, 2, 3),), ()),
+}
+"""Cells by kind and linear_before_reset: GRU's (r . h) R_h^T with 0 waits for r (two
+phases); with 1 its Rb_h stays inside the product."""
+
+
+def cell_of(op: CellOp) -> Cell:
+    """The cell of a dense or sparse op (`graph.gru` and `bcr.gru` share one)."""
+    lbr = getattr(op, "linear_before_reset", None)
+    return CELLS[op.name.partition(".")[2], lbr is not None and bool(lbr.value.data)]
 
 
 @dataclass(frozen=True)
@@ -146,7 +154,7 @@ def schedule_for(
     return replace(sched, ntasks=min(sched.ntasks, chunks))
 
 
-def _pad_gates(a: np.ndarray, gates: int, hidden: int, hp: int) -> np.ndarray:
+def pad_gates(a: np.ndarray, gates: int, hidden: int, hp: int) -> np.ndarray:
     """[..., G*H, rest...] -> [..., G, Hp, rest...] with zero rows H..Hp."""
     lead = a.shape[:-2] if a.ndim > 2 else a.shape[:-1]
     tail = a.shape[-1:] if a.ndim > 2 else ()
@@ -163,7 +171,7 @@ def pack_recurrence(r: np.ndarray, cell: Cell, hidden: int, u: int) -> tuple[np.
     direction's block (the block size is the last entry)."""
     hp = math.ceil(hidden / u) * u
     chunks = hp // u
-    padded = _pad_gates(r, cell.gates, hidden, hp)  # [dirs, G, Hp, H]
+    padded = pad_gates(r, cell.gates, hidden, hp)  # [dirs, G, Hp, H]
     dirs = r.shape[0]
     parts, offsets = [], [0]
     for gl in cell.phases:
@@ -174,8 +182,9 @@ def pack_recurrence(r: np.ndarray, cell: Cell, hidden: int, u: int) -> tuple[np.
     return np.concatenate(parts, axis=1).reshape(-1), offsets
 
 
-def _const(ctx: LoweringContext, op: graph.RecurrentOp, name: str) -> np.ndarray | None:
-    value = getattr(op, name)
+def const_operand(ctx: LoweringContext, op: CellOp, name: str) -> np.ndarray | None:
+    """The array of an optional weight operand (B, P); one clear error if it is computed."""
+    value = getattr(op, name, None)
     if value is None:
         return None
     arr = ctx.const(value)
@@ -184,7 +193,7 @@ def _const(ctx: LoweringContext, op: graph.RecurrentOp, name: str) -> np.ndarray
     return arr
 
 
-def _projection_bias(
+def projection_bias(
     b: np.ndarray | None, cell: Cell, dirs: int, hidden: int, hp: int
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Wb plus the foldable Rb, [dirs*G*Hp]; and the Rb kept inside a gate [dirs, Hp]."""
@@ -219,7 +228,7 @@ def _projection(
     and the parent kernel's arguments it needs (packed W^T and the bias)."""
     dirs, _, inp = w.shape
     n = dirs * cell.gates * hp
-    w_kn = _pad_gates(w, cell.gates, hidden, hp).reshape(n, inp).T
+    w_kn = pad_gates(w, cell.gates, hidden, hp).reshape(n, inp).T
     prob = gemm.Problem(rows, n, inp, 1, True)
     sched = gemm.default_schedule(prob, ctx.target.vw, ctx.threads)
     packed = gemm.pack_panels(w_kn, sched.nv * ctx.target.vw)
@@ -234,7 +243,7 @@ def _projection(
     return kernel, args
 
 
-def _scratch_layout(
+def scratch_layout(
     cell: Cell, seq: int, batch: int, dirs: int, hidden: int, hp: int, zero_h0: bool
 ) -> dict[str, int]:
     """Offsets (floats) of the scratch regions; "total" is the size."""
@@ -252,52 +261,42 @@ def _scratch_layout(
     return layout
 
 
-@lowers(graph.RNNOp, graph.GRUOp, graph.LSTMOp)
-def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstance:
-    cell = cell_of(op)
-    seq, batch, inp = shape(op.x)
-    hidden = op.hidden_size.value.data
-    dirs = op.num_directions
-    vw = ctx.target.vw
-    sched = schedule_for(op, cell, batch, hidden, vw, ctx.threads)
-    u = sched.nvg * vw
-    hp = math.ceil(hidden / u) * u
-    w, r = _const(ctx, op, "w"), _const(ctx, op, "r")
-    assert w is not None and r is not None
-    bias, rb_inside = _projection_bias(_const(ctx, op, "b"), cell, dirs, hidden, hp)
-    peep = _const(ctx, op, "p") if isinstance(op, graph.LSTMOp) else None
-
-    layout = _scratch_layout(cell, seq, batch, dirs, hidden, hp, op.initial_h is None)
-    scratch = ctx.scratch(4 * layout["total"])
-    x = ctx.operand(op.x)
-    proj, proj_args = _projection(ctx, x, w, bias, cell, seq * batch, hidden, hp, scratch)
-    packed_r, phase_offsets = pack_recurrence(r, cell, hidden, u)
-
-    inputs: list[tuple[str, Ref]] = [("x", x), *proj_args]
-    inputs.append(("rp", ctx.blob(packed_r, "rnn_packed_r")))
+def state_args(
+    ctx: LoweringContext, op: CellOp, hidden: int, hp: int, rb_inside: np.ndarray | None,
+    scratch: ActRef,
+) -> tuple[list[tuple[str, Ref]], list[tuple[str, Ref]]]:
+    """The arguments after the weights, shared by the dense and sparse cells: the Rb
+    kept inside a gate, peepholes, initial states; and the outputs (scratch last)."""
+    inputs: list[tuple[str, Ref]] = []
     if rb_inside is not None:
         inputs.append(("rb", ctx.blob(rb_inside, "rnn_rb_inside")))
+    peep = const_operand(ctx, op, "p")
     if peep is not None:
-        inputs.append(
-            ("pp", ctx.blob(_pad_gates(peep, 3, hidden, hp).reshape(-1), "rnn_peepholes"))
-        )
-    if op.initial_h is not None:
-        inputs.append(("h0", ctx.operand(op.initial_h)))
-    initial_c = getattr(op, "initial_c", None)
-    if initial_c is not None:
-        inputs.append(("c0", ctx.operand(initial_c)))
+        inputs.append(("pp", ctx.blob(pad_gates(peep, 3, hidden, hp).reshape(-1), "rnn_peepholes")))
+    for name, value in (("h0", op.initial_h), ("c0", getattr(op, "initial_c", None))):
+        if value is not None:
+            inputs.append((name, ctx.operand(value)))
     outputs = [("y", ctx.result(op.y)), ("y_h", ctx.result(op.y_h))]
-    if isinstance(op, graph.LSTMOp):
+    if isinstance(op, graph.LSTMFields):
         outputs.append(("y_c", ctx.result(op.y_c)))
     outputs.append(("scratch", scratch))
+    return inputs, outputs
 
-    clip = op.clip.value.data if op.clip is not None else None
-    params: dict[str, Any] = {
+
+def cell_params(
+    ctx: LoweringContext, op: CellOp, cell: Cell, hp: int, layout: dict[str, int],
+    proj: KernelInstance,
+) -> dict[str, Any]:
+    """The template parameters shared by the dense and sparse cells (their gate math,
+    scratch and nested projection kernel)."""
+    seq, batch, inp = shape(op.x)
+    dirs = op.num_directions
+    return {
         "cell": cell.kind,
         "seq": seq,
         "batch": batch,
         "input": inp,
-        "hidden": hidden,
+        "hidden": op.hidden_size.value.data,
         "hp": hp,
         "dirs": dirs,
         "gates": cell.gates,
@@ -305,21 +304,49 @@ def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstan
         "direction": op.direction.data,  # checked by the op verifier: one of three words
         "reverse": [1] if op.direction.data == "reverse" else [0, 1][:dirs],
         "phases": [list(p) for p in cell.phases],
-        "phase_offsets": phase_offsets,
-        "clip": clip,
-        "input_forget": int(op.input_forget.value.data) if isinstance(op, graph.LSTMOp) else 0,
+        "clip": op.clip.value.data if op.clip is not None else None,
+        "input_forget": int(op.input_forget.value.data) if isinstance(op, graph.LSTMFields) else 0,
         "scratch": layout,
+        "proj": proj,
+        "proj_templates": [f"{family}/{proj.kind}.c.j2" for family in ctx.target.families],
+    }
+
+
+@lowers(graph.RNNOp, graph.GRUOp, graph.LSTMOp)
+def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstance:
+    cell = cell_of(op)
+    seq, batch, _ = shape(op.x)
+    hidden = op.hidden_size.value.data
+    dirs = op.num_directions
+    vw = ctx.target.vw
+    sched = schedule_for(op, cell, batch, hidden, vw, ctx.threads)
+    u = sched.nvg * vw
+    hp = math.ceil(hidden / u) * u
+    w, r = const_operand(ctx, op, "w"), const_operand(ctx, op, "r")
+    assert w is not None and r is not None
+    bias, rb_inside = projection_bias(const_operand(ctx, op, "b"), cell, dirs, hidden, hp)
+
+    layout = scratch_layout(cell, seq, batch, dirs, hidden, hp, op.initial_h is None)
+    scratch = ctx.scratch(4 * layout["total"])
+    x = ctx.operand(op.x)
+    proj, proj_args = _projection(ctx, x, w, bias, cell, seq * batch, hidden, hp, scratch)
+    packed_r, phase_offsets = pack_recurrence(r, cell, hidden, u)
+
+    inputs: list[tuple[str, Ref]] = [("x", x), *proj_args]
+    inputs.append(("rp", ctx.blob(packed_r, "rnn_packed_r")))
+    state_inputs, outputs = state_args(ctx, op, hidden, hp, rb_inside, scratch)
+    params = {
+        **cell_params(ctx, op, cell, hp, layout, proj),
+        "phase_offsets": phase_offsets,
         "u": u,
         "chunks": hp // u,
         **asdict(sched),
-        "proj": proj,
-        "proj_templates": [f"{family}/{proj.kind}.c.j2" for family in ctx.target.families],
     }
     rec_macs = seq * batch * dirs * cell.gates * hidden * hidden
     return KernelInstance(
         kind="rnn_cell",
         params=params,
-        inputs=inputs,
+        inputs=inputs + state_inputs,
         outputs=outputs,
         flops=proj.flops + 2 * rec_macs,
     )
