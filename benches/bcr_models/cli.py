@@ -263,6 +263,7 @@ def write_report(data: dict[str, Any], out: Path) -> None:
 
 
 def run(args: argparse.Namespace, data: dict[str, Any], workdir: Path) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
     peak = fma_peak(args.target, workdir)
     data["fma_peak_gflops"] = peak
     print(f"measured FMA peak {peak:.1f} GFLOP/s per core ({args.target})", flush=True)
