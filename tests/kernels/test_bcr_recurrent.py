@@ -23,10 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
-from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import ModuleOp
 
 from grimc import zoo
 from grimc.dialects import bcr
@@ -36,36 +34,26 @@ from grimc.emit.kernel import CodegenError, KernelInstance
 from grimc.emit.kernels import bcr_recurrent
 from grimc.emit.targets import emit_target
 from grimc.prune import prune_model
-from grimc.runner import ExeModel, HostModel
-
-RTOL, ATOL = 1e-4, 1e-5
-GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
-SPARSE_OPS = {"RNN": bcr.RNNOp, "GRU": bcr.GRUOp, "LSTM": bcr.LSTMOp}
+from grimc.runner import ExeModel
+from tests.kernels import rnn_models
+from tests.kernels.rnn_models import (
+    ATOL,
+    RTOL,
+    assert_matches_onnxruntime,
+    onnxruntime_outputs,
+    random_inputs,
+    set_kernel_params,
+)
 
 
 @dataclass(frozen=True)
-class Case:
-    """One ONNX RNN/GRU/LSTM node, its inputs, and how its weights are pruned."""
+class Case(rnn_models.Case):
+    """A cell case with larger defaults, and how its weights are pruned."""
 
-    op: str
-    direction: str = "forward"
-    seq: int = 4
-    batch: int = 1
     inp: int = 30
     hidden: int = 37
-    bias: bool = True
-    initial_h: bool = False
-    initial_c: bool = False
-    peepholes: bool = False
-    lbr: int = 0
-    clip: float | None = None
-    input_forget: int = 0
     block: tuple[int, int] = (8, 16)
     rate: float = 8.0
-
-    @property
-    def dirs(self) -> int:
-        return 2 if self.direction == "bidirectional" else 1
 
 
 CASES = {
@@ -94,65 +82,9 @@ CASES = {
 
 
 def cell_model(case: Case, seed: int = 0) -> onnx.ModelProto:
-    """A one-node model with BCR-pruned W and R: X and initial states are graph inputs,
-    weights initializers, U(-2/sqrt(H), 2/sqrt(H)) so that gates saturate now and then."""
-    rng = np.random.default_rng(seed)
-    g, h, d = GATES[case.op], case.hidden, case.dirs
-
-    def uniform(*shape: int) -> np.ndarray:
-        return rng.uniform(-2 / np.sqrt(h), 2 / np.sqrt(h), shape).astype(np.float32)
-
-    inits = [
-        numpy_helper.from_array(uniform(d, g * h, case.inp), "W"),
-        numpy_helper.from_array(uniform(d, g * h, h), "R"),
-    ]
-    names = ["X", "W", "R", "", "", "", "", ""]
-    state = [d, case.batch, h]
-    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [case.seq, case.batch, case.inp])]
-    if case.bias:
-        inits.append(numpy_helper.from_array(uniform(d, 2 * g * h), "B"))
-        names[3] = "B"
-    for index, name, wanted in ((5, "initial_h", case.initial_h), (6, "initial_c", case.initial_c)):
-        if wanted:
-            names[index] = name
-            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, state))
-    if case.peepholes:
-        inits.append(numpy_helper.from_array(uniform(d, 3 * h), "P"))
-        names[7] = "P"
-    while names[-1] == "":
-        names.pop()
-    attrs: dict[str, object] = {"hidden_size": h, "direction": case.direction}
-    if case.op == "GRU":
-        attrs["linear_before_reset"] = case.lbr
-    if case.op == "LSTM":
-        attrs["input_forget"] = case.input_forget
-    if case.clip is not None:
-        attrs["clip"] = case.clip
-    outs = ["Y", "Y_h"] + (["Y_c"] if case.op == "LSTM" else [])
-    shapes = {"Y": [case.seq, d, case.batch, h], "Y_h": state, "Y_c": state}
-    graph = helper.make_graph(
-        [helper.make_node(case.op, names, outs, **attrs)], "cell", inputs,
-        [helper.make_tensor_value_info(o, TensorProto.FLOAT, shapes[o]) for o in outs], inits,
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
+    """The one-node model (`rnn_models.cell_model`) with W and R BCR-pruned."""
+    model = rnn_models.cell_model(case, seed)
     return prune_model(model, block=case.block, rate=case.rate, min_weights=0, min_k=1).model
-
-
-def random_inputs(model: onnx.ModelProto, seed: int = 1) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {
-        i.name: rng.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim]).astype(
-            np.float32
-        )
-        for i in model.graph.input
-    }
-
-
-def onnxruntime_outputs(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    return dict(zip(names, sess.run(None, feeds), strict=True))
 
 
 def compile_sparse(
@@ -167,25 +99,10 @@ def compile_sparse(
     module = optimize(import_model(model), target=target, threads=threads)
     cells = [op for op in module.walk() if isinstance(op, bcr.RecurrentOp)]
     assert cells, "the default pipeline did not rewrite the cell into a bcr op"
-    for op in cells:
-        if knobs:
-            op.attributes["kernel_params"] = DictionaryAttr(
-                {key: IntegerAttr(value, 64) for key, value in knobs.items()}
-            )
+    if knobs:
+        set_kernel_params(cells, knobs)
     gen = generate(module, emit_target(target), threads=threads, sparse_format=sparse_format)
     return module, gen
-
-
-def grimc_outputs(
-    gen: GeneratedModel, feeds: dict[str, np.ndarray], workdir: Path, target: str, threads: int
-) -> dict[str, np.ndarray]:
-    inputs = [feeds[d.name] for d in gen.inputs]
-    if target == "aarch64":
-        outs = ExeModel.build(gen, workdir, target=target, threads=threads).run(inputs)
-    else:
-        with HostModel.build(gen, workdir, threads=threads, target=target) as model:
-            outs = model.run(inputs)
-    return {d.name: o for d, o in zip(gen.outputs, outs, strict=True)}
 
 
 def check(
@@ -197,13 +114,8 @@ def check(
     knobs: dict[str, int] | None = None,
 ) -> list[KernelInstance]:
     """grimc == onnxruntime on every output; returns the sparse cell kernels."""
-    feeds = random_inputs(model)
     _, gen = compile_sparse(model, target, threads, sparse_format, knobs)
-    got = grimc_outputs(gen, feeds, workdir, target, threads)
-    want = onnxruntime_outputs(model, feeds)
-    assert set(got) == set(want)
-    for name, ref in want.items():
-        np.testing.assert_allclose(got[name], ref, rtol=RTOL, atol=ATOL, err_msg=name)
+    assert_matches_onnxruntime(model, gen, workdir, target, threads)
     kernels = [k for k in gen.kernels if k.kind == "bcr_recurrent"]
     assert kernels and all(k.params["format"] == sparse_format for k in kernels)
     return kernels
