@@ -71,7 +71,6 @@ from grimc.emit.kernels.bcr import (
     grid_dense,
     int_blob,
     load_matrices,
-    param_overrides,
     sparse_format,
     task_count,
 )
@@ -80,6 +79,7 @@ from grimc.emit.kernels.csr import csr_arrays
 from grimc.emit.kernels.recurrent import (
     Cell,
     cell_of,
+    cell_overrides,
     cell_params,
     const_operand,
     pad_gates,
@@ -235,26 +235,20 @@ def schedule_for(
 ) -> SparseRnnSchedule:
     """Defaults from the cost model, then the op's `kernel_params` overrides."""
     dirs = r.shape[0]
-    bb = default_batch_block(batch)
-    over = param_overrides(op, ("q", "bb", "sets", "ntasks"))
-    for key, value in over.items():
-        if not isinstance(value, int) or value < 1:
-            raise CodegenError(f"{op.name}: {PARAMS_ATTR} '{key}' must be a positive integer")
-    bb = int(over.get("bb", bb))
-    if bb > batch:
-        raise CodegenError(f"{op.name}: {PARAMS_ATTR} 'bb' = {bb} exceeds the batch {batch}")
+    over = cell_overrides(op, ("q", "bb", "sets", "ntasks"), batch)
+    bb = over.get("bb", default_batch_block(batch))
     if csr:
         q = 0
         step = int(np.count_nonzero(r)) * batch // dirs
     else:
-        q = int(over.get("q", 0)) or choose_q(r, cell.gates, hidden, vw, bb)
+        q = over.get("q", 0) or choose_q(r, cell.gates, hidden, vw, bb)
         if q not in q_choices(vw):
             raise CodegenError(f"{op.name}: {PARAMS_ATTR} 'q' = {q} must be a power of two <= {vw}")
         step = int(list_lengths(r, cell.gates, hidden, vw, q).sum()) * batch // dirs
     chunks = math.ceil(hidden / vw)
     ntasks = default_tasks(threads, dirs, chunks, step)
     sched = SparseRnnSchedule(q, bb, default_sets(bb), ntasks)
-    sched = replace(sched, **{k: int(v) for k, v in over.items() if k in ("sets", "ntasks")})
+    sched = replace(sched, **{k: v for k, v in over.items() if k in ("sets", "ntasks")})
     return replace(sched, ntasks=min(sched.ntasks, chunks))
 
 

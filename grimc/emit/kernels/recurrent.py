@@ -137,19 +137,26 @@ def default_schedule(
     return RnnSchedule(nvg, bb, ntasks)
 
 
+def cell_overrides(op: CellOp, knobs: tuple[str, ...], batch: int) -> dict[str, int]:
+    """The op's `kernel_params` (the tuner's hook, as for the BCR kernels), checked:
+    positive integers, and a batch block `bb` no larger than the batch."""
+    over: dict[str, int] = {}
+    for key, value in param_overrides(op, knobs).items():
+        if not isinstance(value, int) or value < 1:
+            raise CodegenError(f"{op.name}: {PARAMS_ATTR} '{key}' must be a positive integer")
+        over[key] = value
+    if over.get("bb", 1) > batch:
+        raise CodegenError(f"{op.name}: {PARAMS_ATTR} 'bb' = {over['bb']} exceeds the batch {batch}")
+    return over
+
+
 def schedule_for(
     op: graph.RecurrentOp, cell: Cell, batch: int, hidden: int, vw: int, threads: int
 ) -> RnnSchedule:
-    """The default schedule with the op's `kernel_params` overrides (the tuner's hook,
-    as for the BCR kernels): any of nvg, bb, ntasks; ntasks is clamped to the chunks."""
+    """The default schedule with the op's `kernel_params` overrides: any of nvg, bb,
+    ntasks; ntasks is clamped to the chunks."""
     sched = default_schedule(cell, batch, hidden, op.num_directions, vw, threads)
-    over = param_overrides(op, ("nvg", "bb", "ntasks"))
-    for key, value in over.items():
-        if not isinstance(value, int) or value < 1:
-            raise CodegenError(f"{op.name}: {PARAMS_ATTR} '{key}' must be a positive integer")
-    sched = replace(sched, **over)  # type: ignore[arg-type]
-    if sched.bb > batch:
-        raise CodegenError(f"{op.name}: {PARAMS_ATTR} 'bb' = {sched.bb} exceeds the batch {batch}")
+    sched = replace(sched, **cell_overrides(op, ("nvg", "bb", "ntasks"), batch))
     chunks = math.ceil(hidden / (sched.nvg * vw))
     return replace(sched, ntasks=min(sched.ntasks, chunks))
 
