@@ -124,15 +124,21 @@ def kernel_cost(kr: np.ndarray, kc: np.ndarray) -> float:
 def kept_counts(
     w: np.ndarray, block: Block, perm: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(kept rows, kept columns) per block of `w[perm]`, each [S, B]: vectorized `_detect`."""
+    """(kept rows, kept columns) per block of `w[perm]`, each [S, B]: vectorized `_detect`.
+
+    A row's nonzero test inside a block reads its bc flags as gcd(bc, 8)-byte
+    words, and a column's ORs whole rows: both stream memory in order (an
+    FC layer of 10^8 weights takes ~0.3 s per block shape).
+    """
     m, k = w.shape
     s, b = grid_of(w.shape, block)
     br, bc = block
-    nz = np.zeros((s * br, b * bc), dtype=bool)
-    nz[:m, :k] = w != 0 if perm is None else (w != 0)[perm]
-    grid = nz.reshape(s, br, b, bc)
-    rows = grid.any(axis=3).sum(axis=1)  # [S, B]
-    cols = grid.any(axis=1).sum(axis=2)  # [S, B]
+    nz = np.ascontiguousarray(w != 0 if perm is None else (w != 0)[perm])  # w may be B^T
+    if nz.shape != (s * br, b * bc):
+        nz = np.pad(nz, ((0, s * br - m), (0, b * bc - k)))
+    cols = nz.reshape(s, br, b * bc).any(axis=1).reshape(s, b, bc).sum(axis=2)
+    word = np.dtype(f"u{math.gcd(bc, 8)}")
+    rows = (nz.view(word).reshape(s, br, b, -1) != 0).any(axis=3).sum(axis=1)
     return rows, cols
 
 
@@ -168,32 +174,52 @@ def summarize(
 # --------------------------------------------------------------------------
 # recovering BCR rows that were shuffled
 
+EXACT_FILL = 0.999
+"""Fill at which a structure counts as exact BCR: trained weights kept by the
+pruner are rarely, but sometimes, exactly zero (2 in 10^7 in a float32 normal
+draw), so 1.0 would be too strict."""
+
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-"""Odd 64-bit multiplier (golden ratio) that hashes (block column, pattern) keys."""
+"""Odd 64-bit multiplier (golden ratio) that hashes (segment, pattern) keys."""
 
 SEGMENT = 64
-"""Widest column segment `block_patterns` reads as one exact bitmap."""
+"""Widest column segment read as one exact bitmap."""
+
+SAMPLED_COLUMNS = 8192
+"""Columns (in whole segments, evenly spread) the stripe search reads: bounds its cost."""
+
+PROBE = 256
+"""Sampled segments a candidate pair is checked on (evenly spread; all when fewer)."""
 
 PICKS = 2
 """Rarest shared keys per row whose rows become candidate stripe mates."""
 
-PROBE = 256
-"""Segments a candidate pair is checked on (evenly spread; all when fewer)."""
-
 CHUNK = 1 << 14
-"""Candidate pairs checked at once (bounds the gathered bitmaps to ~32 MiB)."""
+"""Candidate pairs checked at once (bounds the gathered bitmaps to ~32 MiB each)."""
 
 
-def block_patterns(w: np.ndarray, width: int) -> np.ndarray:
-    """[M, ceil(K/width)] uint64: each row's nonzero columns per segment of `width` <= 64."""
-    m, k = w.shape
-    segs = -(-k // width)
-    nz = np.zeros((m, segs * width), dtype=bool)
-    nz[:, :k] = w != 0
-    bits = np.packbits(nz.reshape(m, segs, width), axis=-1, bitorder="little")
-    padded = np.zeros((m, segs, 8), dtype=np.uint8)
-    padded[..., : bits.shape[-1]] = bits
-    return padded.view(np.uint64)[..., 0]
+def _spread(total: int, count: int) -> np.ndarray:
+    """At most `count` (at least 1) of range(total), evenly spread, ascending."""
+    return np.unique(np.linspace(0, total - 1, min(total, max(1, count))).astype(np.int64))
+
+
+def segment_patterns(nonzero: np.ndarray, width: int) -> np.ndarray:
+    """[M, P] uint64: each row's nonzero columns in P evenly spread segments of `width` <= 64.
+
+    `nonzero` is the (M, K) mask `w != 0`. Segment j covers columns
+    [j*width, (j+1)*width); P is at most SAMPLED_COLUMNS // width.
+    """
+    m, k = nonzero.shape
+    total = -(-k // width)
+    if total * width != k:
+        nonzero = np.pad(nonzero, ((0, 0), (0, total * width - k)))
+    picked = _spread(total, SAMPLED_COLUMNS // width)
+    segments = nonzero.reshape(m, total, width)[:, picked]
+    packed = np.packbits(segments, axis=2, bitorder="little")  # [M, P, ceil(width/8)]
+    out = np.zeros((m, len(picked)), dtype=np.uint64)
+    for i in range(packed.shape[2]):
+        out |= packed[..., i].astype(np.uint64) << np.uint64(8 * i)
+    return out
 
 
 def _candidate_pairs(patterns: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
@@ -204,15 +230,15 @@ def _candidate_pairs(patterns: np.ndarray, cap: int) -> tuple[np.ndarray, np.nda
     is rare (shared by no other stripe). Keys of 1 or more than `cap` rows
     are skipped.
     """
-    rows, segs = np.nonzero(patterns)  # row-major: rows ascending
+    rows, segs = np.nonzero(patterns)
     keys = patterns[rows, segs] * _MIX + segs.astype(np.uint64)
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)
     keys, rows = keys[order], rows[order]
     start = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     size = np.diff(np.r_[start, len(keys)])
     group = np.repeat(np.arange(len(start)), size)
     usable = np.flatnonzero((size[group] >= 2) & (size[group] <= cap))
-    by_row = usable[np.argsort(rows[usable] * (cap + 1) + size[group[usable]], kind="stable")]
+    by_row = usable[np.argsort(rows[usable] * (cap + 1) + size[group[usable]])]
     owner = rows[by_row]
     first = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
     rank = np.arange(len(by_row)) - np.repeat(first, np.diff(np.r_[first, len(by_row)]))
@@ -226,16 +252,15 @@ def _candidate_pairs(patterns: np.ndarray, cap: int) -> tuple[np.ndarray, np.nda
 
 
 def _compatible(patterns: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per pair: in every probed segment one row's columns contain the other's.
+    """Per pair: in PROBE sampled segments one row's columns contain the other's.
 
     Rows of one stripe always pass (a row-pruned block is empty, a subset of
     anything); rows of different stripes almost never do over many segments.
     """
-    probe = np.unique(np.linspace(0, patterns.shape[1] - 1, min(PROBE, patterns.shape[1])).astype(np.int64))
-    sample = patterns[:, probe]
+    probe = patterns[:, _spread(patterns.shape[1], PROBE)]
     ok = np.empty(len(a), dtype=bool)
     for lo in range(0, len(a), CHUNK):
-        pa, pb = sample[a[lo : lo + CHUNK]], sample[b[lo : lo + CHUNK]]
+        pa, pb = probe[a[lo : lo + CHUNK]], probe[b[lo : lo + CHUNK]]
         both = pa & pb
         ok[lo : lo + CHUNK] = ((both == pa) | (both == pb)).all(axis=1)
     return ok
@@ -260,9 +285,9 @@ def stripe_labels(patterns: np.ndarray, cap: int) -> np.ndarray | None:
 
     Candidate mates come from rare shared keys (`_candidate_pairs`), are
     confirmed by `_compatible`, and the confirmed pairs are joined into
-    connected components. Cost: one sort of the M*B nonempty (row, segment)
-    bitmaps plus O(M * PICKS * cap * PROBE) for the checks; no Python loop
-    over rows.
+    connected components. Cost: reading M*SAMPLED_COLUMNS weights, two sorts
+    of at most that many (row, segment) bitmaps, and O(M * PICKS * cap * PROBE)
+    for the checks; no Python loop over rows.
     """
     a, b = _candidate_pairs(patterns, cap)
     ok = _compatible(patterns, a, b)
@@ -294,25 +319,33 @@ def recovered_summaries(
 ) -> list[BlockSummary | None]:
     """Per candidate block, the summary under the row order `stripe_labels` recovers.
 
-    None where no rows pair up (nothing to recover). Labels depend only on
-    the block width, so they are computed once per distinct width; keys
-    shared by more than twice the tallest candidate's rows are skipped.
+    None where no rows pair up (nothing to recover). Labels are computed per
+    distinct block width (keys shared by more than twice the tallest
+    candidate's rows are skipped) until some candidate comes out exact
+    (EXACT_FILL): its labels are the stripes, whatever the block width, so the
+    remaining candidates reuse them.
     """
     cap = 2 * max(br for br, _ in blocks)
-    live = [(w != 0).any(axis=1) for w in matrices]
-    labels: dict[int, list[np.ndarray | None]] = {}
+    masks = [w != 0 for w in matrices]
+    live = [nz.any(axis=1) for nz in masks]
+    by_width: dict[int, list[np.ndarray | None]] = {}
+    exact: list[np.ndarray | None] | None = None
     out: list[BlockSummary | None] = []
     for br, bc in blocks:
-        if bc not in labels:
-            labels[bc] = [stripe_labels(block_patterns(w, min(bc, SEGMENT)), cap) for w in matrices]
-        if all(lab is None for lab in labels[bc]):
+        if exact is None and bc not in by_width:
+            by_width[bc] = [stripe_labels(segment_patterns(nz, min(bc, SEGMENT)), cap) for nz in masks]
+        labels = by_width[bc] if exact is None else exact
+        if all(lab is None for lab in labels):
             out.append(None)
             continue
         perms = [
             np.arange(len(alive)) if lab is None else grouped_permutation(lab, alive, br)
-            for lab, alive in zip(labels[bc], live, strict=True)
+            for lab, alive in zip(labels, live, strict=True)
         ]
-        out.append(summarize(matrices, (br, bc), perms))
+        summary = summarize(matrices, (br, bc), perms)
+        if summary.fill >= EXACT_FILL:
+            exact = labels
+        out.append(summary)
     return out
 
 

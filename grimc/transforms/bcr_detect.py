@@ -70,6 +70,7 @@ from grimc.dialects.bcr import EncodingAttr
 from grimc.dialects.graph import WeightOp, shape_of
 from grimc.errors import GrimcError
 from grimc.transforms._bcr_utils import (
+    EXACT_FILL,
     Block,
     BlockSummary,
     conv_matrices,
@@ -157,7 +158,7 @@ def choose_block(matrices: Sequence[np.ndarray], opts: DetectOptions) -> Choice:
     """Rank the candidate blocks of G same-shaped matrices (module docstring rules).
 
     Rows as given first; unless that finds an exact BCR structure (an
-    acceptable candidate with fill 1.0), each candidate is also scored under
+    acceptable candidate with fill >= EXACT_FILL), each candidate is also scored under
     the row order `recovered_summaries` finds, and the cheaper order is kept.
     """
     size = sum(m.size for m in matrices)
@@ -167,7 +168,7 @@ def choose_block(matrices: Sequence[np.ndarray], opts: DetectOptions) -> Choice:
         return Choice(None, None, f"density {nnz / size:.2f} > {opts.threshold:g}", nnz, size)
     summaries = [summarize(matrices, block) for block in opts.blocks]
     choice = _rank(summaries, opts, nnz, size)
-    if choice.best is not None and choice.best.stored == choice.best.nnz:
+    if choice.best is not None and choice.best.fill >= EXACT_FILL:
         return choice
     recovered = recovered_summaries(matrices, opts.blocks)
     merged = [
