@@ -211,15 +211,19 @@ class Generator:
         if isinstance(result, Alias):
             self.ctx.refs[op.results[0]] = self.ctx.operand(result.source)
             return
-        result.fn = f"k{len(self.kernels)}_{result.kind}"
-        result.source_op = op.name
-        result.label = _weight_label(op)
-        for key, sub in result.params.items():
+        for kernel in result if isinstance(result, list) else [result]:
+            self._append(kernel, op)
+
+    def _append(self, kernel: KernelInstance, op: Operation) -> None:
+        kernel.fn = f"k{len(self.kernels)}_{kernel.kind}"
+        kernel.source_op = op.name
+        kernel.label = _weight_label(op)
+        for key, sub in kernel.params.items():
             if isinstance(sub, KernelInstance):  # rendered inside this kernel's template
-                sub.fn, sub.source_op = f"{result.fn}_{key}", op.name
-        for _, ref in result.inputs + result.outputs:
+                sub.fn, sub.source_op = f"{kernel.fn}_{key}", op.name
+        for _, ref in kernel.inputs + kernel.outputs:
             self._touch(ref)
-        self.kernels.append(result)
+        self.kernels.append(kernel)
 
     def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
         env = _jinja_env()

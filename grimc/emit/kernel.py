@@ -20,7 +20,8 @@ Target variants (`avx/`, `neon/`) `{% extends "c/<kind>.c.j2" %}` and override
 blocks; the generic C version is the fallback for every target.
 
 Temporary memory comes from the arena: `ctx.scratch(nbytes)` gives a buffer
-live only during this kernel, passed like an output. A kernel may embed
+live only during this op's kernels, passed like an output (a lowering that
+returns several kernels passes it from one to the next). A kernel may embed
 another `KernelInstance` as a value of its params (e.g. the input-projection
 GEMM of an RNN); the code generator names it `<fn>_<key>` and the template
 renders it with `{% include %}` and calls it.
@@ -154,7 +155,9 @@ class LoweringContext:
         return self.new_scratch(nbytes)
 
 
-Lowering = Callable[[Operation, LoweringContext], "KernelInstance | Alias"]
+Lowering = Callable[[Operation, LoweringContext], "KernelInstance | list[KernelInstance] | Alias"]
+"""A lowering returns one kernel, a list run in order (e.g. an input re-layout
+then the kernel reading it, sharing a scratch buffer), or an alias."""
 LOWERINGS: dict[type[Operation], Lowering] = {}
 
 

@@ -403,6 +403,16 @@ CONV_CASES = {
         cout=4, h=12, w=12, schedule=ScheduleAttr(rows=4, tile=16, threads=3)
     ),
     "csr_3x3": ConvCase(stride=(2, 1), pads=(1, 0, 1, 2), residual=True, fmt="csr"),
+    "1x1_stride2_flat_after_split": ConvCase(
+        kh=1, kw=1, pads=(0, 0, 0, 0), stride=(2, 2), h=9, w=12, sparsity=Sparsity((8, 4))
+    ),
+    "7x7_stride2_stem": ConvCase(
+        n=2, cin=3, cout=16, kh=7, kw=7, h=19, w=17, stride=(2, 2), pads=(3, 3, 3, 3)
+    ),
+    "stride3x2_dilated_groups": ConvCase(
+        cin=6, cout=9, h=17, w=15, stride=(3, 2), dil=(2, 3), pads=(2, 1, 0, 3), group=3,
+        residual=True, schedule=ScheduleAttr(threads=3),
+    ),  # fmt: skip
 }
 
 MATMUL_CASES = {
@@ -436,6 +446,7 @@ def test_matmul_cases(name: str, target: str, threads: int, tmp_path: Path) -> N
     [
         "3x3_same_8x16",
         "3x3_stride2_asym",
+        "stride3x2_dilated_groups",
         "valid_rows_mode",
         "dilated_groups",
         "rle_off_spatial_threads",
@@ -456,7 +467,9 @@ def test_matmul_cases_aarch64(name: str, tmp_path: Path) -> None:
 
 
 def kernel_of(gen: GeneratedModel):
-    (kernel,) = gen.kernels
+    """The op's sparse kernel (after the polyphase split of a strided conv)."""
+    *prologue, kernel = gen.kernels
+    assert [k.kind for k in prologue] in ([], ["phase_split"])
     return kernel
 
 
@@ -468,7 +481,13 @@ def test_kernel_kinds_and_paths(tmp_path: Path) -> None:
         kinds[name] = kernel_of(generate(build_conv(case, rng)[0], emit_target("host-avx512")))
     assert kinds["3x3_same_8x16"].kind == "bcr_spmm"
     assert kinds["3x3_same_8x16"].params["mode"] == "flat"
-    assert kinds["3x3_stride2_asym"].params["mode"] == "rows"
+    strided = generate(build_conv(CONV_CASES["3x3_stride2_asym"], rng)[0], emit_target("host"))
+    assert [k.kind for k in strided.kernels] == ["phase_split", "bcr_spmm"]
+    spmm = kinds["3x3_stride2_asym"].params  # a stride-1, unpadded 2x2 conv over 4 phase planes
+    assert (spmm["sh"], spmm["sw"], spmm["kh"], spmm["kw"], spmm["pt"]) == (1, 1, 2, 2, 0)
+    assert spmm["mode"] == "rows" and spmm["cin"] == 4 * CONV_CASES["3x3_stride2_asym"].cin
+    one = kinds["1x1_stride2_flat_after_split"].params  # one phase plane, read flat
+    assert one["mode"] == "flat" and one["cin"] == CONV_CASES["1x1_stride2_flat_after_split"].cin
     assert kinds["valid_rows_mode"].params["mode"] == "rows"
     assert not kinds["1x1_unmasked"].params["masked"]
     assert kinds["3x3_same_8x16"].params["masked"]

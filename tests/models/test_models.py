@@ -123,12 +123,61 @@ def test_pruned_models_are_detected_and_match(name: str, target: str, tmp_path: 
     check_model(model, tmp_path, target, threads=2)
 
 
+def hand_pruned_odd_model() -> onnx.ModelProto:
+    """BCR made by hand (numpy, not grimc prune), every size off the block and vector grid:
+    conv 21->37 3x3 (8x16 blocks keep 8x4), strided conv 37->45 (8x16 keep 4x6, rows and
+    columns pruned), GEMM 45->70 (4x16 keep 4x3), on a 13x11 input."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from tests.bcr.test_bcr_passes import normal, plant
+
+    rng = np.random.default_rng(11)
+
+    def bcr_weight(shape: tuple[int, ...], block: tuple[int, int], keep: tuple[int, int]):
+        w = plant(rng, normal(rng, shape[0], int(np.prod(shape[1:]))) * 0.1, block, keep)
+        return w.reshape(shape).astype(np.float32)
+
+    inits = {
+        "w1": bcr_weight((37, 21, 3, 3), (8, 16), (8, 4)),
+        "w2": bcr_weight((45, 37, 3, 3), (8, 16), (4, 6)),
+        "w3": bcr_weight((70, 45), (4, 16), (4, 3)),
+        "b3": rng.standard_normal(70).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"], pads=[1, 0, 1, 2], strides=[2, 2]),
+        helper.make_node("GlobalAveragePool", ["c2"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["y"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "hand_pruned_odd",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 21, 13, 11])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 70])],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()],
+    )  # fmt: skip
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("target", ["host", "aarch64"])
+def test_hand_pruned_odd_shapes_detected_and_match(target: str, tmp_path: Path) -> None:
+    from grimc.driver import compile_model
+
+    model = hand_pruned_odd_model()
+    gen = compile_model(model, target=target, threads=2)
+    sparse = {k.label for k in gen.kernels if k.source_op.startswith("bcr.")}
+    assert sparse == {"w1_bcr", "w2_bcr", "w3_bcr"}
+    check_model(model, tmp_path, target, threads=2)
+
+
 SANITIZED = {
     "small_cnn": lambda: zoo.small_cnn(),
     "mobilenet_v2_32": lambda: zoo.mobilenet_v2(image_size=32, width=0.25, num_classes=10),
     "lstm_small": lambda: zoo.lstm(input_size=13, hidden_size=24, num_layers=2, seq_len=7),
     "resnet18_32_pruned": lambda: pruned("resnet18_32"),
     "gru_small_pruned": lambda: pruned("gru_small"),
+    "hand_pruned_odd": hand_pruned_odd_model,
 }
 
 
