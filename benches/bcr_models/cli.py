@@ -153,6 +153,7 @@ def build_engines(
             )
         except Exception as exc:  # one engine failing must not end a long run
             results[e.name] = {"status": "error", "reason": first_line(exc)}
+            print(f"  {e.label}: ERROR {results[e.name]['reason']}", flush=True)
             continue
         rel = engines.relative_error(compiled.output(), want)
         results[e.name] = {
@@ -163,6 +164,11 @@ def build_engines(
         }
         if rel > TOLERANCE:
             results[e.name]["reason"] = f"max error {rel:.2e} of max |y_ort|"
+        print(
+            f"  {e.label}: built in {results[e.name]['setup_s']} s, "
+            f"{results[e.name]['status']} ({rel:.1e})",
+            flush=True,
+        )
         fns[e.name], gens[e.name] = compiled, gen
     return fns, results, gens
 
@@ -187,26 +193,32 @@ def profile_layers(
     workdir: Path,
     peak: float,
 ) -> list[dict[str, Any]]:
-    """Per-kernel mean ms of a profiled build of the BCR engine's C, with GFLOP/s."""
+    """Per-kernel ms of a profiled build of the BCR engine's C, with GFLOP/s.
+
+    The profile times kernels in wall time, so each run is profiled on its
+    own and every kernel gets its median over the runs: a time slice taken
+    by another process then inflates one run, not the figure.
+    """
+    per_run: list[list[float]] = []
     with HostModel.build(
         gen, workdir / f"bcr-profile-t{threads}", threads=threads, target=args.target, profile=True
     ) as model:
         model.run([x])
-        model.reset_profile()
         for _ in range(runs):
+            model.reset_profile()
             model.run([x])
-        profiles = model.profile()
+            profiles = model.profile()
+            per_run.append([p.ms for p in profiles])
     layers = []
-    for p in profiles:
-        gflops = p.flops / (p.ms * 1e6) if p.ms > 0 else 0.0
+    for p, ms in zip(profiles, np.median(np.array(per_run), axis=0), strict=True):
+        gflops = p.flops / (ms * 1e6) if ms > 0 else 0.0
         layers.append(
             {
                 "name": p.name,
                 "op": p.op,
                 "label": p.label,
                 "flops": p.flops,
-                "ms": p.ms,
-                "calls": p.calls,
+                "ms": float(ms),
                 "gflops": gflops,
                 "peak_pct": 100 * gflops / (peak * threads),
             }

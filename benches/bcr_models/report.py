@@ -175,7 +175,8 @@ def layer_section(row: Row) -> list[str]:
     sparse_ms = sum(p["ms"] for p in sparse)
     sparse_rate = sum(p["flops"] for p in sparse) / (sparse_ms * 1e6) if sparse_ms else 0.0
     return [
-        f"Kernels sum to {total:.3f} ms per run (mean of {row['profile_runs']} runs); BCR "
+        f"Kernels sum to {total:.3f} ms per run (medians of {row['profile_runs']} runs, wall "
+        f"time; the timed grimc BCR run took {_ms(ms_of(row, 'bcr'))} ms); BCR "
         f"kernels {sparse_ms:.3f} ms at {sparse_rate:.1f} GFLOP/s on nonzero multiply-adds, "
         f"{100 * sparse_rate / row['peak_gflops']:.1f}% of the {row['peak_gflops']:.1f} GFLOP/s "
         f"peak of {row['threads']} core(s).",
