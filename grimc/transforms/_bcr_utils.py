@@ -251,19 +251,30 @@ def _candidate_pairs(patterns: np.ndarray, cap: int) -> tuple[np.ndarray, np.nda
     return selves[distinct], mates[distinct]
 
 
-def _compatible(patterns: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per pair: in PROBE sampled segments one row's columns contain the other's.
+def _compatible(
+    patterns: np.ndarray, a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: (nested, confirmed) over PROBE sampled segments.
 
-    Rows of one stripe always pass (a row-pruned block is empty, a subset of
-    anything); rows of different stripes almost never do over many segments.
+    Nested: in every segment one row's columns contain the other's. Rows of
+    one stripe always are (a row-pruned block is empty, a subset of
+    anything); rows of different stripes almost never are where both are
+    nonzero. Confirmed: nested, and both rows nonzero in at least two
+    segments (one, when there is only one): evidence beyond the one key that
+    paired them, since in a narrow matrix a wide pattern (a short edge
+    segment keeping all its columns) can be shared across stripes, and one
+    false pair would join two stripes.
     """
     probe = patterns[:, _spread(patterns.shape[1], PROBE)]
-    ok = np.empty(len(a), dtype=bool)
+    evidence = min(2, probe.shape[1])
+    nested = np.empty(len(a), dtype=bool)
+    shared = np.empty(len(a), dtype=np.int64)
     for lo in range(0, len(a), CHUNK):
         pa, pb = probe[a[lo : lo + CHUNK]], probe[b[lo : lo + CHUNK]]
         both = pa & pb
-        ok[lo : lo + CHUNK] = ((both == pa) | (both == pb)).all(axis=1)
-    return ok
+        nested[lo : lo + CHUNK] = ((both == pa) | (both == pb)).all(axis=1)
+        shared[lo : lo + CHUNK] = (both != 0).sum(axis=1)
+    return nested, nested & (shared >= evidence)
 
 
 def _components(m: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -285,15 +296,21 @@ def stripe_labels(patterns: np.ndarray, cap: int) -> np.ndarray | None:
 
     Candidate mates come from rare shared keys (`_candidate_pairs`), are
     confirmed by `_compatible`, and the confirmed pairs are joined into
-    connected components. Cost: reading M*SAMPLED_COLUMNS weights, two sorts
+    connected components; a row still alone joins a nested candidate's. Cost: reading M*SAMPLED_COLUMNS weights, two sorts
     of at most that many (row, segment) bitmaps, and O(M * PICKS * cap * PROBE)
     for the checks; no Python loop over rows.
     """
     a, b = _candidate_pairs(patterns, cap)
-    ok = _compatible(patterns, a, b)
-    if not ok.any():
+    nested, confirmed = _compatible(patterns, a, b)
+    if not confirmed.any():
         return None
-    return _components(patterns.shape[0], a[ok], b[ok])
+    labels = _components(patterns.shape[0], a[confirmed], b[confirmed])
+    # A row left alone (kept in too few blocks for evidence) joins the
+    # stripe of a nested candidate: it cannot join two stripes together.
+    alone = np.bincount(labels, minlength=len(labels))[labels] == 1
+    join = nested & alone[a] & ~alone[b]
+    labels[a[join]] = labels[b[join]]
+    return labels
 
 
 def grouped_permutation(labels: np.ndarray, live: np.ndarray, height: int) -> np.ndarray:
@@ -333,7 +350,9 @@ def recovered_summaries(
     out: list[BlockSummary | None] = []
     for br, bc in blocks:
         if exact is None and bc not in by_width:
-            by_width[bc] = [stripe_labels(segment_patterns(nz, min(bc, SEGMENT)), cap) for nz in masks]
+            by_width[bc] = [
+                stripe_labels(segment_patterns(nz, min(bc, SEGMENT)), cap) for nz in masks
+            ]
         labels = by_width[bc] if exact is None else exact
         if all(lab is None for lab in labels):
             out.append(None)
@@ -393,7 +412,10 @@ class WeightRef:
 
 
 LINEAR_REFS = (WeightRef("weights", "encoding", "weights"),)
-RECURRENT_REFS = (WeightRef("w_weights", "w_encoding", "W"), WeightRef("r_weights", "r_encoding", "R"))
+RECURRENT_REFS = (
+    WeightRef("w_weights", "w_encoding", "W"),
+    WeightRef("r_weights", "r_encoding", "R"),
+)
 
 
 def weight_refs(op: BCROp) -> tuple[WeightRef, ...]:
