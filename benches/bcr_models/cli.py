@@ -21,7 +21,7 @@ from benches.peers.cases import first_line
 from benches.peers.cli import TOLERANCE, default_grimc_target
 from benches.peers.report import write_json
 from grimc.emit.codegen import GeneratedModel
-from grimc.runner import HostModel
+from grimc.runner import HostModel, KernelProfile
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "benches" / "results" / "bcr_models.md"
@@ -209,21 +209,29 @@ def profile_layers(
             model.run([x])
             profiles = model.profile()
             per_run.append([p.ms for p in profiles])
-    layers = []
-    for p, ms in zip(profiles, np.median(np.array(per_run), axis=0), strict=True):
-        gflops = p.flops / (ms * 1e6) if ms > 0 else 0.0
-        layers.append(
-            {
-                "name": p.name,
-                "op": p.op,
-                "label": p.label,
-                "flops": p.flops,
-                "ms": float(ms),
-                "gflops": gflops,
-                "peak_pct": 100 * gflops / (peak * threads),
-            }
+    medians = np.median(np.array(per_run), axis=0)
+    return [with_rates(layer, peak * threads) for layer in group_layers(profiles, medians)]
+
+
+def group_layers(profiles: list[KernelProfile], ms: np.ndarray) -> list[dict[str, Any]]:
+    """Kernels of one layer (same op and output, e.g. a strided conv's input split and
+    its spmm) summed into one entry; unlabelled kernels (pools) stay alone."""
+    layers: dict[tuple[str, str], dict[str, Any]] = {}
+    for p, t in zip(profiles, ms, strict=True):
+        key = (p.op, p.label or p.name)
+        layer = layers.setdefault(
+            key, {"label": key[1], "op": p.op, "kernels": [], "flops": 0.0, "ms": 0.0}
         )
-    return layers
+        layer["kernels"].append(p.name)
+        layer["flops"] += p.flops
+        layer["ms"] += float(t)
+    return list(layers.values())
+
+
+def with_rates(layer: dict[str, Any], peak: float) -> dict[str, Any]:
+    """The layer with its GFLOP/s and that rate as % of `peak` (GFLOP/s)."""
+    gflops = layer["flops"] / (layer["ms"] * 1e6) if layer["ms"] > 0 else 0.0
+    return {**layer, "gflops": gflops, "peak_pct": 100 * gflops / peak}
 
 
 def measure(

@@ -142,29 +142,25 @@ def ablation_table(rows: Sequence[Row]) -> list[str]:
     return table(head, out)
 
 
-def layer_name(p: dict[str, Any]) -> str:
-    """A kernel's layer: its output tensor, else (pools, unnamed outputs) the kernel."""
-    return p["label"] or p["name"]
-
-
 def layer_rows(row: Row, limit: int | None = None) -> list[tuple[str, ...]]:
     """The profiled BCR build's kernels by decreasing time."""
     layers = sorted(row.get("layers", []), key=lambda p: -p["ms"])
     total = sum(p["ms"] for p in layers) or 1.0
     return [
         (
-            layer_name(p),
+            p["label"],
             p["op"],
             f"{p['ms']:.3f}",
             f"{100 * p['ms'] / total:.1f}",
             f"{p['gflops']:.1f}",
             f"{p['peak_pct']:.1f}",
+            ", ".join(p["kernels"]),
         )
         for p in layers[:limit]
     ]
 
 
-LAYER_HEAD = ("layer", "kind", "ms", "% of model", "GFLOP/s", "% of peak")
+LAYER_HEAD = ("layer", "kind", "ms", "% of model", "GFLOP/s", "% of peak", "kernels")
 
 
 def layer_section(row: Row) -> list[str]:

@@ -11,10 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from benches.bcr_models import cases, engines, report
+from benches.bcr_models import cases, cli, engines
 from benches.peers.cli import TOLERANCE
+from grimc.runner import KernelProfile
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET = "host"  # runs on any x86-64 CI machine; the benchmark itself defaults to AVX-512
@@ -69,7 +71,7 @@ def test_per_layer_profile_covers_the_bcr_layers(quick_report: tuple[dict, str, 
     sparse = [p for p in row["layers"] if p["op"].startswith("bcr.")]
     assert len(sparse) == row["prune"]["pruned_layers"]
     assert all(p["flops"] > 0 and p["ms"] > 0 and p["gflops"] > 0 for p in sparse)
-    assert all(f"| {report.layer_name(p)} |" in md for p in row["layers"])
+    assert all(f"| {p['label']} |" in md for p in row["layers"])
 
 
 def test_no_rle_engine_clears_rle_and_keeps_the_tile(tmp_path: Path) -> None:
@@ -97,6 +99,23 @@ def test_no_reorder_engine_drops_only_the_reorder_pass(monkeypatch: pytest.Monke
     full, dropped = seen
     assert "bcr-reorder{threads=2}" in full
     assert dropped == [p for p in full if not p.startswith("bcr-reorder")]
+
+
+def test_kernels_of_one_layer_are_summed() -> None:
+    profiles = [
+        KernelProfile("k0_phase_split", "bcr.conv2d", "conv_5", 0.0, 0.5, 1),
+        KernelProfile("k1_bcr_spmm", "bcr.conv2d", "conv_5", 3e6, 1.5, 1),
+        KernelProfile("k2_pool2d", "graph.max_pool", "", 1e3, 0.25, 1),
+        KernelProfile("k3_pool2d", "graph.max_pool", "", 1e3, 0.25, 1),
+    ]
+    layers = cli.group_layers(profiles, np.array([p.ms for p in profiles]))
+    assert [(g["label"], g["kernels"], g["ms"], g["flops"]) for g in layers] == [
+        ("conv_5", ["k0_phase_split", "k1_bcr_spmm"], 2.0, 3e6),
+        ("k2_pool2d", ["k2_pool2d"], 0.25, 1e3),
+        ("k3_pool2d", ["k3_pool2d"], 0.25, 1e3),
+    ]
+    rated = cli.with_rates(layers[0], peak=3.0)
+    assert rated["gflops"] == pytest.approx(1.5) and rated["peak_pct"] == pytest.approx(50.0)
 
 
 class FakeTime:
