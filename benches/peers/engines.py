@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -117,19 +116,14 @@ def _count_sparse_ops(module: Any) -> int:
 
 
 def compile_grimc(path: Path, threads: int, mode: str, target: str) -> tuple[Any, dict]:
-    """Import, optimize and generate C for one mode (dense, bcr, csr); raises Unavailable."""
-    from grimc.driver import import_model, optimize
+    """Import, optimize with grimc's default pipeline for (target, threads, mode) and
+    generate C for one mode (dense, bcr, csr); raises Unavailable."""
+    from grimc.artifacts import kernel_format
+    from grimc.driver import default_passes, import_model, optimize
     from grimc.emit.codegen import generate
     from grimc.emit.targets import emit_target
-    from grimc.pipeline import GRAPH_PIPELINE
 
-    passes = list(GRAPH_PIPELINE)
-    if mode != "dense":
-        try:
-            from grimc.pipeline import BCR_PIPELINE
-        except ImportError as exc:
-            raise Unavailable(f"bcr passes not available: {_line(exc)}") from None
-        passes += [p for p in BCR_PIPELINE if p not in passes]
+    passes = default_passes(target, threads, mode)
     try:
         module = optimize(import_model(path), passes)
     except Exception as exc:
@@ -140,18 +134,8 @@ def compile_grimc(path: Path, threads: int, mode: str, target: str) -> tuple[Any
         info["sparse_ops"] = _count_sparse_ops(module)
         if not info["sparse_ops"]:
             raise Unavailable("bcr-detect found no BCR layer: nothing sparse to run")
-    kwargs: dict[str, Any] = {"threads": threads}
-    if mode != "dense":
-        if "sparse_format" in inspect.signature(generate).parameters:
-            kwargs["sparse_format"] = mode
-        else:  # the per-op override the sparse lowerings honour (grimc.emit.kernels.bcr)
-            from xdsl.dialects.builtin import StringAttr
-
-            for op in module.walk():
-                if op.name.startswith("bcr."):
-                    op.attributes["sparse_format"] = StringAttr(mode)
     try:
-        gen = generate(module, emit_target(target), **kwargs)
+        gen = generate(module, emit_target(target), threads=threads, sparse_format=kernel_format(mode))
     except Exception as exc:
         what = f"{mode} kernels not available" if mode != "dense" else "grimc codegen failed"
         raise Unavailable(f"{what}: {_line(exc)}") from None
