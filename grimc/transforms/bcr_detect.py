@@ -43,10 +43,12 @@ pattern are paired, pairs whose patterns agree everywhere are joined into
 stripes). That order wins when it is cheaper and nearly exact (fill >=
 `PERMUTED_MIN_FILL`), and is stored as the BCRC ``perm``, which kernels fold
 into their stores; the report says "rows permuted". It costs nothing for
-weights the given order already explains; on a 4096 x 25088 FC layer it
-adds ~3 s to the ~1.5 s of scoring the candidates. A weight with fewer than `min_weights`
-elements (default 2048: first layers, tiny heads) stays dense, as do
-weights that are not constants.
+weights the given order already explains; on a 4096 x 25088 FC layer
+(shuffled BCR, or random sparsity) it adds ~2 s to the ~1 s of scoring the
+candidates in the given order.
+
+A weight with fewer than `min_weights` elements (default 2048: first
+layers, tiny heads) stays dense, as do weights that are not constants.
 
 The chosen weight is packed per group/direction (`grimc.bcr_format.pack`),
 stored with `WeightStore.add_packed` under `<key>_bcr`, and the op becomes
