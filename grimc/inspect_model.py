@@ -78,6 +78,7 @@ def layer_record(report: MatrixReport) -> dict[str, Any]:
         "kernel": report.kernel,
         "dense_bytes": report.dense_bytes,
         "compact_bytes": report.compact_bytes,
+        "rows_permuted": report.permuted,
         "note": report.note,
     }
 

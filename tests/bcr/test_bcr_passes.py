@@ -520,6 +520,7 @@ def test_inspect_json(pruned_cnn: Path) -> None:
     conv = layers["conv_2_w_bn"]
     assert conv["block"] == [8, 16] and conv["kernel"] == "bcr" and conv["matrix"] == [64, 288]
     assert conv["compact_bytes"] < conv["dense_bytes"] == 4 * 64 * 288
+    assert conv["rows_permuted"] is False  # grimc prune keeps rows in order
     tot = data["totals"]
     assert tot["bcr_layers"] == 3
     assert tot["dense_bytes"] == sum(v["dense_bytes"] for v in layers.values())
