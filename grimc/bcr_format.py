@@ -35,11 +35,6 @@ row indices, a column-full block no column indices. All arrays are 1-D:
 =======  =======  ==========================================================
 suffix   dtype    contents
 =======  =======  ==========================================================
-head     int32    ``(2, G, M, K, br, bc, kr, kc)``: layout version, groups,
-                  matrix and block shape, and the uniform keep counts:
-                  ``kr, kc >= 0`` says block i keeps exactly
-                  ``(min(kr, er), min(kc, ec))`` and ``counts`` is empty;
-                  ``-1, -1`` says ``counts`` lists them.
 vals     float32  per block i, per kept column c (ascending), per kept row r
                   (ascending): ``W_g[perm_g[r], c]``. This is the order a
                   kernel reads them: one input row, then its weight for
@@ -53,6 +48,11 @@ counts   idx(n)   empty, or ``G*S*B`` pairs ``(nr, nc)``; ``n = max(br, bc)``.
 perm     int32    empty when every group keeps its rows in order, else
                   ``G*M``: row i of group g's grid is output row
                   ``perm[g*M + i]`` of group g.
+head     int32    ``(2, G, M, K, br, bc, kr, kc)``: layout version, groups,
+                  matrix and block shape, and the uniform keep counts:
+                  ``kr, kc >= 0`` says block i keeps exactly
+                  ``(min(kr, er), min(kc, ec))`` and ``counts`` is empty;
+                  ``-1, -1`` says ``counts`` lists them.
 =======  =======  ==========================================================
 
 ``idx(n)`` is the narrowest of uint8, uint16, int32 that holds ``n``, so 8x16
@@ -88,7 +88,7 @@ import numpy as np
 
 from grimc.errors import GrimcError
 
-SUFFIXES = ("head", "vals", "cols", "rows", "counts", "perm")
+SUFFIXES = ("vals", "cols", "rows", "counts", "perm", "head")
 """Weight-store key suffixes of one packed BCR weight, in layout order."""
 
 VERSION = 2
@@ -416,7 +416,6 @@ def pack(matrices: Sequence[BCRMatrix]) -> dict[str, np.ndarray]:
     counts_dtype = index_dtype(max(br, bc))
     permuted = any(mat.permuted() for mat in matrices)
     return {
-        "head": np.array(head, dtype=np.int32),
         "vals": np.concatenate([mat.values for mat in matrices]).astype(np.float32),
         "cols": _local_indices(col_mask, plan.partial_cols, index_dtype(bc)),
         "rows": _local_indices(row_mask, plan.partial_rows, index_dtype(br)),
@@ -430,6 +429,7 @@ def pack(matrices: Sequence[BCRMatrix]) -> dict[str, np.ndarray]:
             if permuted
             else np.zeros(0, np.int32)
         ),
+        "head": np.array(head, dtype=np.int32),
     }
 
 

@@ -347,7 +347,7 @@ def test_pack_layout_by_hand() -> None:
     assert BCRMatrix.from_dense(w, (2, 4)).is_balanced()
     assert not BCRMatrix.from_dense(w, (2, 4)).is_balanced((1, 2))
     assert store_keys("fc") == {
-        s: f"fc_{s}" for s in ("head", "vals", "cols", "rows", "counts", "perm")
+        s: f"fc_{s}" for s in ("vals", "cols", "rows", "counts", "perm", "head")
     }
 
 
