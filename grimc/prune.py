@@ -92,6 +92,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from grimc.bcr_format import packed_bytes
 from grimc.errors import GrimcError
 from grimc.names import quote_for_message
 
@@ -598,6 +599,7 @@ class Pruned:
     """(G, S, B) kept rows per block."""
     cols: np.ndarray
     """(G, S, B) kept columns per block (0 where the block keeps no row)."""
+    block: tuple[int, int]
 
     @property
     def values(self) -> int:
@@ -605,10 +607,7 @@ class Pruned:
 
     def bcrc_bytes(self) -> int:
         """Bytes of `grimc.bcr_format.pack` of these G matrices (values + indices)."""
-        g, s, b = self.rows.shape
-        m = self.mats.shape[1]
-        indices = int(self.rows.sum() + self.cols.sum()) + 3 * (g * s * b + 1) + g * m
-        return _WORD * (self.values + indices)
+        return packed_bytes(self.rows, self.cols, self.mats.shape[1:], self.block, permuted=False)
 
 
 def _top_k(scores: np.ndarray, k: np.ndarray, axis: int) -> np.ndarray:
@@ -709,7 +708,7 @@ def prune_matrices(mats: np.ndarray, block: tuple[int, int], settings: Settings)
             r0, r1 = s0 * grid.br, min(s1 * grid.br, m)
             flat = keep.reshape((s1 - s0) * grid.br, grid.bcols * grid.bc)[: r1 - r0, :k]
             out[g, r0:r1] = np.where(flat, w[r0:r1], 0)
-    return Pruned(out, rows, cmask.sum(axis=-1))
+    return Pruned(out, rows, cmask.sum(axis=-1), block)
 
 
 def effective_block(block: tuple[int, int], matrix: tuple[int, int]) -> tuple[int, int]:

@@ -18,7 +18,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation
 
-from grimc.bcr_format import SUFFIXES, grid_of, store_keys
+from grimc.bcr_format import BCRFormatError, grid_of, packed_bytes, store_keys, unpack
 from grimc.dialects.bcr import (
     BCROp,
     Conv2dOp,
@@ -72,15 +72,15 @@ class BlockSummary:
     rows: int
     """G * M, the length of the perm arrays."""
     cost: float
+    packed_bytes: int
+    """Exact bytes of the packed BCRC arrays (`grimc.bcr_format.packed_bytes`)."""
     perms: tuple[np.ndarray, ...] | None = field(default=None, compare=False)
     """Per matrix, the row order the grid is laid over (BCRC `perm`); None: identity."""
 
     @property
     def permuted(self) -> bool:
         """Whether the structure was found under a non-identity row order."""
-        return self.perms is not None and any(
-            not np.array_equal(p, np.arange(len(p))) for p in self.perms
-        )
+        return _permuted(self.perms)
 
     @property
     def density(self) -> float:
@@ -95,7 +95,7 @@ class BlockSummary:
     @property
     def compact_bytes(self) -> int:
         """Bytes of the packed BCRC arrays (same accounting as `BCRMatrix.total_bytes`)."""
-        return 4 * (self.stored + self.kept_indices + 3 * (self.blocks + 1) + self.rows)
+        return self.packed_bytes
 
     @property
     def dense_cost(self) -> float:
@@ -150,8 +150,8 @@ def summarize(
     krs, kcs = [], []
     for i, w in enumerate(matrices):
         kr, kc = kept_counts(w, block, None if perms is None else perms[i])
-        krs.append(kr.ravel())
-        kcs.append(kc.ravel())
+        krs.append(kr)
+        kcs.append(kc)
         stored += int((kr * kc).sum())
         kept += int(kr.sum() + kc.sum())
         blocks += kr.size
@@ -166,9 +166,16 @@ def summarize(
         blocks=blocks,
         empty=empty,
         rows=sum(w.shape[0] for w in matrices),
-        cost=kernel_cost(np.concatenate(krs), np.concatenate(kcs)),
+        cost=kernel_cost(np.concatenate(krs, axis=None), np.concatenate(kcs, axis=None)),
+        packed_bytes=packed_bytes(
+            np.stack(krs), np.stack(kcs), matrices[0].shape, block, _permuted(perms)
+        ),
         perms=None if perms is None else tuple(perms),
     )
+
+
+def _permuted(perms: Sequence[np.ndarray] | None) -> bool:
+    return perms is not None and any(not np.array_equal(p, np.arange(len(p))) for p in perms)
 
 
 # --------------------------------------------------------------------------
@@ -461,40 +468,20 @@ class PackedWeight:
 
 
 def decode_packed(store: WeightStore, prefix: str, encoding: EncodingAttr) -> PackedWeight:
-    """Vectorized inverse of `grimc.bcr_format.pack` into dense grids.
-
-    Checks what indexing needs (lengths, offsets, index ranges, permutations);
-    the lowering's `unpack` checks the rest of the BCRC invariants.
-    """
-    keys = store_keys(prefix)
-    vals, cols, rows, bptr, perm = (np.asarray(store[keys[s]]) for s in SUFFIXES)
-    (m, k), block, groups = encoding.matrix_shape, encoding.block_shape, encoding.num_groups
-    s, b = grid_of((m, k), block)
+    """A packed weight as dense grids: `grimc.bcr_format.unpack`, checked against `encoding`."""
+    arrays = {suffix: np.asarray(store[key]) for suffix, key in store_keys(prefix).items()}
     where = f"packed weight '{prefix}'"
-    if len(bptr) != 3 * (groups * s * b + 1) or len(perm) != groups * m:
-        raise GrimcError(f"{where}: bptr/perm lengths do not match its encoding")
-    ptr = bptr.astype(np.int64).reshape(-1, 3)
-    sizes = np.diff(ptr, axis=0)
-    if (
-        ptr[0].any()
-        or (sizes < 0).any()
-        or tuple(ptr[-1]) != (len(cols), len(rows), len(vals))
-        or (sizes[:, 2] != sizes[:, 0] * sizes[:, 1]).any()
-    ):
-        raise GrimcError(f"{where}: bptr offsets are inconsistent")
-    owner = np.repeat(np.arange(len(sizes)), sizes[:, 2])
-    local = np.arange(len(vals)) - ptr[owner, 2]
-    nrows = sizes[owner, 1]
-    col = cols.astype(np.int64)[ptr[owner, 0] + local // np.maximum(nrows, 1)]
-    row = rows.astype(np.int64)[ptr[owner, 1] + local % np.maximum(nrows, 1)]
-    if len(vals) and (col.min() < 0 or col.max() >= k or row.min() < 0 or row.max() >= m):
-        raise GrimcError(f"{where}: a kept index is outside the {m}x{k} matrix")
-    perms = perm.astype(np.int64).reshape(groups, m)
-    if not (np.sort(perms, axis=1) == np.arange(m)).all():
-        raise GrimcError(f"{where}: perm is not a permutation per group")
-    grids = np.zeros((groups, m, k), dtype=np.float32)
-    grids[owner // (s * b), row, col] = vals
-    return PackedWeight(grids, perms, (block[0], block[1]))
+    try:
+        mats = unpack(arrays, encoding.matrix_shape, encoding.block_shape)
+    except BCRFormatError as exc:
+        raise GrimcError(f"{where}: {exc}") from None
+    if len(mats) != encoding.num_groups:
+        raise GrimcError(
+            f"{where}: holds {len(mats)} groups, its encoding says {encoding.num_groups}"
+        )
+    grids = np.stack([mat.to_dense()[mat.perm] for mat in mats])
+    perms = np.stack([mat.perm for mat in mats]).astype(np.int64)
+    return PackedWeight(grids, perms, encoding.block_shape)
 
 
 def schedule_with(schedule: ScheduleAttr, **changes: object) -> ScheduleAttr:

@@ -55,7 +55,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 
-from grimc.bcr_format import BCRMatrix, pack
+from grimc.bcr_format import BCRMatrix, pack, packed_bytes
 from grimc.dialects.bcr import EncodingAttr
 from grimc.errors import GrimcError
 from grimc.transforms._bcr_utils import (
@@ -157,13 +157,11 @@ def grid_stats(grid: np.ndarray, block: Block, threads: int = 1) -> StripeStats:
     """StripeStats of a matrix in kernel row order (the structure `from_dense` finds)."""
     kept_rows, kept_cols = kept_counts(grid, block)
     work = (kept_rows * kept_cols).sum(axis=1)
-    stripes, blocks = kept_rows.shape
-    index = int(kept_rows.sum() + kept_cols.sum()) + 3 * (stripes * blocks + 1) + grid.shape[0]
     return StripeStats(
-        stripes=stripes,
+        stripes=kept_rows.shape[0],
         column_lists=column_lists(grid, block[0]),
         stored=int(work.sum()),
-        compact_bytes=4 * (int(work.sum()) + index),
+        compact_bytes=packed_bytes(kept_rows[None], kept_cols[None], grid.shape, block, True),
         imbalance=imbalance(work, threads),
     )
 

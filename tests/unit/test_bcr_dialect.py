@@ -17,7 +17,7 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError, VerifyException
 
-from grimc.bcr_format import BCRFormatError, BCRMatrix, pack, store_keys, unpack
+from grimc.bcr_format import BCRFormatError, BCRMatrix, pack, packed_bytes, store_keys, unpack
 from grimc.dialects.bcr import (
     Conv2dOp,
     EncodingAttr,
@@ -326,22 +326,29 @@ def test_pack_layout_by_hand() -> None:
     arrays = pack([m])
     # block (0,0): rows [0], cols [1, 3]; block (0,1): empty;
     # block (1,0): rows [2], cols [0, 3]; block (1,1): rows [2], cols [4].
-    assert arrays["cols"].tolist() == [1, 3, 0, 3, 4]
-    assert arrays["rows"].tolist() == [0, 2, 2]
+    # Indices are local to the block and stored only for blocks not keeping their
+    # whole extent: (1, 0) keeps its one row, (1, 1) its one row and column.
+    # Block (0, 1) keeps nothing, so the counts are not uniform and are listed.
+    assert arrays["head"].tolist() == [2, 1, 3, 5, 2, 4, -1, -1]
+    assert arrays["cols"].tolist() == [1, 3, 0, 3]
+    assert arrays["rows"].tolist() == [0]
     assert arrays["vals"].tolist() == [1, 2, 5, 6, 7]
-    assert arrays["bptr"].reshape(-1, 3).tolist() == [[0, 0, 0], [2, 1, 2], [2, 1, 2], [4, 2, 4], [5, 3, 5]]
-    assert arrays["perm"].tolist() == [0, 1, 2]
+    assert arrays["counts"].reshape(-1, 2).tolist() == [[1, 2], [0, 0], [1, 2], [1, 1]]
+    assert arrays["perm"].tolist() == []  # rows in order
     assert {k: a.dtype.name for k, a in arrays.items()} == {
-        "vals": "float32", "cols": "int32", "rows": "int32", "bptr": "int32", "perm": "int32"
+        "head": "int32", "vals": "float32", "cols": "uint8", "rows": "uint8", "counts": "uint8",
+        "perm": "int32",
     }  # fmt: skip
-    assert m.total_bytes() == sum(a.nbytes for a in arrays.values()) == 4 * (5 + 5 + 3 + 15 + 3)
+    assert m.total_bytes() == sum(a.nbytes for a in arrays.values()) == 32 + 4 * 5 + 4 + 1 + 8
     assert m.keep_counts() == (1, 2) and m.stored_values() == 5 and m.density() == 5 / 15
     assert m.is_balanced()  # the only full block, (0, 0), keeps the most: 1 x 2
     w[1, 1] = 9.0  # now (0, 0) keeps 2 x 2 ...
     w[0, 1] = 0.0
     assert BCRMatrix.from_dense(w, (2, 4)).is_balanced()
     assert not BCRMatrix.from_dense(w, (2, 4)).is_balanced((1, 2))
-    assert store_keys("fc") == {s: f"fc_{s}" for s in ("vals", "cols", "rows", "bptr", "perm")}
+    assert store_keys("fc") == {
+        s: f"fc_{s}" for s in ("vals", "cols", "rows", "counts", "perm", "head")
+    }
 
 
 def test_values_are_column_major_within_a_block() -> None:
@@ -417,8 +424,11 @@ def test_pack_unpack_round_trip(case: tuple, groups: int, seed: int) -> None:
     for got, want in zip(back, mats, strict=True):
         assert np.array_equal(got.to_dense(), want.to_dense())
     s, b = mats[0].grid
-    assert sum(a.nbytes for a in arrays.values()) == sum(m.total_bytes() for m in mats) - 12 * (groups - 1)
-    assert len(arrays["bptr"]) == 3 * (groups * s * b + 1)
+    kept = [np.stack(counts) for counts in zip(*(m.kept() for m in mats), strict=True)]
+    permuted = any(m.permuted() for m in mats)
+    assert sum(a.nbytes for a in arrays.values()) == packed_bytes(*kept, w.shape, block, permuted)
+    assert arrays["head"][1] == groups
+    assert len(arrays["counts"]) == (0 if arrays["head"][6] >= 0 else 2 * groups * s * b)
 
 
 @settings(max_examples=100, deadline=None)
@@ -437,9 +447,7 @@ def test_permuted_rows(case: tuple, seed: int) -> None:
 def test_total_bytes_is_values_plus_small_index(case: tuple) -> None:
     w, block, _ = case
     m = BCRMatrix.from_dense(w, block)
-    s, b = m.grid
-    kept = sum(len(x.rows) + len(x.cols) for x in m.iter_blocks())
-    assert m.index_bytes() == 4 * (kept + 3 * (s * b + 1) + w.shape[0])
+    assert m.index_bytes() == sum(a.nbytes for s, a in pack([m]).items() if s != "vals")
     assert m.total_bytes() == 4 * np.count_nonzero(w) + m.index_bytes()
 
 
@@ -481,7 +489,8 @@ def test_zeros_inside_kept_blocks_round_trip(case: tuple, seed: int) -> None:
 def _packed() -> dict[str, np.ndarray]:
     w = np.arange(1, 31, dtype=np.float32).reshape(5, 6)
     w[:, 2] = 0
-    return pack([BCRMatrix.from_dense(w, (2, 4))])
+    w[1] = 0  # block (0, 0) of 3x4 keeps rows 0, 2 and columns 0, 1, 3: both stored
+    return pack([BCRMatrix.from_dense(w, (3, 4))])
 
 
 @pytest.mark.parametrize(
@@ -489,20 +498,20 @@ def _packed() -> dict[str, np.ndarray]:
     [
         (lambda a: a.pop("rows"), "has no 'rows' array"),
         (lambda a: a.update(vals=a["vals"].astype(np.int32)), "'vals' must be a 1-D array"),
-        (lambda a: a.update(bptr=a["bptr"][:-3]), "'bptr' length does not match"),
-        (lambda a: a.update(perm=a["perm"][:4]), "'perm' length must be a multiple of 5"),
+        (lambda a: a.update(head=a["head"][:-1]), "'head' must hold 8 words"),
+        (lambda a: a.update(perm=np.arange(4, dtype=np.int32)), "'perm' length must be 0 or 5"),
         (lambda a: a.update(perm=np.zeros(5, np.int32)), "must be a permutation"),
         (lambda a: a.update(cols=a["cols"] + 1), r"\(0, 0\) cols: indices must strictly increase within \[0, 4\)"),
-        (lambda a: a.update(rows=a["rows"][::-1].copy()), r"\(0, 0\) rows: indices must strictly increase within \[0, 2\)"),
-        (lambda a: a.update(vals=a["vals"][:-1]), "'bptr' must end at the array lengths"),
+        (lambda a: a.update(rows=a["rows"][::-1].copy()), r"\(0, 0\) rows: indices must strictly increase within \[0, 3\)"),
+        (lambda a: a.update(vals=a["vals"][:-1]), "'vals' holds 19 values, the counts need 20"),
     ],
 )
 def test_unpack_rejects_corrupt_arrays(corrupt, message: str) -> None:
     arrays = _packed()
-    unpack(arrays, (5, 6), (2, 4))
+    unpack(arrays, (5, 6), (3, 4))
     corrupt(arrays)
     with pytest.raises(BCRFormatError, match=message):
-        unpack(arrays, (5, 6), (2, 4))
+        unpack(arrays, (5, 6), (3, 4))
 
 
 def test_from_dense_rejects_bad_input() -> None:

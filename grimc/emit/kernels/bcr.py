@@ -103,12 +103,7 @@ def load_matrices(ctx: LoweringContext, prefix: str, encoding: EncodingAttr) -> 
 def load_weight(
     ctx: LoweringContext, prefix: str, encoding: EncodingAttr
 ) -> tuple[list[BCRMatrix], list[np.ndarray]]:
-    """The decoded matrices (checked by `unpack`) and their `grid_dense` arrays.
-
-    The grids are scattered straight from the validated BCRC arrays, vectorized:
-    per-block densification (`BCRMatrix.to_dense`) takes seconds on an FC layer
-    of 10^5 blocks.
-    """
+    """The decoded matrices (checked by `unpack`) and their `grid_dense` arrays."""
     keys = store_keys(prefix)
     present = set(ctx.store)  # iterate: the store's lookup raises on a missing key
     missing = [k for k in keys.values() if k not in present]
@@ -126,29 +121,7 @@ def load_weight(
         )
     if not np.all(np.isfinite(arrays["vals"])):
         raise CodegenError(f"packed weight '{prefix}' has non-finite values")
-    return mats, _scatter_grids(arrays, len(mats), (m, k), encoding.block_shape)
-
-
-def _scatter_grids(
-    arrays: dict[str, np.ndarray], groups: int, shape: tuple[int, int], block: tuple[int, ...]
-) -> list[np.ndarray]:
-    """Per group, W[perm] from packed arrays that `unpack` has validated (layout:
-    grimc.bcr_format: values per block column-major over kept cols x kept rows)."""
-    vals = np.asarray(arrays["vals"], dtype=np.float32)
-    cols = np.asarray(arrays["cols"], dtype=np.int64)
-    rows = np.asarray(arrays["rows"], dtype=np.int64)
-    ptr = np.asarray(arrays["bptr"], dtype=np.int64).reshape(-1, 3)
-    nv = np.diff(ptr[:, 2])
-    nr = np.diff(ptr[:, 1])
-    blocks_per_group = (len(ptr) - 1) // groups
-    owner = np.repeat(np.arange(len(nv)), nv)
-    local = np.arange(len(vals)) - ptr[owner, 2]
-    col_in, row_in = np.divmod(local, np.maximum(nr[owner], 1))
-    grids = np.zeros((groups, *shape), dtype=np.float32)
-    grids[owner // blocks_per_group, rows[ptr[owner, 1] + row_in], cols[ptr[owner, 0] + col_in]] = (
-        vals
-    )
-    return list(grids)
+    return mats, [grid_dense(mat)[0] for mat in mats]
 
 
 def grid_dense(mat: BCRMatrix) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@
 // recovered structure), finds nothing better and keeps it; the schedule
 // records that the rows are permuted.
 // CHAIN:      bcr-reorder statistics
-// CHAIN:      conv_w_bcr   {{.*}} 5468 -> 5468 {{ *}}unchanged
+// CHAIN:      conv_w_bcr   {{.*}} 3976 -> 3976 {{ *}}unchanged
 // CHAIN-NEXT: fc_w_bcr     {{.*}} unchanged
 // CHAIN:      bcr.conv2d %x weights("conv_w_bcr", #bcr.encoding<{{.*}}schedule = {reorder, rle,
 // CHAIN:      bcr.matmul %a weights("fc_w_bcr", #bcr.encoding<{{.*}}schedule = {reorder, rle,
