@@ -104,6 +104,13 @@ grimc_pool *grimc_pool_create(int nthreads);
  * grimc_parallel_for on the same pool. */
 void grimc_pool_destroy(grimc_pool *pool);
 
+/* Bracket one inference: while inside, the calling thread is kept on the
+ * CPU the pool was created on, away from the workers' pinned CPUs (see
+ * pool.c), and leave restores its affinity. No-ops for NULL or an unpinned
+ * pool. Not nestable; one caller at a time. */
+void grimc_pool_enter(grimc_pool *pool);
+void grimc_pool_leave(grimc_pool *pool);
+
 /* Total threads of the pool including the caller; 1 for NULL. */
 int grimc_pool_threads(const grimc_pool *pool);
 

@@ -12,8 +12,8 @@
  * sleeping wait rechecks its condition under mu and every wake-up is sent
  * under mu, so no wake-up is lost.
  */
-#ifndef _POSIX_C_SOURCE /* also inlined after _GNU_SOURCE by the codegen */
-#define _POSIX_C_SOURCE 200809L
+#ifndef _GNU_SOURCE /* sched_getcpu, CPU_SET; the codegen inlines this file after its own */
+#define _GNU_SOURCE
 #endif
 
 #include "grimc_rt.h"
@@ -47,6 +47,11 @@ struct grimc_pool {
     grimc_task_fn fn;
     void *ctx;
     int ntasks;
+#ifdef __linux__
+    int home_cpu;        /* the creator's CPU, kept for the caller; -1: unpinned */
+    int entered;         /* grimc_pool_enter changed the caller's affinity */
+    cpu_set_t saved;     /* the caller's affinity before grimc_pool_enter */
+#endif
 };
 
 typedef struct {
@@ -93,6 +98,78 @@ static int pool_spin(pool_spinner *s) {
     }
     sched_yield();
     return 1;
+}
+
+/* Workers are pinned, worker i to the i-th CPU the process may use, counting
+ * from the CPU the creating thread runs on (the home CPU), and the caller is
+ * kept on the home CPU between grimc_pool_enter and grimc_pool_leave (Linux,
+ * when there are at least as many CPUs as threads). Unpinned, a worker woken
+ * after an idle spell was placed on the waking caller's CPU (wake-affine), or
+ * the caller woke on the worker's CPU; on a 2-vCPU VM they then shared one
+ * CPU for the whole inference and 2 threads ran at 1-thread speed. Build with
+ * -DGRIMC_POOL_PIN=0 to leave placement to the OS. */
+#ifndef GRIMC_POOL_PIN
+#define GRIMC_POOL_PIN 1
+#endif
+
+#ifdef __linux__
+static void pool_pin(pthread_t thread, int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    (void)pthread_setaffinity_np(thread, sizeof one, &one);
+}
+
+/* The creator's CPU if every thread can have a CPU of its own, else -1. */
+static int pool_home_cpu(int nthreads) {
+    cpu_set_t allowed;
+    if (!GRIMC_POOL_PIN || nthreads < 2 ||
+        sched_getaffinity(0, sizeof allowed, &allowed) != 0 ||
+        CPU_COUNT(&allowed) < nthreads) {
+        return -1;
+    }
+    int home = sched_getcpu();
+    return home >= 0 && home < CPU_SETSIZE && CPU_ISSET(home, &allowed) ? home : -1;
+}
+
+/* Worker i goes to the i-th allowed CPU counting from the home CPU. */
+static void pool_pin_worker(const grimc_pool *pool, pthread_t thread, int index) {
+    cpu_set_t allowed;
+    if (pool->home_cpu < 0 || sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        return;
+    }
+    int seen = 0;
+    for (int k = 0; k < CPU_SETSIZE; k++) {
+        int cpu = (pool->home_cpu + k) % CPU_SETSIZE;
+        if (CPU_ISSET(cpu, &allowed) && seen++ == index) {
+            pool_pin(thread, cpu);
+            return;
+        }
+    }
+}
+#endif
+
+void grimc_pool_enter(grimc_pool *pool) {
+#ifdef __linux__
+    if (pool != NULL && pool->home_cpu >= 0 &&
+        pthread_getaffinity_np(pthread_self(), sizeof pool->saved, &pool->saved) == 0) {
+        pool_pin(pthread_self(), pool->home_cpu);
+        pool->entered = 1;
+    }
+#else
+    (void)pool;
+#endif
+}
+
+void grimc_pool_leave(grimc_pool *pool) {
+#ifdef __linux__
+    if (pool != NULL && pool->entered) {
+        (void)pthread_setaffinity_np(pthread_self(), sizeof pool->saved, &pool->saved);
+        pool->entered = 0;
+    }
+#else
+    (void)pool;
+#endif
 }
 
 int grimc_cpu_count(void) {
@@ -225,6 +302,9 @@ grimc_pool *grimc_pool_create(int nthreads) {
         return NULL;
     }
     pool->nthreads = nthreads;
+#ifdef __linux__
+    pool->home_cpu = pool_home_cpu(nthreads);
+#endif
     pool->workers = calloc((size_t)nthreads, sizeof *pool->workers);
     if (pool->workers == NULL) {
         free(pool);
@@ -248,6 +328,9 @@ grimc_pool *grimc_pool_create(int nthreads) {
             pool_teardown(pool, i - 1);
             return NULL;
         }
+#ifdef __linux__
+        pool_pin_worker(pool, pool->workers[i - 1], i);
+#endif
     }
     return pool;
 }

@@ -2,12 +2,13 @@
  * caller participation, nesting, concurrent callers, create/destroy churn.
  * Built with -fsanitize=thread too, so data written by tasks is plain
  * (non-atomic) wherever the pool's own synchronization must order it. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* sched_getcpu, CPU_* */
 
 #include "grimc_rt.h"
 #include "grimc_test.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -210,6 +211,37 @@ static void test_concurrent_callers(void) {
     grimc_pool_destroy(pool);
 }
 
+static void cpu_of_task(void *p, int task, int thread) {
+    (void)task;
+    ((int *)p)[thread] = sched_getcpu();
+}
+
+/* Inside enter/leave the caller sits on one CPU and the worker on another;
+ * leave restores the caller's own affinity. */
+static void test_enter_pins_and_leave_restores(void) {
+    cpu_set_t before, inside, after;
+    CHECK(sched_getaffinity(0, sizeof before, &before) == 0);
+    grimc_pool_enter(NULL);
+    grimc_pool_leave(NULL);
+    grimc_pool *pool = grimc_pool_create(2);
+    CHECK(pool != NULL);
+    grimc_pool_enter(pool);
+    CHECK(sched_getaffinity(0, sizeof inside, &inside) == 0);
+    int cpus[2] = {-1, -1};
+    grimc_parallel_for(pool, 2, cpu_of_task, cpus);
+    grimc_pool_leave(pool);
+    CHECK(sched_getaffinity(0, sizeof after, &after) == 0);
+    CHECK(CPU_EQUAL(&before, &after));
+    if (CPU_COUNT(&before) >= 2) {
+        CHECK(CPU_COUNT(&inside) == 1);
+        CHECK(cpus[0] >= 0 && CPU_ISSET(cpus[0], &inside));
+        CHECK(cpus[1] >= 0 && cpus[1] != cpus[0]);
+    } else {
+        CHECK(CPU_EQUAL(&before, &inside)); /* one CPU: nothing is pinned */
+    }
+    grimc_pool_destroy(pool);
+}
+
 int main(void) {
     RUN(test_exactly_once_many_rounds);
     RUN(test_null_pool_inline);
@@ -218,5 +250,6 @@ int main(void) {
     RUN(test_results_visible);
     RUN(test_nested_runs_inline);
     RUN(test_concurrent_callers);
+    RUN(test_enter_pins_and_leave_restores);
     return TEST_REPORT();
 }
