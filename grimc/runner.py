@@ -58,6 +58,7 @@ PROFILE_FLAG = "-DGRIMC_PROFILE"
 """Compile flag that makes a generated model time each kernel call."""
 
 _UNSUPPORTED = -10  # GRIMC_E_UNSUPPORTED in runtime_c/include/grimc_rt.h
+_NOT_PROFILED = "the model was built without profiling (build with profile=True)"
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class HostModel:
         ms = (ctypes.c_double * max(1, len(self.gen.kernels)))()
         runs = self._fn("profile")(self._handle, ms, len(self.gen.kernels))
         if runs == _UNSUPPORTED:
-            raise RunError("the model was built without profiling (build with profile=True)")
+            raise RunError(_NOT_PROFILED)
         if runs < 0:
             raise RunError(f"profile query failed with status {runs}")
         return kernel_profiles(self.gen, list(ms)[: len(self.gen.kernels)], runs)
@@ -199,7 +200,7 @@ class RunStats:
 def stats_profile(gen: GeneratedModel, stats: RunStats) -> list[KernelProfile]:
     """The per-kernel profile a harness run reported (built with profile=True)."""
     if stats.kernel_ms is None:
-        raise RunError("the model was built without profiling (build with profile=True)")
+        raise RunError(_NOT_PROFILED)
     return kernel_profiles(gen, stats.kernel_ms, stats.repeat)
 
 

@@ -120,30 +120,29 @@ static void pool_pin(pthread_t thread, int cpu) {
     (void)pthread_setaffinity_np(thread, sizeof one, &one);
 }
 
-/* The creator's CPU if every thread can have a CPU of its own, else -1. */
-static int pool_home_cpu(int nthreads) {
+/* Pin worker i to the i-th allowed CPU counting from the creator's (home) CPU,
+ * once all workers run; home_cpu stays -1 (nothing pinned) unless every
+ * thread can have a CPU of its own. */
+static void pool_pin_workers(grimc_pool *pool) {
     cpu_set_t allowed;
-    if (!GRIMC_POOL_PIN || nthreads < 2 ||
+    if (!GRIMC_POOL_PIN || pool->nthreads < 2 ||
         sched_getaffinity(0, sizeof allowed, &allowed) != 0 ||
-        CPU_COUNT(&allowed) < nthreads) {
-        return -1;
-    }
-    int home = sched_getcpu();
-    return home >= 0 && home < CPU_SETSIZE && CPU_ISSET(home, &allowed) ? home : -1;
-}
-
-/* Worker i goes to the i-th allowed CPU counting from the home CPU. */
-static void pool_pin_worker(const grimc_pool *pool, pthread_t thread, int index) {
-    cpu_set_t allowed;
-    if (pool->home_cpu < 0 || sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        CPU_COUNT(&allowed) < pool->nthreads) {
         return;
     }
-    int seen = 0;
-    for (int k = 0; k < CPU_SETSIZE; k++) {
-        int cpu = (pool->home_cpu + k) % CPU_SETSIZE;
-        if (CPU_ISSET(cpu, &allowed) && seen++ == index) {
-            pool_pin(thread, cpu);
-            return;
+    int home = sched_getcpu();
+    if (home < 0 || home >= CPU_SETSIZE || !CPU_ISSET(home, &allowed)) {
+        return;
+    }
+    pool->home_cpu = home;
+    int index = 0; /* 0 is the caller's home CPU, i the one of worker i */
+    for (int k = 0; k < CPU_SETSIZE && index < pool->nthreads; k++) {
+        int cpu = (home + k) % CPU_SETSIZE;
+        if (CPU_ISSET(cpu, &allowed)) {
+            if (index > 0) {
+                pool_pin(pool->workers[index - 1], cpu);
+            }
+            index++;
         }
     }
 }
@@ -303,7 +302,7 @@ grimc_pool *grimc_pool_create(int nthreads) {
     }
     pool->nthreads = nthreads;
 #ifdef __linux__
-    pool->home_cpu = pool_home_cpu(nthreads);
+    pool->home_cpu = -1;
 #endif
     pool->workers = calloc((size_t)nthreads, sizeof *pool->workers);
     if (pool->workers == NULL) {
@@ -328,10 +327,10 @@ grimc_pool *grimc_pool_create(int nthreads) {
             pool_teardown(pool, i - 1);
             return NULL;
         }
-#ifdef __linux__
-        pool_pin_worker(pool, pool->workers[i - 1], i);
-#endif
     }
+#ifdef __linux__
+    pool_pin_workers(pool);
+#endif
     return pool;
 }
 

@@ -231,9 +231,17 @@ class PhaseSplit:
             ranges.append((lo, hi, off))
         return ranges
 
+    @property
+    def nplanes(self) -> int:
+        """Planes of the split: per image, phase and input channel."""
+        return self.geo.n * len(self.phases) * self.geo.cin
+
+    @property
+    def nbytes(self) -> int:
+        return 4 * self.nplanes * self.hq * self.wq
+
     def kernel(self, ctx: LoweringContext, x: Any, planes: ActRef) -> KernelInstance:
-        g = self.geo
-        nplanes = g.n * g.groups * len(self.phases) * g.cin_g
+        g, nplanes = self.geo, self.nplanes
         params = {
             "h": g.h, "w": g.w, "sh": g.sh, "sw": g.sw, "pt": g.pt, "cin_g": g.cin_g,
             "hq": self.hq, "wq": self.wq, "nph": len(self.phases),
@@ -346,7 +354,7 @@ def lower_bcr_conv(
     prologue: list[KernelInstance] = []
     split = PhaseSplit.of(geo)
     if split is not None:
-        planes = ctx.scratch(4 * split.phased.n * split.phased.cin * split.hq * split.wq)
+        planes = ctx.scratch(split.nbytes)
         prologue.append(split.kernel(ctx, x, planes))
         geo, grids, x = split.phased, split.remap(grids), planes
     overrides = param_overrides(op, (f.name for f in fields(ConvSchedule)))
