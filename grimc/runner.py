@@ -13,6 +13,7 @@ import ctypes
 import json
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,10 +106,16 @@ def with_profile_flag(extra_flags: Sequence[str], profile: bool) -> list[str]:
 
 
 class HostModel:
-    """A generated model built as a host shared library, run through ctypes."""
+    """A generated model built as a host shared library, run through ctypes.
+
+    Thread-safe: the C model has one activation arena and one thread pool, so
+    calls on one object are serialized by a lock (ctypes releases the GIL
+    while C runs; several objects of one library run in parallel).
+    """
 
     def __init__(self, gen: GeneratedModel, lib_path: Path, blob_path: Path, threads: int):
         self.gen = gen
+        self._lock = threading.Lock()
         self._lib = ctypes.CDLL(str(lib_path))
         self._prefix = gen.prefix
         self._fn("create").argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
@@ -147,14 +154,22 @@ class HostModel:
 
     @property
     def arena_bytes(self) -> int:
-        return int(self._fn("arena_bytes")(self._handle))
+        with self._lock:
+            return int(self._fn("arena_bytes")(self._live()))
+
+    def _live(self) -> ctypes.c_void_p:
+        """The model handle; holding the lock, so close() cannot race a call."""
+        if not self._handle:
+            raise RunError("the model is closed")
+        return self._handle
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         arrays = check_inputs(self.gen, inputs)
         outs = [np.empty(d.shape, dtype=np.float32) for d in self.gen.outputs]
         in_ptrs = (ctypes.c_void_p * max(1, len(arrays)))(*[a.ctypes.data for a in arrays])
         out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[o.ctypes.data for o in outs])
-        status = self._fn("run")(self._handle, in_ptrs, out_ptrs)
+        with self._lock:
+            status = self._fn("run")(self._live(), in_ptrs, out_ptrs)
         if status != 0:
             raise RunError(f"model run failed with status {status}")
         return outs
@@ -162,7 +177,8 @@ class HostModel:
     def profile(self) -> list[KernelProfile]:
         """Mean time per kernel over the runs since load or `reset_profile`."""
         ms = (ctypes.c_double * max(1, len(self.gen.kernels)))()
-        runs = self._fn("profile")(self._handle, ms, len(self.gen.kernels))
+        with self._lock:
+            runs = self._fn("profile")(self._live(), ms, len(self.gen.kernels))
         if runs == _UNSUPPORTED:
             raise RunError(_NOT_PROFILED)
         if runs < 0:
@@ -170,12 +186,14 @@ class HostModel:
         return kernel_profiles(self.gen, list(ms)[: len(self.gen.kernels)], runs)
 
     def reset_profile(self) -> None:
-        self._fn("reset_profile")(self._handle)
+        with self._lock:
+            self._fn("reset_profile")(self._live())
 
     def close(self) -> None:
-        if self._handle:
-            self._fn("destroy")(self._handle)
-            self._handle = ctypes.c_void_p()
+        with self._lock:
+            if self._handle:
+                self._fn("destroy")(self._handle)
+                self._handle = ctypes.c_void_p()
 
     def __enter__(self) -> HostModel:
         return self
