@@ -37,17 +37,24 @@ def write_sources(gen: GeneratedModel, outdir: Path) -> tuple[Path, Path, Path]:
 
 
 def check_inputs(gen: GeneratedModel, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Inputs as contiguous float32 arrays of the model's input sizes."""
+    """The inputs as contiguous arrays, each exactly float32 of its input's shape.
+
+    Exact: a flat, transposed-layout or float64 array is a caller error, not
+    something to reinterpret silently.
+    """
     if len(inputs) != len(gen.inputs):
         raise RunError(f"expected {len(gen.inputs)} inputs, got {len(inputs)}")
     arrays = []
     for desc, x in zip(gen.inputs, inputs, strict=True):
-        arr = np.ascontiguousarray(x, dtype=np.float32)
-        if arr.size != int(np.prod(desc.shape, dtype=np.int64)):
+        if not isinstance(x, np.ndarray):
+            raise RunError(f"input '{desc.name}': expected a numpy array, got {type(x).__name__}")
+        if x.dtype != np.float32:
+            raise RunError(f"input '{desc.name}': expected dtype float32, got {x.dtype}")
+        if tuple(x.shape) != tuple(desc.shape):
             raise RunError(
-                f"input '{desc.name}': expected shape {list(desc.shape)}, got {list(arr.shape)}"
+                f"input '{desc.name}': expected shape {list(desc.shape)}, got {list(x.shape)}"
             )
-        arrays.append(arr)
+        arrays.append(np.ascontiguousarray(x))
     return arrays
 
 
