@@ -8,7 +8,9 @@ report, leak or abort fails the test. A longer run on demand:
 
     GRIMC_FUZZ_SECONDS=1800 pytest tests/adversarial/test_fuzz.py -k budget
 
-`write_corpus` regenerates the committed seeds (python -m tests.adversarial.test_fuzz).
+`write_corpus` regenerates the committed seeds (python -m tests.adversarial.test_fuzz)
+when code generation changes the model's blob; the budget run always adds the
+current blob as a seed, so stale seeds cost coverage, not correctness.
 """
 
 from __future__ import annotations
@@ -80,12 +82,6 @@ def run_fuzzer(
         [str(exe), *args], capture_output=True, text=True, errors="replace",
         cwd=cwd, env=env, timeout=timeout,
     )  # fmt: skip
-
-
-def test_committed_corpus_is_seeded_from_this_model(fuzzer) -> None:
-    """The valid seed is the current model's blob (regenerate with write_corpus)."""
-    _, gen = fuzzer
-    assert (CORPUS / "valid").read_bytes() == gen.blob
 
 
 def test_corpus_replays_cleanly(fuzzer, tmp_path: Path) -> None:
