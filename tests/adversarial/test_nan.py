@@ -87,3 +87,20 @@ def test_nan_through_bcr_conv_relu(target: str, tmp_path: Path) -> None:
     x = np.random.default_rng(2).standard_normal(INPUT_SHAPE).astype(np.float32)
     x[1, 3, 2, 4] = np.nan
     check(bcr_model(), x, target, tmp_path)
+
+
+def test_run_check_treats_matching_nans_as_equal(run_cli, tmp_path: Path) -> None:
+    """`grimc run --check`: NaN where onnxruntime has NaN is a match, elsewhere a mismatch."""
+    model = tmp_path / "relu.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, SHAPE)],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    x = tmp_path / "x.npy"
+    np.save(x, with_nans(SHAPE, 1))
+    proc = run_cli(["grimc", "run", str(model), "--input", f"x={x}", "--check"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "onnxruntime check: OK (max abs error 0," in proc.stdout
