@@ -6,7 +6,6 @@ into place only when everything succeeded, so a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -14,40 +13,42 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp
 
-from grimc.emit.codegen import GeneratedModel, generate
-from grimc.emit.targets import emit_target
+from grimc.driver import ModelSource, compile_model
+from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError
 from grimc.names import sanitize
-from grimc.runner import ExeModel, RunStats, write_sources
+from grimc.options import CompileOptions
+from grimc.runner import PROFILE_FLAG, ExeModel, RunStats, write_sources
 
 RTOL, ATOL = 1e-4, 1e-5
 
 
-def kernel_format(sparse_format: str) -> str:
-    """The sparse kernels for a --sparse-format (dense modules have no bcr ops)."""
-    return "csr" if sparse_format == "csr" else "bcr"
+EMIT_KINDS = ("ir", "c", "obj", "so", "exe")
+SUFFIX_TO_EMIT = {".mlir": "ir", ".c": "c", ".o": "obj", ".so": "so"}
+
+
+def emit_kind_for(output: Path | None) -> str:
+    """The artifact an output file name asks for (no output: IR on stdout)."""
+    if output is None:
+        return "ir"
+    return SUFFIX_TO_EMIT.get(output.suffix, "exe")
+
+
+def prefix_for(output: Path) -> str:
+    """The C prefix of the generated API for an output file (`net.c` -> `net`)."""
+    return sanitize(output.name.split(".")[0], "model")
 
 
 def write_artifacts(
-    module: ModuleOp,
-    output: Path,
-    kind: str,
-    target: str,
-    threads: int,
-    opt_level: str,
-    sparse_format: str = "bcr",
+    gen: GeneratedModel, output: Path, kind: str, options: CompileOptions
 ) -> list[Path]:
-    """Generate and (for obj/so/exe) build; returns the files written."""
+    """Write generated C beside `output` and (obj/so/exe) build it; returns the files written."""
     from grimc import toolchain
 
-    prefix = sanitize(output.name.split(".")[0], "model")
-    gen = generate(
-        module, emit_target(target), threads=threads, prefix=prefix,
-        sparse_format=kernel_format(sparse_format),
-    )
-    spec = toolchain.resolve_target(target)
+    spec = toolchain.resolve_target(options.target)
+    opt_level = options.opt_level
+    extra_flags = [PROFILE_FLAG] if options.profile else []
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".grimc-") as tmp:
         work = Path(tmp)
         c_path, h_path, blob_path = write_sources(gen, work)
@@ -56,18 +57,23 @@ def write_artifacts(
             produced[c_path] = output.name
         elif kind == "obj":
             obj = work / "model.o"
-            toolchain.compile_object([c_path], obj, spec, opt_level=opt_level)
+            toolchain.compile_object(
+                [c_path], obj, spec, opt_level=opt_level, extra_flags=extra_flags
+            )
             produced[obj] = output.name
         elif kind == "so":
             lib = work / "model.so"
-            toolchain.build_shared([c_path], lib, spec, opt_level=opt_level)
+            toolchain.build_shared(
+                [c_path], lib, spec, opt_level=opt_level, extra_flags=extra_flags
+            )
             produced[lib] = output.name
         else:
             exe = work / "model.exe"
-            harness = work / f"{prefix}_main.c"
+            harness = work / f"{gen.prefix}_main.c"
             harness.write_text(gen.harness)
             toolchain.build_executable(
-                [c_path, harness], exe, spec, static=spec.needs_qemu, opt_level=opt_level
+                [c_path, harness], exe, spec, static=spec.needs_qemu, opt_level=opt_level,
+                extra_flags=extra_flags,
             )
             produced[exe] = output.name
         written = []
@@ -150,30 +156,29 @@ def onnxruntime_reference(model_path: str, inputs: list[np.ndarray]) -> list[np.
 
 
 def run_compiled(
-    args: argparse.Namespace, given: Mapping[str, Path], repeat: int
+    source: ModelSource,
+    options: CompileOptions,
+    given: Mapping[str, Path],
+    seed: int = 0,
+    repeat: int = 1,
+    check: bool = False,
 ) -> CompiledRun:
-    """Compile args.model, build the harness, run it; check if args.check."""
-    from grimc.cli import load_module
-    from grimc.driver import optimize
+    """Compile `source`, build the harness, run it `repeat` times after warm-up.
 
-    module = optimize(
-        load_module(args.model, args.input_shape), None, None, args.target, args.threads,
-        args.sparse_format,
-    )
-    gen = generate(
-        module, emit_target(args.target), threads=args.threads,
-        sparse_format=kernel_format(args.sparse_format),
-    )
-    inputs = make_inputs(gen, given, args.seed)
+    `given` maps input names to .npy files (the rest get seeded random data);
+    `check` runs the .onnx model in onnxruntime on the same inputs.
+    """
+    if check and not str(source).endswith(".onnx"):
+        raise GrimcError("--check needs an .onnx model to run in onnxruntime")
+    gen = compile_model(source, options)
+    inputs = make_inputs(gen, given, seed)
     with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
         exe = ExeModel.build(
-            gen, Path(tmp), target=args.target, threads=args.threads,
-            profile=getattr(args, "profile", False),
+            gen, Path(tmp), target=options.target, threads=options.threads,
+            profile=options.profile,
         )
         outputs, stats = exe.run_with_stats(inputs, repeat=repeat)
     run = CompiledRun(gen, inputs, outputs, stats)
-    if getattr(args, "check", False):
-        if not args.model.endswith(".onnx"):
-            raise GrimcError("--check needs an .onnx model to run in onnxruntime")
-        run.reference = onnxruntime_reference(args.model, inputs)
+    if check:
+        run.reference = onnxruntime_reference(str(source), inputs)
     return run

@@ -21,9 +21,9 @@ from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyExcepti
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from grimc import __version__
-from grimc.cli import parse_shape_option, run_guarded
 from grimc.dialects.graph import WEIGHT_STORE_ATTR
-from grimc.errors import GrimcError
+from grimc.errors import GrimcError, run_guarded
+from grimc.options import parse_shape_options
 from grimc.universe import make_context
 
 
@@ -71,7 +71,7 @@ class GrimcOptMain(xDSLOptMain):
     def _parse_onnx(self, io: IO[bytes]) -> ModuleOp:
         from grimc.frontend import import_onnx
 
-        shapes = dict(parse_shape_option(s) for s in self.args.input_shape)
+        shapes = parse_shape_options(self.args.input_shape)
         return import_onnx(io.read(), input_shapes=shapes or None, name=self.get_input_name())
 
     def parse_chunk(

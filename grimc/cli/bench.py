@@ -1,0 +1,44 @@
+"""`grimc bench`: median latency of a compiled model over repeated runs, after warm-up."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from grimc.cli.common import add_build_options, add_frontend_options, compile_options
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grimc bench",
+        description="Median latency of a compiled model over repeated runs, after warm-up.",
+    )
+    add_frontend_options(parser)
+    add_build_options(parser)
+    parser.add_argument("--repeat", type=int, default=20, help="timed runs (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for random inputs")
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="time every kernel (-DGRIMC_PROFILE) and print a per-layer table",
+    )
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    from grimc.artifacts import run_compiled
+
+    args = build_parser().parse_args(argv)
+    options = compile_options(args, profile=args.profile)
+    result = run_compiled(args.model, options, {}, seed=args.seed, repeat=max(1, args.repeat))
+    stats = result.stats
+    gflops = stats.flops / (stats.median_ms * 1e6) if stats.median_ms > 0 else 0.0
+    print(
+        f"{args.model}: target {options.target}, {stats.threads} thread(s), median "
+        f"{stats.median_ms:.3f} ms over {stats.repeat} runs, {gflops:.1f} GFLOP/s, "
+        f"peak arena {stats.arena_bytes} bytes"
+    )
+    if args.profile:
+        from grimc.runner import format_profile, stats_profile
+
+        print(format_profile(stats_profile(result.gen, stats)))
+    return 0
