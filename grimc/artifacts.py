@@ -144,9 +144,24 @@ def make_inputs(
     return arrays
 
 
+ORT_MISSING = (
+    "--check needs onnxruntime, which is not installed: "
+    "pip install onnxruntime (or pip install 'grimc[check]')"
+)
+
+
+def require_onnxruntime():
+    """The onnxruntime module, or a one-line error saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise GrimcError(ORT_MISSING) from None
+    return onnxruntime
+
+
 def onnxruntime_reference(model_path: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Run the original ONNX model in onnxruntime (1 thread) on the same inputs."""
-    import onnxruntime as ort
+    ort = require_onnxruntime()
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -168,8 +183,10 @@ def run_compiled(
     `given` maps input names to .npy files (the rest get seeded random data);
     `check` runs the .onnx model in onnxruntime on the same inputs.
     """
-    if check and not str(source).endswith(".onnx"):
-        raise GrimcError("--check needs an .onnx model to run in onnxruntime")
+    if check:
+        if not str(source).endswith(".onnx"):
+            raise GrimcError("--check needs an .onnx model to run in onnxruntime")
+        require_onnxruntime()  # before minutes of compiling
     gen = compile_model(source, options)
     inputs = make_inputs(gen, given, seed)
     with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:

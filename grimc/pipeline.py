@@ -95,6 +95,14 @@ def resolve_passes(names: Sequence[str]) -> list[ModulePass]:
     return passes
 
 
+def check_pass_names(names: Sequence[str], what: str) -> None:
+    """Each name must be a registered pass (`what` names the option in the message)."""
+    for name in names:
+        if name not in PASSES:
+            known = ", ".join(sorted(PASSES))
+            raise GrimcError(f"{what}={name}: unknown pass; available passes: {known}")
+
+
 def parse_pass_list(spec: str) -> list[str]:
     """`a,b{x=1 y=2},c` -> ["a", "b{x=1 y=2}", "c"] (commas inside braces kept)."""
     items, depth, current = [], 0, ""

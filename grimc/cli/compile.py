@@ -17,7 +17,7 @@ from grimc.cli.common import (
     output_dir_must_exist,
 )
 from grimc.errors import GrimcError
-from grimc.pipeline import Instrumentation, parse_pass_list
+from grimc.pipeline import Instrumentation, check_pass_names, parse_pass_list
 
 
 def add_ir_options(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=EMIT_KINDS,
         help="ir: optimized xDSL IR (weights beside it as <output>.npz); c: <out>.c + <out>.h "
         "+ <out>.weights.bin; obj/so: compiled with clang (+ .h and weights); exe: a "
-        "command-line harness (WEIGHTS THREADS REPEAT IN_DIR OUT_DIR)",
+        "command-line harness, run as `EXE WEIGHTS.bin THREADS REPEAT IN_DIR OUT_DIR`: it "
+        "reads IN_DIR/input0.bin, input1.bin, ... (one per model input, in graph order: raw "
+        "little-endian float32, C order, no header), runs once to warm up then REPEAT times, "
+        "writes OUT_DIR/output0.bin, ... the same way and prints one JSON line of stats "
+        "(median_ms, arena_bytes, flops)",
     )
     add_build_options(parser)
     add_ir_options(parser)
@@ -92,12 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def instrumentation(args: argparse.Namespace) -> Instrumentation:
-    def names(values: Sequence[str]) -> frozenset[str]:
-        return frozenset(n for v in values for n in parse_pass_list(v))
+    def names(values: Sequence[str], flag: str) -> frozenset[str]:
+        found = [n for v in values for n in parse_pass_list(v)]
+        check_pass_names(found, flag)
+        return frozenset(found)
 
     return Instrumentation(
-        print_before=names(args.print_ir_before),
-        print_after=names(args.print_ir_after),
+        print_before=names(args.print_ir_before, "--print-ir-before"),
+        print_after=names(args.print_ir_after, "--print-ir-after"),
         print_after_all=args.print_ir_after_all,
         print_before_all=args.print_ir_before_all,
         dump_dir=args.ir_dump_dir,
@@ -121,7 +127,8 @@ def main(argv: Sequence[str]) -> int:
         passes=parse_pass_list(args.passes) if args.passes is not None else None,
         **({"prefix": prefix_for(args.output)} if args.output is not None else {}),
     )
-    module = optimize(import_model(args.model, options.input_shapes), options, instrumentation(args))
+    inst = instrumentation(args)
+    module = optimize(import_model(args.model, options.input_shapes), options, inst)
     if kind == "ir":
         if args.output is None:
             sys.stdout.write(render_ir(module, args.print_op_generic))

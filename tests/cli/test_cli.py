@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.conftest import REPO
+from tests.conftest import REPO, tool_env
 
 EXAMPLE = REPO / "examples" / "small_cnn.onnx"
 HEADER_AFTER = "// -----// IR Dump After {} //----- //"
@@ -224,3 +227,63 @@ def test_bench_reports_latency(run_cli) -> None:
     proc = run_cli(["grimc", "bench", str(EXAMPLE), "--repeat", "3"])
     assert proc.returncode == 0, proc.stderr
     assert "median" in proc.stdout and "peak arena" in proc.stdout
+
+
+@pytest.mark.parametrize("flag", ["--print-ir-after", "--print-ir-before"])
+def test_print_ir_of_unknown_pass_is_an_error(run_cli, flag: str) -> None:
+    proc = run_cli(["grimc", str(EXAMPLE), f"{flag}=graph-bn-fodl"])
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert flag in lines[0] and "graph-bn-fodl" in lines[0]
+    assert "graph-bn-fold" in lines[0] and "bcr-detect" in lines[0]  # lists valid passes
+
+
+def test_run_check_without_onnxruntime_says_how_to_install(run_cli, tmp_path: Path) -> None:
+    # An interpreter where `import onnxruntime` fails as it does without the package.
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'onnxruntime':\n"
+        "            raise ModuleNotFoundError(\"No module named 'onnxruntime'\", name=name)\n"
+        "sys.meta_path.insert(0, _Block())\n"
+    )
+    env = tool_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker), env.get("PYTHONPATH", "")])
+    probe = subprocess.run(
+        [sys.executable, "-c", "import onnxruntime"], capture_output=True, env=env
+    )
+    assert probe.returncode != 0  # the blocker works
+    proc = subprocess.run(
+        [sys.executable, "-m", "grimc.cli", "run", str(EXAMPLE), "--check"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "onnxruntime" in lines[0] and "pip install" in lines[0]
+    assert "internal error" not in lines[0]
+
+
+def test_help_documents_the_harness_and_promises_no_missing_backend(run_cli) -> None:
+    from grimc.toolchain import TARGETS
+
+    helptext = " ".join(run_cli(["grimc", "--help"]).stdout.split())
+    if "opencl" not in TARGETS:
+        assert "OpenCL" not in helptext
+    assert "input0.bin" in helptext and "output0.bin" in helptext
+    assert "float32" in helptext
+
+
+def test_bench_under_qemu_says_emulated_and_reports_no_gflops(run_cli) -> None:
+    proc = run_cli(["grimc", "bench", str(EXAMPLE), "--target", "aarch64", "--repeat", "1"])
+    assert proc.returncode == 0, proc.stderr
+    assert "emulated" in proc.stdout and "qemu" in proc.stdout
+    assert "GFLOP/s" not in proc.stdout
+    assert "benches.icount" in proc.stdout
+    host = run_cli(["grimc", "bench", str(EXAMPLE), "--repeat", "1"])
+    assert "GFLOP/s" in host.stdout and "emulated" not in host.stdout
