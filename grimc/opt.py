@@ -5,6 +5,8 @@
 
 It is stock `xDSLOptMain` (all xdsl flags work) plus an `.onnx` frontend,
 `--input-shape` for it, and `--weights` to attach a weight store to parsed IR.
+Weights that passes add are saved where the output IR can find them: beside
+`-o FILE` as FILE.npz, else appended to the input's weight store file.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from grimc.dialects.graph import WEIGHT_STORE_ATTR
 from grimc.errors import GrimcError, run_guarded
 from grimc.options import parse_shape_options
 from grimc.universe import make_context
+from grimc.weights import persist
 
 
 class IRError(GrimcError):
@@ -86,6 +89,14 @@ class GrimcOptMain(xDSLOptMain):
                 raise GrimcError(f"{self.args.weights}: weight store not found")
             module.attributes[WEIGHT_STORE_ATTR] = StringAttr(str(self.args.weights))
         return module
+
+
+    def output_resulting_program(self, prog: ModuleOp) -> str:
+        # Weights that passes added must reach whoever reads this output: beside
+        # an output file as <output>.npz, else back into the input's store file.
+        out = self.args.output_file
+        persist(prog, Path(out + ".npz") if out else None)
+        return super().output_resulting_program(prog)
 
 
 def _run(argv: Sequence[str]) -> int:

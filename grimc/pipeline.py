@@ -126,14 +126,17 @@ class PipelineRunner:
         self._dump_index = 0
 
     def run(self, module: ModuleOp, pass_names: Sequence[str]) -> ModuleOp:
+        passes = resolve_passes(pass_names)  # bad names or options: nothing written
         if self.inst.dump_dir is not None:
             self.inst.dump_dir.mkdir(parents=True, exist_ok=True)
             rebind(module, self.inst.dump_dir / "weights.npz")
             self._dump(module, "Before", "pipeline")
-        for pass_ in resolve_passes(pass_names):
-            self._run_one(module, pass_)
-        if self.inst.dump_dir is not None:
-            save_beside(module, self.inst.dump_dir / "weights.npz")
+        try:
+            for pass_ in passes:
+                self._run_one(module, pass_)
+        finally:  # the dumps so far replay even when a pass failed
+            if self.inst.dump_dir is not None:
+                save_beside(module, self.inst.dump_dir / "weights.npz")
         if self.inst.time_passes:
             self._report_times()
         return module

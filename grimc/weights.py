@@ -5,6 +5,10 @@ in the `graph.weight_store` attribute: either `mem:<n>` for a store registered
 in this process (the normal compile pipeline) or a path to an `.npz` file
 written next to an IR dump, so that `grimc-opt`/`xdsl-opt` can replay passes
 that read or create weights.
+
+A store only grows: passes add fresh keys and never change an existing one, so
+writing a grown store over the file it was loaded from keeps every IR that
+refers to that file valid (`persist`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ _COUNTER = itertools.count()
 
 
 class WeightStore(Mapping[str, np.ndarray]):
-    """Name -> float32 array, with unique sanitized keys."""
+    """Name -> float32 array, with unique sanitized keys; append-only."""
 
     def __init__(self, arrays: Mapping[str, np.ndarray] | None = None) -> None:
         self._arrays: dict[str, np.ndarray] = {}
@@ -34,6 +38,8 @@ class WeightStore(Mapping[str, np.ndarray]):
         for key, value in (arrays or {}).items():
             self._names.reserve(key)
             self._arrays[key] = value
+        self.unsaved = False
+        """True when keys were added since the store was loaded or saved."""
 
     def __getitem__(self, key: str) -> np.ndarray:
         try:
@@ -51,6 +57,7 @@ class WeightStore(Mapping[str, np.ndarray]):
         """Store `array` under a fresh key derived from `hint`; returns the key."""
         key = self._names.fresh(hint)
         self._arrays[key] = np.ascontiguousarray(array)
+        self.unsaved = True
         return key
 
     def add_packed(self, hint: str, arrays: Mapping[str, np.ndarray]) -> str:
@@ -70,10 +77,8 @@ class WeightStore(Mapping[str, np.ndarray]):
         for suffix, array in arrays.items():
             self._names.reserve(keys[suffix])
             self._arrays[keys[suffix]] = np.ascontiguousarray(array)
+        self.unsaved = True
         return prefix
-
-    def replace(self, key: str, array: np.ndarray) -> None:
-        self._arrays[key] = np.ascontiguousarray(array)
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self._arrays.values())
@@ -85,6 +90,7 @@ class WeightStore(Mapping[str, np.ndarray]):
         with open(tmp, "wb") as fh:
             np.savez(fh, **self._arrays)
         tmp.replace(path)
+        self.unsaved = False
 
     @classmethod
     def load(cls, path: Path) -> WeightStore:
@@ -114,6 +120,24 @@ def rebind(module: ModuleOp, path: Path) -> WeightStore:
 def save_beside(module: ModuleOp, path: Path) -> None:
     """Save the module's store to `path` and point the module at that file."""
     rebind(module, path).save(path)
+
+
+def persist(module: ModuleOp, beside: Path | None = None) -> None:
+    """Make the module's weight store readable by another process.
+
+    With `beside`, save the store there and point the module at it. Otherwise a
+    file-backed store that grew (a replayed pass added weights) is written back
+    over its file: it only gained keys, so IR that refers to it stays valid. A
+    store that lives only in this process (`mem:`) is left as it is.
+    """
+    if beside is not None:
+        save_beside(module, beside)
+        return
+    attr = module.attributes.get(WEIGHT_STORE_ATTR)
+    if isinstance(attr, StringAttr) and not attr.data.startswith("mem:"):
+        store = store_for(module)
+        if store.unsaved:
+            store.save(Path(attr.data))
 
 
 def store_for(module: ModuleOp) -> WeightStore:

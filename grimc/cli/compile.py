@@ -130,12 +130,13 @@ def main(argv: Sequence[str]) -> int:
     inst = instrumentation(args)
     module = optimize(import_model(args.model, options.input_shapes), options, inst)
     if kind == "ir":
+        from grimc.weights import persist
+
         if args.output is None:
+            persist(module)  # weights the passes added join a file-backed store
             sys.stdout.write(render_ir(module, args.print_op_generic))
             return 0
-        from grimc.weights import save_beside
-
-        save_beside(module, args.output.with_name(args.output.name + ".npz"))
+        persist(module, args.output.with_name(args.output.name + ".npz"))
         write_atomically(args.output, render_ir(module, args.print_op_generic))
         return 0
     from grimc.artifacts import write_artifacts

@@ -287,3 +287,53 @@ def test_bench_under_qemu_says_emulated_and_reports_no_gflops(run_cli) -> None:
     assert "benches.icount" in proc.stdout
     host = run_cli(["grimc", "bench", str(EXAMPLE), "--repeat", "1"])
     assert "GFLOP/s" in host.stdout and "emulated" not in host.stdout
+
+
+def test_replayed_dump_keeps_weights_that_passes_add(run_cli, tmp_path: Path) -> None:
+    """A pass replayed on a dump adds weights (conv_0_w_bn_1: conv_0_w_bn is taken);
+    the replayed IR must find them when compiled or fed to another grimc-opt."""
+    dumps = tmp_path / "dumps"
+    assert run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)]).returncode == 0
+    before_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-constant-fold" in p.name)
+    replay = run_cli(["grimc-opt", str(before_fold), "-p", "graph-bn-fold"])
+    assert replay.returncode == 0, replay.stderr
+    assert '"conv_0_w_bn_1"' in replay.stdout  # a key the dump's store did not have
+    replayed = tmp_path / "replayed.mlir"
+    replayed.write_text(replay.stdout)
+    by_grimc = run_cli(["grimc", str(before_fold), "--passes", "graph-bn-fold"])
+    assert by_grimc.returncode == 0 and '"conv_0_w_bn_2"' in by_grimc.stdout, by_grimc.stderr
+    replayed_by_grimc = tmp_path / "replayed_by_grimc.mlir"
+    replayed_by_grimc.write_text(by_grimc.stdout)
+    to_file = tmp_path / "to_file.mlir"
+    assert run_cli(
+        ["grimc-opt", str(before_fold), "-p", "graph-bn-fold", "-o", str(to_file)]
+    ).returncode == 0
+    assert (tmp_path / "to_file.mlir.npz").is_file()
+    for ir in (replayed, to_file, replayed_by_grimc):
+        again = run_cli(["grimc-opt", str(ir), "-p", "graph-fuse-activations,graph-dce,bcr-detect"])
+        assert again.returncode == 0, again.stderr
+        out = tmp_path / f"{ir.stem}.c"
+        compiled = run_cli(["grimc", str(ir), "-o", str(out)])
+        assert compiled.returncode == 0, compiled.stderr
+        assert out.is_file()
+
+
+def test_dumps_replay_after_a_failing_pass(run_cli, tmp_path: Path) -> None:
+    """The dump folder's weight store is written even when a pass fails midway."""
+    import numpy as np
+
+    dumps = tmp_path / "dumps"
+    assert run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)]).returncode == 0
+    before_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-constant-fold" in p.name)
+    with np.load(dumps / "weights.npz") as npz:  # a store missing the last BN's mean
+        np.savez(tmp_path / "broken.npz", **{k: npz[k] for k in npz.files if k != "bn_5_mean"})
+    broken = tmp_path / "broken.mlir"
+    broken.write_text(before_fold.read_text().replace(str(dumps / "weights.npz"),
+                                                      str(tmp_path / "broken.npz")))
+    again = tmp_path / "again"
+    proc = run_cli(["grimc", str(broken), "--ir-dump-dir", str(again)])
+    assert proc.returncode == 2 and "bn_5_mean" in proc.stderr, proc.stderr
+    first = again / "00_before_pipeline.mlir"
+    assert first.is_file() and (again / "weights.npz").is_file()
+    replay = run_cli(["grimc-opt", str(first), "-p", "graph-dce,bcr-detect"])
+    assert replay.returncode == 0, replay.stderr
