@@ -9,8 +9,11 @@ fraction of nonzeros, the kernel chosen, the bytes dense vs as compiled
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
+
+from grimc.layers import layers_by_weight, matrix_name
 
 if TYPE_CHECKING:  # the compiler is imported only when a report is made
     from grimc.driver import ModelSource
@@ -110,4 +113,14 @@ def inspect(
     from grimc.transforms.bcr_detect import detect
 
     module = optimize(import_model(source, input_shapes), passes=GRAPH_PIPELINE)
-    return detect(module, detect_pass.options())
+    layers = layers_by_weight(list(module.walk()))
+    return [_named(report, layers) for report in detect(module, detect_pass.options())]
+
+
+def _named(report: MatrixReport, layers: dict[str, str]) -> MatrixReport:
+    """The report under its layer's name (bcr-detect names it by weight key)."""
+    key, dot, part = report.layer.partition(".")
+    if key not in layers:
+        return report
+    name = matrix_name(layers[key], part) if dot else layers[key]
+    return dataclasses.replace(report, layer=name)

@@ -5,8 +5,8 @@
 
 It is stock `xDSLOptMain` (all xdsl flags work) plus an `.onnx` frontend,
 `--input-shape` for it, and `--weights` to attach a weight store to parsed IR.
-Weights that passes add are saved where the output IR can find them: beside
-`-o FILE` as FILE.npz, else appended to the input's weight store file.
+Weights that passes add are saved beside `-o FILE` as FILE.npz (on stdout a
+warning says when the printed IR names weights no file holds).
 """
 
 from __future__ import annotations
@@ -92,10 +92,11 @@ class GrimcOptMain(xDSLOptMain):
 
 
     def output_resulting_program(self, prog: ModuleOp) -> str:
-        # Weights that passes added must reach whoever reads this output: beside
-        # an output file as <output>.npz, else back into the input's store file.
+        # Weights that passes added must reach whoever reads this output.
         out = self.args.output_file
-        persist(prog, Path(out + ".npz") if out else None)
+        warning = persist(prog, Path(out + ".npz") if out else None)
+        if warning:
+            print(f"grimc-opt: warning: {warning}", file=sys.stderr)
         return super().output_resulting_program(prog)
 
 

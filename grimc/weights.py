@@ -6,9 +6,12 @@ in this process (the normal compile pipeline) or a path to an `.npz` file
 written next to an IR dump, so that `grimc-opt`/`xdsl-opt` can replay passes
 that read or create weights.
 
-A store only grows: passes add fresh keys and never change an existing one, so
-writing a grown store over the file it was loaded from keeps every IR that
-refers to that file valid (`persist`).
+A store only grows: passes add keys and never change an existing one. A store
+loaded from a file (a replayed dump) reuses a loaded key when a pass adds the
+same array under the same name hint, so replaying a pass on a dump yields the
+keys the original run chose (`conv_0_w_bn`, not `conv_0_w_bn_1`) and nothing
+new to save. Weights that are really new are saved beside an output file
+(`persist`).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from grimc.dialects.graph import WEIGHT_STORE_ATTR
 from grimc.errors import GrimcError
-from grimc.names import NameTable
+from grimc.names import NameTable, sanitize
 
 _REGISTRY: dict[str, WeightStore] = {}
 _COUNTER = itertools.count()
@@ -38,6 +41,7 @@ class WeightStore(Mapping[str, np.ndarray]):
         for key, value in (arrays or {}).items():
             self._names.reserve(key)
             self._arrays[key] = value
+        self._loaded = frozenset(self._arrays)
         self.unsaved = False
         """True when keys were added since the store was loaded or saved."""
 
@@ -53,10 +57,23 @@ class WeightStore(Mapping[str, np.ndarray]):
     def __len__(self) -> int:
         return len(self._arrays)
 
+    def _reusable(self, entries: Mapping[str, np.ndarray]) -> bool:
+        """Whether every key was loaded with exactly this array."""
+        return all(
+            key in self._loaded and _same(self._arrays[key], array)
+            for key, array in entries.items()
+        )
+
     def add(self, hint: str, array: np.ndarray) -> str:
         """Store `array` under a fresh key derived from `hint`; returns the key."""
+        array = np.ascontiguousarray(array)
+        for key in _chain(sanitize(hint)):
+            if key not in self._arrays:
+                break
+            if self._reusable({key: array}):
+                return key
         key = self._names.fresh(hint)
-        self._arrays[key] = np.ascontiguousarray(array)
+        self._arrays[key] = array
         self.unsaved = True
         return key
 
@@ -66,6 +83,12 @@ class WeightStore(Mapping[str, np.ndarray]):
         Used for packed sparse weights (see grimc.bcr_format.store_keys): the
         prefix is chosen so that none of the derived keys is taken.
         """
+        for prefix in _chain(sanitize(hint)):
+            keys = {f"{prefix}_{suffix}": np.ascontiguousarray(a) for suffix, a in arrays.items()}
+            if not any(k in self._arrays for k in keys):
+                break
+            if self._reusable(keys):
+                return prefix
         base = hint
         n = 0
         while True:
@@ -101,6 +124,16 @@ class WeightStore(Mapping[str, np.ndarray]):
             raise GrimcError(f"{path}: cannot read weight store ({exc})") from None
 
 
+def _chain(base: str) -> Iterator[str]:
+    """base, base_1, base_2, ...: the names NameTable.fresh tries in turn."""
+    yield base
+    yield from (f"{base}_{n}" for n in itertools.count(1))
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
+
+
 def attach(module: ModuleOp, store: WeightStore) -> str:
     """Register `store` in this process and point `module` at it."""
     ref = f"mem:{next(_COUNTER)}"
@@ -122,22 +155,30 @@ def save_beside(module: ModuleOp, path: Path) -> None:
     rebind(module, path).save(path)
 
 
-def persist(module: ModuleOp, beside: Path | None = None) -> None:
-    """Make the module's weight store readable by another process.
+def persist(module: ModuleOp, beside: Path | None = None) -> str | None:
+    """Make the module's weights readable by whoever reads its printed IR.
 
-    With `beside`, save the store there and point the module at it. Otherwise a
-    file-backed store that grew (a replayed pass added weights) is written back
-    over its file: it only gained keys, so IR that refers to it stays valid. A
-    store that lives only in this process (`mem:`) is left as it is.
+    With `beside`, save the store there and point the module at it. Without,
+    nothing is written (input files are never modified); returns a one-line
+    warning when the printed IR will name weights that no file holds.
     """
     if beside is not None:
         save_beside(module, beside)
-        return
+        return None
     attr = module.attributes.get(WEIGHT_STORE_ATTR)
-    if isinstance(attr, StringAttr) and not attr.data.startswith("mem:"):
-        store = store_for(module)
-        if store.unsaved:
-            store.save(Path(attr.data))
+    if not isinstance(attr, StringAttr):
+        return None
+    store = store_for(module)
+    if not store:
+        return None
+    if attr.data.startswith("mem:"):
+        return "the weights live only in this process: give -o FILE to save them as FILE.npz"
+    if store.unsaved:
+        return (
+            f"passes added weights that are not in {attr.data}: give -o FILE to save "
+            "them as FILE.npz"
+        )
+    return None
 
 
 def store_for(module: ModuleOp) -> WeightStore:

@@ -133,7 +133,9 @@ def main(argv: Sequence[str]) -> int:
         from grimc.weights import persist
 
         if args.output is None:
-            persist(module)  # weights the passes added join a file-backed store
+            warning = persist(module)
+            if warning and args.model.endswith(".mlir"):  # an ONNX input prints mem: anyway
+                print(f"grimc: warning: {warning}", file=sys.stderr)
             sys.stdout.write(render_ir(module, args.print_op_generic))
             return 0
         persist(module, args.output.with_name(args.output.name + ".npz"))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from grimc.cli.common import add_frontend_options
 from grimc.errors import GrimcError
+from grimc.layers import MIN_SPARSE_WEIGHTS
 from grimc.options import parse_shape_options
 
 
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="least nonzeros / stored values for the zeros to count as BCR (default 0.8)",
     )
     detect.add_argument(
-        "--min-weights", type=int, default=2048, help="smaller weights stay dense (default 2048)"
+        "--min-weights", type=int, default=MIN_SPARSE_WEIGHTS,
+        help=f"smaller weights stay dense (default {MIN_SPARSE_WEIGHTS})",
     )
     detect.add_argument(
         "--depthwise", action="store_true", help="consider depthwise convs too"

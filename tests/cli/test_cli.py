@@ -289,33 +289,46 @@ def test_bench_under_qemu_says_emulated_and_reports_no_gflops(run_cli) -> None:
     assert "GFLOP/s" in host.stdout and "emulated" not in host.stdout
 
 
-def test_replayed_dump_keeps_weights_that_passes_add(run_cli, tmp_path: Path) -> None:
-    """A pass replayed on a dump adds weights (conv_0_w_bn_1: conv_0_w_bn is taken);
-    the replayed IR must find them when compiled or fed to another grimc-opt."""
+def test_replayed_dump_finds_the_weights_its_passes_add(run_cli, tmp_path: Path) -> None:
+    """Replaying a pass on a dump used to rename the weights it adds (conv_0_w_bn_1:
+    conv_0_w_bn is taken) to keys no file holds, so the replayed IR could not be
+    compiled or fed to another grimc-opt. A replay now yields the original keys."""
     dumps = tmp_path / "dumps"
     assert run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)]).returncode == 0
+    store = (dumps / "weights.npz").read_bytes()
     before_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-constant-fold" in p.name)
-    replay = run_cli(["grimc-opt", str(before_fold), "-p", "graph-bn-fold"])
-    assert replay.returncode == 0, replay.stderr
-    assert '"conv_0_w_bn_1"' in replay.stdout  # a key the dump's store did not have
-    replayed = tmp_path / "replayed.mlir"
-    replayed.write_text(replay.stdout)
-    by_grimc = run_cli(["grimc", str(before_fold), "--passes", "graph-bn-fold"])
-    assert by_grimc.returncode == 0 and '"conv_0_w_bn_2"' in by_grimc.stdout, by_grimc.stderr
-    replayed_by_grimc = tmp_path / "replayed_by_grimc.mlir"
-    replayed_by_grimc.write_text(by_grimc.stdout)
-    to_file = tmp_path / "to_file.mlir"
-    assert run_cli(
-        ["grimc-opt", str(before_fold), "-p", "graph-bn-fold", "-o", str(to_file)]
-    ).returncode == 0
-    assert (tmp_path / "to_file.mlir.npz").is_file()
-    for ir in (replayed, to_file, replayed_by_grimc):
+    after_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-bn-fold" in p.name)
+    replays = {
+        "by_opt": run_cli(["grimc-opt", str(before_fold), "-p", "graph-bn-fold"]),
+        "by_grimc": run_cli(["grimc", str(before_fold), "--passes", "graph-bn-fold"]),
+    }
+    for name, replay in replays.items():
+        assert replay.returncode == 0 and replay.stderr == "", replay.stderr
+        # the same IR as the original run's dump after the pass
+        assert replay.stdout.rstrip() == after_fold.read_text().split("\n", 1)[1].rstrip(), name
+        ir = tmp_path / f"{name}.mlir"
+        ir.write_text(replay.stdout)
         again = run_cli(["grimc-opt", str(ir), "-p", "graph-fuse-activations,graph-dce,bcr-detect"])
         assert again.returncode == 0, again.stderr
-        out = tmp_path / f"{ir.stem}.c"
-        compiled = run_cli(["grimc", str(ir), "-o", str(out)])
+        compiled = run_cli(["grimc", str(ir), "-o", str(tmp_path / f"{name}.c")])
         assert compiled.returncode == 0, compiled.stderr
-        assert out.is_file()
+    assert (dumps / "weights.npz").read_bytes() == store  # inputs are never rewritten
+
+
+def test_new_weights_of_a_replay_are_saved_beside_the_output(run_cli, tmp_path: Path) -> None:
+    dumps = tmp_path / "dumps"
+    assert run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)]).returncode == 0
+    last = sorted(dumps.glob("*_graph-dce.mlir"))[0]
+    detect = "bcr-detect{threshold=1.0 min-weights=0}"  # packs dense convs: new weights
+    on_stdout = run_cli(["grimc-opt", str(last), "-p", detect])
+    assert on_stdout.returncode == 0 and "bcr.conv2d" in on_stdout.stdout
+    assert "warning" in on_stdout.stderr and "-o FILE" in on_stdout.stderr
+    out = tmp_path / "detected.mlir"
+    to_file = run_cli(["grimc-opt", str(last), "-p", detect, "-o", str(out)])
+    assert to_file.returncode == 0 and to_file.stderr == "", to_file.stderr
+    assert (tmp_path / "detected.mlir.npz").is_file()
+    compiled = run_cli(["grimc", str(out), "--passes", "", "-o", str(tmp_path / "detected.c")])
+    assert compiled.returncode == 0, compiled.stderr
 
 
 def test_dumps_replay_after_a_failing_pass(run_cli, tmp_path: Path) -> None:
