@@ -19,6 +19,7 @@ from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError
 from grimc.names import sanitize
 from grimc.options import CompileOptions
+from grimc.progress import progress
 from grimc.runner import PROFILE_FLAG, ExeModel, RunStats, write_sources
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -49,7 +50,12 @@ def write_artifacts(
     spec = toolchain.resolve_target(options.target)
     opt_level = options.opt_level
     extra_flags = [PROFILE_FLAG] if options.profile else []
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".grimc-") as tmp:
+    with (
+        progress(1, "build") as bar,
+        tempfile.TemporaryDirectory(dir=output.parent, prefix=".grimc-") as tmp,
+    ):
+        if kind != "c":
+            bar.step(f"clang -O{opt_level} {kind} for {spec.name}")
         work = Path(tmp)
         c_path, h_path, blob_path = write_sources(gen, work)
         produced = {h_path: h_path.name, blob_path: blob_path.name}
@@ -187,14 +193,18 @@ def run_compiled(
         if not str(source).endswith(".onnx"):
             raise GrimcError("--check needs an .onnx model to run in onnxruntime")
         require_onnxruntime()  # before minutes of compiling
-    gen = compile_model(source, options)
-    inputs = make_inputs(gen, given, seed)
-    with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
-        exe = ExeModel.build(
-            gen, Path(tmp), target=options.target, threads=options.threads,
-            profile=options.profile,
-        )
-        outputs, stats = exe.run_with_stats(inputs, repeat=repeat)
+    with progress(3, "run") as bar:
+        bar.step("compile")
+        gen = compile_model(source, options)
+        inputs = make_inputs(gen, given, seed)
+        with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
+            bar.step(f"clang -O3 harness for {options.target}")
+            exe = ExeModel.build(
+                gen, Path(tmp), target=options.target, threads=options.threads,
+                profile=options.profile,
+            )
+            bar.step(f"run: warm-up + {repeat}")
+            outputs, stats = exe.run_with_stats(inputs, repeat=repeat)
     run = CompiledRun(gen, inputs, outputs, stats)
     if check:
         run.reference = onnxruntime_reference(str(source), inputs)

@@ -24,6 +24,7 @@ from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
 from xdsl.utils.exceptions import VerifyException
 
 from grimc.errors import GrimcError
+from grimc.progress import progress
 from grimc.universe import PASSES, make_context
 from grimc.weights import rebind, save_beside
 
@@ -132,8 +133,10 @@ class PipelineRunner:
             rebind(module, self.inst.dump_dir / "weights.npz")
             self._dump(module, "Before", "pipeline")
         try:
-            for pass_ in passes:
-                self._run_one(module, pass_)
+            with progress(len(passes), "passes") as bar:
+                for pass_ in passes:
+                    bar.step(pass_.name)
+                    self._run_one(module, pass_)
         finally:  # the dumps so far replay even when a pass failed
             if self.inst.dump_dir is not None:
                 save_beside(module, self.inst.dump_dir / "weights.npz")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from grimc.cli.common import add_build_options, add_frontend_options, compile_options
+from grimc.cli.common import add_build_options, add_frontend_options, compile_options, parse
 from grimc.options import CompileOptions
 from grimc.runner import RunStats
 from grimc.toolchain import resolve_target
@@ -47,7 +47,7 @@ def summary(model: str, options: CompileOptions, stats: RunStats) -> str:
 def main(argv: Sequence[str]) -> int:
     from grimc.artifacts import run_compiled
 
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     options = compile_options(args, profile=args.profile)
     result = run_compiled(args.model, options, {}, seed=args.seed, repeat=max(1, args.repeat))
     print(summary(args.model, options, result.stats))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from grimc.options import OPT_LEVELS, SPARSE_FORMATS, CompileOptions, parse_shape_options
+from grimc.progress import set_quiet
 
 SUBCOMMANDS = ("bench", "inspect", "passes", "prune", "run")
 """`grimc NAME` runs grimc.cli.NAME.main (imported only then); anything else compiles."""
@@ -19,6 +21,7 @@ TARGET_HELP = (
 
 def add_frontend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="ONNX model file (.onnx) or grimc IR (.mlir)")
+    add_quiet_option(parser)
     parser.add_argument(
         "--input-shape",
         action="append",
@@ -26,6 +29,20 @@ def add_frontend_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=SHAPE",
         help="fix a dynamic or symbolic input shape, e.g. input=1x3x224x224 (repeatable)",
     )
+
+
+def add_quiet_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="no progress output (shown on a terminal only; a bar with tqdm installed)",
+    )
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse `argv`; -q/--quiet silences grimc.progress for the whole command."""
+    args = parser.parse_args(argv)
+    set_quiet(args.quiet)
+    return args
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:

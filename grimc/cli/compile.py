@@ -15,6 +15,7 @@ from grimc.cli.common import (
     add_frontend_options,
     compile_options,
     output_dir_must_exist,
+    parse,
 )
 from grimc.errors import GrimcError
 from grimc.pipeline import Instrumentation, check_pass_names, parse_pass_list
@@ -117,7 +118,7 @@ def main(argv: Sequence[str]) -> int:
     from grimc.fileio import write_atomically
     from grimc.pipeline import render_ir
 
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     kind = args.emit or emit_kind_for(args.output)
     output_dir_must_exist(args.output)
     if kind != "ir" and args.output is None:

@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from grimc.cli.common import add_frontend_options
+from grimc.cli.common import add_frontend_options, parse
 from grimc.errors import GrimcError
 from grimc.layers import MIN_SPARSE_WEIGHTS
 from grimc.options import parse_shape_options
@@ -55,7 +55,7 @@ def main(argv: Sequence[str]) -> int:
     from grimc.inspect_model import inspect, layer_record, totals, write_table
     from grimc.transforms.bcr_detect import DEFAULT_BLOCKS, BcrDetect
 
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     if args.min_weights < 0:
         raise GrimcError(f"--min-weights {args.min_weights}: must be >= 0")
     detect_pass = BcrDetect(

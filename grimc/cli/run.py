@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from grimc.cli.common import add_build_options, add_frontend_options, compile_options
+from grimc.cli.common import add_build_options, add_frontend_options, compile_options, parse
 from grimc.options import parse_input_option
 
 
@@ -38,7 +38,7 @@ def main(argv: Sequence[str]) -> int:
 
     from grimc.artifacts import run_compiled
 
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     given = dict(parse_input_option(s) for s in args.input)
     result = run_compiled(
         args.model, compile_options(args), given, seed=args.seed, repeat=1, check=args.check
