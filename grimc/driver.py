@@ -24,7 +24,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.targets import emit_target
-from grimc.options import SPARSE_FORMATS, CompileOptions
+from grimc.options import SPARSE_FORMATS, CompileOptions, shape_map
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
 
 __all__ = [
@@ -57,8 +57,7 @@ def import_model(source: ModelSource, input_shapes: Any = None) -> ModuleOp:
         return parse_mlir_file(Path(source))
     from grimc.frontend import import_onnx
 
-    shapes = CompileOptions(input_shapes=input_shapes or ()).shapes
-    return import_onnx(source, input_shapes=shapes)
+    return import_onnx(source, input_shapes=shape_map(input_shapes))
 
 
 def default_passes(options: CompileOptions | None = None, **fields: Any) -> list[str]:

@@ -85,12 +85,17 @@ class CompileOptions:
     @property
     def shapes(self) -> dict[str, list[int]] | None:
         """`input_shapes` as the frontend takes them (None: as in the model)."""
-        return {name: list(dims) for name, dims in self.input_shapes} or None
+        return shape_map(self.input_shapes)
 
     @property
     def kernel_format(self) -> str:
         """The kernels for BCR-sparse ops (dense compiles have none: "bcr" is moot)."""
         return "csr" if self.sparse_format == "csr" else "bcr"
+
+
+def shape_map(shapes: Mapping[str, Sequence[int]] | Sequence[Any] | None) -> dict[str, list[int]] | None:
+    """Input shapes (a mapping or name/dims pairs), validated, as the frontend takes them."""
+    return {name: list(dims) for name, dims in _shape_pairs(shapes)} or None
 
 
 def _shape_pairs(shapes: Mapping[str, Sequence[int]] | Sequence[Any] | None) -> Shapes:

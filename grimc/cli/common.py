@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from grimc.errors import GrimcError
 from grimc.options import OPT_LEVELS, SPARSE_FORMATS, CompileOptions, parse_shape_options
 from grimc.progress import set_quiet
 
@@ -79,7 +80,5 @@ def compile_options(args: argparse.Namespace, **fields: object) -> CompileOption
 
 
 def output_dir_must_exist(output: Path | None) -> None:
-    from grimc.errors import GrimcError
-
     if output is not None and not output.parent.exists():
         raise GrimcError(f"{output}: output directory does not exist")
