@@ -1048,7 +1048,7 @@ def _cli_options(args: argparse.Namespace) -> dict:
 
 def prune_main(argv: Sequence[str]) -> int:
     """`grimc prune`: see build_parser()."""
-    from grimc.cli import write_atomically
+    from grimc.fileio import write_atomically
 
     args = build_parser().parse_args(argv)
     if args.output is not None and not args.output.parent.exists():

@@ -38,6 +38,7 @@ from grimc.emit.kernel import (
     shape,
 )
 from grimc.emit.targets import EmitTarget
+from grimc.layers import layer_of
 from grimc.weights import store_for
 
 TEMPLATES = Path(str(resources.files("grimc.templates")))
@@ -265,10 +266,13 @@ class Generator:
 
 
 def _weight_label(op: Operation) -> str:
-    """The key of the op's (first) weight, which names its layer; "" if it has none.
+    """The op's layer (`grimc.layers.layer_of`), else the key of its (first) weight;
+    "" if it has neither.
 
-    Keys are sanitized identifiers (verified on graph.weight and bcr ops), so
-    they are safe inside C string literals."""
+    Both are sanitized identifiers (keys are verified on graph.weight and bcr
+    ops), so they are safe inside C string literals."""
+    if layer := layer_of(op):
+        return layer
     for prop in ("weights", "w_weights"):  # bcr.conv2d / bcr.matmul, bcr recurrent ops
         key = op.properties.get(prop)
         if isinstance(key, StringAttr):
