@@ -143,12 +143,12 @@ def reserved_identifiers() -> frozenset[str]:
 def c_prefix(name: str) -> str:
     """`name` (a sanitized identifier) made safe as the prefix of a generated model:
     neither it, `<name>_<api>` nor its header guard may be a name the TU already
-    uses, so `_` is appended until none is (`int` -> `int_`, `free` -> `free_`)."""
+    uses, so `_` is appended until none is (`int` -> `int_`, `free` -> `free_`);
+    kernel names (`k0_conv2d`) get `model_` in front."""
     reserved = reserved_identifiers()
-    prefix = name
+    prefix = f"model_{name}" if _KERNEL_NAME.match(name) else name  # kernels own k<N>_*
     while (
         prefix in reserved
-        or _KERNEL_NAME.match(prefix)
         or f"{prefix.upper()}_H" in reserved
         or any(f"{prefix}_{api}" in reserved for api in API_NAMES)
     ):
