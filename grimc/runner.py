@@ -25,8 +25,9 @@ from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError
 
 
-def write_sources(gen: GeneratedModel, outdir: Path) -> tuple[Path, Path, Path]:
+def write_sources(gen: GeneratedModel, outdir: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
     """Write <prefix>.c, <prefix>.h and <prefix>.weights.bin into outdir."""
+    outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     c_path = outdir / f"{gen.prefix}.c"
     h_path = outdir / f"{gen.prefix}.h"
@@ -137,7 +138,7 @@ class HostModel:
     def build(
         cls,
         gen: GeneratedModel,
-        outdir: Path,
+        outdir: str | os.PathLike[str],
         threads: int = 1,
         target: str = "host",
         extra_flags: Sequence[str] = (),
@@ -149,7 +150,7 @@ class HostModel:
         c_path, _, blob_path = write_sources(gen, outdir)
         spec = resolve_target(target)
         flags = with_profile_flag(extra_flags, profile)
-        lib = outdir / f"{gen.prefix}-{_build_key(gen.source, spec.name, flags)}.so"
+        lib = c_path.parent / f"{gen.prefix}-{_build_key(gen.source, spec.name, flags)}.so"
         # Built beside and renamed into place: a library this process already
         # loaded from that path keeps its inode and its mapping stays valid.
         tmp = lib.with_name(f".{lib.name}.{os.getpid()}.tmp")
@@ -236,7 +237,7 @@ class ExeModel:
     def build(
         cls,
         gen: GeneratedModel,
-        outdir: Path,
+        outdir: str | os.PathLike[str],
         target: str = "aarch64",
         threads: int = 1,
         extra_flags: Sequence[str] = (),
@@ -246,6 +247,7 @@ class ExeModel:
         from grimc.toolchain import build_executable, resolve_target
 
         c_path, _, blob_path = write_sources(gen, outdir)
+        outdir = c_path.parent
         harness = outdir / f"{gen.prefix}_main.c"
         harness.write_text(gen.harness)
         exe = outdir / gen.prefix
