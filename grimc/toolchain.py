@@ -441,8 +441,12 @@ def _major(clang: str) -> str:
     return match.group(1) if match else "N"
 
 
+_SOURCE_DIR = re.compile(r"(?<![\w.])/(?:[^\s/:]+/)+(?=[^\s/:]+:\d+)")
+"""The folder part of `/tmp/.grimc-x/out.c:12:` in a diagnostic (a temporary folder)."""
+
+
 def _first_error(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [_SOURCE_DIR.sub("", line.strip()) for line in stderr.splitlines() if line.strip()]
     # Prefer the compiler's or linker's own words over clang's "linker command failed".
     errors = [
         line

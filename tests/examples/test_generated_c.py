@@ -266,3 +266,4 @@ def test_failed_build_of_c_is_reported_as_a_grimc_bug(tmp_path: Path) -> None:
         toolchain.compile_object(bad, tmp_path / "bad.o", "host")
     assert info.value.exit_code == 70
     assert "\n" not in str(info.value) and "grimc bug" in str(info.value)
+    assert "bad.c:1:" in str(info.value) and str(tmp_path) not in str(info.value)
