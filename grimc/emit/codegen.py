@@ -384,7 +384,7 @@ def build_commands(target: str, prefix: str) -> BuildCommands:
     flags = toolchain.compile_flags(spec)
     link = [cc, *flags, "main.c", f"{prefix}.o", "-o", "main", *toolchain.link_flags(spec)]
     return BuildCommands(
-        cflags=shlex.join(spec.cflags or flags),
+        cflags=shlex.join(spec.cflags) or "no -march or --target flag",
         compile=shlex.join([cc, *flags, "-c", f"{prefix}.c"]),
         link=shlex.join(link),
     )
