@@ -119,8 +119,9 @@ def program_for(prefix: str) -> str:
 
 @pytest.mark.parametrize(
     "name",
-    ["out", "model", "m", "int", "static", "main", "free", "grimc_aligned_alloc",
-     "grimc_pool", "weights_path", "k0_conv2d", "x"],
+    ["out", "model", "m", "int", "free", "grimc_aligned_alloc", "grimc_pool", "k0_conv2d",
+     # the same rules again (keyword, reserved, API parameter, plain word): full tier only
+     *(pytest.param(n, marks=pytest.mark.slow) for n in ("static", "main", "weights_path", "x"))],
 )
 def test_any_output_name_gives_c_that_builds_and_runs(name: str, tmp_path: Path) -> None:
     onnx.save(tiny_model(1, 4, 3), tmp_path / "tiny.onnx")
