@@ -1,6 +1,6 @@
 """Magnitude-based BCR pruning of a dense ONNX model (`grimc prune`, `prune_model`).
 
-**What is pruned** (DESIGN.md §1). Every weight initializer of a Conv, of a
+**What is pruned** (docs/bcr.md). Every weight initializer of a Conv, of a
 Gemm/MatMul with constant B, and the W and R of GRU/LSTM/RNN, viewed as GEMM
 matrices with rows = outputs:
 
