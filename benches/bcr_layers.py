@@ -49,10 +49,9 @@ from grimc.bcr_format import BCRMatrix, pack
 from grimc.dialects.bcr import Conv2dOp, EncodingAttr, MatMulOp, ScheduleAttr
 from grimc.dialects.graph import tensor
 from grimc.emit.codegen import RUNTIME_C, GeneratedModel, generate
-from grimc.emit.kernels.bcr import register_budget
-from grimc.emit.targets import emit_target
 from grimc.runner import HostModel
-from grimc.toolchain import build_executable, resolve_target
+from grimc.target import register_budget, resolve_target
+from grimc.toolchain import build_executable
 from grimc.weights import WeightStore, attach
 
 
@@ -240,7 +239,7 @@ int main(void) {
 
 def fma_peak(target: str, workdir: Path) -> float:
     """Measured GFLOP/s of one core: independent FMA chains filling the register file."""
-    nacc = register_budget(emit_target(target).isa).accumulators
+    nacc = register_budget(resolve_target(target)).accumulators
     src = FMA_SOURCE % {
         "nacc": nacc,
         "decl": ", ".join(f"c{i} = gv_set1({i}.0f)" for i in range(nacc)),
@@ -273,7 +272,7 @@ def bench_layer(
     rng = np.random.default_rng(0)
     w = pruned(layer, rng)
     x = rng.standard_normal(layer.x_shape).astype(np.float32)
-    spec = emit_target(target)
+    spec = resolve_target(target)
     variants: dict[str, ModuleOp] = {
         "bcr": sparse_module(layer, w, None, "bcr"),
         "csr": sparse_module(layer, w, None, "csr"),

@@ -17,10 +17,10 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from grimc.emit.codegen import GeneratedModel, generate
-from grimc.emit.targets import emit_target
 from grimc.errors import GrimcError
 from grimc.names import sanitize
 from grimc.runner import ExeModel, RunStats, write_sources
+from grimc.target import target_of
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -44,10 +44,10 @@ def write_artifacts(
 
     prefix = sanitize(output.name.split(".")[0], "model")
     gen = generate(
-        module, emit_target(target), threads=threads, prefix=prefix,
+        module, target, threads=threads, prefix=prefix,
         sparse_format=kernel_format(sparse_format),
     )
-    spec = toolchain.resolve_target(target)
+    spec = target_of(module)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".grimc-") as tmp:
         work = Path(tmp)
         c_path, h_path, blob_path = write_sources(gen, work)
@@ -161,13 +161,13 @@ def run_compiled(
         args.sparse_format,
     )
     gen = generate(
-        module, emit_target(args.target), threads=args.threads,
+        module, args.target, threads=args.threads,
         sparse_format=kernel_format(args.sparse_format),
     )
     inputs = make_inputs(gen, given, args.seed)
     with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
         exe = ExeModel.build(
-            gen, Path(tmp), target=args.target, threads=args.threads,
+            gen, Path(tmp), target=target_of(module), threads=args.threads,
             profile=getattr(args, "profile", False),
         )
         outputs, stats = exe.run_with_stats(inputs, repeat=repeat)

@@ -18,9 +18,13 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grimc import __version__
 from grimc.errors import GrimcError
+
+if TYPE_CHECKING:
+    from grimc.target import Target
 
 EMIT_KINDS = ("ir", "c", "obj", "so", "exe")
 SUFFIX_TO_EMIT = {".mlir": "ir", ".c": "c", ".o": "obj", ".so": "so"}
@@ -126,10 +130,10 @@ def build_compile_parser() -> argparse.ArgumentParser:
 def add_build_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
-        default="host",
-        help="host (x86-64-v3, AVX2; default), host-avx512 (x86-64-v4), aarch64 (NEON; runs "
-        "here under qemu-aarch64), generic (portable C); clang triples such as "
-        "aarch64-linux-gnu are accepted",
+        default=None,
+        help="native (default: the running CPU's target, detected), host (x86-64-v3, AVX2), "
+        "host-avx512 (x86-64-v4), aarch64 (NEON; runs here under qemu-aarch64), generic "
+        "(portable C); clang triples such as aarch64-linux-gnu are accepted",
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="worker threads the kernels are split for (default 1)"
@@ -217,6 +221,15 @@ def optimized_module(args: argparse.Namespace):
     )
 
 
+def chosen_target(requested: str | None, module) -> Target:
+    """The module's target, as `--target` named it (so `native` says how it was detected)."""
+    from grimc.target import resolve_target, target_of
+
+    recorded, named = target_of(module), resolve_target(requested)
+    assert recorded is not None  # optimize() records one
+    return named if named.name == recorded.name else recorded
+
+
 def compile_main(argv: Sequence[str]) -> int:
     from grimc.pipeline import render_ir
 
@@ -243,6 +256,7 @@ def compile_main(argv: Sequence[str]) -> int:
     written = write_artifacts(
         module, args.output, kind, args.target, args.threads, args.opt_level, args.sparse_format
     )
+    print(chosen_target(args.target, module).describe(), file=sys.stderr)
     for path in written:
         print(path, file=sys.stderr)
     return 0
@@ -300,12 +314,13 @@ def bench_main(argv: Sequence[str]) -> int:
     )
     args = parser.parse_args(argv)
     from grimc.artifacts import run_compiled
+    from grimc.target import resolve_target
 
     result = run_compiled(args, {}, repeat=max(1, args.repeat))
     stats = result.stats
     gflops = stats.flops / (stats.median_ms * 1e6) if stats.median_ms > 0 else 0.0
     print(
-        f"{args.model}: target {args.target}, {stats.threads} thread(s), median "
+        f"{args.model}: target {resolve_target(args.target).name}, {stats.threads} thread(s), median "
         f"{stats.median_ms:.3f} ms over {stats.repeat} runs, {gflops:.1f} GFLOP/s, "
         f"peak arena {stats.arena_bytes} bytes"
     )

@@ -1,7 +1,7 @@
 """The Python API of the compiler: ONNX in, C (or a runnable model) out.
 
     from grimc.driver import compile_model, build_model
-    gen = compile_model("model.onnx", target="host")           # GeneratedModel
+    gen = compile_model("model.onnx")                          # GeneratedModel (native target)
     with build_model("model.onnx", workdir, threads=2) as m:    # HostModel / ExeModel
         y = m.run([x])
 """
@@ -18,10 +18,10 @@ from xdsl.dialects.builtin import ModuleOp
 
 from grimc.artifacts import kernel_format
 from grimc.emit.codegen import GeneratedModel, generate
-from grimc.emit.targets import emit_target
 from grimc.errors import GrimcError
 from grimc.names import sanitize
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
+from grimc.target import module_target_or, resolve_target
 
 ModelSource = str | os.PathLike[str] | bytes | onnx.ModelProto | ModuleOp
 
@@ -42,12 +42,11 @@ def import_model(
 
 
 SPARSE_FORMATS = ("bcr", "csr", "dense")
-_REGISTERS = {"host": 16, "host-avx512": 32, "aarch64": 32, "generic": 16}
 
 
-def default_passes(target: str = "host", threads: int = 1, sparse_format: str = "bcr") -> list[str]:
+def default_passes(threads: int = 1, sparse_format: str = "bcr") -> list[str]:
     """The default pipeline: graph clean-up, then (unless dense) BCR detection,
-    reordering balanced for `threads`, and register blocking for `target`.
+    reordering balanced for `threads`, and register blocking for the module's target.
 
     Recurrent ops (GRU/LSTM/RNN) with BCR-sparse W or R become bcr.gru /
     bcr.lstm / bcr.rnn too (kernels in grimc/emit/kernels/bcr_recurrent.py).
@@ -58,31 +57,27 @@ def default_passes(target: str = "host", threads: int = 1, sparse_format: str = 
         )
     if sparse_format == "dense":
         return list(GRAPH_PIPELINE)
-    spec = emit_target(target)
-    return [
-        *GRAPH_PIPELINE,
-        "bcr-detect",
-        f"bcr-reorder{{threads={threads}}}",
-        f"bcr-rle{{registers={_REGISTERS[spec.name]} vector-width={spec.vw}}}",
-    ]
+    return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={threads}}}", "bcr-rle"]
 
 
 def optimize(
     module: ModuleOp,
     passes: Sequence[str] | None = None,
     instrumentation: Instrumentation | None = None,
-    target: str = "host",
+    target: str | None = None,
     threads: int = 1,
     sparse_format: str = "bcr",
 ) -> ModuleOp:
-    """Run the pass pipeline (default: `default_passes`) in place."""
-    names = default_passes(target, threads, sparse_format) if passes is None else list(passes)
+    """Record `target` on the module (None: the one it records, else native), then
+    run the pass pipeline (default: `default_passes`) in place."""
+    module_target_or(module, target)
+    names = default_passes(threads, sparse_format) if passes is None else list(passes)
     return PipelineRunner(instrumentation).run(module, names)
 
 
 def compile_model(
     source: ModelSource,
-    target: str = "host",
+    target: str | None = None,
     threads: int = 1,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     passes: Sequence[str] | None = None,
@@ -90,17 +85,16 @@ def compile_model(
     prefix: str = "grimc_model",
     sparse_format: str = "bcr",
 ) -> GeneratedModel:
-    """Import, optimize and generate C for `target` (host, host-avx512, aarch64, generic).
+    """Import, optimize and generate C for `target` (native, host, host-avx512, aarch64, generic).
 
     `sparse_format`: "bcr" (default: BCR-sparse layers run register-blocked
     sparse kernels), "csr" (the CSR baseline kernels) or "dense" (ignore sparsity).
     """
-    spec = emit_target(target)
     module = optimize(
         import_model(source, input_shapes), passes, instrumentation, target, threads, sparse_format
     )
     return generate(
-        module, spec, threads=threads, prefix=sanitize(prefix, "model"),
+        module, threads=threads, prefix=sanitize(prefix, "model"),
         sparse_format=kernel_format(sparse_format),
     )
 
@@ -108,7 +102,7 @@ def compile_model(
 def build_model(
     source: ModelSource | GeneratedModel,
     workdir: Path,
-    target: str = "host",
+    target: str | None = None,
     threads: int = 1,
     **options: Any,
 ):
@@ -119,6 +113,6 @@ def build_model(
     gen = source if isinstance(source, GeneratedModel) else compile_model(
         source, target=target, threads=threads, **options
     )
-    if target == "aarch64":
+    if not resolve_target(target).runs_natively:
         return ExeModel.build(gen, Path(workdir), target=target, threads=threads)
     return HostModel.build(gen, Path(workdir), threads=threads, target=target)

@@ -1,7 +1,7 @@
 """Build generated models and run them: in-process (host .so via ctypes) or
 under qemu (aarch64 executable harness).
 
-    gen = generate(module, emit_target("host"))
+    gen = generate(module, "host")
     with HostModel.build(gen, workdir, threads=1) as model:
         outputs = model.run([x])
     outputs = ExeModel.build(gen, workdir, target="aarch64").run([x])
@@ -21,6 +21,7 @@ import numpy as np
 
 from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError
+from grimc.target import Target
 
 
 def write_sources(gen: GeneratedModel, outdir: Path) -> tuple[Path, Path, Path]:
@@ -129,7 +130,7 @@ class HostModel:
         gen: GeneratedModel,
         outdir: Path,
         threads: int = 1,
-        target: str = "host",
+        target: str | Target | None = None,
         extra_flags: Sequence[str] = (),
         profile: bool = False,
     ) -> HostModel:

@@ -121,11 +121,10 @@ def compile_grimc(path: Path, threads: int, mode: str, target: str) -> tuple[Any
     from grimc.artifacts import kernel_format
     from grimc.driver import default_passes, import_model, optimize
     from grimc.emit.codegen import generate
-    from grimc.emit.targets import emit_target
 
-    passes = default_passes(target, threads, mode)
+    passes = default_passes(threads, mode)
     try:
-        module = optimize(import_model(path), passes)
+        module = optimize(import_model(path), passes, target=target)
     except Exception as exc:
         stage = "bcr passes failed" if mode != "dense" else "grimc frontend/passes failed"
         raise Unavailable(f"{stage}: {_line(exc)}") from None
@@ -135,7 +134,7 @@ def compile_grimc(path: Path, threads: int, mode: str, target: str) -> tuple[Any
         if not info["sparse_ops"]:
             raise Unavailable("bcr-detect found no BCR layer: nothing sparse to run")
     try:
-        gen = generate(module, emit_target(target), threads=threads, sparse_format=kernel_format(mode))
+        gen = generate(module, threads=threads, sparse_format=kernel_format(mode))
     except Exception as exc:
         what = f"{mode} kernels not available" if mode != "dense" else "grimc codegen failed"
         raise Unavailable(f"{what}: {_line(exc)}") from None

@@ -37,7 +37,7 @@ from grimc.emit.kernel import (
     numel,
     shape,
 )
-from grimc.emit.targets import EmitTarget
+from grimc.target import Target, module_target_or
 from grimc.weights import store_for
 
 TEMPLATES = Path(str(resources.files("grimc.templates")))
@@ -133,7 +133,7 @@ class Generator:
     def __init__(
         self,
         module: ModuleOp,
-        target: EmitTarget,
+        target: Target,
         threads: int,
         prefix: str,
         sparse_format: str = "bcr",
@@ -290,17 +290,21 @@ def _io_name(fn: func.FuncOp, index: int, kind: str) -> str:
 
 def generate(
     module: ModuleOp,
-    target: EmitTarget,
+    target: str | Target | None = None,
     threads: int = 1,
     prefix: str = "grimc_model",
     sparse_format: str = "bcr",
 ) -> GeneratedModel:
-    """Lower a (graph- or bcr-dialect) module to C for `target`.
+    """Lower a (graph- or bcr-dialect) module to C for its `#sched.target`.
+
+    `target` (a name or Target) is attached to a module that records none
+    (None: the default, native); one that records another target is an error.
 
     `sparse_format` picks the kernels of BCR-sparse ops: "bcr" (register-blocked)
     or "csr" (the baseline); see `LoweringContext.sparse_format`.
     """
-    return Generator(module, target, threads, prefix, sparse_format).run()
+    resolved = module_target_or(module, target)
+    return Generator(module, resolved, threads, prefix, sparse_format).run()
 
 
 def ref_expr(ref: Ref) -> str:

@@ -31,19 +31,16 @@ schedule is evaluated as written: the all-default schedule is the plain nest
 tile itself when it sees an untouched schedule.
 
 **The choice.** For R in 1..max_rows and V in 1..max_vectors with R*V <=
-accumulators (registers 16 -> 12 accumulators, R <= 4, V <= 3; registers 32 ->
-24, R <= 8, V <= 6), minimize the modeled cycles
+accumulators (`register_budget` of the module's `#sched.target`: 16 registers
+-> 12 accumulators, R <= 4, V <= 3; 32 -> 24, R <= 8, V <= 6), minimize the modeled cycles
 ``entries(R) * tiles(V) * max(R*V / 2, (V + R) / 2, 4)``: list entries grow
 with R where rows keep different columns, tiles of V vectors pad P, two FMAs
 and two loads issue per cycle, and one entry takes at least the FMA latency
 (4 cycles). Tiles within 2% of the fewest cycles tie; ties go to fewer
 loads per FMA, then larger R, R nearer the block height, wider tiles. `unroll`
 is 2 when the lists average at least 8 entries per group; `order` is
-`spatial` for a conv whose input exceeds L2 (512 KiB) and whose kernel is
-larger than 1x1, else `stripe` (the lowering's own rule for untuned ops).
-Defaults target host AVX2 (`registers=16 vector-width=8`); use
-`registers=32 vector-width=16` for AVX-512 and `registers=32 vector-width=4`
-for NEON.
+`spatial` for a conv whose input exceeds half the target's L2 and whose kernel
+is larger than 1x1, else `stripe` (the lowering's own rule for untuned ops).
 """
 
 from __future__ import annotations
@@ -57,7 +54,7 @@ from xdsl.passes import ModulePass
 
 from grimc.dialects.bcr import BCROp, Conv2dOp, RecurrentOp, ScheduleAttr
 from grimc.dialects.graph import shape_of
-from grimc.errors import GrimcError
+from grimc.target import Target, module_target_or, register_budget
 from grimc.transforms._bcr_utils import (
     WeightRef,
     bcr_ops,
@@ -69,9 +66,6 @@ from grimc.transforms._bcr_utils import (
     weight_refs,
     with_schedule,
 )
-
-L2_BYTES = 512 * 1024
-"""Input size beyond which a conv runs pixel tiles over all stripes (order = spatial)."""
 
 FMA_PER_CYCLE = 2.0
 LOADS_PER_CYCLE = 2.0
@@ -191,14 +185,15 @@ def entry_cycles(rows: int, vectors: int) -> float:
 
 
 def choose_tile(
-    grids: np.ndarray, height: int, pixel_count: int, vector_width: int, registers: int
+    grids: np.ndarray, height: int, pixel_count: int, target: Target
 ) -> RegisterTile:
     """The register tile with the fewest modeled cycles that fits (module docstring).
 
     `grids` [G, M, K] in kernel row order; `height` the block rows (tie-break).
     """
-    accumulators = registers * 3 // 4
-    max_rows, max_vectors = max(1, accumulators // 3), max(1, accumulators // 4)
+    budget = register_budget(target)
+    accumulators, max_rows, max_vectors = budget.accumulators, budget.max_rows, budget.max_vectors
+    vector_width = target.vector_width
     nz = grids != 0
     tiles: list[RegisterTile] = []
     for rows in range(1, max_rows + 1):
@@ -221,25 +216,28 @@ def choose_tile(
     )
 
 
-def loop_order(op: BCROp) -> str:
-    """`spatial` for a conv whose input outgrows L2 (and is not 1x1), else `stripe`."""
+def loop_order(op: BCROp, target: Target) -> str:
+    """`spatial` for a conv whose input outgrows half the L2 (and is not 1x1), else `stripe`."""
     if isinstance(op, Conv2dOp):
         xs = shape_of(op.x)
         kernel = [int(v) for v in op.kernel_shape.get_values()]
-        if 4 * xs[1] * xs[2] * xs[3] > L2_BYTES and kernel != [1, 1]:
+        if 4 * xs[1] * xs[2] * xs[3] > target.l2_bytes // 2 and kernel != [1, 1]:
             return "spatial"
     return "stripe"
 
 
-def rle_module(module: ModuleOp, registers: int = 16, vector_width: int = 8) -> None:
-    """Write rle/rows/tile/unroll/order into the schedule of every BCR weight of `module`."""
+def rle_module(module: ModuleOp, target: Target | None = None) -> None:
+    """Write rle/rows/tile/unroll/order into the schedule of every BCR weight of `module`,
+    for `target` (default: the module's `#sched.target`; native, recorded, if it has none)."""
+    target = target or module_target_or(module, None)
+    vector_width = target.vector_width
     for op in list(bcr_ops(module)):
         store = store_of(op)
         for ref in weight_refs(op):
             encoding = encoding_of(op, ref)
             grids = decode_packed(store, prefix_of(op, ref), encoding).grids
             p = pixels(op, ref)
-            tile = choose_tile(grids, encoding.block_shape[0], p, vector_width, registers)
+            tile = choose_tile(grids, encoding.block_shape[0], p, target)
             groups = len(grids) * -(-grids.shape[1] // tile.rows)
             op.properties[ref.encoding_prop] = with_schedule(
                 encoding,
@@ -247,24 +245,16 @@ def rle_module(module: ModuleOp, registers: int = 16, vector_width: int = 8) -> 
                 rows=tile.rows,
                 tile=min(tile.vectors * vector_width, max(p, 1)),
                 unroll=2 if tile.entries >= 8 * groups else 1,
-                order=loop_order(op),
+                order=loop_order(op, target),
             )
 
 
 @dataclass(frozen=True)
 class BcrRle(ModulePass):
-    """Register-block BCR kernels across rows so each input vector is loaded once per group."""
+    """Register-block BCR kernels across rows so each input vector is loaded once per group,
+    for the module's `#sched.target`."""
 
     name = "bcr-rle"
 
-    registers: int = 16
-    vector_width: int = 8
-
-    def __post_init__(self) -> None:
-        if self.vector_width < 1:
-            raise GrimcError(f"bcr-rle: vector-width={self.vector_width} must be >= 1")
-        if self.registers < 4:
-            raise GrimcError(f"bcr-rle: registers={self.registers} must be >= 4")
-
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        rle_module(op, self.registers, self.vector_width)
+        rle_module(op)

@@ -28,6 +28,7 @@ from grimc.bcr_format import BCRMatrix, pack, store_keys, unpack
 from grimc.dialects import bcr, graph
 from grimc.errors import GrimcError
 from grimc.pipeline import BCR_PIPELINE, GRAPH_PIPELINE, PipelineRunner
+from grimc.target import resolve_target
 from grimc.transforms._bcr_utils import (
     bcr_ops,
     decode_packed,
@@ -432,7 +433,7 @@ def test_loads_per_fma_drops_with_rle() -> None:
     detect(module)
     (op,) = only(module, bcr.Conv2dOp)
     assert loads_per_fma(op) == 2.0  # the plain nest: one input + one weight load per FMA
-    rle_module(module)  # AVX2: 16 registers, 8 floats
+    rle_module(module, resolve_target("host"))  # AVX2: 16 registers, 8 floats
     (op,) = only(module, bcr.Conv2dOp)
     sched = op.encoding.schedule
     rows, vectors = sched.rows.data, sched.tile.data // 8
@@ -440,7 +441,7 @@ def test_loads_per_fma_drops_with_rle() -> None:
     assert loads_per_fma(op) == pytest.approx((vectors + rows) / (rows * vectors))
     avx2 = loads_per_fma(op)
     assert avx2 < 1.0
-    rle_module(module, registers=32, vector_width=16)  # AVX-512: more accumulators
+    rle_module(module, resolve_target("host-avx512"))  # AVX-512: more accumulators
     (wide,) = only(module, bcr.Conv2dOp)
     assert loads_per_fma(wide, 16) < avx2
     # Register blocking trades loads for the zeros of rows sharing a list: the

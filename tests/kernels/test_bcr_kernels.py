@@ -38,9 +38,9 @@ from grimc.driver import compile_model
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.kernel import CodegenError
 from grimc.emit.kernels.bcr import balanced_bounds
-from grimc.emit.targets import emit_target
 from grimc.pipeline import BCR_PIPELINE
 from grimc.runner import ExeModel, HostModel
+from grimc.target import resolve_target
 from grimc.weights import WeightStore, attach
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -250,7 +250,7 @@ def check_conv(
 ) -> GeneratedModel:
     rng = np.random.default_rng(seed)
     module, w, b = build_conv(c, rng)
-    gen = generate(module, emit_target(target), threads=threads)
+    gen = generate(module, resolve_target(target), threads=threads)
     x = rng.standard_normal((c.n, c.cin, c.h, c.w)).astype(np.float32)
     inputs = [x]
     want = conv_reference(c, x, w, b)
@@ -290,7 +290,7 @@ def check_matmul(
     )  # fmt: skip
     if c.fmt != "bcr":
         set_format(module, c.fmt)
-    gen = generate(module, emit_target(target), threads=threads)
+    gen = generate(module, resolve_target(target), threads=threads)
     x = rng.standard_normal((*c.lead, c.k)).astype(np.float32)
     inputs = [x]
     want = x.astype(np.float64) @ w.T.astype(np.float64)
@@ -478,10 +478,10 @@ def test_kernel_kinds_and_paths(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     kinds = {}
     for name, case in CONV_CASES.items():
-        kinds[name] = kernel_of(generate(build_conv(case, rng)[0], emit_target("host-avx512")))
+        kinds[name] = kernel_of(generate(build_conv(case, rng)[0], resolve_target("host-avx512")))
     assert kinds["3x3_same_8x16"].kind == "bcr_spmm"
     assert kinds["3x3_same_8x16"].params["mode"] == "flat"
-    strided = generate(build_conv(CONV_CASES["3x3_stride2_asym"], rng)[0], emit_target("host"))
+    strided = generate(build_conv(CONV_CASES["3x3_stride2_asym"], rng)[0], resolve_target("host"))
     assert [k.kind for k in strided.kernels] == ["phase_split", "bcr_spmm"]
     spmm = kinds["3x3_stride2_asym"].params  # a stride-1, unpadded 2x2 conv over 4 phase planes
     assert (spmm["sh"], spmm["sw"], spmm["kh"], spmm["kw"], spmm["pt"]) == (1, 1, 2, 2, 0)
@@ -500,13 +500,13 @@ def test_kernel_kinds_and_paths(tmp_path: Path) -> None:
     assert (few["split"], len(few["bounds"]) - 1, few["ngroups"]) == ("tiles", 3, 1)
     assert kinds["csr_3x3"].kind == "csr_conv"
     neon = kernel_of(
-        generate(build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], emit_target("aarch64"))
+        generate(build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], resolve_target("aarch64"))
     )
     assert neon.params["inb"] and not kinds["3x3_same_8x16"].params["inb"]
     assert (
         "vld1q_f32(p)), m)"
         in generate(  # the in-bounds masked load is emitted for NEON
-            build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], emit_target("aarch64")
+            build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], resolve_target("aarch64")
         ).source
     )
     assert kinds["nothing_kept"].params["entries"] == 0
@@ -519,7 +519,7 @@ def test_rle_shares_input_loads() -> None:
     off = replace(on, schedule=ScheduleAttr(rle=False, rows=4, tile=16, order="stripe"))
     counts = []
     for case in (on, off):
-        src = generate(build_conv(case, rng)[0], emit_target("host-avx512")).source
+        src = generate(build_conv(case, rng)[0], resolve_target("host-avx512")).source
         counts.append(src.count("gv_load(xp + "))
     # full-tile loop bodies: 1 vector per entry with RLE, 4 (one per row) without
     assert counts[1] == 4 * counts[0] > 0
@@ -528,7 +528,7 @@ def test_rle_shares_input_loads() -> None:
 def test_int32_index_blobs() -> None:
     """Offsets and lists travel as int32 blobs and typed kernel arguments."""
     rng = np.random.default_rng(0)
-    gen = generate(build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], emit_target("host"))
+    gen = generate(build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], resolve_target("host"))
     kernel = kernel_of(gen)
     ctypes = {name: ref.ctype for name, ref in kernel.inputs}
     assert ctypes["off"] == ctypes["seg"] == ctypes["orow"] == ctypes["mask"] == "int32_t"
@@ -541,7 +541,7 @@ def test_generation_is_deterministic() -> None:
     sources = []
     for _ in range(2):
         rng = np.random.default_rng(7)
-        gen = generate(build_conv(CONV_CASES["dilated_groups"], rng)[0], emit_target("aarch64"))
+        gen = generate(build_conv(CONV_CASES["dilated_groups"], rng)[0], resolve_target("aarch64"))
         sources.append((gen.source, gen.blob))
     assert sources[0] == sources[1]
 
@@ -566,7 +566,7 @@ def test_permutation_folds_into_stores() -> None:
         lambda x, b, r: Conv2dOp(x, prefix, enc, b, (1, 13, 9, 11), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
         False, None,
     )  # fmt: skip
-    gen = generate(module, emit_target("host"))
+    gen = generate(module, resolve_target("host"))
     orow = blob_entry(gen, kernel_of(gen), "orow")
     assert len(orow) == 16  # 4 register groups of 4 rows, the last one 3 rows short
     np.testing.assert_array_equal(orow[:13], perm)
@@ -587,7 +587,7 @@ def test_kernel_params_override_schedule(tmp_path: Path) -> None:
                     for k, v in knobs.items()
                 }
             )
-    gen = generate(module, emit_target("host-avx512"))
+    gen = generate(module, resolve_target("host-avx512"))
     p = kernel_of(gen).params
     assert (p["pf"], p["tblock"], p["nv"], p["rows"], p["order"], p["rle"]) == (
         3,
@@ -608,20 +608,20 @@ def test_kernel_params_rejects_unknown_knob() -> None:
         if isinstance(op, Conv2dOp):
             op.attributes["kernel_params"] = DictionaryAttr({"warp": IntegerAttr(4, i64)})
     with pytest.raises(CodegenError, match="unknown kernel parameter 'warp'"):
-        generate(module, emit_target("host"))
+        generate(module, resolve_target("host"))
 
 
 def test_sparse_format_option_and_attribute() -> None:
     """generate(sparse_format=...) picks the family; an op's attribute overrides it."""
     rng = np.random.default_rng(0)
     module, _, _ = build_conv(CONV_CASES["3x3_same_8x16"], rng)
-    assert kernel_of(generate(module, emit_target("host"), sparse_format="csr")).kind == "csr_conv"
-    assert kernel_of(generate(module, emit_target("host"))).kind == "bcr_spmm"
+    assert kernel_of(generate(module, resolve_target("host"), sparse_format="csr")).kind == "csr_conv"
+    assert kernel_of(generate(module, resolve_target("host"))).kind == "bcr_spmm"
     set_format(module, "bcr")
-    assert kernel_of(generate(module, emit_target("host"), sparse_format="csr")).kind == "bcr_spmm"
+    assert kernel_of(generate(module, resolve_target("host"), sparse_format="csr")).kind == "bcr_spmm"
     set_format(module, "coo")
     with pytest.raises(CodegenError, match="unknown sparse format 'coo'"):
-        generate(module, emit_target("host"))
+        generate(module, resolve_target("host"))
 
 
 def test_missing_packed_arrays_are_reported() -> None:
@@ -633,7 +633,7 @@ def test_missing_packed_arrays_are_reported() -> None:
         False, None,
     )  # fmt: skip
     with pytest.raises(CodegenError, match="packed weight 'absent' is missing absent_vals"):
-        generate(module, emit_target("host"))
+        generate(module, resolve_target("host"))
 
 
 @settings(max_examples=200, deadline=None)

@@ -32,9 +32,9 @@ from grimc.driver import import_model, optimize
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.kernel import CodegenError, KernelInstance
 from grimc.emit.kernels import bcr_recurrent
-from grimc.emit.targets import emit_target
 from grimc.prune import prune_model
 from grimc.runner import ExeModel
+from grimc.target import resolve_target
 from tests.kernels import rnn_models
 from tests.kernels.rnn_models import (
     ATOL,
@@ -101,7 +101,7 @@ def compile_sparse(
     assert cells, "the default pipeline did not rewrite the cell into a bcr op"
     if knobs:
         set_kernel_params(cells, knobs)
-    gen = generate(module, emit_target(target), threads=threads, sparse_format=sparse_format)
+    gen = generate(module, resolve_target(target), threads=threads, sparse_format=sparse_format)
     return module, gen
 
 
@@ -137,7 +137,7 @@ def test_cell_matches_onnxruntime(name: str, run: int, tmp_path, monkeypatch) ->
     case = CASES[name]
     target, threads = RUNS[2 * (sorted(CASES).index(name) % 2) + run]
     (k,) = check(cell_model(case), tmp_path, target, threads)
-    assert k.params["q"] >= 1 and k.params["p"] * k.params["q"] == emit_target(target).vw
+    assert k.params["q"] >= 1 and k.params["p"] * k.params["q"] == resolve_target(target).vw
     tasks = k.params["ntasks"] * case.dirs
     if threads == 1:
         assert k.params["ntasks"] == 1

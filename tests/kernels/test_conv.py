@@ -30,13 +30,13 @@ from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernel import BlobRef, KernelInstance
 from grimc.emit.kernels import conv as conv_kernels
 from grimc.emit.kernels.conv import (
-    BLOCK_BYTES,
     ConvShape,
     choose_kind,
     default_schedule,
     pack_weights,
 )
 from grimc.runner import ExeModel, write_sources
+from grimc.target import resolve_target
 from grimc.toolchain import build_executable, find_clang
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -330,18 +330,21 @@ def _shape(**kw: int) -> ConvShape:
     return ConvShape(**{**base, **kw})
 
 
-@pytest.mark.parametrize("vw", [1, 4, 8, 16])
+@pytest.mark.parametrize("name", ["generic", "aarch64", "host", "host-avx512"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_default_schedule_is_consistent(vw: int, threads: int) -> None:
+def test_default_schedule_is_consistent(name: str, threads: int) -> None:
+    target = resolve_target(name)
+    vw = target.vector_width
     for s in [_shape(), _shape(cin=512, cout=512, h=7, w=7, oh=7, ow=7), _shape(cin=3, cout=5)]:
-        sched = default_schedule(s, choose_kind(s), vw, threads)
+        sched = default_schedule(s, choose_kind(s), target, threads)
         t = sched.nv * vw
-        assert 1 <= sched.kc <= s.k and sched.kc * t * 4 <= 32 * 1024  # L1 tile
+        assert 1 <= sched.kc <= s.k and sched.kc * t * 4 <= target.l1_bytes  # L1 tile
         assert sched.ntasks in (1, threads)
         if sched.vec == "p":  # mr channels x t pixels, blocks of whole tiles
             assert sched.tb % t == 0 and sched.tb >= t
             assert 1 <= sched.mr <= s.cout_g
-            assert sched.kc * sched.tb * 4 <= max(BLOCK_BYTES, sched.kc * t * 4)  # L2 block
+            block = target.l2_bytes // 4  # L2 block
+            assert sched.kc * sched.tb * 4 <= max(block, sched.kc * t * 4)
         else:  # mr pixels x t channels, one block per image, no pixel split
             assert sched.tb == s.p and 1 <= sched.mr <= s.p
             assert sched.split != "p" or sched.ntasks == 1

@@ -26,6 +26,7 @@ from xdsl.ir import Operation
 from grimc.bcr_format import BCRFormatError, BCRMatrix, store_keys, unpack
 from grimc.dialects.bcr import EncodingAttr, ScheduleAttr
 from grimc.emit.kernel import BlobRef, CodegenError, LoweringContext
+from grimc.target import RegisterBudget
 
 FORMATS = ("bcr", "csr")
 FORMAT_ATTR = "sparse_format"
@@ -36,31 +37,8 @@ PARAMS_ATTR = "kernel_params"
 override the lowering's choices: what a tuner sets for knobs #bcr.schedule has
 no field for (e.g. `{pf = 16, tblock = 8}`)."""
 
-L2_BYTES = 512 * 1024
-"""Working-set budget for one spatial block of input (half a phone-class L2)."""
-
 MAX_PARALLEL_GRAIN = 50_000
 """Below this many multiply-adds per thread, waking the pool costs more than it saves."""
-
-
-@dataclass(frozen=True)
-class RegisterBudget:
-    """How many accumulators a target's register file holds, and its issue widths."""
-
-    accumulators: int
-    max_rows: int
-    max_vectors: int
-    fma_per_cycle: float = 2.0
-    loads_per_cycle: float = 2.0
-    fma_latency: float = 4.0
-    entry_overhead: float = 1.0
-
-
-def register_budget(isa: str) -> RegisterBudget:
-    """32 vector registers (AVX-512, NEON) hold 24 accumulators; 16 (AVX2) hold 12."""
-    if isa in ("avx512", "neon"):
-        return RegisterBudget(24, 8, 6)
-    return RegisterBudget(12, 4, 3)
 
 
 def sparse_format(op: Operation, ctx: LoweringContext) -> str:

@@ -51,7 +51,6 @@ from grimc.emit.kernel import (
     shape,
 )
 from grimc.emit.kernels.bcr import (
-    L2_BYTES,
     RowGroups,
     balanced_bounds,
     choose_tile,
@@ -60,12 +59,12 @@ from grimc.emit.kernels.bcr import (
     is_default,
     load_weight,
     param_overrides,
-    register_budget,
     row_groups,
     sparse_format,
     task_count,
 )
 from grimc.emit.kernels.normalization import plane_tasks
+from grimc.target import register_budget
 
 PREFETCH = 24
 """Entries ahead to prefetch inputs for (kernels larger than 1x1, whose list entries
@@ -281,7 +280,8 @@ def conv_schedule(
     `kernel_params`) replace any knob, including those #bcr.schedule lacks.
     """
     vw = ctx.target.vw
-    budget = register_budget(ctx.target.isa)
+    budget = register_budget(ctx.target)
+    block_bytes = ctx.target.l2_bytes // 2  # one spatial block of input: half the L2
     auto = is_default(schedule)
     nnz = int(sum(np.count_nonzero(g) for g in grids))
     overrides = dict(overrides or {})
@@ -297,13 +297,13 @@ def conv_schedule(
     nv = int(overrides.pop("nv", nv))
     in_bytes = 4 * geo.cin * geo.h * geo.w
     if auto:
-        order = "spatial" if in_bytes > L2_BYTES and geo.npos > 1 else "stripe"
+        order = "spatial" if in_bytes > block_bytes and geo.npos > 1 else "stripe"
     else:
         order = schedule.order.data
     tile = nv * vw
     halo = (geo.kh - 1) * geo.dh * geo.w + (geo.kw - 1) * geo.dw
     step = tile * geo.sw if geo.flat else geo.w * geo.sh / math.ceil(geo.ow / tile)
-    tblock = max(1, int((L2_BYTES / 2 / (4 * geo.cin) - halo) // max(step, 1)))
+    tblock = max(1, int((block_bytes / 2 / (4 * geo.cin) - halo) // max(step, 1)))
     sched = ConvSchedule(
         rows=rows,
         nv=nv,

@@ -24,7 +24,6 @@ import numpy as np
 from grimc.dialects import bcr
 from grimc.emit.kernel import KernelInstance, LoweringContext, act_params, lowers, shape
 from grimc.emit.kernels.bcr import (
-    RegisterBudget,
     balanced_bounds,
     choose_tile,
     float_blob,
@@ -33,11 +32,11 @@ from grimc.emit.kernels.bcr import (
     is_default,
     load_weight,
     param_overrides,
-    register_budget,
     row_groups,
     sparse_format,
     task_count,
 )
+from grimc.target import RegisterBudget, register_budget
 
 STACK_BYTES = 256 * 1024
 """Largest stack buffer a kernel may use (transposed batch tile, gathered inputs)."""
@@ -105,7 +104,7 @@ def _gemm(
     op: bcr.MatMulOp, ctx: LoweringContext, mats: list, grids: list[np.ndarray], nb: int, k: int
 ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     vw = ctx.target.vw
-    budget = register_budget(ctx.target.isa)
+    budget = register_budget(ctx.target)
     sched = op.encoding.schedule
     auto = is_default(sched)
     fixed_rows = None if auto or sched.rows.data == 1 else sched.rows.data
@@ -173,7 +172,7 @@ def _gemv(
     op: bcr.MatMulOp, ctx: LoweringContext, mats: list, grids: list[np.ndarray], nb: int, k: int
 ) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     vw = ctx.target.vw
-    budget = register_budget(ctx.target.isa)
+    budget = register_budget(ctx.target)
     sched = op.encoding.schedule
     auto = is_default(sched)
     knobs = param_overrides(op, ("rows", "nb_tile", "sets", "rle"))

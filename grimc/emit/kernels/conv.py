@@ -66,6 +66,7 @@ from grimc.emit.kernel import (
     lowers,
     shape,
 )
+from grimc.target import Target
 
 TILES: dict[int, tuple[int, int]] = {16: (8, 3), 8: (4, 3), 4: (8, 3), 1: (4, 2)}
 """Default (mr, nv) per vector width: mr*nv accumulators + nv pixel vectors +
@@ -76,11 +77,9 @@ TILES_C: dict[int, tuple[tuple[int, int], ...]] = {16: ((7, 3), (6, 4)), 8: ((6,
 the first that divides the image's pixel count, else the last. 7 divides every
 map size of a 224x224 network (7 * 2^k)."""
 
-L1_TILE_BYTES = 32 * 1024
-"""A packed `kc x T` tile (read by every channel block) stays within L1."""
-
-BLOCK_BYTES = 256 * 1024
-"""Packed block of `kc x tb` floats (per task, in arena scratch): within L2."""
+L2_BLOCK_SHARE = 4
+"""Packed block of `kc x tb` floats (per task, in arena scratch): a quarter of L2.
+A packed `kc x T` tile (read by every channel block) stays within L1."""
 
 MIN_PARALLEL_FLOPS = 400_000
 """Below this, waking the pool costs more than the work."""
@@ -198,42 +197,45 @@ def pixel_efficiency(p: int, vw: int) -> float:
     return p / (math.ceil(p / vw) * vw)
 
 
-def default_schedule(s: ConvShape, kind: str, vw: int, threads: int) -> ConvSchedule:
+def default_schedule(s: ConvShape, kind: str, target: Target, threads: int) -> ConvSchedule:
     """A good schedule without tuning: the target's register tile, L1-sized
     reduction chunks, L2-sized pixel blocks, an even thread split. Small
     images (7x7: 49 pixels fill 4 vectors of 16 to 77%) vectorize over output
     channels instead (see ConvSchedule.vec)."""
+    vw = target.vector_width
     if vw in TILES_C and s.k >= 64 and pixel_efficiency(s.p, vw) < 0.9:
-        return _channel_schedule(s, vw, threads)
+        return _channel_schedule(s, target, threads)
     mr, nv = TILES.get(vw, TILES[1])
     mr = min(mr, s.cout_g)
     t = nv * vw
-    kc = _chunk(s.k, t)
+    kc = _chunk(s.k, t, target)
     ncb = math.ceil(s.cout_g / mr)
     split, ntasks = _split(s, ncb, threads, s.p >= 4 * t * threads or ncb < threads)
     p_task = math.ceil(s.p / ntasks) if split == "p" else s.p
     tiles = math.ceil(p_task / t)
-    blocks = math.ceil(tiles / max(1, BLOCK_BYTES // (4 * kc * t)))
+    block_bytes = target.l2_bytes // L2_BLOCK_SHARE
+    blocks = math.ceil(tiles / max(1, block_bytes // (4 * kc * t)))
     return ConvSchedule(mr, nv, kc, math.ceil(tiles / blocks) * t, "cob", split, ntasks)
 
 
-def _chunk(k: int, t: int) -> int:
+def _chunk(k: int, t: int, target: Target) -> int:
     """The reduction chunk: equal chunks, each with a kc x t tile within L1."""
-    chunks = math.ceil(k / max(1, L1_TILE_BYTES // (4 * t)))
+    chunks = math.ceil(k / max(1, target.l1_bytes // (4 * t)))
     return math.ceil(k / chunks)
 
 
-def _channel_schedule(s: ConvShape, vw: int, threads: int) -> ConvSchedule:
+def _channel_schedule(s: ConvShape, target: Target, threads: int) -> ConvSchedule:
     """Channel vectors: mr pixels x nv vectors of output channels, the whole
     image in one block, threads split over images, groups or channel panels
     (pixel ranges would each need the whole weight matrix)."""
+    vw = target.vector_width
     tiles = TILES_C[vw]
     mr, nv = next((tile for tile in tiles if s.p % tile[0] == 0), tiles[-1])
     mr = min(mr, s.p)
     t = nv * vw
     ncb = math.ceil(s.cout_g / t)
     split, ntasks = _split(s, ncb, threads, by_pixels=False)
-    return ConvSchedule(mr, nv, _chunk(s.k, t), s.p, "cob", split, ntasks, vec="c")
+    return ConvSchedule(mr, nv, _chunk(s.k, t, target), s.p, "cob", split, ntasks, vec="c")
 
 
 def pack_weights(w: np.ndarray, groups: int, mr: int) -> np.ndarray:
@@ -272,7 +274,7 @@ def _gemm_kernel(
     op: graph.ConvOp, ctx: LoweringContext, s: ConvShape, kind: str, w: np.ndarray
 ) -> KernelInstance:
     vw = ctx.target.vw
-    sched = default_schedule(s, kind, vw, ctx.threads)
+    sched = default_schedule(s, kind, ctx.target, ctx.threads)
     t = sched.nv * vw
     # vec "p": channel blocks of mr rows; vec "c": channel panels of t lanes.
     panel = sched.mr if sched.vec == "p" else t

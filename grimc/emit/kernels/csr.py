@@ -28,11 +28,11 @@ from grimc.emit.kernels.bcr import (
     float_blob,
     int_blob,
     load_weight,
-    register_budget,
     task_count,
 )
 from grimc.emit.kernels.bcr_conv import ConvGeometry
 from grimc.emit.kernels.bcr_matmul import linear_shape
+from grimc.target import register_budget
 
 
 def csr_arrays(dense: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -76,7 +76,7 @@ def lower_csr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
     dense = original_order(ctx, op)
     row_ptr, cols, vals, owner = csr_arrays(dense)
     vw = ctx.target.vw
-    nv = register_budget(ctx.target.isa).max_vectors
+    nv = register_budget(ctx.target).max_vectors
     masks = geo.lane_masks(nv * vw, vw)
     masked = bool((masks != (1 << vw) - 1).any())
     entry_owner = np.repeat(owner, np.diff(row_ptr))

@@ -39,9 +39,10 @@ from grimc.emit.kernel import (
     lowers,
     shape,
 )
+from grimc.target import Target
 
-L2_BLOCK_BYTES = 128 * 1024
-"""Target size of the A block (mc x kc floats) kept in L2."""
+L2_BLOCK_SHARE = 8
+"""The A block (mc x kc floats) kept in L2 takes this fraction of it (1/8)."""
 
 KC_MAX = 256
 """Longest K chunk; a kc x nr panel chunk then fits L1 next to the A rows."""
@@ -78,9 +79,10 @@ class GemmSchedule:
     ntasks: int
 
 
-def default_schedule(prob: Problem, vw: int, threads: int) -> GemmSchedule:
+def default_schedule(prob: Problem, target: Target, threads: int) -> GemmSchedule:
     """A schedule that is good without tuning: GEMV tile for M = 1, else the
     register-file-filling tile of the target."""
+    vw = target.vector_width
     if prob.m == 1:
         mr, nv, ku = 1, 4 if vw > 1 else 8, 2
     else:
@@ -92,7 +94,8 @@ def default_schedule(prob: Problem, vw: int, threads: int) -> GemmSchedule:
         chunks = math.ceil(prob.k / KC_MAX)
         kc = math.ceil(prob.k / chunks)
     # a run-time packed B chunk is packed once per L2 block of A: use bigger blocks
-    budget = L2_BLOCK_BYTES if prob.b_const else 4 * L2_BLOCK_BYTES
+    block = target.l2_bytes // L2_BLOCK_SHARE
+    budget = block if prob.b_const else 4 * block
     mcb = max(1, budget // (4 * kc * mr))
     split, ntasks = _split(prob, mr, nr, threads)
     return GemmSchedule(mr, nv, ku, kc, mcb, split, ntasks)
@@ -215,7 +218,7 @@ def lower_gemm(op: graph.GemmOp, ctx: LoweringContext) -> KernelInstance:
     alpha = float(op.alpha.value.data)
     const_b = ctx.const(op.b)
     prob = Problem(m, n, k, 1, const_b is not None)
-    sched = default_schedule(prob, ctx.target.vw, ctx.threads)
+    sched = default_schedule(prob, ctx.target, ctx.threads)
     a_rs, a_cs = (1, m) if trans_a else (k, 1)
     if const_b is not None:
         b_kn = const_b.T if trans_b else const_b
@@ -256,7 +259,7 @@ def lower_matmul(op: graph.MatMulOp, ctx: LoweringContext) -> KernelInstance:
         abat = [i * m * k for i in _batch_map(a_batch, out_batch)]
         bbat = _batch_map(b_batch, out_batch)
     prob = Problem(m, n, k, nb, const_b is not None)
-    sched = default_schedule(prob, ctx.target.vw, ctx.threads)
+    sched = default_schedule(prob, ctx.target, ctx.threads)
     if const_b is not None:
         packed = pack_panels(const_b.reshape(-1, k, n), sched.nv * ctx.target.vw)
         b_ref, b_rs, b_cs = ctx.blob(packed, "matmul_packed_b"), 0, 0

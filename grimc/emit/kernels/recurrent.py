@@ -48,9 +48,7 @@ from grimc.emit.kernel import (
 )
 from grimc.emit.kernels import gemm
 from grimc.emit.kernels.bcr import PARAMS_ATTR, param_overrides
-
-REGISTERS = {16: 32, 8: 16, 4: 32, 1: 16}
-"""Vector registers per target vector width (AVX-512, AVX2, NEON, scalar)."""
+from grimc.target import Target
 
 MIN_PARALLEL_MACS = 65_536
 """Per-step recurrent work (MACs per direction) below which one thread runs a step.
@@ -109,11 +107,11 @@ class RnnSchedule:
 
 
 def default_schedule(
-    cell: Cell, batch: int, hidden: int, dirs: int, vw: int, threads: int
+    cell: Cell, batch: int, hidden: int, dirs: int, target: Target, threads: int
 ) -> RnnSchedule:
     """Fill the register file with accumulators, whole batch in one block when
     it fits; split chunks over threads only when a step is big enough."""
-    regs = REGISTERS.get(vw, 16)
+    regs, vw = target.registers, target.vector_width
     gl = max(len(p) for p in cell.phases)
 
     def rows_that_fit(nvg: int) -> int:
@@ -151,13 +149,13 @@ def cell_overrides(op: CellOp, knobs: tuple[str, ...], batch: int) -> dict[str, 
 
 
 def schedule_for(
-    op: graph.RecurrentOp, cell: Cell, batch: int, hidden: int, vw: int, threads: int
+    op: graph.RecurrentOp, cell: Cell, batch: int, hidden: int, target: Target, threads: int
 ) -> RnnSchedule:
     """The default schedule with the op's `kernel_params` overrides: any of nvg, bb,
     ntasks; ntasks is clamped to the chunks."""
-    sched = default_schedule(cell, batch, hidden, op.num_directions, vw, threads)
+    sched = default_schedule(cell, batch, hidden, op.num_directions, target, threads)
     sched = replace(sched, **cell_overrides(op, ("nvg", "bb", "ntasks"), batch))
-    chunks = math.ceil(hidden / (sched.nvg * vw))
+    chunks = math.ceil(hidden / (sched.nvg * target.vector_width))
     return replace(sched, ntasks=min(sched.ntasks, chunks))
 
 
@@ -237,7 +235,7 @@ def _projection(
     n = dirs * cell.gates * hp
     w_kn = pad_gates(w, cell.gates, hidden, hp).reshape(n, inp).T
     prob = gemm.Problem(rows, n, inp, 1, True)
-    sched = gemm.default_schedule(prob, ctx.target.vw, ctx.threads)
+    sched = gemm.default_schedule(prob, ctx.target, ctx.threads)
     packed = gemm.pack_panels(w_kn, sched.nv * ctx.target.vw)
     args: list[tuple[str, Ref]] = [("wp", ctx.blob(packed, "rnn_packed_w"))]
     ops = gemm.Operands(x, inp, 1, args[0][1])
@@ -326,7 +324,7 @@ def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstan
     hidden = op.hidden_size.value.data
     dirs = op.num_directions
     vw = ctx.target.vw
-    sched = schedule_for(op, cell, batch, hidden, vw, ctx.threads)
+    sched = schedule_for(op, cell, batch, hidden, ctx.target, ctx.threads)
     u = sched.nvg * vw
     hp = math.ceil(hidden / u) * u
     w, r = const_operand(ctx, op, "w"), const_operand(ctx, op, "r")

@@ -1,15 +1,13 @@
 // RUN: cd %S && grimc-opt %s -p bcr-rle | filecheck %s
-// RUN: cd %S && grimc-opt %s -p 'bcr-rle{registers=32 vector-width=16}' | filecheck %s --check-prefix=WIDE
-// RUN: cd %S && not grimc-opt %s -p 'bcr-rle{vector-width=0}' 2>&1 | filecheck %s --check-prefix=BAD
+// RUN: cd %S && sed 's/name = "host"/name = "host-avx512"/' %s | grimc-opt -p bcr-rle | filecheck %s --check-prefix=WIDE
 
 // bcr-rle writes an explicit register tile into each BCR weight's schedule:
 // rle on, `rows` output rows per register group (sharing every input load),
 // `tile` output pixels (vector width x vectors per row), unroll and order;
-// fields it does not own (reorder, threads) are kept.
+// fields it does not own (reorder, threads) are kept. The register file and
+// vector width are those of the module's #sched.target.
 
-// BAD: grimc-opt: error: bcr-rle: vector-width=0 must be >= 1
-
-builtin.module attributes {graph.weight_store = "Inputs/reorder.npz"} {
+builtin.module attributes {graph.weight_store = "Inputs/reorder.npz", sched.target = #sched.target<name = "host">} {
   // A 1x1 conv over 8x8 pixels: AVX2 (16 registers, 8 floats) holds 4 rows x
   // 2 vectors of accumulators; AVX-512 (32 registers, 16 floats) 4 rows x 4
   // vectors, all 64 pixels in one tile (fewer loads per FMA than 8 x 2).
