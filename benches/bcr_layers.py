@@ -46,12 +46,14 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Region
 
 from grimc.bcr_format import BCRMatrix, pack
-from grimc.dialects.bcr import Conv2dOp, EncodingAttr, MatMulOp, ScheduleAttr
+from grimc.dialects.bcr import Conv2dOp, EncodingAttr, MatMulOp
 from grimc.dialects.graph import tensor
+from grimc.dialects.sched import KnobsAttr, SpmmSchedule
 from grimc.emit.codegen import RUNTIME_C, GeneratedModel, generate
 from grimc.runner import HostModel
 from grimc.target import register_budget, resolve_target
 from grimc.toolchain import build_executable
+from grimc.transforms.schedule_select import select_schedules
 from grimc.weights import WeightStore, attach
 
 
@@ -110,11 +112,12 @@ def pruned(layer: Layer, rng: np.random.Generator) -> np.ndarray:
     return np.where(keep, w, 0.0).astype(np.float32)
 
 
-def sparse_module(layer: Layer, w: np.ndarray, schedule: ScheduleAttr | None, fmt: str) -> ModuleOp:
+def sparse_module(layer: Layer, w: np.ndarray, sched: KnobsAttr | None, fmt: str) -> ModuleOp:
+    """The layer as one bcr op; `sched` replaces the schedule-select pass's choice."""
     store = WeightStore()
     mat = BCRMatrix.from_dense(w, layer.block)
     prefix = store.add_packed("w", pack([mat]))
-    enc = EncodingAttr.describe([mat], schedule)
+    enc = EncodingAttr.describe([mat])
     x_shape, y_shape = layer.x_shape, layer.y_shape
     block = Block(arg_types=[tensor(x_shape)])
     pad = layer.k // 2
@@ -123,6 +126,8 @@ def sparse_module(layer: Layer, w: np.ndarray, schedule: ScheduleAttr | None, fm
     else:
         op = MatMulOp(block.args[0], prefix, enc)
     op.attributes["sparse_format"] = StringAttr(fmt)
+    if sched is not None:
+        op.attributes["sched"] = sched
     block.add_ops([op, ReturnOp(op.y)])
     module = ModuleOp([FuncOp("main", ([tensor(x_shape)], [tensor(y_shape)]), Region(block))])
     attach(module, store)
@@ -279,12 +284,13 @@ def bench_layer(
     }
     gens = {name: generate(mod, spec, threads=threads) for name, mod in variants.items()}
     if ablation and layer.k:
-        p = gens["bcr"].kernels[0].params
-        base = dict(rows=p["rows"], tile=p["nv"] * spec.vw, unroll=p["unroll"], threads=threads)
-        other = "stripe" if p["order"] == "spatial" else "spatial"
+        select_schedules(variants["bcr"], spec, threads)
+        (chosen,) = [op.attributes["sched"] for op in variants["bcr"].walk() if "sched" in op.attributes]
+        assert isinstance(chosen, SpmmSchedule)
+        other = "stripe" if chosen.order.data == "spatial" else "spatial"
         for name, sched in {
-            "bcr rle off": ScheduleAttr(rle=False, order=p["order"], **base),
-            f"bcr {other}": ScheduleAttr(rle=True, order=other, **base),
+            "bcr rle off": chosen.replace(rle=False),
+            f"bcr {other}": chosen.replace(order=other),
         }.items():
             gens[name] = generate(sparse_module(layer, w, sched, "bcr"), spec, threads=threads)
     runners: dict[str, Callable[[], object]] = {"ort": ort_runner(dense_onnx(layer, w), threads, x)}

@@ -22,13 +22,14 @@ from collections.abc import Callable, Sequence
 from typing import ClassVar, TypeVar
 
 from xdsl.dialects.builtin import IntAttr, ModuleOp, StringAttr
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute
+from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute
 from xdsl.irdl import irdl_attr_definition, param_def
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from grimc.dialects.graph import require
+from grimc.errors import GrimcError
 
 TARGET_ATTR = "sched.target"
 """Key of the module attribute holding the `#sched.target`."""
@@ -36,12 +37,16 @@ TARGET_ATTR = "sched.target"
 SCHEDULE_ATTR = "sched"
 """Key of the op attribute holding the op's kernel schedule."""
 
+PROJECTION_ATTR = "sched.proj"
+"""Key of the schedule of a recurrent op's input projection (a nested kernel)."""
+
 # --------------------------------------------------------------------------
 # key = value records (also used by #bcr.encoding and #bcr.schedule)
 
 Record = dict[str, object]
 FieldParser = Callable[[AttrParser], object]
 AttrT = TypeVar("AttrT", bound=Attribute)
+KnobsAttrT = TypeVar("KnobsAttrT", bound="KnobsAttr")
 
 
 def parse_record(
@@ -186,4 +191,258 @@ def module_target(module: ModuleOp) -> TargetAttr | None:
     return attr
 
 
-SCHED = Dialect("sched", [], [TargetAttr])
+# --------------------------------------------------------------------------
+# kernel schedules
+
+Knob = int | str | bool
+
+
+class KnobsAttr(ParametrizedAttribute):
+    """The knobs of one kernel: integers with a minimum, words from a fixed set, flags.
+
+    A subclass declares its parameters (IntAttr for integers and flags, StringAttr
+    for words) in the order of `FIELDS`; `MINIMUM` (default 1), `WORDS` and
+    `FLAGS` say what each accepts. Printed as `<a = 1, w = word, flag>`, a flag
+    only when set; parsing needs every integer and word, in any order. Field
+    names are those of the kernel's template parameters, so a lowering passes
+    `knobs()` straight to its template.
+    """
+
+    FIELDS: ClassVar[tuple[str, ...]] = ()
+    FLAGS: ClassVar[tuple[str, ...]] = ()
+    WORDS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    MINIMUM: ClassVar[dict[str, int]] = {}
+
+    def __init__(self, **knobs: Knob):
+        unknown = sorted(set(knobs) - set(self.FIELDS))
+        missing = [f for f in self.FIELDS if f not in knobs and f not in self.FLAGS]
+        if unknown or missing:
+            raise VerifyException(
+                f"{self.name}: "
+                + "; ".join(
+                    [*([f"unknown knob(s) {', '.join(unknown)}"] if unknown else []),
+                     *([f"missing {', '.join(missing)}"] if missing else [])]
+                )
+                + f" (knobs: {', '.join(self.FIELDS)})"
+            )  # fmt: skip
+        super().__init__(
+            *(
+                StringAttr(str(knobs[f])) if f in self.WORDS else IntAttr(int(knobs.get(f, 0)))
+                for f in self.FIELDS
+            )
+        )
+
+    def knobs(self) -> dict[str, Knob]:
+        """Every knob by name: flags as bool, words as str, integers as int."""
+        out: dict[str, Knob] = {}
+        for f in self.FIELDS:
+            value = getattr(self, f).data
+            out[f] = bool(value) if f in self.FLAGS else value
+        return out
+
+    def replace(self, **changes: Knob) -> KnobsAttr:
+        """A copy with some knobs changed (e.g. by a tuner or a test)."""
+        return type(self)(**{**self.knobs(), **changes})
+
+    def verify(self) -> None:
+        for f in self.FIELDS:
+            value = getattr(self, f).data
+            if f in self.FLAGS:
+                require(value in (0, 1), f"{self.name}: {f} is a flag (0 or 1)")
+            elif f in self.WORDS:
+                words = self.WORDS[f]
+                require(value in words, f"{self.name}: {f} must be one of {', '.join(words)}")
+            else:
+                low = self.MINIMUM.get(f, 1)
+                require(value >= low, f"{self.name}: {f} = {value} must be >= {low}")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        start = parser.pos
+        fields: dict[str, FieldParser] = {
+            f: parse_word if f in cls.WORDS else parse_int for f in cls.FIELDS if f not in cls.FLAGS
+        }
+        record = parse_record(parser, parser.Delimiter.ANGLE, cls.FLAGS, fields)
+        return build_attr(parser, start, lambda: cls(**record)).parameters  # type: ignore[arg-type]
+
+    def print_parameters(self, printer: Printer) -> None:
+        parts = []
+        for f, value in self.knobs().items():
+            if f in self.FLAGS:
+                parts += [f] if value else []
+            else:
+                parts.append(f"{f} = {value}")
+        printer.print_string(f"<{', '.join(parts)}>")
+
+
+@irdl_attr_definition
+class SpmmSchedule(KnobsAttr):
+    """`bcr_spmm`, the register-blocked sparse kernel of bcr.conv2d and (many batch rows)
+    bcr.matmul: `rows` output rows per register group x `nv` vectors of pixels (batch
+    rows) per tile, `unroll` list entries per step, `rle` (each input vector loaded once
+    per entry; off: every row reloads it), `pf` entries prefetched ahead (0: off),
+    loop `order` (stripe: each group over all tiles; spatial: blocks of `tblock` tiles
+    over all groups), `threads` tasks split over register `groups`, pixel `tiles` or
+    batch `chunks`. A matmul runs stripe order, tblock 1."""
+
+    name = "sched.spmm"
+    rows: IntAttr = param_def(IntAttr)
+    nv: IntAttr = param_def(IntAttr)
+    unroll: IntAttr = param_def(IntAttr)
+    order: StringAttr = param_def(StringAttr)
+    tblock: IntAttr = param_def(IntAttr)
+    pf: IntAttr = param_def(IntAttr)
+    rle: IntAttr = param_def(IntAttr)
+    threads: IntAttr = param_def(IntAttr)
+    split: StringAttr = param_def(StringAttr)
+
+    FIELDS = ("rows", "nv", "unroll", "order", "tblock", "pf", "rle", "threads", "split")
+    FLAGS = ("rle",)
+    WORDS = {"order": ("stripe", "spatial"), "split": ("groups", "tiles", "chunks")}
+    MINIMUM = {"pf": 0}
+
+
+@irdl_attr_definition
+class GemvSchedule(KnobsAttr):
+    """`bcr_gemv` (bcr.matmul with few batch rows): `rows` per register group,
+    `nb_tile` batch rows sharing each weight load, `sets` of accumulators (independent
+    FMA chains), `rle`, and `threads` tasks over the register groups."""
+
+    name = "sched.gemv"
+    rows: IntAttr = param_def(IntAttr)
+    nb_tile: IntAttr = param_def(IntAttr)
+    sets: IntAttr = param_def(IntAttr)
+    rle: IntAttr = param_def(IntAttr)
+    threads: IntAttr = param_def(IntAttr)
+
+    FIELDS = ("rows", "nb_tile", "sets", "rle", "threads")
+    FLAGS = ("rle",)
+
+
+@irdl_attr_definition
+class CsrSchedule(KnobsAttr):
+    """The CSR baseline kernels: `nv` pixel vectors per tile (csr_conv; 1 for
+    csr_matmul) and `threads` tasks over the output rows."""
+
+    name = "sched.csr"
+    nv: IntAttr = param_def(IntAttr)
+    threads: IntAttr = param_def(IntAttr)
+
+    FIELDS = ("nv", "threads")
+
+
+@irdl_attr_definition
+class GemmSchedule(KnobsAttr):
+    """The dense `gemm` kernel (graph.gemm, graph.matmul, an RNN's input projection):
+    register tile `mr` rows x `nv` vectors of columns, `ku` independent accumulator sets
+    over K, the K chunk `kc`, `mcb` row blocks per L2 block of A, and `ntasks` tasks
+    over batches (`b`), column panels (`n`) or row blocks (`m`)."""
+
+    name = "sched.gemm"
+    mr: IntAttr = param_def(IntAttr)
+    nv: IntAttr = param_def(IntAttr)
+    ku: IntAttr = param_def(IntAttr)
+    kc: IntAttr = param_def(IntAttr)
+    mcb: IntAttr = param_def(IntAttr)
+    split: StringAttr = param_def(StringAttr)
+    ntasks: IntAttr = param_def(IntAttr)
+
+    FIELDS = ("mr", "nv", "ku", "kc", "mcb", "split", "ntasks")
+    WORDS = {"split": ("n", "m", "b")}
+
+
+@irdl_attr_definition
+class ConvSchedule(KnobsAttr):
+    """The dense `conv2d` / `conv2d_1x1` kernels: vectorized over pixels (`vec = p`:
+    `mr` channels x `nv` pixel vectors) or output channels (`vec = c`: `mr` pixels x
+    `nv` channel vectors), reduction chunk `kc`, `tb` pixels per packed block,
+    `order` (`cob`: channel blocks outside pixel tiles; `tile`), prefetch distances
+    (`pf` input channels in the pack, `pfa` weight and `pfb` packed rows in the
+    micro-kernel; 0: off), `ntasks` tasks over images (`n`), groups (`g`), pixel
+    ranges (`p`) or channel blocks (`c`)."""
+
+    name = "sched.conv"
+    vec: StringAttr = param_def(StringAttr)
+    mr: IntAttr = param_def(IntAttr)
+    nv: IntAttr = param_def(IntAttr)
+    kc: IntAttr = param_def(IntAttr)
+    tb: IntAttr = param_def(IntAttr)
+    order: StringAttr = param_def(StringAttr)
+    split: StringAttr = param_def(StringAttr)
+    ntasks: IntAttr = param_def(IntAttr)
+    pf: IntAttr = param_def(IntAttr)
+    pfa: IntAttr = param_def(IntAttr)
+    pfb: IntAttr = param_def(IntAttr)
+
+    FIELDS = ("vec", "mr", "nv", "kc", "tb", "order", "split", "ntasks", "pf", "pfa", "pfb")
+    WORDS = {"vec": ("p", "c"), "order": ("cob", "tile"), "split": ("n", "g", "p", "c")}
+    MINIMUM = {"pf": 0, "pfa": 0, "pfb": 0}
+
+
+@irdl_attr_definition
+class DepthwiseSchedule(KnobsAttr):
+    """The dense `conv2d_depthwise` kernel: `dv` pixel vectors per step (independent
+    FMA chains), `ntasks` tasks over (image, channel) planes."""
+
+    name = "sched.depthwise"
+    dv: IntAttr = param_def(IntAttr)
+    ntasks: IntAttr = param_def(IntAttr)
+
+    FIELDS = ("dv", "ntasks")
+
+
+@irdl_attr_definition
+class CellSchedule(KnobsAttr):
+    """The dense recurrence (`rnn_cell`): `nvg` vectors per gate per hidden chunk, `bb`
+    batch rows per register block, `ntasks` tasks per direction per step."""
+
+    name = "sched.cell"
+    nvg: IntAttr = param_def(IntAttr)
+    bb: IntAttr = param_def(IntAttr)
+    ntasks: IntAttr = param_def(IntAttr)
+
+    FIELDS = ("nvg", "bb", "ntasks")
+
+
+@irdl_attr_definition
+class SparseCellSchedule(KnobsAttr):
+    """The sparse recurrence (`bcr_recurrent`): `q` columns per vector (p = vw / q rows
+    per register group; 0: the CSR baseline), `bb` batch rows per register block,
+    `sets` of accumulators, `ntasks` tasks per direction per step."""
+
+    name = "sched.sparse_cell"
+    q: IntAttr = param_def(IntAttr)
+    bb: IntAttr = param_def(IntAttr)
+    sets: IntAttr = param_def(IntAttr)
+    ntasks: IntAttr = param_def(IntAttr)
+
+    FIELDS = ("q", "bb", "sets", "ntasks")
+    MINIMUM = {"q": 0}
+
+
+SCHEDULES: tuple[type[KnobsAttr], ...] = (
+    SpmmSchedule,
+    GemvSchedule,
+    CsrSchedule,
+    GemmSchedule,
+    ConvSchedule,
+    DepthwiseSchedule,
+    CellSchedule,
+    SparseCellSchedule,
+)
+
+
+def schedule_of(op: Operation, kind: type[KnobsAttrT], key: str = SCHEDULE_ATTR) -> KnobsAttrT:
+    """The op's schedule (attribute `key`), which must be a `kind`: what a lowering reads.
+
+    The `schedule-select` pass writes it; a missing or mistyped one (a hand edit
+    gone wrong) is one error naming the op.
+    """
+    attr = op.attributes.get(key)
+    if not isinstance(attr, kind):
+        have = "none" if attr is None else str(attr)
+        raise GrimcError(f"{op.name}: attribute {key} must be a #{kind.name}<...>, got {have}")
+    return attr
+
+
+SCHED = Dialect("sched", [], [TargetAttr, *SCHEDULES])

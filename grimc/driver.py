@@ -45,8 +45,9 @@ SPARSE_FORMATS = ("bcr", "csr", "dense")
 
 
 def default_passes(threads: int = 1, sparse_format: str = "bcr") -> list[str]:
-    """The default pipeline: graph clean-up, then (unless dense) BCR detection,
-    reordering balanced for `threads`, and register blocking for the module's target.
+    """The default pipeline: graph clean-up, then (unless dense) BCR detection and
+    reordering balanced for `threads`, then every kernel's schedule for the
+    module's target (schedule-select).
 
     Recurrent ops (GRU/LSTM/RNN) with BCR-sparse W or R become bcr.gru /
     bcr.lstm / bcr.rnn too (kernels in grimc/emit/kernels/bcr_recurrent.py).
@@ -55,9 +56,10 @@ def default_passes(threads: int = 1, sparse_format: str = "bcr") -> list[str]:
         raise GrimcError(
             f"--sparse-format {sparse_format}: expected one of {', '.join(SPARSE_FORMATS)}"
         )
+    select = f"schedule-select{{threads={threads} sparse-format={kernel_format(sparse_format)}}}"
     if sparse_format == "dense":
-        return list(GRAPH_PIPELINE)
-    return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={threads}}}", "bcr-rle"]
+        return [*GRAPH_PIPELINE, select]
+    return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={threads}}}", select]
 
 
 def optimize(

@@ -38,6 +38,7 @@ from grimc.emit.kernel import (
     shape,
 )
 from grimc.target import Target, module_target_or
+from grimc.transforms.schedule_select import select_schedules
 from grimc.weights import store_for
 
 TEMPLATES = Path(str(resources.files("grimc.templates")))
@@ -299,11 +300,15 @@ def generate(
 
     `target` (a name or Target) is attached to a module that records none
     (None: the default, native); one that records another target is an error.
+    Ops without a kernel schedule get the schedule-select pass's choice for
+    `threads` and `sparse_format` (on a copy: `module` is left as it is).
 
     `sparse_format` picks the kernels of BCR-sparse ops: "bcr" (register-blocked)
     or "csr" (the baseline); see `LoweringContext.sparse_format`.
     """
+    module = module.clone()  # ops the pipeline left unscheduled get schedules here
     resolved = module_target_or(module, target)
+    select_schedules(module, resolved, threads, sparse_format)
     return Generator(module, resolved, threads, prefix, sparse_format).run()
 
 

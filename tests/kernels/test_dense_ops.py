@@ -39,6 +39,7 @@ from grimc.frontend import import_onnx
 from grimc.pipeline import GRAPH_PIPELINE, PipelineRunner
 from grimc.runner import HostModel, write_sources
 from grimc.target import resolve_target
+from grimc.transforms import schedule_select
 
 RTOL, ATOL = 1e-4, 1e-5
 HAVE_CLANG = shutil.which("clang-19") is not None or shutil.which("clang") is not None
@@ -135,7 +136,7 @@ def assert_matches(got: list[np.ndarray], want: list[np.ndarray], rtol=RTOL, ato
 
 def force_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every kernel split its work, however small."""
-    monkeypatch.setattr(gemm, "MIN_PARALLEL_FLOPS", 0)
+    monkeypatch.setattr(schedule_select, "GEMM_MIN_PARALLEL_FLOPS", 0)
     monkeypatch.setattr(activation, "MIN_PARALLEL_ELEMS", 0)
     monkeypatch.setattr(activation, "MIN_TASK_ELEMS", 0)
     monkeypatch.setattr(normalization, "MIN_PARALLEL_ELEMS", 0)
