@@ -19,6 +19,7 @@ and out-of-range values are parse or verify errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import ClassVar, TypeVar
 
 from xdsl.dialects.builtin import IntAttr, ModuleOp, StringAttr
@@ -30,6 +31,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from grimc.dialects.graph import require
 from grimc.errors import GrimcError
+from grimc.target import TARGETS, Target, TargetError, resolve_target
 
 TARGET_ATTR = "sched.target"
 """Key of the module attribute holding the `#sched.target`."""
@@ -127,8 +129,6 @@ class TargetAttr(ParametrizedAttribute):
         )  # fmt: skip
 
     def verify(self) -> None:
-        from grimc.target import TARGETS
-
         named = TARGETS.get(self.target.data)
         require(
             named is not None,
@@ -148,8 +148,6 @@ class TargetAttr(ParametrizedAttribute):
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
-        from grimc.target import TARGETS
-
         start = parser.pos
         fields: dict[str, FieldParser] = {"name": lambda p: p.parse_str_literal("a target name")}
         fields.update(dict.fromkeys(cls.WORDS, lambda p: p.parse_str_literal("a string")))
@@ -171,11 +169,8 @@ class TargetAttr(ParametrizedAttribute):
         printer.print_string(f'<name = "{self.target.data}", {", ".join([*words, *counts])}>')
 
     @classmethod
-    def of(cls, target: object) -> TargetAttr:
+    def of(cls, target: Target) -> TargetAttr:
         """The attribute of a `grimc.target.Target`."""
-        from grimc.target import Target
-
-        assert isinstance(target, Target)
         return cls(
             target=target.name, isa=target.isa, triple=target.triple,
             vector_width=target.vector_width, registers=target.registers,
@@ -189,6 +184,47 @@ def module_target(module: ModuleOp) -> TargetAttr | None:
     if attr is not None and not isinstance(attr, TargetAttr):
         raise VerifyException(f"module attribute {TARGET_ATTR} must be a #sched.target")
     return attr
+
+
+# --------------------------------------------------------------------------
+# the module's target
+
+
+def attach_target(module: ModuleOp, target: str | Target | None = None) -> Target:
+    """Resolve `target` and record it on `module` as `#sched.target`; returns it."""
+    resolved = resolve_target(target)
+    module.attributes[TARGET_ATTR] = TargetAttr.of(resolved)
+    return resolved
+
+
+def target_of(module: ModuleOp) -> Target | None:
+    """The Target recorded on `module` (edited cost-model fields kept), or None."""
+    attr = module_target(module)
+    if attr is None:
+        return None
+    return replace(
+        TARGETS[attr.target.data],
+        registers=attr.registers.data,
+        l1_bytes=attr.l1.data,
+        l2_bytes=attr.l2.data,
+        cores=attr.cores.data,
+    )
+
+
+def module_target_or(module: ModuleOp, target: str | Target | None) -> Target:
+    """The module's target; `target` (resolved, and attached) when it records none.
+
+    A module recorded for one target cannot be compiled for another: its
+    schedules were chosen for the recorded one.
+    """
+    recorded = target_of(module)
+    if recorded is None:
+        return attach_target(module, target)
+    if target is not None and resolve_target(target).name != recorded.name:
+        raise TargetError(
+            f"the module was compiled for target {recorded.name}, not {resolve_target(target).name}"
+        )
+    return recorded
 
 
 # --------------------------------------------------------------------------

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
+from grimc.dialects.sched import target_of
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.errors import GrimcError
 from grimc.names import sanitize
 from grimc.runner import ExeModel, RunStats, write_sources
-from grimc.target import target_of
 
 RTOL, ATOL = 1e-4, 1e-5
 

@@ -223,7 +223,8 @@ def optimized_module(args: argparse.Namespace):
 
 def chosen_target(requested: str | None, module) -> Target:
     """The module's target, as `--target` named it (so `native` says how it was detected)."""
-    from grimc.target import resolve_target, target_of
+    from grimc.dialects.sched import target_of
+    from grimc.target import resolve_target
 
     recorded, named = target_of(module), resolve_target(requested)
     assert recorded is not None  # optimize() records one

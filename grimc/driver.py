@@ -17,11 +17,12 @@ import onnx
 from xdsl.dialects.builtin import ModuleOp
 
 from grimc.artifacts import kernel_format
+from grimc.dialects.sched import module_target_or
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.errors import GrimcError
 from grimc.names import sanitize
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
-from grimc.target import module_target_or, resolve_target
+from grimc.target import resolve_target
 
 ModelSource = str | os.PathLike[str] | bytes | onnx.ModelProto | ModuleOp
 

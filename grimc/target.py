@@ -20,9 +20,6 @@ import platform
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from xdsl.dialects.builtin import ModuleOp
-
-from grimc.dialects.sched import TARGET_ATTR, TargetAttr, module_target
 from grimc.errors import GrimcError
 
 HOST_ARCH = platform.machine()
@@ -210,47 +207,6 @@ def resolve_target(target: str | Target | None = None) -> Target:
     if name not in TARGETS:
         raise TargetError(f"unknown target '{target}'; accepted: {', '.join(known_names())}")
     return TARGETS[name]
-
-
-# --------------------------------------------------------------------------
-# the module attribute
-
-
-def attach_target(module: ModuleOp, target: str | Target | None = None) -> Target:
-    """Resolve `target` and record it on `module` as `#sched.target`; returns it."""
-    resolved = resolve_target(target)
-    module.attributes[TARGET_ATTR] = TargetAttr.of(resolved)
-    return resolved
-
-
-def target_of(module: ModuleOp) -> Target | None:
-    """The Target recorded on `module` (edited cost-model fields kept), or None."""
-    attr = module_target(module)
-    if attr is None:
-        return None
-    return replace(
-        TARGETS[attr.target.data],
-        registers=attr.registers.data,
-        l1_bytes=attr.l1.data,
-        l2_bytes=attr.l2.data,
-        cores=attr.cores.data,
-    )
-
-
-def module_target_or(module: ModuleOp, target: str | Target | None) -> Target:
-    """The module's target; `target` (resolved, and attached) when it records none.
-
-    A module recorded for one target cannot be compiled for another: its
-    schedules were chosen for the recorded one.
-    """
-    recorded = target_of(module)
-    if recorded is None:
-        return attach_target(module, target)
-    if target is not None and resolve_target(target).name != recorded.name:
-        raise TargetError(
-            f"the module was compiled for target {recorded.name}, not {resolve_target(target).name}"
-        )
-    return recorded
 
 
 # --------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 
 from grimc.dialects.graph import NAME_ATTR, WeightOp
+from grimc.dialects.sched import module_target_or
 from grimc.emit import kernels as kernels_pkg
 from grimc.emit.blob import write_blob
 from grimc.emit.kernel import (
@@ -37,7 +38,7 @@ from grimc.emit.kernel import (
     numel,
     shape,
 )
-from grimc.target import Target, module_target_or
+from grimc.target import Target
 from grimc.transforms.schedule_select import select_schedules
 from grimc.weights import store_for
 

@@ -87,6 +87,7 @@ from grimc.dialects.sched import (
     KnobsAttr,
     SparseCellSchedule,
     SpmmSchedule,
+    module_target_or,
 )
 from grimc.emit.kernels.bcr_conv import ConvGeometry, PhaseSplit
 from grimc.emit.kernels.bcr_matmul import STACK_BYTES
@@ -95,7 +96,7 @@ from grimc.emit.kernels.conv import ConvShape, choose_kind, conv_shape
 from grimc.emit.kernels.gemm import Problem, gemm_problem, matmul_problem
 from grimc.emit.kernels.recurrent import Cell, cell_of
 from grimc.errors import GrimcError
-from grimc.target import RegisterBudget, Target, module_target_or, register_budget
+from grimc.target import RegisterBudget, Target, register_budget
 from grimc.transforms._bcr_utils import (
     LINEAR_REFS,
     PackedWeight,

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 from xdsl.dialects.builtin import ModuleOp
 
-from grimc.dialects.sched import TARGET_ATTR, TargetAttr
+from grimc.dialects.sched import (
+    TARGET_ATTR,
+    TargetAttr,
+    attach_target,
+    module_target_or,
+    target_of,
+)
 from grimc.driver import compile_model, import_model, optimize
 from grimc.opt import parse_mlir_file
 from grimc.pipeline import render_ir
@@ -18,14 +24,11 @@ from grimc.target import (
     X86_64_V3,
     X86_64_V4,
     TargetError,
-    attach_target,
     cpu_flags,
     detect_native,
-    module_target_or,
     native_name,
     register_budget,
     resolve_target,
-    target_of,
 )
 from grimc.zoo import small_cnn
 
