@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *grimc_strerror(int status) {
+GRIMC_RT_API const char *grimc_strerror(int status) {
     switch (status) {
     case GRIMC_OK: return "success";
     case GRIMC_E_ARG: return "invalid argument";
@@ -120,7 +120,7 @@ static uint32_t blob_crc32(uint32_t crc, const unsigned char *p, size_t n) {
     return ~crc;
 }
 
-uint32_t grimc_blob_checksum(const void *data, size_t size) {
+GRIMC_RT_API uint32_t grimc_blob_checksum(const void *data, size_t size) {
     static const unsigned char zeros[8];
     const unsigned char *p = data;
     if (p == NULL || size < GRIMC_BLOB_HEADER_BYTES) {
@@ -146,7 +146,7 @@ static int blob_check_sum(const unsigned char *p, uint64_t total) {
 #endif
 }
 
-int grimc_blob_view(const void *data, size_t size, grimc_blob *out) {
+GRIMC_RT_API int grimc_blob_view(const void *data, size_t size, grimc_blob *out) {
     if (out == NULL) {
         return GRIMC_E_ARG;
     }
@@ -186,7 +186,7 @@ static long blob_file_size(FILE *f) {
     return n;
 }
 
-int grimc_blob_load(const char *path, grimc_blob *out) {
+GRIMC_RT_API int grimc_blob_load(const char *path, grimc_blob *out) {
     if (out == NULL) {
         return GRIMC_E_ARG;
     }
@@ -237,7 +237,7 @@ done:
     return rc;
 }
 
-size_t grimc_blob_entry_size(const grimc_blob *blob, uint32_t index) {
+GRIMC_RT_API size_t grimc_blob_entry_size(const grimc_blob *blob, uint32_t index) {
     if (blob == NULL || blob->base == NULL || index >= blob->count) {
         return SIZE_MAX;
     }
@@ -246,7 +246,7 @@ size_t grimc_blob_entry_size(const grimc_blob *blob, uint32_t index) {
     return (size_t)blob_rd_u64(e + 8);
 }
 
-const void *grimc_blob_entry(const grimc_blob *blob, uint32_t index,
+GRIMC_RT_API const void *grimc_blob_entry(const grimc_blob *blob, uint32_t index,
                              size_t expected_bytes) {
     if (grimc_blob_entry_size(blob, index) != expected_bytes) {
         return NULL;
@@ -256,7 +256,7 @@ const void *grimc_blob_entry(const grimc_blob *blob, uint32_t index,
     return blob->base + blob_rd_u64(e);
 }
 
-const float *grimc_blob_tensor(const grimc_blob *blob, uint32_t index,
+GRIMC_RT_API const float *grimc_blob_tensor(const grimc_blob *blob, uint32_t index,
                                size_t expected_bytes) {
     if (expected_bytes % sizeof(float) != 0) {
         return NULL;
@@ -309,7 +309,7 @@ static void sha256_block(uint32_t h[8], const unsigned char *blk) {
     }
 }
 
-void grimc_sha256(const void *data, size_t n, unsigned char out[32]) {
+GRIMC_RT_API void grimc_sha256(const void *data, size_t n, unsigned char out[32]) {
     uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     const unsigned char *p = data;
@@ -338,7 +338,7 @@ void grimc_sha256(const void *data, size_t n, unsigned char out[32]) {
     }
 }
 
-int grimc_blob_bind(const grimc_blob *blob, const grimc_blob_expect *expect,
+GRIMC_RT_API int grimc_blob_bind(const grimc_blob *blob, const grimc_blob_expect *expect,
                     uint32_t n, const void **out) {
     if (blob == NULL || blob->base == NULL || (n > 0 && (expect == NULL || out == NULL))) {
         return GRIMC_E_ARG;
