@@ -102,8 +102,9 @@ class CompiledRun:
     @property
     def max_abs_error(self) -> float:
         assert self.reference is not None
+        # NaN at the same position in both counts as equal (0), as in `matches`.
         return max(
-            float(np.max(np.abs(o - r))) if o.size else 0.0
+            float(np.max(np.abs(np.where(np.isnan(o) & np.isnan(r), 0, o - r)))) if o.size else 0.0
             for o, r in zip(self.outputs, self.reference, strict=True)
         )
 
@@ -111,7 +112,7 @@ class CompiledRun:
     def matches(self) -> bool:
         assert self.reference is not None
         return all(
-            np.allclose(o, r, rtol=RTOL, atol=ATOL)
+            np.allclose(o, r, rtol=RTOL, atol=ATOL, equal_nan=True)
             for o, r in zip(self.outputs, self.reference, strict=True)
         )
 

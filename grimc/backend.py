@@ -3,6 +3,11 @@
     import grimc.backend as backend
     rep = backend.prepare(model, device="CPU", target="native", threads=1)
     outputs = rep.run([x])                     # in graph output order
+    outputs = rep.run({"input": x})            # bound by ONNX input name
+
+Inputs are bound by name (a dict must name every graph input, and only
+those) or by position (a list in graph input order); each must be a float32
+numpy array of exactly the compiled shape, else RunError names the input.
 
 The host targets run the generated shared library in-process through ctypes;
 `target="aarch64"` builds a static harness executable and runs it under
@@ -22,22 +27,56 @@ import onnx
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType
 
 from grimc.driver import build_model
+from grimc.runner import RunError
 
 
 class GrimcRep(BackendRep):
     """A compiled model; keeps its build directory alive until closed."""
 
-    def __init__(self, model: Any, workdir: Path, output_names: Sequence[str]):
+    def __init__(
+        self,
+        model: Any,
+        workdir: Path,
+        input_names: Sequence[str],
+        output_names: Sequence[str],
+    ):
         self._model = model
         self._workdir = workdir
+        self.input_names = list(input_names)
         self.output_names = list(output_names)
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
+        if self._model is None:
+            raise RunError("the model is closed")
+        return tuple(self._model.run(self._bind(inputs)))
+
+    def _bind(self, inputs: Any) -> list[np.ndarray]:
+        """Inputs in graph order, checked exactly (names, count, dtype, shape)."""
+        names = self.input_names
         if isinstance(inputs, dict):
-            inputs = list(inputs.values())
-        elif isinstance(inputs, np.ndarray):
-            inputs = [inputs]
-        return tuple(self._model.run(list(inputs)))
+            unknown = [k for k in inputs if k not in names]
+            if unknown:
+                raise RunError(f"unknown input '{unknown[0]}'; inputs are {', '.join(names)}")
+            missing = [n for n in names if n not in inputs]
+            if missing:
+                raise RunError(f"missing input '{missing[0]}'; inputs are {', '.join(names)}")
+            arrays = [inputs[n] for n in names]
+        else:
+            arrays = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+            if len(arrays) != len(names):
+                raise RunError(
+                    f"expected {len(names)} inputs ({', '.join(names)}), got {len(arrays)}"
+                )
+        for name, desc, x in zip(names, self._model.gen.inputs, arrays, strict=True):
+            if not isinstance(x, np.ndarray):
+                raise RunError(f"input '{name}': expected a numpy array, got {type(x).__name__}")
+            if x.dtype != np.float32:
+                raise RunError(f"input '{name}': expected dtype float32, got {x.dtype}")
+            if tuple(x.shape) != tuple(desc.shape):
+                raise RunError(
+                    f"input '{name}': expected shape {list(desc.shape)}, got {list(x.shape)}"
+                )
+        return arrays
 
     def close(self) -> None:
         if self._model is not None:
@@ -55,9 +94,7 @@ class GrimcBackend(Backend):
         return Device(device).type == DeviceType.CPU
 
     @classmethod
-    def prepare(
-        cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any
-    ) -> GrimcRep:
+    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> GrimcRep:
         super().prepare(model, device, **kwargs)
         target = kwargs.pop("target", None)
         threads = int(kwargs.pop("threads", 1))
@@ -67,8 +104,17 @@ class GrimcBackend(Backend):
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
+        constants = {t.name for t in model.graph.initializer}
+        real_inputs = [i.name for i in model.graph.input if i.name not in constants]
+        if len(real_inputs) != len(built.gen.inputs):
+            built.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise RunError(
+                f"the compiled model has {len(built.gen.inputs)} inputs, the graph "
+                f"{len(real_inputs)} ({', '.join(real_inputs)})"
+            )
         real_outputs = [o.name for o in model.graph.output]
-        return GrimcRep(built, workdir, real_outputs)
+        return GrimcRep(built, workdir, real_inputs, real_outputs)
 
     @classmethod
     def run_model(

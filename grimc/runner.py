@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,17 +41,24 @@ def write_sources(gen: GeneratedModel, outdir: str | os.PathLike[str]) -> tuple[
 
 
 def check_inputs(gen: GeneratedModel, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Inputs as contiguous float32 arrays of the model's input sizes."""
+    """The inputs as contiguous arrays, each exactly float32 of its input's shape.
+
+    Exact: a flat, transposed-layout or float64 array is a caller error, not
+    something to reinterpret silently.
+    """
     if len(inputs) != len(gen.inputs):
         raise RunError(f"expected {len(gen.inputs)} inputs, got {len(inputs)}")
     arrays = []
     for desc, x in zip(gen.inputs, inputs, strict=True):
-        arr = np.ascontiguousarray(x, dtype=np.float32)
-        if arr.size != int(np.prod(desc.shape, dtype=np.int64)):
+        if not isinstance(x, np.ndarray):
+            raise RunError(f"input '{desc.name}': expected a numpy array, got {type(x).__name__}")
+        if x.dtype != np.float32:
+            raise RunError(f"input '{desc.name}': expected dtype float32, got {x.dtype}")
+        if tuple(x.shape) != tuple(desc.shape):
             raise RunError(
-                f"input '{desc.name}': expected shape {list(desc.shape)}, got {list(arr.shape)}"
+                f"input '{desc.name}': expected shape {list(desc.shape)}, got {list(x.shape)}"
             )
-        arrays.append(arr)
+        arrays.append(np.ascontiguousarray(x))
     return arrays
 
 
@@ -117,10 +125,16 @@ def _build_key(source: str, target: str, flags: Sequence[str]) -> str:
 
 
 class HostModel:
-    """A generated model built as a host shared library, run through ctypes."""
+    """A generated model built as a host shared library, run through ctypes.
+
+    Thread-safe: the C model has one activation arena and one thread pool, so
+    calls on one object are serialized by a lock (ctypes releases the GIL
+    while C runs; several objects of one library run in parallel).
+    """
 
     def __init__(self, gen: GeneratedModel, lib_path: Path, blob_path: Path, threads: int):
         self.gen = gen
+        self._lock = threading.Lock()
         self._lib = ctypes.CDLL(str(lib_path))
         self._prefix = gen.prefix
         self._fn("create").argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
@@ -167,14 +181,22 @@ class HostModel:
 
     @property
     def arena_bytes(self) -> int:
-        return int(self._fn("arena_bytes")(self._handle))
+        with self._lock:
+            return int(self._fn("arena_bytes")(self._live()))
+
+    def _live(self) -> ctypes.c_void_p:
+        """The model handle; holding the lock, so close() cannot race a call."""
+        if not self._handle:
+            raise RunError("the model is closed")
+        return self._handle
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         arrays = check_inputs(self.gen, inputs)
         outs = [np.empty(d.shape, dtype=np.float32) for d in self.gen.outputs]
         in_ptrs = (ctypes.c_void_p * max(1, len(arrays)))(*[a.ctypes.data for a in arrays])
         out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[o.ctypes.data for o in outs])
-        status = self._fn("run")(self._handle, in_ptrs, out_ptrs)
+        with self._lock:
+            status = self._fn("run")(self._live(), in_ptrs, out_ptrs)
         if status != 0:
             raise RunError(f"model run failed with status {status}")
         return outs
@@ -182,7 +204,8 @@ class HostModel:
     def profile(self) -> list[KernelProfile]:
         """Mean time per kernel over the runs since load or `reset_profile`."""
         ms = (ctypes.c_double * max(1, len(self.gen.kernels)))()
-        runs = self._fn("profile")(self._handle, ms, len(self.gen.kernels))
+        with self._lock:
+            runs = self._fn("profile")(self._live(), ms, len(self.gen.kernels))
         if runs == _UNSUPPORTED:
             raise RunError(_NOT_PROFILED)
         if runs < 0:
@@ -190,12 +213,14 @@ class HostModel:
         return kernel_profiles(self.gen, list(ms)[: len(self.gen.kernels)], runs)
 
     def reset_profile(self) -> None:
-        self._fn("reset_profile")(self._handle)
+        with self._lock:
+            self._fn("reset_profile")(self._live())
 
     def close(self) -> None:
-        if self._handle:
-            self._fn("destroy")(self._handle)
-            self._handle = ctypes.c_void_p()
+        with self._lock:
+            if self._handle:
+                self._fn("destroy")(self._handle)
+                self._handle = ctypes.c_void_p()
 
     def __enter__(self) -> HostModel:
         return self

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import struct
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 MAGIC = b"GRIMCWB1"
-VERSION = 1
+VERSION = 2
+CHECKSUM_AT = 24
 HEADER_BYTES = 32
 ENTRY_BYTES = 16
 ALIGN = 64
@@ -40,4 +44,32 @@ def write_blob(arrays: Sequence[np.ndarray]) -> bytes:
     for i, ((off, size), payload) in enumerate(zip(table, payloads, strict=True)):
         struct.pack_into("<QQ", out, HEADER_BYTES + ENTRY_BYTES * i, off, size)
         out[off : off + size] = payload
+    struct.pack_into("<Q", out, CHECKSUM_AT, checksum(out))
     return bytes(out)
+
+
+def checksum(blob: bytes | bytearray) -> int:
+    """CRC-32 of the blob with its checksum field read as zero (the runtime's rule)."""
+    view = memoryview(blob)
+    crc = zlib.crc32(view[:CHECKSUM_AT])
+    crc = zlib.crc32(bytes(HEADER_BYTES - CHECKSUM_AT), crc)
+    return zlib.crc32(view[HEADER_BYTES:], crc)
+
+
+@dataclass(frozen=True)
+class EntrySpec:
+    """What the generated model checks of entry i when it binds the blob."""
+
+    nbytes: int
+    sha256: bytes | None
+    """Pinned digest of an index array (int32): kernels index memory with it."""
+
+
+def entry_specs(arrays: Sequence[np.ndarray]) -> list[EntrySpec]:
+    """Sizes of all entries, and digests of the int32 ones (as `write_blob` stores them)."""
+    specs = []
+    for a in arrays:
+        payload = _le(np.ascontiguousarray(a))
+        pin = hashlib.sha256(payload.tobytes()).digest() if a.dtype == np.int32 else None
+        specs.append(EntrySpec(payload.nbytes, pin))
+    return specs

@@ -27,7 +27,7 @@ from xdsl.ir import Operation, SSAValue
 from grimc.dialects.graph import NAME_ATTR, WeightOp
 from grimc.dialects.sched import module_target_or
 from grimc.emit import kernels as kernels_pkg
-from grimc.emit.blob import write_blob
+from grimc.emit.blob import entry_specs, write_blob
 from grimc.emit.kernel import (
     LOWERINGS,
     ActRef,
@@ -333,7 +333,7 @@ class Generator:
             kernels=self.kernels,
             buffers=self.buffers,
             blob_count=len(self.ctx.blobs),
-            blob_sizes=[a.nbytes for a in self.ctx.blobs],
+            blob_specs=entry_specs(self.ctx.blobs),
             blob_names=self.ctx.blob_names,
             threads=self.threads,
             status_codes=status_codes(),

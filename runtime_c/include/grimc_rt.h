@@ -51,7 +51,9 @@ enum {
     GRIMC_E_SIZE = -7,      /* blob longer than its header says */
     GRIMC_E_BOUNDS = -8,    /* table or an entry lies outside the blob */
     GRIMC_E_ALIGN = -9,     /* base pointer or entry offset not 64-aligned */
-    GRIMC_E_UNSUPPORTED = -10 /* the model was built without this feature */
+    GRIMC_E_UNSUPPORTED = -10, /* the model was built without this feature */
+    GRIMC_E_CHECKSUM = -11, /* blob content does not match its checksum */
+    GRIMC_E_LAYOUT = -12    /* blob entries differ from what the model expects */
 };
 
 /* Static English message for a status code; never NULL. */
@@ -156,43 +158,51 @@ GRIMC_RT_API double grimc_median_f64(double *values, size_t n);
 GRIMC_RT_API uint64_t grimc_median_u64(uint64_t *values, size_t n);
 
 /* ------------------------------------------------------------------------ */
-/* Weight blob, format "GRIMCWB1" version 1.                                */
+/* Weight blob, format "GRIMCWB1" version 2.                                */
 /* ------------------------------------------------------------------------ */
 /*
  * All integers little-endian. Offsets are from the start of the blob.
  *
  *   offset  size       field
  *   0       8          magic: the 8 ASCII bytes "GRIMCWB1" (no NUL)
- *   8       4          u32 version = 1
+ *   8       4          u32 version = 2
  *   12      4          u32 count: number of entries
  *   16      8          u64 total_size: size of the whole blob in bytes
  *                      (header + table + padding + data); the file size
  *                      must equal it exactly
- *   24      8          u64 reserved, written as 0, ignored by readers
+ *   24      8          u64 checksum: CRC-32 (zlib's) of the whole blob with
+ *                      these 8 bytes read as zero (upper 32 bits are 0)
  *   32      16*count   table; entry i = { u64 offset, u64 nbytes }
  *   ...                zero padding up to the first entry
  *   data               entry payloads, raw bytes (fp32 tensors are IEEE
- *                      binary32 little-endian, row-major)
+ *                      binary32 little-endian, row-major; index arrays int32)
  *
  * Validation done by grimc_blob_view / grimc_blob_load, with the status:
  *   magic (checked as soon as 8 bytes exist)            E_MAGIC
- *   size >= 32, then version == 1                       E_TRUNCATED, E_VERSION
+ *   size >= 32, then version == 2                       E_TRUNCATED, E_VERSION
  *   size == total_size                                  E_TRUNCATED, E_SIZE
  *   32 + 16*count <= total_size                         E_BOUNDS
  *   each entry: offset % 64 == 0                        E_ALIGN
- *   each entry: 32 + 16*count <= offset and
+ *   each entry: end of the previous entry (or of the table) <= offset and
  *               offset + nbytes <= total_size (no overflow)  E_BOUNDS
  *   the blob's base address is 64-aligned               E_ALIGN
- * so every payload is 64-aligned in memory. Entries may be empty
- * (nbytes 0) and may appear in any order; a writer should lay them out in
- * index order, each at the next multiple of 64, with zero padding, and pad
- * the end of the blob to a multiple of 64 (not required by readers).
- * Payloads are used in place, so the host must be little-endian (all grimc
- * targets are). grimc/emit/blob.py is the compiler's writer.
+ *   checksum (after all of the above)                   E_CHECKSUM
+ * so every payload is 64-aligned in memory and no two entries overlap.
+ * Entries may be empty (nbytes 0). A writer lays entries out in index
+ * order, each at the next multiple of 64, with zero padding, and pads the
+ * end of the blob to a multiple of 64 (not required by readers). Payloads
+ * are used in place, so the host must be little-endian (all grimc targets
+ * are). grimc/emit/blob.py is the compiler's writer.
+ *
+ * A generated model then binds the entries with grimc_blob_bind: the count,
+ * every size, and the SHA-256 of every index array must be the ones it was
+ * compiled for (E_LAYOUT otherwise). Index arrays steer the kernels' loads
+ * and stores, so they are part of the compiled code's contract; float
+ * weights may change freely (a new checksum is all a rewriter must write).
  */
 
 #define GRIMC_BLOB_MAGIC "GRIMCWB1"
-#define GRIMC_BLOB_VERSION 1u
+#define GRIMC_BLOB_VERSION 2u
 #define GRIMC_BLOB_HEADER_BYTES 32u
 #define GRIMC_BLOB_ENTRY_BYTES 16u
 
@@ -223,6 +233,25 @@ GRIMC_RT_API const float *grimc_blob_tensor(const grimc_blob *blob, uint32_t ind
 
 /* Byte size of entry `index`, or SIZE_MAX if it does not exist. */
 GRIMC_RT_API size_t grimc_blob_entry_size(const grimc_blob *blob, uint32_t index);
+
+/* The checksum field a blob of `size` bytes must carry (see the format). */
+GRIMC_RT_API uint32_t grimc_blob_checksum(const void *data, size_t size);
+
+/* SHA-256 of n bytes into out[32]. */
+GRIMC_RT_API void grimc_sha256(const void *data, size_t n, unsigned char out[32]);
+
+/* What a model expects of one entry: its exact size and, for index arrays,
+ * the SHA-256 of its content (NULL: any content, e.g. float weights). */
+typedef struct grimc_blob_expect {
+    size_t nbytes;
+    const unsigned char *sha256;
+} grimc_blob_expect;
+
+/* Check the blob against the model's expectations - count == n, each
+ * entry's size and pinned digest - and set out[i] to entry i's payload.
+ * GRIMC_OK, GRIMC_E_ARG, or GRIMC_E_LAYOUT (out[] then unspecified). */
+GRIMC_RT_API int grimc_blob_bind(const grimc_blob *blob, const grimc_blob_expect *expect,
+                    uint32_t n, const void **out);
 
 /* Free memory owned by a loaded blob and zero *blob. NULL is a no-op. */
 GRIMC_RT_API void grimc_blob_free(grimc_blob *blob);

@@ -16,6 +16,9 @@
  *   gv_store_n(p, v, n) store the first n lanes (no over-write)
  *   gv_fmadd(a, b, c)   a * b + c (fused where the ISA has FMA)
  *   gv_add, gv_sub, gv_mul, gv_div, gv_max, gv_min
+ *                       (max/min: if an operand is NaN, x86 and scalar return
+ *                       the second operand, NEON NaN; pass the value that may
+ *                       be NaN second, e.g. gv_max(gv_zero(), x), to keep it)
  *   gv_round(v)         round to nearest integer, ties to even
  *   gv_hsum(v)          horizontal sum
  *   gv_hmax(v)          horizontal max

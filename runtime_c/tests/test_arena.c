@@ -120,6 +120,22 @@ static void test_bad_arguments(void) {
     CHECK(grimc_arena_plan(huge, 2, 64, off2) == SIZE_MAX);
 }
 
+/* Sizes past 2^31 and 2^32 plan in size_t without truncation (plan only,
+ * nothing is allocated); a total past SIZE_MAX is refused. */
+static void test_large_sizes(void) {
+    const size_t g31 = (size_t)1 << 31, g32 = (size_t)1 << 32;
+    grimc_buffer_life bufs[3] = {{g31 - 1, 0, 1}, {g31, 1, 2}, {g32 + 1, 0, 2}};
+    size_t off[3];
+    size_t peak = grimc_arena_plan(bufs, 3, 64, off);
+    CHECK(off[2] == 0);
+    CHECK(off[1] == g32 + 64 && off[0] == g32 + 64 + g31);
+    CHECK(peak == g32 + 64 + g31 + g31 - 1);
+    CHECK(check_plan(bufs, 3, 64, off, peak) == 0);
+    grimc_buffer_life wrap[2] = {{SIZE_MAX / 2, 0, 0}, {SIZE_MAX / 2 + 64, 0, 0}};
+    CHECK(grimc_arena_plan(wrap, 2, 64, off) == SIZE_MAX);
+    CHECK(grimc_arena_live_peak(wrap, 2) == SIZE_MAX);
+}
+
 static void test_aligned_alloc(void) {
     const size_t aligns[] = {0, 1, 8, 64, 4096};
     for (size_t i = 0; i < sizeof aligns / sizeof *aligns; i++) {
@@ -143,6 +159,7 @@ int main(void) {
     RUN(test_chain_ping_pong);
     RUN(test_known_plan);
     RUN(test_bad_arguments);
+    RUN(test_large_sizes);
     RUN(test_aligned_alloc);
     return TEST_REPORT();
 }

@@ -50,7 +50,14 @@ static size_t write_blob(unsigned char *buf, const void *const *data,
     wr_u32(buf + 8, GRIMC_BLOB_VERSION);
     wr_u32(buf + 12, count);
     wr_u64(buf + 16, pos);
+    wr_u64(buf + 24, grimc_blob_checksum(buf, pos));
     return pos;
+}
+
+/* Rewrite the checksum after a deliberate edit, so the structural check
+ * under test is the one that answers. */
+static void reseal(unsigned char *buf, size_t n) {
+    wr_u64(buf + 24, grimc_blob_checksum(buf, n));
 }
 
 #define BUF_BYTES 4096
@@ -133,9 +140,14 @@ static void test_view_bad_header(void) {
     CHECK(grimc_blob_view(buf, n, &b) == GRIMC_E_MAGIC);
     CHECK(grimc_blob_view(buf, 16, &b) == GRIMC_E_MAGIC);
     buf[7] = '1';
-    wr_u32(buf + 8, 2);
+    wr_u32(buf + 8, 1); /* version 1 had no checksum */
+    reseal(buf, n);
     CHECK(grimc_blob_view(buf, n, &b) == GRIMC_E_VERSION);
-    wr_u32(buf + 8, 1);
+    wr_u32(buf + 8, 3);
+    reseal(buf, n);
+    CHECK(grimc_blob_view(buf, n, &b) == GRIMC_E_VERSION);
+    wr_u32(buf + 8, GRIMC_BLOB_VERSION);
+    reseal(buf, n);
     CHECK(grimc_blob_view(buf, n, &b) == GRIMC_OK);
     grimc_aligned_free(buf);
 }
@@ -146,6 +158,7 @@ static int view_with_entry(uint32_t idx, int field, uint64_t value) {
     size_t n = build_fixture(buf);
     wr_u64(buf + GRIMC_BLOB_HEADER_BYTES + GRIMC_BLOB_ENTRY_BYTES * idx + 8 * field,
            value);
+    reseal(buf, n);
     grimc_blob b;
     int rc = grimc_blob_view(buf, n, &b);
     grimc_aligned_free(buf);
@@ -164,12 +177,19 @@ static void test_view_entry_out_of_range(void) {
      * around 2^64: both must be caught without overflow. */
     CHECK(view_with_entry(2, 0, UINT64_MAX - 63) == GRIMC_E_BOUNDS);
     CHECK(view_with_entry(0, 1, UINT64_MAX) == GRIMC_E_BOUNDS);
-    CHECK(view_with_entry(1, 0, n) == GRIMC_OK); /* empty entry at the end */
+    /* An empty entry may sit anywhere not before the previous entry's end. */
+    CHECK(view_with_entry(1, 0, 128 + 64) == GRIMC_OK);
+    CHECK(view_with_entry(1, 0, 128) == GRIMC_E_BOUNDS); /* inside entry 0 */
+    /* Overlapping or aliased entries. */
+    CHECK(view_with_entry(2, 0, 128) == GRIMC_E_BOUNDS);  /* aliases entry 0 */
+    CHECK(view_with_entry(1, 1, 64) == GRIMC_E_BOUNDS);   /* runs into entry 2 */
+    CHECK(view_with_entry(1, 0, n) == GRIMC_E_BOUNDS);    /* after entry 2 starts */
 
     /* A count whose table runs past the end of the blob. */
     buf = new_buf();
     n = build_fixture(buf);
     wr_u32(buf + 12, UINT32_MAX);
+    reseal(buf, n);
     grimc_blob b;
     CHECK(grimc_blob_view(buf, n, &b) == GRIMC_E_BOUNDS);
     grimc_aligned_free(buf);
@@ -188,7 +208,8 @@ static void test_strerror(void) {
     const int codes[] = {GRIMC_OK,         GRIMC_E_ARG,     GRIMC_E_IO,
                          GRIMC_E_NOMEM,    GRIMC_E_MAGIC,   GRIMC_E_VERSION,
                          GRIMC_E_TRUNCATED, GRIMC_E_SIZE,   GRIMC_E_BOUNDS,
-                         GRIMC_E_ALIGN,    GRIMC_E_UNSUPPORTED};
+                         GRIMC_E_ALIGN,    GRIMC_E_UNSUPPORTED,
+                         GRIMC_E_CHECKSUM, GRIMC_E_LAYOUT};
     const int n = (int)(sizeof codes / sizeof *codes);
     for (int i = 0; i < n; i++) {
         CHECK(grimc_strerror(codes[i]) != NULL);
@@ -197,6 +218,88 @@ static void test_strerror(void) {
         }
     }
     CHECK(strcmp(grimc_strerror(12345), "unknown grimc error") == 0);
+}
+
+/* ---- content checks */
+
+static void test_checksum(void) {
+    /* The standard CRC-32 check value, through the blob rule: a 32-byte
+     * "header" of which bytes 24..31 do not count. */
+    unsigned char hdr[41] = {0};
+    memcpy(hdr + 32, "123456789", 9);
+    uint32_t with_digits = grimc_blob_checksum(hdr, sizeof hdr);
+    memset(hdr + 24, 0xAB, 8);
+    CHECK(grimc_blob_checksum(hdr, sizeof hdr) == with_digits);
+    CHECK(grimc_blob_checksum(hdr, 31) == 0); /* shorter than a header */
+    CHECK(grimc_blob_checksum(NULL, 64) == 0);
+
+    unsigned char *buf = new_buf();
+    size_t n = build_fixture(buf);
+    grimc_blob b;
+    for (size_t bit = 0; bit < 8 * n; bit += 37) {
+        if (bit / 8 >= 24 && bit / 8 < 32) {
+            continue; /* the checksum field: its own test below */
+        }
+        buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+        CHECK(grimc_blob_view(buf, n, &b) != GRIMC_OK);
+        buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+    }
+    buf[28] = 1; /* upper half of the field must be zero */
+    CHECK(grimc_blob_view(buf, n, &b) == GRIMC_E_CHECKSUM);
+    buf[28] = 0;
+    buf[24] ^= 1;
+    CHECK(grimc_blob_view(buf, n, &b) == GRIMC_E_CHECKSUM);
+    buf[24] ^= 1;
+    CHECK(grimc_blob_view(buf, n, &b) == GRIMC_OK);
+    grimc_aligned_free(buf);
+}
+
+static void test_sha256(void) {
+    /* FIPS 180-2 examples: "abc", and a two-block message. */
+    static const unsigned char abc[32] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+        0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+        0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    static const unsigned char two[32] = {
+        0x24, 0x8d, 0x6a, 0x61, 0xd2, 0x06, 0x38, 0xb8, 0xe5, 0xc0, 0x26,
+        0x93, 0x0c, 0x3e, 0x60, 0x39, 0xa3, 0x3c, 0xe4, 0x59, 0x64, 0xff,
+        0x21, 0x67, 0xf6, 0xec, 0xed, 0xd4, 0x19, 0xdb, 0x06, 0xc1};
+    static const unsigned char empty[32] = {
+        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4,
+        0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b,
+        0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    unsigned char d[32];
+    grimc_sha256("abc", 3, d);
+    CHECK(memcmp(d, abc, 32) == 0);
+    const char *msg = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    grimc_sha256(msg, strlen(msg), d);
+    CHECK(memcmp(d, two, 32) == 0);
+    grimc_sha256("", 0, d);
+    CHECK(memcmp(d, empty, 32) == 0);
+}
+
+static void test_bind(void) {
+    unsigned char *buf = new_buf();
+    size_t n = build_fixture(buf);
+    grimc_blob b;
+    CHECK(grimc_blob_view(buf, n, &b) == GRIMC_OK);
+    unsigned char pin[32];
+    grimc_sha256(buf + 192, 33 * sizeof(int32_t), pin); /* entry 2 */
+    grimc_blob_expect ex[3] = {{28, NULL}, {0, NULL}, {132, pin}};
+    const void *p[3] = {NULL, NULL, NULL};
+    CHECK(grimc_blob_bind(&b, ex, 3, p) == GRIMC_OK);
+    CHECK(p[0] == buf + 128 && p[1] != NULL && p[2] == buf + 192);
+    CHECK(grimc_blob_bind(&b, ex, 2, p) == GRIMC_E_LAYOUT); /* count */
+    ex[0].nbytes = 24;
+    CHECK(grimc_blob_bind(&b, ex, 3, p) == GRIMC_E_LAYOUT); /* size */
+    ex[0].nbytes = 28;
+    pin[5] ^= 1;
+    CHECK(grimc_blob_bind(&b, ex, 3, p) == GRIMC_E_LAYOUT); /* index digest */
+    pin[5] ^= 1;
+    CHECK(grimc_blob_bind(NULL, ex, 3, p) == GRIMC_E_ARG);
+    CHECK(grimc_blob_bind(&b, NULL, 3, p) == GRIMC_E_ARG);
+    CHECK(grimc_blob_bind(&b, ex, 3, NULL) == GRIMC_E_ARG);
+    grimc_aligned_free(buf);
 }
 
 /* ---- files */
@@ -251,7 +354,11 @@ static void test_load_files(void) {
     CHECK(load_bytes(buf, n, &bad) == GRIMC_E_MAGIC && bad == 0);
     buf[0] = 'G';
     wr_u64(buf + GRIMC_BLOB_HEADER_BYTES + 8, n); /* entry 0 too long */
+    reseal(buf, n);
     CHECK(load_bytes(buf, n, &bad) == GRIMC_E_BOUNDS && bad == 0);
+    build_fixture(buf);
+    buf[200] ^= 4; /* one payload bit */
+    CHECK(load_bytes(buf, n, &bad) == GRIMC_E_CHECKSUM && bad == 0);
 
     grimc_blob b;
     char missing[4200];
@@ -305,6 +412,9 @@ int main(int argc, char **argv) {
     RUN(test_view_entry_out_of_range);
     RUN(test_view_unaligned_base);
     RUN(test_strerror);
+    RUN(test_checksum);
+    RUN(test_sha256);
+    RUN(test_bind);
     RUN(test_load_files);
     if (argc > 2) {
         python_blob_path = argv[2];

@@ -27,6 +27,7 @@ import re
 import shutil
 import struct
 import subprocess
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,7 +153,7 @@ def expected_runs(prog: str) -> int:
 # ---- reference writer of the GRIMCWB1 weight blob (spec: grimc_rt.h) ----
 
 BLOB_MAGIC = b"GRIMCWB1"
-BLOB_VERSION = 1
+BLOB_VERSION = 2
 BLOB_HEADER = 32
 BLOB_ENTRY = 16
 BLOB_ALIGN = 64
@@ -174,6 +175,8 @@ def write_blob(payloads: list[bytes]) -> bytes:
     for i, ((off, n), p) in enumerate(zip(table, payloads, strict=True)):
         struct.pack_into("<QQ", out, BLOB_HEADER + BLOB_ENTRY * i, off, n)
         out[off : off + n] = p
+    # Checksum: CRC-32 of everything, the checksum field itself read as zero.
+    struct.pack_into("<Q", out, 24, zlib.crc32(bytes(out)))
     return bytes(out)
 
 
@@ -195,7 +198,8 @@ def test_blob_writer_layout() -> None:
     """Pin the layout bytes so the spec, this writer and the C tests agree."""
     blob = write_blob(fixture_payloads())
     assert blob[:8] == b"GRIMCWB1"
-    assert struct.unpack_from("<IIQQ", blob, 8) == (1, 3, len(blob), 0)
+    crc = zlib.crc32(blob[:24] + bytes(8) + blob[32:])
+    assert struct.unpack_from("<IIQQ", blob, 8) == (2, 3, len(blob), crc)
     assert [struct.unpack_from("<QQ", blob, 32 + 16 * i) for i in range(3)] == [
         (128, 28),
         (192, 0),

@@ -60,8 +60,8 @@ def test_every_data_folder_is_a_declared_package_with_its_files() -> None:
     for package, root in roots.items():
         for folder in [root, *sorted(p for p in root.rglob("*") if p.is_dir())]:
             rel = folder.relative_to(root)
-            if rel.parts[:1] == ("tests",) or "__pycache__" in rel.parts:
-                continue  # the runtime's own C tests are not installed
+            if rel.parts[:1] in {("tests",), ("fuzz",)} or "__pycache__" in rel.parts:
+                continue  # the runtime's own C tests and fuzz target are not installed
             name = ".".join([package, *rel.parts])
             files = [f.name for f in folder.iterdir() if f.is_file() and f.suffix != ".py"]
             if not files:
