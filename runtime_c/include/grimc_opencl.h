@@ -1,0 +1,181 @@
+/*
+ * grimc_opencl.h - host runtime of grimc's OpenCL target (runtime_c/src/opencl.c).
+ *
+ * Built on grimc_rt.h (status codes, the arena planner) and the OpenCL 1.2
+ * C API through the ICD loader (link with -lOpenCL). It does what every
+ * generated OpenCL model needs and nothing op-specific:
+ *
+ *   device      pick a platform/device: an explicit selector, else the
+ *               GRIMC_OPENCL_DEVICE environment variable, else the first GPU,
+ *               else the first device. A selector is a decimal index into
+ *               the devices of all platforms in enumeration order, or a
+ *               case-insensitive substring of "<platform> <device>".
+ *   programs    build embedded sources with -D specializations, through an
+ *               on-disk program-binary cache keyed by device, platform,
+ *               driver version, build options and the sources.
+ *   memory      device buffers; an arena placed by grimc_arena_plan as one
+ *               device buffer and one sub-buffer per planned buffer.
+ *   profiling   optional: one event per launch, read back as nanoseconds.
+ *
+ * Errors are GRIMC_E_* codes; the OpenCL-specific ones are below.
+ * grimc_cl_log() gives the detail of the last failure (the build log of a
+ * failed build, the device list when no device matched, the OpenCL error).
+ */
+#ifndef GRIMC_OPENCL_H
+#define GRIMC_OPENCL_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+
+#include "grimc_rt.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes of the OpenCL runtime, continuing the GRIMC_E_* scheme.
+ * Out of device memory is GRIMC_E_NOMEM, a bad argument GRIMC_E_ARG. */
+enum {
+    GRIMC_E_NO_DEVICE = -20, /* no OpenCL platform, or no device matches */
+    GRIMC_E_BUILD = -21,     /* program build failed (log: grimc_cl_log) */
+    GRIMC_E_DEVICE = -22     /* any other OpenCL error (log names it) */
+};
+
+/* grimc_strerror extended with the codes above; never NULL. */
+const char *grimc_cl_strerror(int status);
+
+/* A GRIMC_E_* status for an OpenCL error code (CL_SUCCESS -> GRIMC_OK). */
+int grimc_cl_status(cl_int err);
+
+/* Environment variables read when the matching option is NULL. */
+#define GRIMC_OPENCL_DEVICE_ENV "GRIMC_OPENCL_DEVICE"
+#define GRIMC_OPENCL_CACHE_ENV "GRIMC_OPENCL_CACHE"
+
+typedef struct grimc_cl_options {
+    /* Device selector (see top); NULL: $GRIMC_OPENCL_DEVICE, else default. */
+    const char *device;
+    /* Program-binary cache directory; NULL: $GRIMC_OPENCL_CACHE, else
+     * $XDG_CACHE_HOME/grimc/opencl, else $HOME/.cache/grimc/opencl.
+     * "" (here or in the environment) disables the cache. */
+    const char *cache_dir;
+    /* Nonzero: create a profiling queue and record an event per launch. */
+    int profile;
+} grimc_cl_options;
+
+/* One recorded launch (profiling). */
+typedef struct grimc_cl_launch_record {
+    const char *label; /* the label given to grimc_cl_launch (not copied) */
+    cl_event event;
+} grimc_cl_launch_record;
+
+typedef struct grimc_cl {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    char platform_name[256];
+    char device_name[256];
+    char driver_version[128];
+    char device_version[128];
+    size_t mem_align;      /* sub-buffer offset alignment in bytes (>= 64) */
+    cl_ulong max_alloc;    /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
+    int has_fp16;          /* cl_khr_fp16 is supported */
+    int profile;
+    char cache_dir[1024];  /* "" when the cache is disabled */
+    int cache_hits;        /* programs loaded from the cache since create */
+    int cache_writes;      /* programs written to the cache since create */
+    grimc_cl_launch_record *launches;
+    size_t nlaunches, cap_launches;
+    char *log;             /* detail of the last failure, or NULL */
+} grimc_cl;
+
+/* Select a device and create context and in-order queue. opts may be NULL
+ * (all defaults). On failure *out is NULL and, for GRIMC_E_NO_DEVICE and
+ * GRIMC_E_DEVICE, the detail is written to `log` (may be NULL) of size
+ * `log_size`, since there is no object to hold it. */
+int grimc_cl_create(const grimc_cl_options *opts, grimc_cl **out, char *log,
+                    size_t log_size);
+void grimc_cl_destroy(grimc_cl *cl);
+
+/* Detail of the last failure on `cl` ("" if none). */
+const char *grimc_cl_log(const grimc_cl *cl);
+
+/* Number of OpenCL devices over all platforms (0 without a platform). */
+int grimc_cl_device_count(void);
+
+/* Build `source` with `options` (e.g. "-DK=64 -cl-fast-relaxed-math") for
+ * cl's device, using the binary cache when enabled. A binary that fails to
+ * load falls back to a source build (and is rewritten). On build failure
+ * returns GRIMC_E_BUILD and grimc_cl_log holds the build log. */
+int grimc_cl_build(grimc_cl *cl, const char *source, const char *options,
+                   cl_program *out);
+
+/* The cache file a program with these sources and options maps to, written
+ * into path (size n); GRIMC_E_ARG when the cache is disabled or n is short. */
+int grimc_cl_cache_path(const grimc_cl *cl, const char *source,
+                        const char *options, char *path, size_t n);
+
+/* A kernel of a built program; GRIMC_E_BUILD (log names it) if absent. */
+int grimc_cl_kernel(grimc_cl *cl, cl_program program, const char *name,
+                    cl_kernel *out);
+
+/* clSetKernelArg with a status code (log names the argument on failure). */
+int grimc_cl_arg(grimc_cl *cl, cl_kernel kernel, cl_uint index, size_t size,
+                 const void *value);
+
+/* Device buffer of `size` bytes (0 allowed: 1 byte is allocated). Out of
+ * device memory, or a size above the device's allocation limit, is
+ * GRIMC_E_NOMEM. `host` (may be NULL) is copied in when given. */
+int grimc_cl_buffer(grimc_cl *cl, size_t size, cl_mem_flags flags,
+                    const void *host, cl_mem *out);
+
+/* Blocking copies between host memory and a buffer. */
+int grimc_cl_write(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
+                   const void *src);
+int grimc_cl_read(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
+                  void *dst);
+
+/* Activation memory: one device buffer holding n planned buffers. */
+typedef struct grimc_cl_arena {
+    cl_mem base;      /* NULL when every buffer is empty */
+    size_t bytes;     /* planned size */
+    size_t n;
+    size_t *offsets;  /* offsets[i] of buffer i in base */
+    cl_mem *mems;     /* sub-buffer of buffer i (NULL when its size is 0) */
+} grimc_cl_arena;
+
+/* Plan `bufs` with grimc_arena_plan at the device's sub-buffer alignment,
+ * allocate the arena and a sub-buffer per nonempty buffer. On failure *out
+ * is zeroed and nothing leaks. */
+int grimc_cl_arena_create(grimc_cl *cl, const grimc_buffer_life *bufs,
+                          size_t n, grimc_cl_arena *out);
+void grimc_cl_arena_free(grimc_cl_arena *arena);
+
+/* Enqueue an NDRange of `dims` (1..3) dimensions; local may be NULL (the
+ * driver picks). With profiling on, the launch is recorded under `label`. */
+int grimc_cl_launch(grimc_cl *cl, cl_kernel kernel, cl_uint dims,
+                    const size_t *global, const size_t *local,
+                    const char *label);
+
+/* clFinish with a status code. */
+int grimc_cl_finish(grimc_cl *cl);
+
+/* Profiling: launches recorded since create / the last reset. */
+size_t grimc_cl_launch_count(const grimc_cl *cl);
+
+/* Device time of launch i in nanoseconds (END - START), waiting for it to
+ * finish; label (may be NULL) gets its label. GRIMC_E_ARG if i is out of
+ * range, GRIMC_E_UNSUPPORTED if profiling is off. */
+int grimc_cl_launch_ns(grimc_cl *cl, size_t i, const char **label,
+                       uint64_t *ns);
+
+/* Release the recorded events and start counting from zero. */
+void grimc_cl_reset_launches(grimc_cl *cl);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GRIMC_OPENCL_H */

@@ -1,0 +1,53 @@
+"""What every OpenCL test needs: the tools, and a hard failure when they are missing.
+
+CI installs PoCL (pocl-opencl-icd), the ICD loader and headers
+(ocl-icd-opencl-dev, opencl-headers) and oclgrind; a missing one fails the
+test naming the package, unless GRIMC_ALLOW_SKIP=1 (then it skips). Kernel
+tests also assert that a kernel really ran on an OpenCL device (device name
+and launch count), so a run without a device can never pass.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME = ROOT / "runtime_c"
+INCLUDE = RUNTIME / "include"
+CLANG = "clang-19"
+LIB_DIRS = (Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib/aarch64-linux-gnu"), Path("/usr/lib"))
+
+
+def require(found: bool, what: str, package: str) -> None:
+    """Fail (or skip under GRIMC_ALLOW_SKIP=1) naming the Debian package to install."""
+    if found:
+        return
+    msg = f"{what} not found: install the Debian package {package} (apt-get install {package})"
+    if os.environ.get("GRIMC_ALLOW_SKIP") == "1":
+        pytest.skip(msg)
+    pytest.fail(msg, pytrace=False)
+
+
+def require_opencl() -> None:
+    """clang, the OpenCL headers, the ICD loader and at least one device."""
+    require(shutil.which(CLANG) is not None, CLANG, "clang-19")
+    require(Path("/usr/include/CL/cl.h").exists(), "OpenCL headers", "opencl-headers")
+    require(
+        any((d / "libOpenCL.so").exists() for d in LIB_DIRS), "OpenCL ICD loader", "ocl-icd-opencl-dev"
+    )
+    clinfo = shutil.which("clinfo")
+    require(clinfo is not None, "clinfo", "clinfo")
+    out = subprocess.run([clinfo, "-l"], capture_output=True, text=True, timeout=60).stdout
+    require("Device" in out, "an OpenCL device", "pocl-opencl-icd")
+
+
+def require_oclgrind() -> str:
+    path = shutil.which("oclgrind")
+    require(path is not None, "oclgrind", "oclgrind")
+    assert path is not None
+    return path
