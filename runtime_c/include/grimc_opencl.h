@@ -174,6 +174,11 @@ int grimc_cl_launch_ns(grimc_cl *cl, size_t i, const char **label,
 /* Release the recorded events and start counting from zero. */
 void grimc_cl_reset_launches(grimc_cl *cl);
 
+/* IEEE binary16 <-> binary32 for half storage (round to nearest even;
+ * overflow gives infinity, NaN stays NaN), n elements. */
+void grimc_cl_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+void grimc_cl_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -809,3 +809,72 @@ void grimc_cl_reset_launches(grimc_cl *cl) {
     }
     cl->nlaunches = 0;
 }
+
+/* ---------------------------------------------------------- half floats */
+
+static uint16_t cl_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t absx = x & 0x7fffffffu;
+    if (absx >= 0x7f800000u) { /* inf or NaN (keep a quiet NaN) */
+        return (uint16_t)(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0));
+    }
+    if (absx >= 0x477ff000u) { /* rounds to >= 65520: overflow */
+        return (uint16_t)(sign | 0x7c00u);
+    }
+    if (absx < 0x38800000u) { /* below 2^-14: subnormal half or zero */
+        if (absx < 0x33000000u) { /* below 2^-25: rounds to zero */
+            return sign;
+        }
+        uint32_t mant = (absx & 0x7fffffu) | 0x800000u;
+        int shift = 126 - (int)(absx >> 23); /* 14..24 */
+        uint32_t half = mant >> shift;
+        uint32_t rest = mant & ((1u << shift) - 1);
+        uint32_t mid = 1u << (shift - 1);
+        if (rest > mid || (rest == mid && (half & 1u))) {
+            half++;
+        }
+        return (uint16_t)(sign | half);
+    }
+    uint32_t h = ((absx >> 13) - (112u << 10)); /* rebias exponent 127 -> 15 */
+    uint32_t rest = absx & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) {
+        h++; /* may carry into the exponent: still correct */
+    }
+    return (uint16_t)(sign | h);
+}
+
+static float cl_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu, x;
+    if (exp == 0x1fu) {
+        x = sign | 0x7f800000u | (mant << 13);
+    } else if (exp != 0) {
+        x = sign | ((exp + 112u) << 23) | (mant << 13);
+    } else if (mant == 0) {
+        x = sign;
+    } else { /* subnormal: normalize */
+        int e = -1;
+        do {
+            mant <<= 1;
+            e++;
+        } while ((mant & 0x400u) == 0);
+        x = sign | ((uint32_t)(112 - e) << 23) | ((mant & 0x3ffu) << 13);
+    }
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+void grimc_cl_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = cl_f32_to_f16(src[i]);
+    }
+}
+
+void grimc_cl_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = cl_f16_to_f32(src[i]);
+    }
+}

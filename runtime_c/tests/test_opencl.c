@@ -304,6 +304,33 @@ static void test_arena_sub_buffers(void) {
     grimc_cl_destroy(cl);
 }
 
+/* Half conversion against the compiler's _Float16: every half round-trips,
+ * and a stride through all floats rounds the same way. */
+static void test_half_conversion(void) {
+    int bad = 0;
+    for (uint32_t v = 0; v < 65536; v++) {
+        uint16_t h = (uint16_t)v, back;
+        _Float16 r;
+        memcpy(&r, &h, sizeof r);
+        float f, ref = (float)r;
+        grimc_cl_f16_to_f32(&h, &f, 1);
+        bad += memcmp(&f, &ref, sizeof f) != 0 && !(f != f && ref != ref);
+        grimc_cl_f32_to_f16(&f, &back, 1);
+        bad += back != h && f == f;
+    }
+    for (uint64_t u = 0; u < 0x100000000ull; u += 9973) {
+        uint32_t x = (uint32_t)u;
+        float f;
+        memcpy(&f, &x, sizeof f);
+        uint16_t h, want;
+        _Float16 r = (_Float16)f;
+        memcpy(&want, &r, sizeof want);
+        grimc_cl_f32_to_f16(&f, &h, 1);
+        bad += h != want && f == f;
+    }
+    CHECK(bad == 0);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_opencl CACHE_DIR\n");
@@ -317,5 +344,6 @@ int main(int argc, char **argv) {
     RUN(test_binary_cache);
     RUN(test_out_of_device_memory);
     RUN(test_arena_sub_buffers);
+    RUN(test_half_conversion);
     return TEST_REPORT();
 }
