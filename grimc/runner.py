@@ -139,7 +139,7 @@ class HostModel:
         c_path, _, blob_path = write_sources(gen, outdir)
         lib = outdir / f"{gen.prefix}.so"
         flags = with_profile_flag(extra_flags, profile)
-        build_shared([c_path], lib, resolve_target(target), extra_flags=flags)
+        build_shared([c_path], lib, resolve_target(target), extra_flags=flags, libs=gen.libs)
         return cls(gen, lib, blob_path, threads)
 
     def _fn(self, name: str):
@@ -237,7 +237,7 @@ class ExeModel:
         spec = resolve_target(target)
         build_executable(
             [c_path, harness], exe, spec, static=spec.needs_qemu, sanitize=sanitize,
-            extra_flags=with_profile_flag(extra_flags, profile),
+            extra_flags=with_profile_flag(extra_flags, profile), libs=gen.libs,
         )
         return cls(gen, exe, blob_path, target, outdir, threads)
 

@@ -54,10 +54,10 @@ RUNTIME_FILES = (
 _LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"grimc_\w+\.h"\s*$', re.MULTILINE)
 
 
-def runtime_source() -> str:
-    """runtime_c headers and sources as one text, for a self-contained TU."""
+def runtime_source(extra: tuple[str, ...] = ()) -> str:
+    """runtime_c headers and sources (plus `extra` ones) as one text, for a self-contained TU."""
     parts = []
-    for name in RUNTIME_FILES:
+    for name in RUNTIME_FILES + extra:
         text = (RUNTIME_C / name).read_text()
         parts.append(f"/* ---- runtime_c/{name} ---- */\n" + _LOCAL_INCLUDE.sub("", text))
     return "\n".join(parts)
@@ -92,6 +92,8 @@ class GeneratedModel:
     outputs: list[TensorDesc]
     kernels: list[KernelInstance]
     buffers: list[Buffer] = field(default_factory=list)
+    libs: list[str] = field(default_factory=list)
+    """Libraries the source links against (e.g. OpenCL for --target opencl)."""
 
     @property
     def flops(self) -> int:

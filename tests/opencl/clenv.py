@@ -38,7 +38,9 @@ def require_opencl() -> None:
     require(shutil.which(CLANG) is not None, CLANG, "clang-19")
     require(Path("/usr/include/CL/cl.h").exists(), "OpenCL headers", "opencl-headers")
     require(
-        any((d / "libOpenCL.so").exists() for d in LIB_DIRS), "OpenCL ICD loader", "ocl-icd-opencl-dev"
+        any((d / "libOpenCL.so").exists() for d in LIB_DIRS),
+        "OpenCL ICD loader",
+        "ocl-icd-opencl-dev",
     )
     clinfo = shutil.which("clinfo")
     require(clinfo is not None, "clinfo", "clinfo")

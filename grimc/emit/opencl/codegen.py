@@ -1,0 +1,136 @@
+"""IR -> one C host file with the OpenCL kernels embedded, same C API as the CPU targets.
+
+The shared `Generator` walks the IR, plans buffers and liveness and fills the
+weight blob; here ops lower through `CL_LOWERINGS` and the result renders
+`templates/opencl/model.c.j2`: the host runtime (runtime_c, incl. opencl.c)
+inlined, every distinct kernel source as a string, and per kernel its build
+options and NDRange. `<prefix>_create/run/destroy` behave as for CPU targets,
+so `HostModel` runs the library unchanged (link it with -lOpenCL).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from dataclasses import dataclass
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from grimc.emit import opencl as opencl_pkg
+from grimc.emit.blob import write_blob
+from grimc.emit.codegen import (
+    GeneratedModel,
+    Generator,
+    TensorDesc,
+    _jinja_env,
+    c_float,
+    runtime_source,
+)
+from grimc.emit.kernel import Alias, CodegenError
+from grimc.emit.opencl.lowering import CL_LOWERINGS, build_options
+from grimc.emit.targets import EmitTarget
+
+PRECISIONS = ("fp32", "fp16-storage")
+TARGET = EmitTarget("opencl", ("opencl",), 1, "opencl")
+"""The emit target of OpenCL models (templates/opencl; vector widths are per kernel)."""
+
+RUNTIME_EXTRA = ("include/grimc_opencl.h", "src/opencl.c")
+LIBS = ("OpenCL",)
+"""Libraries an OpenCL model links against (the ICD loader)."""
+
+
+def _load_lowerings() -> None:
+    """Import every module of grimc/emit/opencl so their @cl_lowers run."""
+    for info in pkgutil.iter_modules(opencl_pkg.__path__):
+        importlib.import_module(f"{opencl_pkg.__name__}.{info.name}")
+
+
+def c_string(text: str) -> str:
+    """`text` as a C string literal, one source line per literal piece."""
+    lines = text.splitlines(keepends=True) or [""]
+    return "\n".join(json.dumps(line) for line in lines)
+
+
+@dataclass
+class ClProgram:
+    """One kernel's program: index of its source text and its build options."""
+
+    source: int
+    options: str
+
+
+class ClGenerator(Generator):
+    """The shared generator with OpenCL lowerings and the OpenCL model template."""
+
+    def __init__(self, module: ModuleOp, prefix: str, precision: str):
+        if precision not in PRECISIONS:
+            raise CodegenError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+        super().__init__(module, TARGET, 1, prefix)
+        self.half = precision == "fp16-storage"
+
+    def run(self) -> GeneratedModel:
+        _load_lowerings()
+        return super().run()
+
+    def _lower(self, op) -> None:
+        lowering = CL_LOWERINGS.get(type(op))
+        if lowering is None:
+            raise CodegenError(f"no kernel for {op.name} on target opencl")
+        result = lowering(op, self.ctx)
+        if isinstance(result, Alias):
+            self.ctx.refs[op.results[0]] = self.ctx.operand(result.source)
+            return
+        for kernel in result if isinstance(result, list) else [result]:
+            self._append(kernel, op)
+
+    def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
+        env = _jinja_env()
+        env.filters["clfloat"] = c_float  # OpenCL C float literals are C literals
+        sources: list[str] = []
+        programs = []
+        for k in self.kernels:
+            text = env.get_template(f"opencl/{k.kind}.cl.j2").render(k=k, p=k.params)
+            if text not in sources:
+                sources.append(text)
+            programs.append(ClProgram(sources.index(text), build_options(k, self.half)))
+        common = dict(
+            prefix=self.prefix,
+            t=self.target,
+            inputs=inputs,
+            outputs=outputs,
+            kernels=self.kernels,
+            buffers=self.buffers,
+            blob_count=len(self.ctx.blobs),
+            blob_sizes=[a.nbytes for a in self.ctx.blobs],
+            blob_float=[a.dtype == np.float32 for a in self.ctx.blobs],
+            blob_names=self.ctx.blob_names,
+            threads=1,
+        )
+        source = env.get_template("opencl/model.c.j2").render(
+            runtime=runtime_source(RUNTIME_EXTRA),
+            cl_sources=[c_string(s) for s in sources],
+            programs=programs,
+            half=self.half,
+            **common,
+        )
+        return GeneratedModel(
+            source=source,
+            header=env.get_template("model.h.j2").render(**common),
+            harness=env.get_template("harness.c.j2").render(**common),
+            blob=write_blob(self.ctx.blobs),
+            prefix=self.prefix,
+            inputs=inputs,
+            outputs=outputs,
+            kernels=self.kernels,
+            buffers=self.buffers,
+            libs=list(LIBS),
+        )
+
+
+def generate_opencl(
+    module: ModuleOp, prefix: str = "grimc_model", precision: str = "fp32"
+) -> GeneratedModel:
+    """Lower a graph-/bcr-dialect module to a C host file running OpenCL kernels."""
+    return ClGenerator(module, prefix, precision).run()
