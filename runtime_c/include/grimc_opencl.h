@@ -14,7 +14,10 @@
  *               on-disk program-binary cache keyed by device, platform,
  *               driver version, build options and the sources.
  *   memory      device buffers; an arena placed by grimc_arena_plan as one
- *               device buffer and one sub-buffer per planned buffer.
+ *               device buffer, kernels addressing planned buffers by offset
+ *               (no sub-buffers: drivers track sub-buffer contents
+ *               unreliably, e.g. PoCL's implicit migrations and Oclgrind's
+ *               shadow memory, and offsets need no base-address alignment).
  *   profiling   optional: one event per launch, read back as nanoseconds.
  *
  * Errors are GRIMC_E_* codes; the OpenCL-specific ones are below.
@@ -79,7 +82,6 @@ typedef struct grimc_cl {
     char device_name[256];
     char driver_version[128];
     char device_version[128];
-    size_t mem_align;      /* sub-buffer offset alignment in bytes (>= 64) */
     cl_ulong max_alloc;    /* CL_DEVICE_MAX_MEM_ALLOC_SIZE */
     int has_fp16;          /* cl_khr_fp16 is supported */
     int profile;
@@ -142,13 +144,11 @@ typedef struct grimc_cl_arena {
     cl_mem base;      /* NULL when every buffer is empty */
     size_t bytes;     /* planned size */
     size_t n;
-    size_t *offsets;  /* offsets[i] of buffer i in base */
-    cl_mem *mems;     /* sub-buffer of buffer i (NULL when its size is 0) */
+    size_t *offsets;  /* byte offset of buffer i in base, GRIMC_ALIGN-aligned */
 } grimc_cl_arena;
 
-/* Plan `bufs` with grimc_arena_plan at the device's sub-buffer alignment,
- * allocate the arena and a sub-buffer per nonempty buffer. On failure *out
- * is zeroed and nothing leaks. */
+/* Plan `bufs` with grimc_arena_plan (GRIMC_ALIGN) and allocate the arena.
+ * On failure *out is zeroed and nothing leaks. */
 int grimc_cl_arena_create(grimc_cl *cl, const grimc_buffer_life *bufs,
                           size_t n, grimc_cl_arena *out);
 void grimc_cl_arena_free(grimc_cl_arena *arena);

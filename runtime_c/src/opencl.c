@@ -296,10 +296,6 @@ int grimc_cl_create(const grimc_cl_options *opts, grimc_cl **out, char *log,
     char ext[8192];
     cl_device_str(cl->device, CL_DEVICE_EXTENSIONS, ext, sizeof ext);
     cl->has_fp16 = strstr(ext, "cl_khr_fp16") != NULL;
-    cl_uint align_bits = 0;
-    clGetDeviceInfo(cl->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits,
-                    &align_bits, NULL);
-    cl->mem_align = align_bits / 8 > GRIMC_ALIGN ? align_bits / 8 : GRIMC_ALIGN;
     clGetDeviceInfo(cl->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE,
                     sizeof cl->max_alloc, &cl->max_alloc, NULL);
     cl->profile = opts->profile != 0;
@@ -657,15 +653,9 @@ void grimc_cl_arena_free(grimc_cl_arena *arena) {
     if (arena == NULL) {
         return;
     }
-    for (size_t i = 0; arena->mems != NULL && i < arena->n; i++) {
-        if (arena->mems[i] != NULL) {
-            clReleaseMemObject(arena->mems[i]);
-        }
-    }
     if (arena->base != NULL) {
         clReleaseMemObject(arena->base);
     }
-    free(arena->mems);
     free(arena->offsets);
     memset(arena, 0, sizeof *arena);
 }
@@ -681,12 +671,11 @@ int grimc_cl_arena_create(grimc_cl *cl, const grimc_buffer_life *bufs,
     }
     out->n = n;
     out->offsets = calloc(n ? n : 1, sizeof *out->offsets);
-    out->mems = calloc(n ? n : 1, sizeof *out->mems);
-    if (out->offsets == NULL || out->mems == NULL) {
+    if (out->offsets == NULL) {
         grimc_cl_arena_free(out);
         return GRIMC_E_NOMEM;
     }
-    size_t bytes = grimc_arena_plan(bufs, n, cl->mem_align, out->offsets);
+    size_t bytes = grimc_arena_plan(bufs, n, GRIMC_ALIGN, out->offsets);
     if (bytes == SIZE_MAX) {
         grimc_cl_arena_free(out);
         return GRIMC_E_ARG;
@@ -696,20 +685,6 @@ int grimc_cl_arena_create(grimc_cl *cl, const grimc_buffer_life *bufs,
         return GRIMC_OK;
     }
     int status = grimc_cl_buffer(cl, bytes, CL_MEM_READ_WRITE, NULL, &out->base);
-    for (size_t i = 0; status == GRIMC_OK && i < n; i++) {
-        if (bufs[i].size == 0) {
-            continue;
-        }
-        cl_buffer_region region = {out->offsets[i], bufs[i].size};
-        cl_int err = CL_SUCCESS;
-        out->mems[i] = clCreateSubBuffer(out->base, CL_MEM_READ_WRITE,
-                                         CL_BUFFER_CREATE_TYPE_REGION, &region,
-                                         &err);
-        if (err != CL_SUCCESS) {
-            out->mems[i] = NULL;
-            status = cl_fail(cl, "clCreateSubBuffer", err);
-        }
-    }
     if (status != GRIMC_OK) {
         grimc_cl_arena_free(out);
     }
