@@ -1,0 +1,98 @@
+"""Whole zoo models, dense and BCR-pruned, through the OpenCL target against onnxruntime.
+
+Each model goes ONNX -> the default pass pipeline -> `generate_opencl` ->
+host library -> HostModel, on the OpenCL device (PoCL in CI); `run_on_device`
+asserts every kernel ran there. fp32: rtol 1e-4 / atol 1e-5 as on the CPU;
+fp16 storage: max error within 1e-2 of max |y| (half keeps 11 significant
+bits per stored activation and weight; arithmetic stays float).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from grimc import zoo
+from grimc.driver import import_model, optimize
+from grimc.emit.opencl.codegen import generate_opencl
+from grimc.prune import prune_model
+from tests.opencl.clmodel import run_on_device
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+def pruned(build: Callable[[], onnx.ModelProto], block: tuple[int, int], rate: float):
+    return lambda: prune_model(build(), block=block, rate=rate).model
+
+
+def _resnet18() -> onnx.ModelProto:
+    return zoo.resnet18(image_size=32, width=0.5, num_classes=10)
+
+
+def _mobilenet() -> onnx.ModelProto:
+    return zoo.mobilenet_v2(image_size=32, width=0.25, num_classes=10)
+
+
+FAST = {
+    "small_cnn": zoo.small_cnn,
+    "mobilenet_v2_32": _mobilenet,
+    "resnet18_32_bcr6x": pruned(_resnet18, (8, 16), 6.0),
+}
+SLOW = {
+    "vgg16_32": lambda: zoo.vgg16(image_size=32, width=0.125, num_classes=10),
+    "resnet18_32": lambda: zoo.resnet18(image_size=32, width=0.25, num_classes=10),
+    "vgg16_32_bcr8x": pruned(
+        lambda: zoo.vgg16(image_size=32, width=0.25, num_classes=10), (8, 16), 8.0
+    ),
+    "mobilenet_v2_32_bcr3x": pruned(
+        lambda: zoo.mobilenet_v2(image_size=32, width=1.0, num_classes=10), (4, 16), 3.0
+    ),
+}
+
+
+def reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+
+
+def check(model: onnx.ModelProto, tmp_path: Path, precision: str = "fp32") -> None:
+    shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    want = reference(model, x)
+    gen = generate_opencl(optimize(import_model(model), target="generic"), precision=precision)
+    got = run_on_device(gen, [x], tmp_path)[0]
+    assert got.shape == want.shape
+    if precision == "fp32":
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    else:
+        assert np.abs(got - want).max() <= 1e-2 * float(np.abs(want).max())
+
+
+@pytest.mark.parametrize("name", list(FAST))
+def test_small_models(name: str, tmp_path: Path) -> None:
+    check(FAST[name](), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW))
+def test_small_models_slow(name: str, tmp_path: Path) -> None:
+    check(SLOW[name](), tmp_path)
+
+
+def test_pruned_model_runs_bcr_kernels(tmp_path: Path) -> None:
+    """The pruned ResNet's convs really lower to the sparse kernels."""
+    module = optimize(import_model(FAST["resnet18_32_bcr6x"]()), target="generic")
+    gen = generate_opencl(module)
+    sparse = [k for k in gen.kernels if k.params.get("sparse")]
+    assert len(sparse) >= 10, [k.kind for k in gen.kernels]
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "resnet18_32_bcr6x"])
+def test_fp16_storage(name: str, tmp_path: Path) -> None:
+    check(FAST[name](), tmp_path, precision="fp16-storage")
