@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from grimc.emit.codegen import GeneratedModel
+from grimc.emit.opencl.codegen import device_name
 from grimc.runner import HostModel
 from tests.opencl.clenv import require_opencl
 
@@ -28,12 +29,6 @@ def device_names() -> str:
 def build(gen: GeneratedModel, workdir: Path, profile: bool = True) -> HostModel:
     require_opencl()
     return HostModel.build(gen, workdir, target="host", profile=profile)
-
-
-def device_of(model: HostModel) -> str:
-    fn = getattr(model._lib, f"{model.gen.prefix}_device")
-    fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_char_p
-    return fn(model._handle).decode()
 
 
 def launched(model: HostModel) -> int:
@@ -49,7 +44,7 @@ def run_on_device(
     assert gen.kernels, "the model has no kernels: nothing would run on the device"
     with build(gen, workdir) as model:
         outs = [model.run(inputs) for _ in range(runs)][-1]
-        platform, device = device_of(model).split(" | ")
+        platform, device = device_name(model).split(" | ")
         listing = device_names()
         assert device and device in listing and platform in listing, (device, listing)
         assert launched(model) == runs * len(gen.kernels)

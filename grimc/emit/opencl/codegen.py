@@ -134,3 +134,12 @@ def generate_opencl(
 ) -> GeneratedModel:
     """Lower a graph-/bcr-dialect module to a C host file running OpenCL kernels."""
     return ClGenerator(module, prefix, precision).run()
+
+
+def device_name(model) -> str:
+    """'<platform> | <device>' an OpenCL model (a loaded HostModel) runs on."""
+    import ctypes
+
+    fn = getattr(model._lib, f"{model.gen.prefix}_device")
+    fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_char_p
+    return fn(model._handle).decode()
