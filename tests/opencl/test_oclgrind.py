@@ -1,4 +1,4 @@
-"""The OpenCL BCR kernels under Oclgrind: no out-of-bounds access, uninitialized read or data race.
+"""The OpenCL BCR kernels (conv, matmul, recurrent) under Oclgrind: no out-of-bounds access, uninitialized read or data race.
 
 Each model is built as its harness executable and run by
 `oclgrind --check-api --data-races --uninitialized`, which simulates the
@@ -16,8 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grimc.driver import import_model, optimize
 from grimc.emit.opencl.codegen import generate_opencl
 from grimc.runner import ExeModel
+from tests.kernels import rnn_models as rm
+from tests.kernels.test_bcr_recurrent import CASES as BCR_CELLS
+from tests.kernels.test_bcr_recurrent import cell_model as bcr_cell_model
 from tests.opencl.bcrcases import ConvCase, MatMulCase, Sparsity, conv_case, matmul_case
 from tests.opencl.clenv import CLANG, INCLUDE, RUNTIME, require_oclgrind, require_opencl
 
@@ -44,13 +48,29 @@ def oclgrind(exe: list[str], log: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("name", list(CASES))
+def recurrent_case(name: str):
+    """A BCR-pruned cell of the CPU recurrent tests: (module, inputs, Y reference)."""
+    model = bcr_cell_model(BCR_CELLS[name])
+    feeds = rm.random_inputs(model)
+    module = optimize(import_model(model), target="generic")
+    return module, feeds, rm.onnxruntime_outputs(model, feeds)["Y"]
+
+
+RECURRENT = ["gru_bidi_clip_lbr0_b3", "lstm_bidi_states_peep_clip_b3"]
+
+
+@pytest.mark.parametrize("name", list(CASES) + RECURRENT)
 def test_bcr_kernels_clean_under_oclgrind(name: str, tmp_path: Path) -> None:
     require_opencl()
-    case = CASES[name]
-    make = conv_case if isinstance(case, ConvCase) else matmul_case
-    module, inputs, want = make(case, np.random.default_rng(1))
-    gen = generate_opencl(module)
+    if name in RECURRENT:
+        module, feeds, want = recurrent_case(name)
+        gen = generate_opencl(module)
+        inputs = [feeds[d.name] for d in gen.inputs]
+    else:
+        case = CASES[name]
+        make = conv_case if isinstance(case, ConvCase) else matmul_case
+        module, inputs, want = make(case, np.random.default_rng(1))
+        gen = generate_opencl(module)
     model = ExeModel.build(gen, tmp_path, target="host")
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     in_dir.mkdir()
