@@ -54,6 +54,19 @@ SLOW = {
 }
 
 
+FULL = {
+    "resnet18": zoo.resnet18,
+    "resnet18_bcr6x": pruned(zoo.resnet18, (8, 16), 6.0),
+    "mobilenet_v2": zoo.mobilenet_v2,
+    "mobilenet_v2_bcr3x": pruned(zoo.mobilenet_v2, (4, 16), 3.0),
+    "vgg16_bcr8x": pruned(zoo.vgg16, (8, 16), 8.0),
+    "vgg16": zoo.vgg16,
+    "resnet50": zoo.resnet50,
+    "gru_2x1024_bcr10x": pruned(zoo.gru, (16, 32), 10.0),
+    "lstm_2x1024": zoo.lstm,
+}
+
+
 def reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
@@ -61,7 +74,12 @@ def reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
-def check(model: onnx.ModelProto, tmp_path: Path, precision: str = "fp32") -> None:
+def check(
+    model: onnx.ModelProto, tmp_path: Path, precision: str = "fp32", scaled: bool = False
+) -> None:
+    """`scaled`: atol is 1e-5 x max |y| for full-size networks, as on the CPU
+    (tests/models): deep reductions sum in another order than onnxruntime and
+    fp32 rounding grows to ~1e-5 of the output scale."""
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     want = reference(model, x)
@@ -69,7 +87,8 @@ def check(model: onnx.ModelProto, tmp_path: Path, precision: str = "fp32") -> No
     got = run_on_device(gen, [x], tmp_path)[0]
     assert got.shape == want.shape
     if precision == "fp32":
-        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+        atol = ATOL * max(1.0, float(np.abs(want).max())) if scaled else ATOL
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=atol)
     else:
         assert np.abs(got - want).max() <= 1e-2 * float(np.abs(want).max())
 
@@ -83,6 +102,12 @@ def test_small_models(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", list(SLOW))
 def test_small_models_slow(name: str, tmp_path: Path) -> None:
     check(SLOW[name](), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(FULL))
+def test_full_size_models(name: str, tmp_path: Path) -> None:
+    check(FULL[name](), tmp_path, scaled=True)
 
 
 def test_pruned_model_runs_bcr_kernels(tmp_path: Path) -> None:

@@ -128,39 +128,83 @@ def _dense_linear(
     sched = choose_linear([w_mk], param_overrides(op, KNOBS))
     lists = dense_lists(ctx, [w_mk], sched.rows)
     extra = [("b", bias)] if bias is not None else []
-    if op.residual is not None:
+    if getattr(op, "residual", None) is not None:
         extra.append(("res", ctx.operand(op.residual)))
     return _linear(ctx, op, lists, sched, x, nb, k, m, extra, False, 2 * m * k * nb)
 
 
 @cl_lowers(graph.GemmOp)
 def lower_gemm(op: graph.GemmOp, ctx: LoweringContext) -> KernelInstance:
-    """Gemm with constant B and A not transposed: alpha folds into W, beta into the bias."""
+    """Constant B, A not transposed, C absent or a [N] bias: the linear kernel
+    (alpha folds into W, beta into the bias); any other Gemm: `matmul`."""
     w = ctx.const(op.b)
-    if w is None or op.trans_a.value.data:
-        raise CodegenError("graph.gemm on opencl: needs a constant B and trans_a = 0")
     nb, k = shape(op.a)
-    w_mk = (w if op.trans_b.value.data else w.T) * float(op.alpha.value.data)
-    m = w_mk.shape[0]
-    bias = None
+    c = ctx.const(op.c) if op.c is not None else None
     beta = float(op.beta.value.data)
+    n_out = shape(op.b)[0 if op.trans_b.value.data else 1]
+    bias_ok = op.c is None or beta == 0.0 or (c is not None and c.size == n_out)
+    if w is None or op.trans_a.value.data or not bias_ok:
+        return _matmul(op, ctx, bool(op.trans_a.value.data), bool(op.trans_b.value.data))
+    w_mk = (w if op.trans_b.value.data else w.T) * float(op.alpha.value.data)
+    bias = None
     if op.c is not None and beta != 0.0:
-        c = ctx.const(op.c)
-        if c is None or c.size != m:
-            raise CodegenError("graph.gemm on opencl: C must be a constant [N] bias")
         bias = float_blob(ctx, c.reshape(-1).astype(np.float64) * beta, "cl_gemm_bias")
     return _dense_linear(op, ctx, np.asarray(w_mk, dtype=np.float32), ctx.operand(op.a), nb, bias)
 
 
 @cl_lowers(graph.MatMulOp)
 def lower_matmul(op: graph.MatMulOp, ctx: LoweringContext) -> KernelInstance:
-    """x[..., K] @ B[K, N] with constant 2-D B: leading dims of x are batch rows."""
+    """x[..., K] @ W[K, N] with constant 2-D W: the linear kernel over x's rows;
+    anything else (both operands activations, batch broadcasting): `matmul`."""
     w = ctx.const(op.b)
     xs = shape(op.a)
-    if w is None or w.ndim != 2 or len(xs) < 2:
-        raise CodegenError("graph.matmul on opencl: needs a constant 2-D right operand")
-    return _dense_linear(
-        op, ctx, np.ascontiguousarray(w.T), ctx.operand(op.a), math.prod(xs[:-1]), None
+    if w is not None and w.ndim == 2 and len(xs) >= 2:
+        x_rows = math.prod(xs[:-1])
+        return _dense_linear(op, ctx, np.ascontiguousarray(w.T), ctx.operand(op.a), x_rows, None)
+    return _matmul(op, ctx, False, False)
+
+
+def _matmul(op: Operation, ctx: LoweringContext, trans_a: bool, trans_b: bool) -> KernelInstance:
+    """The general `matmul` kernel (numpy broadcasting; Gemm transposes, alpha, beta C)."""
+    from grimc.emit.opencl.tensor_ops import broadcast_strides, row_major_strides
+
+    xs, bs = shape(op.a), shape(op.b)
+    a2 = (1, *xs) if len(xs) == 1 else xs
+    b2 = (*bs, 1) if len(bs) == 1 else bs
+    m, k = (a2[-1], a2[-2]) if trans_a else (a2[-2], a2[-1])
+    n = b2[-2] if trans_b else b2[-1]
+    batch = list(graph.broadcast_shapes(a2[:-2], b2[:-2])) or [1]
+    nbatch = math.prod(batch)
+    defines = {
+        "M": m, "N": n, "K": k, "NBATCH": nbatch,
+        "A_RS": 1 if trans_a else k, "A_CS": m if trans_a else 1,
+        "B_RS": 1 if trans_b else n, "B_CS": k if trans_b else 1, "C_RS": 0, "C_CS": 0,
+    }  # fmt: skip
+    inputs = [("a", ctx.operand(op.a)), ("b", ctx.operand(op.b))]
+    alpha, beta = 1.0, 0.0
+    if isinstance(op, graph.GemmOp):
+        alpha, beta = float(op.alpha.value.data), float(op.beta.value.data)
+        if op.c is not None and beta != 0.0:
+            cm, cn = ((1, 1) + shape(op.c))[-2:]
+            defines["C_RS"] = cn if cm == m and m > 1 else 0
+            defines["C_CS"] = 1 if cn == n and n > 1 else 0
+            inputs.append(("c", ctx.operand(op.c)))
+        if op.residual is not None:
+            inputs.append(("res", ctx.operand(op.residual)))
+    return cl_kernel(
+        "matmul",
+        defines,
+        [n, m, nbatch],
+        inputs,
+        [("y", ctx.result(op.y))],
+        flops=2 * m * n * k * nbatch,
+        batch=batch,
+        batch_strides=row_major_strides(batch),
+        a_strides=[s * m * k for s in broadcast_strides(list(a2[:-2]) or [1], batch)],
+        b_strides=[s * k * n for s in broadcast_strides(list(b2[:-2]) or [1], batch)],
+        alpha=alpha,
+        beta=beta,
+        act=act_params(op.act),
     )
 
 

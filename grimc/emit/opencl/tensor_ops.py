@@ -58,7 +58,7 @@ def eltwise(
         "eltwise",
         {"N": n},
         [n],
-        [(f"a{j}", ref) for j, (ref, _) in enumerate(operands)],
+        [(f"x{j}", ref) for j, (ref, _) in enumerate(operands)],
         [("y", ctx.result(out))],
         flops=n * max(1, len(operands) - 1),
         operands=[broadcast_strides(list(s) or [1], out_shape) for _, s in operands],
@@ -165,6 +165,26 @@ def lower_softmax(op: graph.SoftmaxOp, ctx: LoweringContext) -> KernelInstance:
         [("y", ctx.result(op.y))],
         flops=4 * numel(op.x),
     )
+
+
+@cl_lowers(graph.LRNOp)
+def lower_lrn(op: graph.LRNOp, ctx: LoweringContext) -> KernelInstance:
+    """ONNX LRN: channel window [c - (size-1)//2, c + ceil((size-1)/2)], clipped."""
+    xs = shape(op.x)
+    n, c, spatial = xs[0], xs[1], math.prod(xs[2:])
+    size = op.size.value.data
+    return cl_kernel(
+        "lrn",
+        {"C": c, "HW": spatial, "NB": n, "BEFORE": (size - 1) // 2,
+         "AFTER": math.ceil((size - 1) / 2)},
+        [spatial, c, n],
+        [("x", ctx.operand(op.x))],
+        [("y", ctx.result(op.y))],
+        flops=(2 * size + 3) * numel(op.x),
+        scale=float(op.alpha.value.data) / size,
+        beta=float(op.beta.value.data),
+        bias=float(op.bias.value.data),
+    )  # fmt: skip
 
 
 @cl_lowers(graph.FlattenOp, graph.ReshapeOp)
