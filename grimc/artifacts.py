@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
-from grimc.emit.codegen import GeneratedModel, generate
-from grimc.emit.targets import emit_target
+from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError
 from grimc.names import sanitize
 from grimc.runner import ExeModel, RunStats, write_sources
@@ -38,16 +37,15 @@ def write_artifacts(
     threads: int,
     opt_level: str,
     sparse_format: str = "bcr",
+    precision: str = "fp32",
 ) -> list[Path]:
     """Generate and (for obj/so/exe) build; returns the files written."""
     from grimc import toolchain
+    from grimc.driver import build_target, generate_for
 
     prefix = sanitize(output.name.split(".")[0], "model")
-    gen = generate(
-        module, emit_target(target), threads=threads, prefix=prefix,
-        sparse_format=kernel_format(sparse_format),
-    )
-    spec = toolchain.resolve_target(target)
+    gen = generate_for(module, target, threads, prefix, sparse_format, precision)
+    spec = toolchain.resolve_target(build_target(target))
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".grimc-") as tmp:
         work = Path(tmp)
         c_path, h_path, blob_path = write_sources(gen, work)
@@ -60,14 +58,15 @@ def write_artifacts(
             produced[obj] = output.name
         elif kind == "so":
             lib = work / "model.so"
-            toolchain.build_shared([c_path], lib, spec, opt_level=opt_level)
+            toolchain.build_shared([c_path], lib, spec, opt_level=opt_level, libs=gen.libs)
             produced[lib] = output.name
         else:
             exe = work / "model.exe"
             harness = work / f"{prefix}_main.c"
             harness.write_text(gen.harness)
             toolchain.build_executable(
-                [c_path, harness], exe, spec, static=spec.needs_qemu, opt_level=opt_level
+                [c_path, harness], exe, spec, static=spec.needs_qemu, opt_level=opt_level,
+                libs=gen.libs,
             )
             produced[exe] = output.name
         written = []
@@ -154,20 +153,20 @@ def run_compiled(
 ) -> CompiledRun:
     """Compile args.model, build the harness, run it; check if args.check."""
     from grimc.cli import load_module
-    from grimc.driver import optimize
+    from grimc.driver import build_target, generate_for, optimize
 
     module = optimize(
         load_module(args.model, args.input_shape), None, None, args.target, args.threads,
         args.sparse_format,
     )
-    gen = generate(
-        module, emit_target(args.target), threads=args.threads,
-        sparse_format=kernel_format(args.sparse_format),
+    gen = generate_for(
+        module, args.target, args.threads, sparse_format=args.sparse_format,
+        precision=getattr(args, "precision", "fp32"),
     )
     inputs = make_inputs(gen, given, args.seed)
     with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
         exe = ExeModel.build(
-            gen, Path(tmp), target=args.target, threads=args.threads,
+            gen, Path(tmp), target=build_target(args.target), threads=args.threads,
             profile=getattr(args, "profile", False),
         )
         outputs, stats = exe.run_with_stats(inputs, repeat=repeat)

@@ -128,8 +128,15 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         "--target",
         default="host",
         help="host (x86-64-v3, AVX2; default), host-avx512 (x86-64-v4), aarch64 (NEON; runs "
-        "here under qemu-aarch64), generic (portable C); clang triples such as "
-        "aarch64-linux-gnu are accepted",
+        "here under qemu-aarch64), generic (portable C), opencl (OpenCL kernels, device from "
+        "GRIMC_OPENCL_DEVICE; link -lOpenCL); clang triples such as aarch64-linux-gnu are "
+        "accepted",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "fp16-storage"],
+        default="fp32",
+        help="opencl only: fp16-storage keeps weights and activations as half, computes in float",
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="worker threads the kernels are split for (default 1)"
@@ -241,7 +248,8 @@ def compile_main(argv: Sequence[str]) -> int:
     from grimc.artifacts import write_artifacts
 
     written = write_artifacts(
-        module, args.output, kind, args.target, args.threads, args.opt_level, args.sparse_format
+        module, args.output, kind, args.target, args.threads, args.opt_level, args.sparse_format,
+        args.precision,
     )
     for path in written:
         print(path, file=sys.stderr)

@@ -18,6 +18,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from grimc.artifacts import kernel_format
 from grimc.emit.codegen import GeneratedModel, generate
+from grimc.emit.opencl.codegen import PRECISIONS, generate_opencl
 from grimc.emit.targets import emit_target
 from grimc.errors import GrimcError
 from grimc.names import sanitize
@@ -42,6 +43,8 @@ def import_model(
 
 
 SPARSE_FORMATS = ("bcr", "csr", "dense")
+OPENCL = "opencl"
+"""The OpenCL target: a host .c (built for this machine) running OpenCL kernels."""
 _REGISTERS = {"host": 16, "host-avx512": 32, "aarch64": 32, "generic": 16}
 
 
@@ -58,6 +61,8 @@ def default_passes(target: str = "host", threads: int = 1, sparse_format: str = 
         )
     if sparse_format == "dense":
         return list(GRAPH_PIPELINE)
+    if target == OPENCL:  # bcr-rle's register blocking is a CPU decision
+        return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={threads}}}"]
     spec = emit_target(target)
     return [
         *GRAPH_PIPELINE,
@@ -80,6 +85,32 @@ def optimize(
     return PipelineRunner(instrumentation).run(module, names)
 
 
+def generate_for(
+    module: ModuleOp,
+    target: str,
+    threads: int = 1,
+    prefix: str = "grimc_model",
+    sparse_format: str = "bcr",
+    precision: str = "fp32",
+) -> GeneratedModel:
+    """Code for `target`: CPU kernels, or for "opencl" the host file with OpenCL kernels."""
+    if precision not in PRECISIONS:
+        raise GrimcError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+    if target == OPENCL:
+        return generate_opencl(module, prefix=prefix, precision=precision)
+    if precision != "fp32":
+        raise GrimcError(f"--precision {precision}: only --target opencl supports it")
+    return generate(
+        module, emit_target(target), threads=threads, prefix=prefix,
+        sparse_format=kernel_format(sparse_format),
+    )  # fmt: skip
+
+
+def build_target(target: str) -> str:
+    """The toolchain target that builds the generated C (OpenCL models are host code)."""
+    return "host" if target == OPENCL else target
+
+
 def compile_model(
     source: ModelSource,
     target: str = "host",
@@ -89,19 +120,21 @@ def compile_model(
     instrumentation: Instrumentation | None = None,
     prefix: str = "grimc_model",
     sparse_format: str = "bcr",
+    precision: str = "fp32",
 ) -> GeneratedModel:
-    """Import, optimize and generate C for `target` (host, host-avx512, aarch64, generic).
+    """Import, optimize and generate C for `target` (host, host-avx512, aarch64, generic, opencl).
 
     `sparse_format`: "bcr" (default: BCR-sparse layers run register-blocked
     sparse kernels), "csr" (the CSR baseline kernels) or "dense" (ignore sparsity).
+    `precision` (opencl only): "fp32" or "fp16-storage".
     """
-    spec = emit_target(target)
+    if target != OPENCL:
+        emit_target(target)  # reject an unknown target before the pipeline runs
     module = optimize(
         import_model(source, input_shapes), passes, instrumentation, target, threads, sparse_format
     )
-    return generate(
-        module, spec, threads=threads, prefix=sanitize(prefix, "model"),
-        sparse_format=kernel_format(sparse_format),
+    return generate_for(
+        module, target, threads, sanitize(prefix, "model"), sparse_format, precision
     )
 
 
@@ -121,4 +154,4 @@ def build_model(
     )
     if target == "aarch64":
         return ExeModel.build(gen, Path(workdir), target=target, threads=threads)
-    return HostModel.build(gen, Path(workdir), threads=threads, target=target)
+    return HostModel.build(gen, Path(workdir), threads=threads, target=build_target(target))

@@ -1,0 +1,54 @@
+"""`--target opencl` through the CLI: compile, run against onnxruntime, bench with the device profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from grimc import zoo
+from tests.opencl.clenv import require_opencl
+
+
+@pytest.fixture
+def small_cnn(tmp_path: Path) -> Path:
+    path = tmp_path / "m.onnx"
+    onnx.save(zoo.small_cnn(), path)
+    return path
+
+
+def test_run_check_on_opencl(run_cli, small_cnn: Path) -> None:
+    require_opencl()
+    proc = run_cli(["grimc", "run", str(small_cnn), "--target", "opencl", "--check"])
+    assert proc.returncode == 0, proc.stderr
+    assert "onnxruntime check: OK" in proc.stdout
+
+
+def test_bench_profile_fp16_on_opencl(run_cli, small_cnn: Path) -> None:
+    require_opencl()
+    args = ["grimc", "bench", str(small_cnn), "--target", "opencl", "--repeat", "2", "--profile",
+            "--precision", "fp16-storage"]  # fmt: skip
+    proc = run_cli(args)
+    assert proc.returncode == 0, proc.stderr
+    assert "target opencl" in proc.stdout
+    assert "k0_conv" in proc.stdout and "sum of kernels" in proc.stdout
+
+
+def test_compile_writes_c_with_embedded_kernels(run_cli, small_cnn: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m.c"
+    proc = run_cli(["grimc", str(small_cnn), "--target", "opencl", "-o", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "__kernel void k0_conv(" in text and "grimc_cl_build" in text
+    assert (tmp_path / "m.h").exists() and (tmp_path / "m.weights.bin").exists()
+
+
+def test_precision_needs_opencl(run_cli, small_cnn: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.c"
+    proc = run_cli(["grimc", str(small_cnn), "--precision", "fp16-storage", "-o", str(out)])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "grimc: error: --precision fp16-storage: only --target opencl supports it"
+    ]
+    assert not out.exists()
