@@ -20,7 +20,7 @@
  *               shadow memory, and offsets need no base-address alignment).
  *   profiling   optional: one event per launch, read back as nanoseconds.
  *
- * Errors are GRIMC_E_* codes; the OpenCL-specific ones are below.
+ * Errors are GRIMC_E_* codes (grimc_rt.h, grimc_strerror).
  * grimc_cl_log() gives the detail of the last failure (the build log of a
  * failed build, the device list when no device matched, the OpenCL error).
  */
@@ -38,16 +38,9 @@
 extern "C" {
 #endif
 
-/* Status codes of the OpenCL runtime, continuing the GRIMC_E_* scheme.
- * Out of device memory is GRIMC_E_NOMEM, a bad argument GRIMC_E_ARG. */
-enum {
-    GRIMC_E_NO_DEVICE = -20, /* no OpenCL platform, or no device matches */
-    GRIMC_E_BUILD = -21,     /* program build failed (log: grimc_cl_log) */
-    GRIMC_E_DEVICE = -22     /* any other OpenCL error (log names it) */
-};
-
-/* grimc_strerror extended with the codes above; never NULL. */
-const char *grimc_cl_strerror(int status);
+/* Status codes: the GRIMC_E_* of grimc_rt.h. The OpenCL ones are
+ * GRIMC_E_NO_DEVICE, GRIMC_E_BUILD (log: grimc_cl_log) and GRIMC_E_DEVICE
+ * (log names the call); out of device memory is GRIMC_E_NOMEM. */
 
 /* A GRIMC_E_* status for an OpenCL error code (CL_SUCCESS -> GRIMC_OK). */
 int grimc_cl_status(cl_int err);

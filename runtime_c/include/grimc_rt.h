@@ -43,7 +43,11 @@ enum {
     GRIMC_E_SIZE = -7,      /* blob longer than its header says */
     GRIMC_E_BOUNDS = -8,    /* table or an entry lies outside the blob */
     GRIMC_E_ALIGN = -9,     /* base pointer or entry offset not 64-aligned */
-    GRIMC_E_UNSUPPORTED = -10 /* the model was built without this feature */
+    GRIMC_E_UNSUPPORTED = -10, /* the model was built without this feature */
+    /* OpenCL target (grimc_opencl.h); out of device memory is GRIMC_E_NOMEM */
+    GRIMC_E_NO_DEVICE = -20, /* no OpenCL platform, or no device matches */
+    GRIMC_E_BUILD = -21,     /* OpenCL program build failed */
+    GRIMC_E_DEVICE = -22     /* any other OpenCL error */
 };
 
 /* Static English message for a status code; never NULL. */

@@ -23,6 +23,9 @@ const char *grimc_strerror(int status) {
     case GRIMC_E_BOUNDS: return "weight blob entry out of bounds";
     case GRIMC_E_ALIGN: return "weight blob data is not 64-byte aligned";
     case GRIMC_E_UNSUPPORTED: return "not built in (e.g. profiling needs -DGRIMC_PROFILE)";
+    case GRIMC_E_NO_DEVICE: return "no OpenCL platform or no matching device";
+    case GRIMC_E_BUILD: return "OpenCL program build failed";
+    case GRIMC_E_DEVICE: return "OpenCL error";
     default: return "unknown grimc error";
     }
 }

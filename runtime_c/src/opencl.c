@@ -22,15 +22,6 @@
 /* CL_PLATFORM_NOT_FOUND_KHR of cl_khr_icd (the loader's "no platform"). */
 #define CL_PLATFORM_NOT_FOUND_KHR_ (-1001)
 
-const char *grimc_cl_strerror(int status) {
-    switch (status) {
-    case GRIMC_E_NO_DEVICE: return "no OpenCL platform or no matching device";
-    case GRIMC_E_BUILD: return "OpenCL program build failed";
-    case GRIMC_E_DEVICE: return "OpenCL error";
-    default: return grimc_strerror(status);
-    }
-}
-
 int grimc_cl_status(cl_int err) {
     switch (err) {
     case CL_SUCCESS: return GRIMC_OK;

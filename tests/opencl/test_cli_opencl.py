@@ -52,3 +52,12 @@ def test_precision_needs_opencl(run_cli, small_cnn: Path, tmp_path: Path) -> Non
         "grimc: error: --precision fp16-storage: only --target opencl supports it"
     ]
     assert not out.exists()
+
+
+def test_unknown_device_is_named(run_cli, small_cnn: Path, monkeypatch) -> None:
+    """A selector matching no device fails creation with GRIMC_E_NO_DEVICE's message."""
+    require_opencl()
+    monkeypatch.setenv("GRIMC_OPENCL_DEVICE", "no-such-device-zz")
+    proc = run_cli(["grimc", "run", str(small_cnn), "--target", "opencl"])
+    assert proc.returncode != 0
+    assert "no OpenCL platform or no matching device" in proc.stderr

@@ -25,6 +25,7 @@ from grimc.emit.kernels.bcr import float_blob, int_blob, load_weight, param_over
 from grimc.emit.kernels.bcr_matmul import linear_shape
 from grimc.emit.opencl.lowering import cl_kernel, cl_lowers
 from grimc.emit.opencl.schedule import KNOBS, ClSchedule, choose_linear
+from grimc.emit.opencl.tensor_ops import broadcast_strides, row_major_strides
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,6 @@ def lower_matmul(op: graph.MatMulOp, ctx: LoweringContext) -> KernelInstance:
 
 def _matmul(op: Operation, ctx: LoweringContext, trans_a: bool, trans_b: bool) -> KernelInstance:
     """The general `matmul` kernel (numpy broadcasting; Gemm transposes, alpha, beta C)."""
-    from grimc.emit.opencl.tensor_ops import broadcast_strides, row_major_strides
-
     xs, bs = shape(op.a), shape(op.b)
     a2 = (1, *xs) if len(xs) == 1 else xs
     b2 = (*bs, 1) if len(bs) == 1 else bs
