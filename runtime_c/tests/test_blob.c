@@ -188,7 +188,8 @@ static void test_strerror(void) {
     const int codes[] = {GRIMC_OK,         GRIMC_E_ARG,     GRIMC_E_IO,
                          GRIMC_E_NOMEM,    GRIMC_E_MAGIC,   GRIMC_E_VERSION,
                          GRIMC_E_TRUNCATED, GRIMC_E_SIZE,   GRIMC_E_BOUNDS,
-                         GRIMC_E_ALIGN,    GRIMC_E_UNSUPPORTED};
+                         GRIMC_E_ALIGN,    GRIMC_E_UNSUPPORTED, GRIMC_E_NO_DEVICE,
+                         GRIMC_E_BUILD,    GRIMC_E_DEVICE};
     const int n = (int)(sizeof codes / sizeof *codes);
     for (int i = 0; i < n; i++) {
         CHECK(grimc_strerror(codes[i]) != NULL);
