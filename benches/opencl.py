@@ -1,7 +1,7 @@
 """OpenCL target: per-model latency and per-kernel device profile, dense against BCR.
 
     python -m benches.opencl [--models resnet18_32,vgg16_32] [--repeat 10]
-        [--device 0] [--precision fp32|fp16-storage] [--list]
+        [--device 0] [--precision fp32|fp16-storage|fp16] [--list]
 
 Every model runs twice on the same OpenCL device: dense (the zoo model as is)
 and BCR (the same model BCR-pruned by `grimc.prune.prune_model`, compiled
@@ -33,7 +33,7 @@ import onnx
 
 from grimc import zoo
 from grimc.driver import import_model, optimize
-from grimc.emit.opencl.codegen import device_name, generate_opencl
+from grimc.emit.opencl.codegen import PRECISIONS, device_name, generate_opencl
 from grimc.prune import prune_model
 from grimc.runner import HostModel, format_profile
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=DEFAULT, help=f"comma list of {', '.join(MODELS)}")
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--device", help="OpenCL device index or name substring")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16-storage"])
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     parser.add_argument("--profile", action="store_true", help="print every kernel's device time")
     args = parser.parse_args(argv)
     if args.device is not None:

@@ -134,9 +134,10 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=["fp32", "fp16-storage"],
+        choices=["fp32", "fp16-storage", "fp16"],
         default="fp32",
-        help="opencl only: fp16-storage keeps weights and activations as half, computes in float",
+        help="opencl only: fp16-storage keeps weights and activations as half, computes in "
+        "float; fp16 also computes the inner products in half (devices with cl_khr_fp16)",
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="worker threads the kernels are split for (default 1)"

@@ -126,7 +126,7 @@ def compile_model(
 
     `sparse_format`: "bcr" (default: BCR-sparse layers run register-blocked
     sparse kernels), "csr" (the CSR baseline kernels) or "dense" (ignore sparsity).
-    `precision` (opencl only): "fp32" or "fp16-storage".
+    `precision` (opencl only): "fp32", "fp16-storage" or "fp16".
     """
     if target != OPENCL:
         emit_target(target)  # reject an unknown target before the pipeline runs

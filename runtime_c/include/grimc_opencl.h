@@ -39,8 +39,9 @@ extern "C" {
 #endif
 
 /* Status codes: the GRIMC_E_* of grimc_rt.h. The OpenCL ones are
- * GRIMC_E_NO_DEVICE, GRIMC_E_BUILD (log: grimc_cl_log) and GRIMC_E_DEVICE
- * (log names the call); out of device memory is GRIMC_E_NOMEM. */
+ * GRIMC_E_NO_DEVICE, GRIMC_E_BUILD (log: grimc_cl_log), GRIMC_E_DEVICE
+ * (log names the call) and GRIMC_E_NO_FP16; out of device memory is
+ * GRIMC_E_NOMEM. */
 
 /* A GRIMC_E_* status for an OpenCL error code (CL_SUCCESS -> GRIMC_OK). */
 int grimc_cl_status(cl_int err);
@@ -99,6 +100,11 @@ const char *grimc_cl_log(const grimc_cl *cl);
 
 /* Number of OpenCL devices over all platforms (0 without a platform). */
 int grimc_cl_device_count(void);
+
+/* GRIMC_OK if the device supports half arithmetic (cl_khr_fp16), else
+ * GRIMC_E_NO_FP16 with the device named in grimc_cl_log. Models built for
+ * native half (--precision fp16) call it before building their kernels. */
+int grimc_cl_require_fp16(grimc_cl *cl);
 
 /* Build `source` with `options` (e.g. "-DK=64 -cl-fast-relaxed-math") for
  * cl's device, using the binary cache when enabled. A binary that fails to

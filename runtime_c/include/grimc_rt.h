@@ -47,7 +47,8 @@ enum {
     /* OpenCL target (grimc_opencl.h); out of device memory is GRIMC_E_NOMEM */
     GRIMC_E_NO_DEVICE = -20, /* no OpenCL platform, or no device matches */
     GRIMC_E_BUILD = -21,     /* OpenCL program build failed */
-    GRIMC_E_DEVICE = -22     /* any other OpenCL error */
+    GRIMC_E_DEVICE = -22,    /* any other OpenCL error */
+    GRIMC_E_NO_FP16 = -23    /* device lacks cl_khr_fp16 (half arithmetic) */
 };
 
 /* Static English message for a status code; never NULL. */

@@ -496,6 +496,19 @@ static void cl_build_log(grimc_cl *cl, cl_program prog, const char *options) {
     free(text);
 }
 
+int grimc_cl_require_fp16(grimc_cl *cl) {
+    if (cl == NULL) {
+        return GRIMC_E_ARG;
+    }
+    if (cl->has_fp16) {
+        return GRIMC_OK;
+    }
+    cl_set_log(cl, "'%s | %s' does not report cl_khr_fp16; build the model "
+               "with half storage (fp16-storage) or fp32 instead",
+               cl->platform_name, cl->device_name);
+    return GRIMC_E_NO_FP16;
+}
+
 int grimc_cl_build(grimc_cl *cl, const char *source, const char *options,
                    cl_program *out) {
     if (cl == NULL || source == NULL || out == NULL) {

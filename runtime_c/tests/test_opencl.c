@@ -167,6 +167,27 @@ static void test_build_failure_reports_the_log(void) {
     grimc_cl_destroy(cl);
 }
 
+/* The native-half check agrees with the device's own extension list. */
+static void test_fp16_check_matches_the_device(void) {
+    grimc_cl *cl = make(NULL, "", 0);
+    CHECK(cl != NULL);
+    if (cl == NULL) return;
+    char ext[8192] = {0};
+    CHECK(clGetDeviceInfo(cl->device, CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL) ==
+          CL_SUCCESS);
+    int st = grimc_cl_require_fp16(cl);
+    if (strstr(ext, "cl_khr_fp16") != NULL) {
+        CHECK(st == GRIMC_OK);
+    } else {
+        CHECK(st == GRIMC_E_NO_FP16);
+        CHECK(strstr(grimc_cl_log(cl), cl->device_name) != NULL);
+        CHECK(strstr(grimc_cl_log(cl), "cl_khr_fp16") != NULL);
+    }
+    CHECK(grimc_cl_require_fp16(NULL) == GRIMC_E_ARG);
+    CHECK(strstr(grimc_strerror(GRIMC_E_NO_FP16), "cl_khr_fp16") != NULL);
+    grimc_cl_destroy(cl);
+}
+
 static long file_size(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
@@ -346,5 +367,6 @@ int main(int argc, char **argv) {
     RUN(test_out_of_device_memory);
     RUN(test_arena_offsets);
     RUN(test_half_conversion);
+    RUN(test_fp16_check_matches_the_device);
     return TEST_REPORT();
 }

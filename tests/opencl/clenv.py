@@ -53,3 +53,9 @@ def require_oclgrind() -> str:
     require(path is not None, "oclgrind", "oclgrind")
     assert path is not None
     return path
+
+
+def device_reports_fp16() -> bool:
+    """Whether an OpenCL device lists cl_khr_fp16 (half arithmetic); PoCL on CPU does not."""
+    out = subprocess.run(["clinfo"], capture_output=True, text=True, timeout=60).stdout
+    return "cl_khr_fp16" in out

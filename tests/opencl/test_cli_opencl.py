@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from grimc import zoo
-from tests.opencl.clenv import require_opencl
+from tests.opencl.clenv import device_reports_fp16, require_opencl
 
 
 @pytest.fixture
@@ -61,3 +61,16 @@ def test_unknown_device_is_named(run_cli, small_cnn: Path, monkeypatch) -> None:
     proc = run_cli(["grimc", "run", str(small_cnn), "--target", "opencl"])
     assert proc.returncode != 0
     assert "no OpenCL platform or no matching device" in proc.stderr
+
+
+def test_fp16_needs_cl_khr_fp16(run_cli, small_cnn: Path) -> None:
+    """--precision fp16 runs where the device reports cl_khr_fp16; elsewhere (PoCL)
+    it fails with one line naming the missing extension, exit 2."""
+    require_opencl()
+    proc = run_cli(["grimc", "run", str(small_cnn), "--target", "opencl", "--precision", "fp16"])
+    if device_reports_fp16():
+        assert proc.returncode == 0, proc.stderr
+        return
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "lacks cl_khr_fp16 (half arithmetic)" in lines[0], proc.stderr

@@ -28,11 +28,14 @@ from grimc.emit.codegen import (
     c_float,
     runtime_source,
 )
-from grimc.emit.kernel import Alias, CodegenError
+from grimc.emit.kernel import Alias, CodegenError, KernelInstance
 from grimc.emit.opencl.lowering import CL_LOWERINGS, build_options
 from grimc.emit.targets import EmitTarget
 
-PRECISIONS = ("fp32", "fp16-storage")
+PRECISIONS = ("fp32", "fp16-storage", "fp16")
+"""fp32; half storage with float arithmetic (any OpenCL 1.2 device); half
+storage and half arithmetic in the inner products (devices with cl_khr_fp16:
+the model refuses to load elsewhere, GRIMC_E_NO_FP16)."""
 TARGET = EmitTarget("opencl", ("opencl",), 1, "opencl")
 """The emit target of OpenCL models (templates/opencl; vector widths are per kernel)."""
 
@@ -61,6 +64,21 @@ class ClProgram:
     options: str
 
 
+def cl_programs(kernels: list[KernelInstance], precision: str) -> tuple[list[str], list[ClProgram]]:
+    """The distinct kernel source texts and, per kernel, its source and build options."""
+    env = _jinja_env()
+    env.filters["clfloat"] = c_float  # OpenCL C float literals are C literals
+    sources: list[str] = []
+    programs = []
+    for k in kernels:
+        text = env.get_template(f"opencl/{k.kind}.cl.j2").render(k=k, p=k.params)
+        if text not in sources:
+            sources.append(text)
+        options = build_options(k, precision != "fp32", precision == "fp16")
+        programs.append(ClProgram(sources.index(text), options))
+    return sources, programs
+
+
 class ClGenerator(Generator):
     """The shared generator with OpenCL lowerings and the OpenCL model template."""
 
@@ -68,7 +86,9 @@ class ClGenerator(Generator):
         if precision not in PRECISIONS:
             raise CodegenError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
         super().__init__(module, TARGET, 1, prefix)
-        self.half = precision == "fp16-storage"
+        self.precision = precision
+        self.half = precision != "fp32"
+        self.native_half = precision == "fp16"
 
     def run(self) -> GeneratedModel:
         _load_lowerings()
@@ -87,14 +107,7 @@ class ClGenerator(Generator):
 
     def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
         env = _jinja_env()
-        env.filters["clfloat"] = c_float  # OpenCL C float literals are C literals
-        sources: list[str] = []
-        programs = []
-        for k in self.kernels:
-            text = env.get_template(f"opencl/{k.kind}.cl.j2").render(k=k, p=k.params)
-            if text not in sources:
-                sources.append(text)
-            programs.append(ClProgram(sources.index(text), build_options(k, self.half)))
+        sources, programs = cl_programs(self.kernels, self.precision)
         common = dict(
             prefix=self.prefix,
             t=self.target,
@@ -113,6 +126,7 @@ class ClGenerator(Generator):
             cl_sources=[c_string(s) for s in sources],
             programs=programs,
             half=self.half,
+            native_half=self.native_half,
             **common,
         )
         return GeneratedModel(

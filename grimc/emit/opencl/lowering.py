@@ -67,7 +67,10 @@ def cl_kernel(
     )
 
 
-def build_options(kernel: KernelInstance, half: bool) -> str:
-    """The program build options of one kernel: its -D specializations."""
+def build_options(kernel: KernelInstance, half: bool, native_half: bool) -> str:
+    """The program build options of one kernel: its -D specializations and
+    the precision (GRIMC_HALF: half storage; GRIMC_FP16: half arithmetic)."""
     defs = [f"-D{k}={v}" for k, v in kernel.params["defines"].items()]
-    return " ".join([*defs, *(["-DGRIMC_HALF=1"] if half else [])])
+    defs += ["-DGRIMC_HALF=1"] if half else []
+    defs += ["-DGRIMC_FP16=1"] if native_half else []
+    return " ".join(defs)
