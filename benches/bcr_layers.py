@@ -3,7 +3,7 @@
     python benches/bcr_layers.py [--target host-avx512] [--threads 1] [--repeat 15]
         [--layers NAME,...] [--ablation]
 
-Layers are the shapes of DESIGN.md §6: 3x3 convs with 8x16 blocks and column
+Layers are the prototype's shapes (docs/bcr.md): 3x3 convs with 8x16 blocks and column
 pruning (each block keeps 2 of 16 columns: 8x; or 1: 16x), a 1x1 conv, and a
 GRU-like 3072x1024 recurrent GEMV at 10x (blocks keep 1 or 2 columns,
 unbalanced). Weights are pruned here, packed into BCRC and lowered straight

@@ -33,7 +33,8 @@ import onnx
 
 from grimc import zoo
 from grimc.driver import import_model, optimize
-from grimc.emit.opencl.codegen import PRECISIONS, device_name, generate_opencl
+from grimc.emit.opencl.codegen import device_name, generate_opencl
+from grimc.options import PRECISIONS
 from grimc.prune import prune_model
 from grimc.runner import HostModel, format_profile
 

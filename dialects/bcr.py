@@ -1,4 +1,4 @@
-"""The `bcr` dialect: ops whose weights are BCR-sparse (see DESIGN.md §1-2).
+"""The `bcr` dialect: ops whose weights are BCR-sparse (see docs/bcr.md).
 
 A BCR weight never appears in the IR as a tensor. Its compact storage (BCRC,
 laid out by `grimc.bcr_format`) lives in the module's weight store as the

@@ -1,36 +1,57 @@
 """The Python API of the compiler: ONNX in, C (or a runnable model) out.
 
-    from grimc.driver import compile_model, build_model
-    gen = compile_model("model.onnx", target="host")           # GeneratedModel
-    with build_model("model.onnx", workdir, threads=2) as m:    # HostModel / ExeModel
+    from grimc.driver import CompileOptions, compile_model, build_model
+    opts = CompileOptions(target="host", threads=2)
+    gen = compile_model("model.onnx", opts)                  # GeneratedModel
+    gen = compile_model("model.onnx", target="host")         # same, fields as keywords
+    with build_model("model.onnx", "build", opts) as m:      # HostModel / ExeModel
         y = m.run([x])
+
+Every entry point takes a `CompileOptions` and/or its fields as keywords
+(keywords override the options). The CLI, the ONNX backend, the runner and the
+benches all compile through `compile_model` (or its steps `import_model`,
+`optimize`, `generate_model`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import onnx
 from xdsl.dialects.builtin import ModuleOp
 
-from grimc.artifacts import kernel_format
 from grimc.emit.codegen import GeneratedModel, generate
-from grimc.emit.opencl.codegen import PRECISIONS, generate_opencl
+from grimc.emit.opencl.codegen import generate_opencl
 from grimc.emit.targets import emit_target
-from grimc.errors import GrimcError
-from grimc.names import sanitize
+from grimc.options import SPARSE_FORMATS, CompileOptions, shape_map
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
+
+__all__ = [
+    "SPARSE_FORMATS",
+    "CompileOptions",
+    "ModelSource",
+    "build_model",
+    "compile_model",
+    "default_passes",
+    "generate_model",
+    "import_model",
+    "optimize",
+]
 
 ModelSource = str | os.PathLike[str] | bytes | onnx.ModelProto | ModuleOp
 
+_REGISTERS = {"host": 16, "host-avx512": 32, "aarch64": 32, "generic": 16}
+OPENCL = "opencl"
+"""The OpenCL target: kernels in OpenCL C, driven by a portable C host file."""
 
-def import_model(
-    source: ModelSource, input_shapes: Mapping[str, Sequence[int]] | None = None
-) -> ModuleOp:
-    """A graph-dialect module from an ONNX model (path, bytes, proto) or IR file."""
+
+def import_model(source: ModelSource, input_shapes: Any = None) -> ModuleOp:
+    """A graph-dialect module from an ONNX model (path, bytes, proto) or IR file.
+
+    `input_shapes`: a mapping name -> dims (or CompileOptions.input_shapes).
+    """
     if isinstance(source, ModuleOp):
         return source
     if isinstance(source, str | os.PathLike) and str(source).endswith(".mlir"):
@@ -39,119 +60,93 @@ def import_model(
         return parse_mlir_file(Path(source))
     from grimc.frontend import import_onnx
 
-    return import_onnx(source, input_shapes=input_shapes)
+    return import_onnx(source, input_shapes=shape_map(input_shapes))
 
 
-SPARSE_FORMATS = ("bcr", "csr", "dense")
-OPENCL = "opencl"
-"""The OpenCL target: a host .c (built for this machine) running OpenCL kernels."""
-_REGISTERS = {"host": 16, "host-avx512": 32, "aarch64": 32, "generic": 16}
-
-
-def default_passes(target: str = "host", threads: int = 1, sparse_format: str = "bcr") -> list[str]:
+def default_passes(options: CompileOptions | None = None, **fields: Any) -> list[str]:
     """The default pipeline: graph clean-up, then (unless dense) BCR detection,
     reordering balanced for `threads`, and register blocking for `target`.
 
     Recurrent ops (GRU/LSTM/RNN) with BCR-sparse W or R become bcr.gru /
     bcr.lstm / bcr.rnn too (kernels in grimc/emit/kernels/bcr_recurrent.py).
     """
-    if sparse_format not in SPARSE_FORMATS:
-        raise GrimcError(
-            f"--sparse-format {sparse_format}: expected one of {', '.join(SPARSE_FORMATS)}"
-        )
-    if sparse_format == "dense":
+    opts = CompileOptions.of(options, **fields)
+    if opts.sparse_format == "dense":
         return list(GRAPH_PIPELINE)
-    if target == OPENCL:  # bcr-rle's register blocking is a CPU decision
-        return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={threads}}}"]
-    spec = emit_target(target)
+    if opts.target == OPENCL:  # bcr-rle's register blocking is a CPU decision
+        return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={opts.threads}}}"]
+    spec = emit_target(opts.target)
     return [
         *GRAPH_PIPELINE,
         "bcr-detect",
-        f"bcr-reorder{{threads={threads}}}",
+        f"bcr-reorder{{threads={opts.threads}}}",
         f"bcr-rle{{registers={_REGISTERS[spec.name]} vector-width={spec.vw}}}",
     ]
 
 
+def pipeline_of(options: CompileOptions) -> list[str]:
+    """The passes a compile with `options` runs: its explicit list, else the default."""
+    return default_passes(options) if options.passes is None else list(options.passes)
+
+
 def optimize(
     module: ModuleOp,
-    passes: Sequence[str] | None = None,
+    options: CompileOptions | None = None,
     instrumentation: Instrumentation | None = None,
-    target: str = "host",
-    threads: int = 1,
-    sparse_format: str = "bcr",
+    **fields: Any,
 ) -> ModuleOp:
-    """Run the pass pipeline (default: `default_passes`) in place."""
-    names = default_passes(target, threads, sparse_format) if passes is None else list(passes)
-    return PipelineRunner(instrumentation).run(module, names)
+    """Run the pass pipeline of `options` on `module`, in place."""
+    opts = CompileOptions.of(options, **fields)
+    return PipelineRunner(instrumentation).run(module, pipeline_of(opts))
 
 
-def generate_for(
-    module: ModuleOp,
-    target: str,
-    threads: int = 1,
-    prefix: str = "grimc_model",
-    sparse_format: str = "bcr",
-    precision: str = "fp32",
+def generate_model(
+    module: ModuleOp, options: CompileOptions | None = None, **fields: Any
 ) -> GeneratedModel:
-    """Code for `target`: CPU kernels, or for "opencl" the host file with OpenCL kernels."""
-    if precision not in PRECISIONS:
-        raise GrimcError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
-    if target == OPENCL:
-        return generate_opencl(module, prefix=prefix, precision=precision)
-    if precision != "fp32":
-        raise GrimcError(f"--precision {precision}: only --target opencl supports it")
+    """Generate C for an optimized module (the last step of `compile_model`)."""
+    opts = CompileOptions.of(options, **fields)
+    if opts.target == OPENCL:
+        return generate_opencl(module, prefix=opts.prefix, precision=opts.precision)
     return generate(
-        module, emit_target(target), threads=threads, prefix=prefix,
-        sparse_format=kernel_format(sparse_format),
-    )  # fmt: skip
-
-
-def build_target(target: str) -> str:
-    """The toolchain target that builds the generated C (OpenCL models are host code)."""
-    return "host" if target == OPENCL else target
+        module, emit_target(opts.target), threads=opts.threads, prefix=opts.prefix,
+        sparse_format=opts.kernel_format,
+    )
 
 
 def compile_model(
     source: ModelSource,
-    target: str = "host",
-    threads: int = 1,
-    input_shapes: Mapping[str, Sequence[int]] | None = None,
-    passes: Sequence[str] | None = None,
+    options: CompileOptions | None = None,
+    *,
     instrumentation: Instrumentation | None = None,
-    prefix: str = "grimc_model",
-    sparse_format: str = "bcr",
-    precision: str = "fp32",
+    **fields: Any,
 ) -> GeneratedModel:
-    """Import, optimize and generate C for `target` (host, host-avx512, aarch64, generic, opencl).
+    """Import, optimize and generate C: the one compile entry point.
 
-    `sparse_format`: "bcr" (default: BCR-sparse layers run register-blocked
-    sparse kernels), "csr" (the CSR baseline kernels) or "dense" (ignore sparsity).
-    `precision` (opencl only): "fp32", "fp16-storage" or "fp16".
+    `fields` are CompileOptions fields (target, threads, sparse_format,
+    input_shapes, passes, opt_level, prefix, profile, precision) overriding `options`.
     """
-    if target != OPENCL:
-        emit_target(target)  # reject an unknown target before the pipeline runs
-    module = optimize(
-        import_model(source, input_shapes), passes, instrumentation, target, threads, sparse_format
-    )
-    return generate_for(
-        module, target, threads, sanitize(prefix, "model"), sparse_format, precision
-    )
+    opts = CompileOptions.of(options, **fields)
+    module = optimize(import_model(source, opts.input_shapes), opts, instrumentation)
+    return generate_model(module, opts)
 
 
 def build_model(
     source: ModelSource | GeneratedModel,
-    workdir: Path,
-    target: str = "host",
-    threads: int = 1,
-    **options: Any,
+    workdir: str | os.PathLike[str],
+    options: CompileOptions | None = None,
+    **fields: Any,
 ):
-    """Compile and build a runnable model: a HostModel (in-process, host
-    targets) or an ExeModel (harness executable, under qemu for aarch64)."""
+    """Compile and build a runnable model: a HostModel (in-process, for targets
+    this machine runs) or an ExeModel (harness executable, under qemu for aarch64)."""
     from grimc.runner import ExeModel, HostModel
+    from grimc.toolchain import resolve_target
 
-    gen = source if isinstance(source, GeneratedModel) else compile_model(
-        source, target=target, threads=threads, **options
+    opts = CompileOptions.of(options, **fields)
+    gen = source if isinstance(source, GeneratedModel) else compile_model(source, opts)
+    if resolve_target(opts.target).needs_qemu:
+        return ExeModel.build(
+            gen, Path(workdir), target=opts.target, threads=opts.threads, profile=opts.profile
+        )
+    return HostModel.build(
+        gen, Path(workdir), threads=opts.threads, target=opts.target, profile=opts.profile
     )
-    if target == "aarch64":
-        return ExeModel.build(gen, Path(workdir), target=target, threads=threads)
-    return HostModel.build(gen, Path(workdir), threads=threads, target=build_target(target))

@@ -10,7 +10,9 @@ under qemu (aarch64 executable harness).
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -23,8 +25,9 @@ from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError
 
 
-def write_sources(gen: GeneratedModel, outdir: Path) -> tuple[Path, Path, Path]:
+def write_sources(gen: GeneratedModel, outdir: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
     """Write <prefix>.c, <prefix>.h and <prefix>.weights.bin into outdir."""
+    outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     c_path = outdir / f"{gen.prefix}.c"
     h_path = outdir / f"{gen.prefix}.h"
@@ -104,6 +107,14 @@ def with_profile_flag(extra_flags: Sequence[str], profile: bool) -> list[str]:
     return [*extra_flags, PROFILE_FLAG] if profile else list(extra_flags)
 
 
+def _build_key(source: str, target: str, flags: Sequence[str]) -> str:
+    """Names a host library by what it contains. ctypes (dlopen) hands back the
+    library already loaded from a path, so a path must never name other code:
+    another model, or the same one built with other flags (profiling)."""
+    text = "\0".join([source, target, *flags])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class HostModel:
     """A generated model built as a host shared library, run through ctypes."""
 
@@ -127,7 +138,7 @@ class HostModel:
     def build(
         cls,
         gen: GeneratedModel,
-        outdir: Path,
+        outdir: str | os.PathLike[str],
         threads: int = 1,
         target: str = "host",
         extra_flags: Sequence[str] = (),
@@ -137,9 +148,14 @@ class HostModel:
         from grimc.toolchain import build_shared, resolve_target
 
         c_path, _, blob_path = write_sources(gen, outdir)
-        lib = outdir / f"{gen.prefix}.so"
+        spec = resolve_target(target)
         flags = with_profile_flag(extra_flags, profile)
-        build_shared([c_path], lib, resolve_target(target), extra_flags=flags, libs=gen.libs)
+        lib = c_path.parent / f"{gen.prefix}-{_build_key(gen.source, spec.name, flags)}.so"
+        # Built beside and renamed into place: a library this process already
+        # loaded from that path keeps its inode and its mapping stays valid.
+        tmp = lib.with_name(f".{lib.name}.{os.getpid()}.tmp")
+        build_shared([c_path], tmp, spec, extra_flags=flags, libs=gen.libs)
+        os.replace(tmp, lib)
         return cls(gen, lib, blob_path, threads)
 
     def _fn(self, name: str):
@@ -221,7 +237,7 @@ class ExeModel:
     def build(
         cls,
         gen: GeneratedModel,
-        outdir: Path,
+        outdir: str | os.PathLike[str],
         target: str = "aarch64",
         threads: int = 1,
         extra_flags: Sequence[str] = (),
@@ -231,6 +247,7 @@ class ExeModel:
         from grimc.toolchain import build_executable, resolve_target
 
         c_path, _, blob_path = write_sources(gen, outdir)
+        outdir = c_path.parent
         harness = outdir / f"{gen.prefix}_main.c"
         harness.write_text(gen.harness)
         exe = outdir / gen.prefix

@@ -56,6 +56,12 @@ class ToolchainError(GrimcError):
         self.details = details
 
 
+class BuildError(ToolchainError):
+    """clang rejected code that grimc wrote or ships: a grimc bug, not bad input."""
+
+    exit_code = 70
+
+
 @dataclass(frozen=True)
 class TargetSpec:
     """What a compile target means for clang and for running its binaries."""
@@ -113,6 +119,16 @@ TARGETS: dict[str, TargetSpec] = {
         ),
         TargetSpec(
             name="generic",
+            triple=f"{_HOST_ARCH}-linux-gnu",
+            arch=_HOST_ARCH,
+            cflags=(),
+            uses_lld=False,
+            vector_width=1,
+            isa_macro=None,
+        ),
+        # OpenCL kernels; the host file is portable C for the machine that drives the device.
+        TargetSpec(
+            name="opencl",
             triple=f"{_HOST_ARCH}-linux-gnu",
             arch=_HOST_ARCH,
             cflags=(),
@@ -329,8 +345,21 @@ def _as_list(sources: StrPath | Sequence[StrPath]) -> list[Path]:
     return [Path(p).absolute() for p in paths]
 
 
+def compile_flags(spec: TargetSpec, opt_level: int | str = 3) -> list[str]:
+    """The code-generation flags of every build for `spec` (no warnings, paths or mode)."""
+    return [*spec.cflags, f"-O{opt_level}", "-std=c11", "-pthread"]
+
+
+def link_flags(spec: TargetSpec, libs: Sequence[str] = ()) -> list[str]:
+    """What a program or library for `spec` links with, as a user spells it (lld by name)."""
+    return [*([LLD_FLAG] if spec.uses_lld else []), *_libs(libs)]
+
+
+LLD_FLAG = "-fuse-ld=lld"
+
+
 def _linker(spec: TargetSpec) -> list[str]:
-    return ["-fuse-ld=lld", f"--ld-path={find_lld()}"] if spec.uses_lld else []
+    return [LLD_FLAG, f"--ld-path={find_lld()}"] if spec.uses_lld else []
 
 
 def _libs(libs: Sequence[str]) -> list[str]:
@@ -368,13 +397,10 @@ def _command(
     includes = [Path(d).absolute() for d in include_dirs]
     return [
         str(find_clang()),
-        *spec.cflags,
-        f"-O{opt_level}",
-        "-std=c11",
+        *compile_flags(spec, opt_level),
         "-Wall",
         "-Wextra",
         *(["-Werror"] if werror else []),
-        "-pthread",
         *(_define(k, v) for k, v in (defines or {}).items()),
         *(f"-I{d}" for d in includes),
         *_prefix_maps(sources, includes),
@@ -413,8 +439,9 @@ def _build(cmd: list[str], out: StrPath, sanitize: bool = False) -> Path:
             f"libclang-rt-{_major(cmd[0])}-dev",
             _details(proc.stderr, cmd),
         )
-    raise ToolchainError(
-        f"{Path(cmd[0]).name} failed building {out_path.name}: {_first_error(proc.stderr)}",
+    raise BuildError(
+        f"{Path(cmd[0]).name} failed building {out_path.name}: {_first_error(proc.stderr)} "
+        "(code grimc generates or ships must build: this is a grimc bug)",
         _details(proc.stderr, cmd),
     )
 
@@ -424,8 +451,12 @@ def _major(clang: str) -> str:
     return match.group(1) if match else "N"
 
 
+_SOURCE_DIR = re.compile(r"(?<![\w.])/(?:[^\s/:]+/)+(?=[^\s/:]+:\d+)")
+"""The folder part of `/tmp/.grimc-x/out.c:12:` in a diagnostic (a temporary folder)."""
+
+
 def _first_error(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [_SOURCE_DIR.sub("", line.strip()) for line in stderr.splitlines() if line.strip()]
     # Prefer the compiler's or linker's own words over clang's "linker command failed".
     errors = [
         line

@@ -63,10 +63,10 @@ def compile_engine(engine: Engine, path: Path, target: str, threads: int) -> Gen
     """The engine's generated C for the model at `path`."""
     passes = [
         p
-        for p in default_passes(target, threads, engine.sparse_format)
+        for p in default_passes(target=target, threads=threads, sparse_format=engine.sparse_format)
         if not engine.drop_pass or p.split("{")[0] != engine.drop_pass
     ]
-    module = optimize(import_model(str(path)), passes, target=target, threads=threads)
+    module = optimize(import_model(str(path)), passes=passes, target=target, threads=threads)
     if engine.rle_off:
         clear_rle(module)
     return compile_model(

@@ -48,7 +48,7 @@ DENSE_SLOTS_PER_WEIGHT = 1.2
 """Slots per weight of a register-blocked dense GEMM (one FMA plus its share of
 loads). With the two constants above, the model predicts 7.0x (8x compression)
 and 11.8x (16x) for 8x16 column-pruned 3x3 convs, where the prototype of
-DESIGN.md §6 measured 5.8x and 10.5x: close enough to rank block shapes."""
+docs/bcr.md measured 5.8x and 10.5x: close enough to rank block shapes."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class BlockSummary:
 def kernel_cost(kr: np.ndarray, kc: np.ndarray) -> float:
     """Predicted sparse kernel cost of blocks keeping `kr x kc` (arrays over blocks).
 
-    The kernel of DESIGN.md §2 loads each kept input column once per block
+    The kernel (docs/bcr.md) loads each kept input column once per block
     (redundant-load elimination) and runs one FMA per stored value, so per
     output pixel vector a block costs `kr*kc` FMAs + `kc` loads +
     BLOCK_OVERHEAD, or EMPTY_BLOCK when it keeps nothing. Compare with

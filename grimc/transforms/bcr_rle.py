@@ -24,7 +24,7 @@ of one application of the weight):
 
 So loads/FMA = (R*V + R) / (R*V) = 1 + 1/V without RLE (2 for the plain
 nest, V = 1) and (V + R) / (R*V) = 1/R + 1/V with it: (1 + R)/R at V = 1, 0.458
-for the 8 rows x 3 vectors tile of DESIGN.md §6. Sums over all entries and
+for the 8 rows x 3 vectors tile of docs/bcr.md. Sums over all entries and
 tiles weight the W and R matrices of recurrent ops by how often they run. The
 schedule is evaluated as written: the all-default schedule is the plain nest
 (R = 1, V = 1, no RLE: 2.0), even though today's lowering picks a register
@@ -79,7 +79,7 @@ FMA_LATENCY = 4.0
 NEAR = 0.02
 """Register tiles within this fraction of the fewest modeled cycles count as ties,
 decided by fewer loads per FMA: the issue model ignores load latency and port
-pressure, yet 8 rows x 3 vectors beat 8 x 2 by 10-15% (DESIGN.md §6)."""
+pressure, yet 8 rows x 3 vectors beat 8 x 2 by 10-15% (docs/bcr.md)."""
 
 
 @dataclass(frozen=True)

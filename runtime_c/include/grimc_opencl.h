@@ -44,7 +44,7 @@ extern "C" {
  * GRIMC_E_NOMEM. */
 
 /* A GRIMC_E_* status for an OpenCL error code (CL_SUCCESS -> GRIMC_OK). */
-int grimc_cl_status(cl_int err);
+GRIMC_RT_API int grimc_cl_status(cl_int err);
 
 /* Environment variables read when the matching option is NULL. */
 #define GRIMC_OPENCL_DEVICE_ENV "GRIMC_OPENCL_DEVICE"
@@ -91,51 +91,51 @@ typedef struct grimc_cl {
  * (all defaults). On failure *out is NULL and, for GRIMC_E_NO_DEVICE and
  * GRIMC_E_DEVICE, the detail is written to `log` (may be NULL) of size
  * `log_size`, since there is no object to hold it. */
-int grimc_cl_create(const grimc_cl_options *opts, grimc_cl **out, char *log,
+GRIMC_RT_API int grimc_cl_create(const grimc_cl_options *opts, grimc_cl **out, char *log,
                     size_t log_size);
-void grimc_cl_destroy(grimc_cl *cl);
+GRIMC_RT_API void grimc_cl_destroy(grimc_cl *cl);
 
 /* Detail of the last failure on `cl` ("" if none). */
-const char *grimc_cl_log(const grimc_cl *cl);
+GRIMC_RT_API const char *grimc_cl_log(const grimc_cl *cl);
 
 /* Number of OpenCL devices over all platforms (0 without a platform). */
-int grimc_cl_device_count(void);
+GRIMC_RT_API int grimc_cl_device_count(void);
 
 /* GRIMC_OK if the device supports half arithmetic (cl_khr_fp16), else
  * GRIMC_E_NO_FP16 with the device named in grimc_cl_log. Models built for
  * native half (--precision fp16) call it before building their kernels. */
-int grimc_cl_require_fp16(grimc_cl *cl);
+GRIMC_RT_API int grimc_cl_require_fp16(grimc_cl *cl);
 
 /* Build `source` with `options` (e.g. "-DK=64 -cl-fast-relaxed-math") for
  * cl's device, using the binary cache when enabled. A binary that fails to
  * load falls back to a source build (and is rewritten). On build failure
  * returns GRIMC_E_BUILD and grimc_cl_log holds the build log. */
-int grimc_cl_build(grimc_cl *cl, const char *source, const char *options,
+GRIMC_RT_API int grimc_cl_build(grimc_cl *cl, const char *source, const char *options,
                    cl_program *out);
 
 /* The cache file a program with these sources and options maps to, written
  * into path (size n); GRIMC_E_ARG when the cache is disabled or n is short. */
-int grimc_cl_cache_path(const grimc_cl *cl, const char *source,
+GRIMC_RT_API int grimc_cl_cache_path(const grimc_cl *cl, const char *source,
                         const char *options, char *path, size_t n);
 
 /* A kernel of a built program; GRIMC_E_BUILD (log names it) if absent. */
-int grimc_cl_kernel(grimc_cl *cl, cl_program program, const char *name,
+GRIMC_RT_API int grimc_cl_kernel(grimc_cl *cl, cl_program program, const char *name,
                     cl_kernel *out);
 
 /* clSetKernelArg with a status code (log names the argument on failure). */
-int grimc_cl_arg(grimc_cl *cl, cl_kernel kernel, cl_uint index, size_t size,
+GRIMC_RT_API int grimc_cl_arg(grimc_cl *cl, cl_kernel kernel, cl_uint index, size_t size,
                  const void *value);
 
 /* Device buffer of `size` bytes (0 allowed: 1 byte is allocated). Out of
  * device memory, or a size above the device's allocation limit, is
  * GRIMC_E_NOMEM. `host` (may be NULL) is copied in when given. */
-int grimc_cl_buffer(grimc_cl *cl, size_t size, cl_mem_flags flags,
+GRIMC_RT_API int grimc_cl_buffer(grimc_cl *cl, size_t size, cl_mem_flags flags,
                     const void *host, cl_mem *out);
 
 /* Blocking copies between host memory and a buffer. */
-int grimc_cl_write(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
+GRIMC_RT_API int grimc_cl_write(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
                    const void *src);
-int grimc_cl_read(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
+GRIMC_RT_API int grimc_cl_read(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
                   void *dst);
 
 /* Activation memory: one device buffer holding n planned buffers. */
@@ -148,35 +148,35 @@ typedef struct grimc_cl_arena {
 
 /* Plan `bufs` with grimc_arena_plan (GRIMC_ALIGN) and allocate the arena.
  * On failure *out is zeroed and nothing leaks. */
-int grimc_cl_arena_create(grimc_cl *cl, const grimc_buffer_life *bufs,
+GRIMC_RT_API int grimc_cl_arena_create(grimc_cl *cl, const grimc_buffer_life *bufs,
                           size_t n, grimc_cl_arena *out);
-void grimc_cl_arena_free(grimc_cl_arena *arena);
+GRIMC_RT_API void grimc_cl_arena_free(grimc_cl_arena *arena);
 
 /* Enqueue an NDRange of `dims` (1..3) dimensions; local may be NULL (the
  * driver picks). With profiling on, the launch is recorded under `label`. */
-int grimc_cl_launch(grimc_cl *cl, cl_kernel kernel, cl_uint dims,
+GRIMC_RT_API int grimc_cl_launch(grimc_cl *cl, cl_kernel kernel, cl_uint dims,
                     const size_t *global, const size_t *local,
                     const char *label);
 
 /* clFinish with a status code. */
-int grimc_cl_finish(grimc_cl *cl);
+GRIMC_RT_API int grimc_cl_finish(grimc_cl *cl);
 
 /* Profiling: launches recorded since create / the last reset. */
-size_t grimc_cl_launch_count(const grimc_cl *cl);
+GRIMC_RT_API size_t grimc_cl_launch_count(const grimc_cl *cl);
 
 /* Device time of launch i in nanoseconds (END - START), waiting for it to
  * finish; label (may be NULL) gets its label. GRIMC_E_ARG if i is out of
  * range, GRIMC_E_UNSUPPORTED if profiling is off. */
-int grimc_cl_launch_ns(grimc_cl *cl, size_t i, const char **label,
+GRIMC_RT_API int grimc_cl_launch_ns(grimc_cl *cl, size_t i, const char **label,
                        uint64_t *ns);
 
 /* Release the recorded events and start counting from zero. */
-void grimc_cl_reset_launches(grimc_cl *cl);
+GRIMC_RT_API void grimc_cl_reset_launches(grimc_cl *cl);
 
 /* IEEE binary16 <-> binary32 for half storage (round to nearest even;
  * overflow gives infinity, NaN stays NaN), n elements. */
-void grimc_cl_f32_to_f16(const float *src, uint16_t *dst, size_t n);
-void grimc_cl_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+GRIMC_RT_API void grimc_cl_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+GRIMC_RT_API void grimc_cl_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,7 @@
 /* CL_PLATFORM_NOT_FOUND_KHR of cl_khr_icd (the loader's "no platform"). */
 #define CL_PLATFORM_NOT_FOUND_KHR_ (-1001)
 
-int grimc_cl_status(cl_int err) {
+GRIMC_RT_API int grimc_cl_status(cl_int err) {
     switch (err) {
     case CL_SUCCESS: return GRIMC_OK;
     case CL_MEM_OBJECT_ALLOCATION_FAILURE:
@@ -71,7 +71,7 @@ static int cl_fail(grimc_cl *cl, const char *what, cl_int err) {
     return grimc_cl_status(err);
 }
 
-const char *grimc_cl_log(const grimc_cl *cl) {
+GRIMC_RT_API const char *grimc_cl_log(const grimc_cl *cl) {
     return cl != NULL && cl->log != NULL ? cl->log : "";
 }
 
@@ -142,7 +142,7 @@ static cl_candidate *cl_enumerate(size_t *n) {
     return out;
 }
 
-int grimc_cl_device_count(void) {
+GRIMC_RT_API int grimc_cl_device_count(void) {
     size_t n;
     free(cl_enumerate(&n));
     return n == SIZE_MAX ? 0 : (int)n;
@@ -223,7 +223,7 @@ static void cl_device_str(cl_device_id d, cl_device_info what, char *dst,
     clGetDeviceInfo(d, what, n - 1, dst, NULL);
 }
 
-int grimc_cl_create(const grimc_cl_options *opts, grimc_cl **out, char *log,
+GRIMC_RT_API int grimc_cl_create(const grimc_cl_options *opts, grimc_cl **out, char *log,
                     size_t log_size) {
     if (out == NULL) {
         return GRIMC_E_ARG;
@@ -312,7 +312,7 @@ int grimc_cl_create(const grimc_cl_options *opts, grimc_cl **out, char *log,
     return GRIMC_OK;
 }
 
-void grimc_cl_destroy(grimc_cl *cl) {
+GRIMC_RT_API void grimc_cl_destroy(grimc_cl *cl) {
     if (cl == NULL) {
         return;
     }
@@ -362,7 +362,7 @@ static cl_key cl_program_key(const grimc_cl *cl, const char *source,
     return k;
 }
 
-int grimc_cl_cache_path(const grimc_cl *cl, const char *source,
+GRIMC_RT_API int grimc_cl_cache_path(const grimc_cl *cl, const char *source,
                         const char *options, char *path, size_t n) {
     if (cl == NULL || source == NULL || path == NULL || cl->cache_dir[0] == '\0') {
         return GRIMC_E_ARG;
@@ -496,7 +496,7 @@ static void cl_build_log(grimc_cl *cl, cl_program prog, const char *options) {
     free(text);
 }
 
-int grimc_cl_require_fp16(grimc_cl *cl) {
+GRIMC_RT_API int grimc_cl_require_fp16(grimc_cl *cl) {
     if (cl == NULL) {
         return GRIMC_E_ARG;
     }
@@ -509,7 +509,7 @@ int grimc_cl_require_fp16(grimc_cl *cl) {
     return GRIMC_E_NO_FP16;
 }
 
-int grimc_cl_build(grimc_cl *cl, const char *source, const char *options,
+GRIMC_RT_API int grimc_cl_build(grimc_cl *cl, const char *source, const char *options,
                    cl_program *out) {
     if (cl == NULL || source == NULL || out == NULL) {
         return GRIMC_E_ARG;
@@ -570,7 +570,7 @@ int grimc_cl_build(grimc_cl *cl, const char *source, const char *options,
     return GRIMC_OK;
 }
 
-int grimc_cl_kernel(grimc_cl *cl, cl_program program, const char *name,
+GRIMC_RT_API int grimc_cl_kernel(grimc_cl *cl, cl_program program, const char *name,
                     cl_kernel *out) {
     if (cl == NULL || program == NULL || name == NULL || out == NULL) {
         return GRIMC_E_ARG;
@@ -587,7 +587,7 @@ int grimc_cl_kernel(grimc_cl *cl, cl_program program, const char *name,
     return GRIMC_OK;
 }
 
-int grimc_cl_arg(grimc_cl *cl, cl_kernel kernel, cl_uint index, size_t size,
+GRIMC_RT_API int grimc_cl_arg(grimc_cl *cl, cl_kernel kernel, cl_uint index, size_t size,
                  const void *value) {
     cl_int err = clSetKernelArg(kernel, index, size, value);
     if (err != CL_SUCCESS) {
@@ -600,7 +600,7 @@ int grimc_cl_arg(grimc_cl *cl, cl_kernel kernel, cl_uint index, size_t size,
 
 /* -------------------------------------------------------------- memory */
 
-int grimc_cl_buffer(grimc_cl *cl, size_t size, cl_mem_flags flags,
+GRIMC_RT_API int grimc_cl_buffer(grimc_cl *cl, size_t size, cl_mem_flags flags,
                     const void *host, cl_mem *out) {
     if (cl == NULL || out == NULL) {
         return GRIMC_E_ARG;
@@ -627,7 +627,7 @@ int grimc_cl_buffer(grimc_cl *cl, size_t size, cl_mem_flags flags,
     return GRIMC_OK;
 }
 
-int grimc_cl_write(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
+GRIMC_RT_API int grimc_cl_write(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
                    const void *src) {
     if (cl == NULL || mem == NULL || (src == NULL && size)) {
         return GRIMC_E_ARG;
@@ -640,7 +640,7 @@ int grimc_cl_write(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
     return err == CL_SUCCESS ? GRIMC_OK : cl_fail(cl, "clEnqueueWriteBuffer", err);
 }
 
-int grimc_cl_read(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
+GRIMC_RT_API int grimc_cl_read(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
                   void *dst) {
     if (cl == NULL || mem == NULL || (dst == NULL && size)) {
         return GRIMC_E_ARG;
@@ -653,7 +653,7 @@ int grimc_cl_read(grimc_cl *cl, cl_mem mem, size_t offset, size_t size,
     return err == CL_SUCCESS ? GRIMC_OK : cl_fail(cl, "clEnqueueReadBuffer", err);
 }
 
-void grimc_cl_arena_free(grimc_cl_arena *arena) {
+GRIMC_RT_API void grimc_cl_arena_free(grimc_cl_arena *arena) {
     if (arena == NULL) {
         return;
     }
@@ -664,7 +664,7 @@ void grimc_cl_arena_free(grimc_cl_arena *arena) {
     memset(arena, 0, sizeof *arena);
 }
 
-int grimc_cl_arena_create(grimc_cl *cl, const grimc_buffer_life *bufs,
+GRIMC_RT_API int grimc_cl_arena_create(grimc_cl *cl, const grimc_buffer_life *bufs,
                           size_t n, grimc_cl_arena *out) {
     if (out == NULL) {
         return GRIMC_E_ARG;
@@ -697,7 +697,7 @@ int grimc_cl_arena_create(grimc_cl *cl, const grimc_buffer_life *bufs,
 
 /* ------------------------------------------------------------ launches */
 
-int grimc_cl_launch(grimc_cl *cl, cl_kernel kernel, cl_uint dims,
+GRIMC_RT_API int grimc_cl_launch(grimc_cl *cl, cl_kernel kernel, cl_uint dims,
                     const size_t *global, const size_t *local,
                     const char *label) {
     if (cl == NULL || kernel == NULL || global == NULL || dims < 1 || dims > 3) {
@@ -735,7 +735,7 @@ int grimc_cl_launch(grimc_cl *cl, cl_kernel kernel, cl_uint dims,
     return GRIMC_OK;
 }
 
-int grimc_cl_finish(grimc_cl *cl) {
+GRIMC_RT_API int grimc_cl_finish(grimc_cl *cl) {
     if (cl == NULL) {
         return GRIMC_E_ARG;
     }
@@ -743,11 +743,11 @@ int grimc_cl_finish(grimc_cl *cl) {
     return err == CL_SUCCESS ? GRIMC_OK : cl_fail(cl, "clFinish", err);
 }
 
-size_t grimc_cl_launch_count(const grimc_cl *cl) {
+GRIMC_RT_API size_t grimc_cl_launch_count(const grimc_cl *cl) {
     return cl != NULL ? cl->nlaunches : 0;
 }
 
-int grimc_cl_launch_ns(grimc_cl *cl, size_t i, const char **label,
+GRIMC_RT_API int grimc_cl_launch_ns(grimc_cl *cl, size_t i, const char **label,
                        uint64_t *ns) {
     if (cl == NULL || ns == NULL) {
         return GRIMC_E_ARG;
@@ -779,7 +779,7 @@ int grimc_cl_launch_ns(grimc_cl *cl, size_t i, const char **label,
     return GRIMC_OK;
 }
 
-void grimc_cl_reset_launches(grimc_cl *cl) {
+GRIMC_RT_API void grimc_cl_reset_launches(grimc_cl *cl) {
     if (cl == NULL) {
         return;
     }
@@ -846,13 +846,13 @@ static float cl_f16_to_f32(uint16_t h) {
     return f;
 }
 
-void grimc_cl_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+GRIMC_RT_API void grimc_cl_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
     for (size_t i = 0; i < n; i++) {
         dst[i] = cl_f32_to_f16(src[i]);
     }
 }
 
-void grimc_cl_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+GRIMC_RT_API void grimc_cl_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
     for (size_t i = 0; i < n; i++) {
         dst[i] = cl_f16_to_f32(src[i]);
     }

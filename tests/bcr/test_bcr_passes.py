@@ -505,10 +505,10 @@ def test_inspect_table(pruned_cnn: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = {line.split()[0]: line for line in proc.stdout.splitlines()}
     assert rows["layer"].split()[:6] == ["layer", "op", "shape", "block", "density", "kernel"]
-    for name in ("conv_1_w_bn", "conv_2_w_bn", "conv_4_w_bn"):
+    for name in ("conv_1", "conv_2", "conv_4"):  # layers are named by ONNX node (grimc.layers)
         assert rows[name].split()[3:6] == ["8x16", "0.250", "bcr"], rows[name]
-    assert rows["conv_5_w_bn"].split()[3] == "dense" and "unstructured" in rows["conv_5_w_bn"]
-    assert "depthwise" in rows["conv_3_w_bn"] and "small" in rows["conv_0_w_bn"]
+    assert rows["conv_5"].split()[3] == "dense" and "unstructured" in rows["conv_5"]
+    assert "depthwise" in rows["conv_3"] and "small" in rows["conv_0"]
     assert "3/7 bcr" in rows["total"] and "x smaller" in rows["total"]
 
 
@@ -517,7 +517,7 @@ def test_inspect_json(pruned_cnn: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     layers = {layer["layer"]: layer for layer in data["layers"]}
-    conv = layers["conv_2_w_bn"]
+    conv = layers["conv_2"]
     assert conv["block"] == [8, 16] and conv["kernel"] == "bcr" and conv["matrix"] == [64, 288]
     assert conv["compact_bytes"] < conv["dense_bytes"] == 4 * 64 * 288
     assert conv["rows_permuted"] is False  # grimc prune keeps rows in order

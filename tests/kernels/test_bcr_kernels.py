@@ -534,7 +534,7 @@ def test_int32_index_blobs() -> None:
     assert ctypes["off"] == ctypes["seg"] == ctypes["orow"] == ctypes["mask"] == "int32_t"
     assert ctypes["wv"] == ctypes["x"] == "float"
     assert "const int32_t *restrict off" in gen.source
-    assert "(const int32_t *)m->w[" in gen.source
+    assert "(const int32_t *)m_->w[" in gen.source
 
 
 def test_generation_is_deterministic() -> None:

@@ -69,7 +69,7 @@ from grimc.emit.kernels.normalization import plane_tasks
 
 PREFETCH = 24
 """Entries ahead to prefetch inputs for (kernels larger than 1x1, whose list entries
-hop between channels and kernel positions): +10-25% on the DESIGN.md §6 layers
+hop between channels and kernel positions): +10-25% on the prototype's 3x3 layers (docs/bcr.md)
 with inputs in L2, neutral on 1x1 and L1-resident inputs."""
 
 

@@ -1,6 +1,6 @@
 """ONNX RNN, GRU and LSTM cells (`graph.rnn`, `graph.gru`, `graph.lstm`, layout 0).
 
-One kernel per cell op, in two stages (DESIGN.md section 2):
+One kernel per cell op, in two stages (docs/bcr.md, recurrent layers):
 
 1. Input projection for all time steps and both directions at once: one GEMM
    `xp[seq*batch, dirs*G*Hp] = X[seq*batch, I] W^T + bias`, rendered from the

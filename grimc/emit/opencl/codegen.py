@@ -21,6 +21,8 @@ from xdsl.dialects.builtin import ModuleOp
 from grimc.emit import opencl as opencl_pkg
 from grimc.emit.blob import write_blob
 from grimc.emit.codegen import (
+    RUNTIME_FILES,
+    TIMING_FILES,
     GeneratedModel,
     Generator,
     TensorDesc,
@@ -31,11 +33,8 @@ from grimc.emit.codegen import (
 from grimc.emit.kernel import Alias, CodegenError, KernelInstance
 from grimc.emit.opencl.lowering import CL_LOWERINGS, build_options
 from grimc.emit.targets import EmitTarget
+from grimc.options import PRECISIONS
 
-PRECISIONS = ("fp32", "fp16-storage", "fp16")
-"""fp32; half storage with float arithmetic (any OpenCL 1.2 device); half
-storage and half arithmetic in the inner products (devices with cl_khr_fp16:
-the model refuses to load elsewhere, GRIMC_E_NO_FP16)."""
 TARGET = EmitTarget("opencl", ("opencl",), 1, "opencl")
 """The emit target of OpenCL models (templates/opencl; vector widths are per kernel)."""
 
@@ -108,31 +107,22 @@ class ClGenerator(Generator):
     def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
         env = _jinja_env()
         sources, programs = cl_programs(self.kernels, self.precision)
-        common = dict(
-            prefix=self.prefix,
-            t=self.target,
-            inputs=inputs,
-            outputs=outputs,
-            kernels=self.kernels,
-            buffers=self.buffers,
-            blob_count=len(self.ctx.blobs),
-            blob_sizes=[a.nbytes for a in self.ctx.blobs],
-            blob_float=[a.dtype == np.float32 for a in self.ctx.blobs],
-            blob_names=self.ctx.blob_names,
-            threads=1,
-        )
+        common = self._common(inputs, outputs)
         source = env.get_template("opencl/model.c.j2").render(
-            runtime=runtime_source(RUNTIME_EXTRA),
+            runtime=runtime_source(RUNTIME_FILES + RUNTIME_EXTRA),
             cl_sources=[c_string(s) for s in sources],
             programs=programs,
             half=self.half,
             native_half=self.native_half,
+            blob_float=[a.dtype == np.float32 for a in self.ctx.blobs],
             **common,
         )
         return GeneratedModel(
             source=source,
             header=env.get_template("model.h.j2").render(**common),
-            harness=env.get_template("harness.c.j2").render(**common),
+            harness=env.get_template("harness.c.j2").render(
+                timing=runtime_source(TIMING_FILES), **common
+            ),
             blob=write_blob(self.ctx.blobs),
             prefix=self.prefix,
             inputs=inputs,
