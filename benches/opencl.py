@@ -32,8 +32,8 @@ import numpy as np
 import onnx
 
 from grimc import zoo
-from grimc.driver import import_model, optimize
-from grimc.emit.opencl.codegen import device_name, generate_opencl
+from grimc.driver import compile_model
+from grimc.emit.opencl.codegen import device_name
 from grimc.options import PRECISIONS
 from grimc.prune import prune_model
 from grimc.runner import HostModel, format_profile
@@ -61,9 +61,9 @@ def reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
 
 
 def measure(model: onnx.ModelProto, x: np.ndarray, args: argparse.Namespace, workdir: Path) -> dict:
-    gen = generate_opencl(optimize(import_model(model), target="generic"), precision=args.precision)
+    gen = compile_model(model, target="opencl", precision=args.precision)
     sparse = sum(1 for k in gen.kernels if k.params.get("sparse"))
-    with HostModel.build(gen, workdir, target="host", profile=True) as m:
+    with HostModel.build(gen, workdir, target=gen.target, profile=True) as m:
         m.run([x])  # warm-up: first launches compile for the work-group size
         m.reset_profile()
         times = []

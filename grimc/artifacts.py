@@ -21,6 +21,7 @@ from grimc.names import sanitize
 from grimc.options import CompileOptions
 from grimc.progress import progress
 from grimc.runner import PROFILE_FLAG, ExeModel, RunStats, write_sources
+from grimc.target import resolve_target
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -47,7 +48,7 @@ def write_artifacts(
     """Write generated C beside `output` and (obj/so/exe) build it; returns the files written."""
     from grimc import toolchain
 
-    spec = toolchain.resolve_target(options.target)
+    spec = resolve_target(gen.target)
     opt_level = options.opt_level
     extra_flags = [PROFILE_FLAG] if options.profile else []
     with (
@@ -70,9 +71,8 @@ def write_artifacts(
         elif kind == "so":
             lib = work / "model.so"
             toolchain.build_shared(
-                [c_path], lib, spec, opt_level=opt_level, extra_flags=extra_flags,
-                libs=gen.libs,
-            )  # fmt: skip
+                [c_path], lib, spec, opt_level=opt_level, extra_flags=extra_flags
+            )
             produced[lib] = output.name
         else:
             exe = work / "model.exe"
@@ -80,7 +80,7 @@ def write_artifacts(
             harness.write_text(gen.harness)
             toolchain.build_executable(
                 [c_path, harness], exe, spec, static=spec.needs_qemu, opt_level=opt_level,
-                extra_flags=extra_flags, libs=gen.libs,
+                extra_flags=extra_flags,
             )
             produced[exe] = output.name
         written = []
@@ -199,9 +199,9 @@ def run_compiled(
         gen = compile_model(source, options)
         inputs = make_inputs(gen, given, seed)
         with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
-            bar.step(f"clang -O3 harness for {options.target}")
+            bar.step(f"clang -O3 harness for {gen.target}")
             exe = ExeModel.build(
-                gen, Path(tmp), target=options.target, threads=options.threads,
+                gen, Path(tmp), target=gen.target, threads=options.threads,
                 profile=options.profile,
             )
             bar.step(f"run: warm-up + {repeat}")

@@ -1,9 +1,9 @@
 """The Python API of the compiler: ONNX in, C (or a runnable model) out.
 
     from grimc.driver import CompileOptions, compile_model, build_model
-    opts = CompileOptions(target="host", threads=2)
+    opts = CompileOptions(threads=2)                         # target: native (detected)
     gen = compile_model("model.onnx", opts)                  # GeneratedModel
-    gen = compile_model("model.onnx", target="host")         # same, fields as keywords
+    gen = compile_model("model.onnx", target="aarch64")      # same, fields as keywords
     with build_model("model.onnx", "build", opts) as m:      # HostModel / ExeModel
         y = m.run([x])
 
@@ -22,11 +22,14 @@ from typing import Any
 import onnx
 from xdsl.dialects.builtin import ModuleOp
 
+from grimc.dialects.sched import module_target_or
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.opencl.codegen import generate_opencl
-from grimc.emit.targets import emit_target
+from grimc.errors import GrimcError
 from grimc.options import SPARSE_FORMATS, CompileOptions, shape_map
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
+from grimc.target import resolve_target
+from grimc.transforms.schedule_select import select_schedules
 
 __all__ = [
     "SPARSE_FORMATS",
@@ -41,10 +44,6 @@ __all__ = [
 ]
 
 ModelSource = str | os.PathLike[str] | bytes | onnx.ModelProto | ModuleOp
-
-_REGISTERS = {"host": 16, "host-avx512": 32, "aarch64": 32, "generic": 16}
-OPENCL = "opencl"
-"""The OpenCL target: kernels in OpenCL C, driven by a portable C host file."""
 
 
 def import_model(source: ModelSource, input_shapes: Any = None) -> ModuleOp:
@@ -64,24 +63,20 @@ def import_model(source: ModelSource, input_shapes: Any = None) -> ModuleOp:
 
 
 def default_passes(options: CompileOptions | None = None, **fields: Any) -> list[str]:
-    """The default pipeline: graph clean-up, then (unless dense) BCR detection,
-    reordering balanced for `threads`, and register blocking for `target`.
+    """The default pipeline: graph clean-up, then (unless dense) BCR detection and
+    reordering balanced for `threads`, then every kernel's schedule for the
+    module's target (schedule-select).
 
     Recurrent ops (GRU/LSTM/RNN) with BCR-sparse W or R become bcr.gru /
     bcr.lstm / bcr.rnn too (kernels in grimc/emit/kernels/bcr_recurrent.py).
     """
     opts = CompileOptions.of(options, **fields)
+    select = (
+        f"schedule-select{{threads={opts.threads} sparse-format={opts.kernel_format}}}"
+    )
     if opts.sparse_format == "dense":
-        return list(GRAPH_PIPELINE)
-    if opts.target == OPENCL:  # bcr-rle's register blocking is a CPU decision
-        return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={opts.threads}}}"]
-    spec = emit_target(opts.target)
-    return [
-        *GRAPH_PIPELINE,
-        "bcr-detect",
-        f"bcr-reorder{{threads={opts.threads}}}",
-        f"bcr-rle{{registers={_REGISTERS[spec.name]} vector-width={spec.vw}}}",
-    ]
+        return [*GRAPH_PIPELINE, select]
+    return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={opts.threads}}}", select]
 
 
 def pipeline_of(options: CompileOptions) -> list[str]:
@@ -95,20 +90,32 @@ def optimize(
     instrumentation: Instrumentation | None = None,
     **fields: Any,
 ) -> ModuleOp:
-    """Run the pass pipeline of `options` on `module`, in place."""
+    """Record the options' target on `module` (one it already records must be
+    the same), then run the pass pipeline of `options` on it, in place."""
     opts = CompileOptions.of(options, **fields)
+    module_target_or(module, opts.target)
     return PipelineRunner(instrumentation).run(module, pipeline_of(opts))
 
 
 def generate_model(
     module: ModuleOp, options: CompileOptions | None = None, **fields: Any
 ) -> GeneratedModel:
-    """Generate C for an optimized module (the last step of `compile_model`)."""
+    """Generate C for an optimized module (the last step of `compile_model`).
+
+    Ops a pipeline left unscheduled (a `--passes` list without schedule-select,
+    a module built by hand) get schedule-select's choice first, on a copy:
+    `module` is left as it is.
+    """
     opts = CompileOptions.of(options, **fields)
-    if opts.target == OPENCL:
-        return generate_opencl(module, prefix=opts.prefix, precision=opts.precision)
+    module = module.clone()
+    target = module_target_or(module, opts.target)
+    select_schedules(module, target, opts.threads, opts.kernel_format)
+    if target.family == "opencl":
+        return generate_opencl(module, target, prefix=opts.prefix, precision=opts.precision)
+    if opts.precision != "fp32":
+        raise GrimcError(f"--precision {opts.precision}: only --target opencl supports it")
     return generate(
-        module, emit_target(opts.target), threads=opts.threads, prefix=opts.prefix,
+        module, target, threads=opts.threads, prefix=opts.prefix,
         sparse_format=opts.kernel_format,
     )
 
@@ -139,14 +146,13 @@ def build_model(
     """Compile and build a runnable model: a HostModel (in-process, for targets
     this machine runs) or an ExeModel (harness executable, under qemu for aarch64)."""
     from grimc.runner import ExeModel, HostModel
-    from grimc.toolchain import resolve_target
 
     opts = CompileOptions.of(options, **fields)
     gen = source if isinstance(source, GeneratedModel) else compile_model(source, opts)
-    if resolve_target(opts.target).needs_qemu:
+    if not resolve_target(gen.target).runs_natively:
         return ExeModel.build(
-            gen, Path(workdir), target=opts.target, threads=opts.threads, profile=opts.profile
+            gen, Path(workdir), target=gen.target, threads=opts.threads, profile=opts.profile
         )
     return HostModel.build(
-        gen, Path(workdir), threads=opts.threads, target=opts.target, profile=opts.profile
+        gen, Path(workdir), threads=opts.threads, target=gen.target, profile=opts.profile
     )

@@ -33,13 +33,14 @@ Shapes = tuple[tuple[str, tuple[int, ...]], ...]
 class CompileOptions:
     """One compilation: target, kernels, pipeline and build settings.
 
-    `target` is stored as its canonical toolchain name (a clang triple such as
-    aarch64-linux-gnu becomes "aarch64"). `passes=None` means the default
+    `target` is stored as its canonical name (`grimc.target`: "native" becomes
+    the running CPU's target, a clang triple such as aarch64-linux-gnu becomes
+    "aarch64"); None means the target a module (an IR file) records, else native. `passes=None` means the default
     pipeline for (target, threads, sparse_format) (`grimc.driver.default_passes`).
     `input_shapes` may be given as a mapping; it is stored as a tuple of pairs.
     """
 
-    target: str = "host"
+    target: str | None = None
     threads: int = 1
     sparse_format: str = "bcr"
     input_shapes: Shapes = ()
@@ -49,15 +50,17 @@ class CompileOptions:
     profile: bool = False
     """Build with per-kernel timing (-DGRIMC_PROFILE)."""
     precision: str = "fp32"
-    """One of PRECISIONS; anything but fp32 needs the opencl target."""
+    """One of PRECISIONS; anything but fp32 needs the opencl target (checked by
+    `grimc.driver.generate_model`, which knows the target a module records)."""
 
     def __post_init__(self) -> None:
-        from grimc.toolchain import resolve_target
+        from grimc.target import resolve_target
 
         def set_(name: str, value: object) -> None:  # frozen: normalize once, here
             object.__setattr__(self, name, value)
 
-        set_("target", resolve_target(self.target).name)
+        if self.target is not None:
+            set_("target", resolve_target(self.target).name)
         if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
             raise GrimcError(f"threads {self.threads!r}: must be an integer >= 1")
         if self.sparse_format not in SPARSE_FORMATS:
@@ -68,8 +71,6 @@ class CompileOptions:
             raise GrimcError(
                 f"--precision {self.precision}: expected one of {', '.join(PRECISIONS)}"
             )
-        if self.precision != "fp32" and self.target != "opencl":
-            raise GrimcError(f"--precision {self.precision}: only --target opencl supports it")
         if str(self.opt_level) not in OPT_LEVELS:
             raise GrimcError(f"-O{self.opt_level}: expected one of {', '.join(OPT_LEVELS)}")
         set_("opt_level", str(self.opt_level))

@@ -36,8 +36,8 @@ GRAPH_PIPELINE: tuple[str, ...] = (
 )
 """Graph-level clean-up run before any sparse or code-generation pass."""
 
-BCR_PIPELINE: tuple[str, ...] = GRAPH_PIPELINE + ("bcr-detect", "bcr-reorder", "bcr-rle")
-"""The graph clean-up, then BCR detection, row reordering and register blocking."""
+BCR_PIPELINE: tuple[str, ...] = GRAPH_PIPELINE + ("bcr-detect", "bcr-reorder", "schedule-select")
+"""The graph clean-up, then BCR detection, row reordering and the kernel schedules."""
 
 
 class PassFailure(GrimcError):

@@ -1,7 +1,7 @@
 """Build generated models and run them: in-process (host .so via ctypes) or
 under qemu (aarch64 executable harness).
 
-    gen = generate(module, emit_target("host"))
+    gen = generate(module, "host")
     with HostModel.build(gen, workdir, threads=1) as model:
         outputs = model.run([x])
     outputs = ExeModel.build(gen, workdir, target="aarch64").run([x])
@@ -23,6 +23,7 @@ import numpy as np
 
 from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError
+from grimc.target import Target
 
 
 def write_sources(gen: GeneratedModel, outdir: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
@@ -140,21 +141,24 @@ class HostModel:
         gen: GeneratedModel,
         outdir: str | os.PathLike[str],
         threads: int = 1,
-        target: str = "host",
+        target: str | Target | None = None,
         extra_flags: Sequence[str] = (),
         profile: bool = False,
     ) -> HostModel:
-        """Build and load; `profile=True` compiles per-kernel timing in (see `profile`)."""
+        """Build and load; `profile=True` compiles per-kernel timing in (see `profile`).
+
+        `target`: default the one `gen` was generated for.
+        """
         from grimc.toolchain import build_shared, resolve_target
 
         c_path, _, blob_path = write_sources(gen, outdir)
-        spec = resolve_target(target)
+        spec = resolve_target(target if target is not None else gen.target or None)
         flags = with_profile_flag(extra_flags, profile)
         lib = c_path.parent / f"{gen.prefix}-{_build_key(gen.source, spec.name, flags)}.so"
         # Built beside and renamed into place: a library this process already
         # loaded from that path keeps its inode and its mapping stays valid.
         tmp = lib.with_name(f".{lib.name}.{os.getpid()}.tmp")
-        build_shared([c_path], tmp, spec, extra_flags=flags, libs=gen.libs)
+        build_shared([c_path], tmp, spec, extra_flags=flags)
         os.replace(tmp, lib)
         return cls(gen, lib, blob_path, threads)
 
@@ -238,12 +242,13 @@ class ExeModel:
         cls,
         gen: GeneratedModel,
         outdir: str | os.PathLike[str],
-        target: str = "aarch64",
+        target: str | Target | None = None,
         threads: int = 1,
         extra_flags: Sequence[str] = (),
         sanitize: Sequence[str] = (),
         profile: bool = False,
     ) -> ExeModel:
+        """Build the harness executable; `target`: default the one `gen` was generated for."""
         from grimc.toolchain import build_executable, resolve_target
 
         c_path, _, blob_path = write_sources(gen, outdir)
@@ -251,12 +256,12 @@ class ExeModel:
         harness = outdir / f"{gen.prefix}_main.c"
         harness.write_text(gen.harness)
         exe = outdir / gen.prefix
-        spec = resolve_target(target)
+        spec = resolve_target(target if target is not None else gen.target or None)
         build_executable(
             [c_path, harness], exe, spec, static=spec.needs_qemu, sanitize=sanitize,
-            extra_flags=with_profile_flag(extra_flags, profile), libs=gen.libs,
+            extra_flags=with_profile_flag(extra_flags, profile),
         )
-        return cls(gen, exe, blob_path, target, outdir, threads)
+        return cls(gen, exe, blob_path, spec.name, outdir, threads)
 
     def run_with_stats(
         self, inputs: Sequence[np.ndarray], repeat: int = 1, timeout: float = 900

@@ -6,9 +6,8 @@ import argparse
 from collections.abc import Sequence
 
 from grimc.cli.common import add_build_options, add_frontend_options, compile_options, parse
-from grimc.options import CompileOptions
 from grimc.runner import RunStats
-from grimc.toolchain import resolve_target
+from grimc.target import resolve_target
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def summary(model: str, options: CompileOptions, stats: RunStats) -> str:
+def summary(model: str, target: str, stats: RunStats) -> str:
     """One line of results; an emulated run reports no latency or GFLOP/s as if measured."""
-    where = f"{model}: target {options.target}, {stats.threads} thread(s)"
-    if resolve_target(options.target).needs_qemu:
+    where = f"{model}: target {target}, {stats.threads} thread(s)"
+    if resolve_target(target).needs_qemu:
         return (
             f"{where}: emulated under qemu-aarch64, {stats.median_ms:.3f} ms median wall time "
             f"over {stats.repeat} runs is emulator time, not device latency, and gives no "
@@ -50,7 +49,7 @@ def main(argv: Sequence[str]) -> int:
     args = parse(build_parser(), argv)
     options = compile_options(args, profile=args.profile)
     result = run_compiled(args.model, options, {}, seed=args.seed, repeat=max(1, args.repeat))
-    print(summary(args.model, options, result.stats))
+    print(summary(args.model, result.gen.target, result.stats))
     if args.profile:
         from grimc.runner import format_profile, stats_profile
 

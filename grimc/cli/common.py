@@ -20,10 +20,10 @@ SUBCOMMANDS = ("bench", "inspect", "passes", "prune", "run")
 """`grimc NAME` runs grimc.cli.NAME.main (imported only then); anything else compiles."""
 
 TARGET_HELP = (
-    "host (x86-64-v3, AVX2; default), host-avx512 (x86-64-v4), aarch64 (NEON; runs "
-    "here under qemu-aarch64), generic (portable C), opencl (OpenCL kernels on the device "
-    "GRIMC_OPENCL_DEVICE names; link -lOpenCL); clang triples such as aarch64-linux-gnu "
-    "are accepted"
+    "native (default: the running CPU's target, detected), host (x86-64-v3, AVX2), "
+    "host-avx512 (x86-64-v4), aarch64 (NEON; runs here under qemu-aarch64), generic "
+    "(portable C), opencl (OpenCL kernels on the device GRIMC_OPENCL_DEVICE names; link "
+    "-lOpenCL); clang triples such as aarch64-linux-gnu are accepted"
 )
 
 
@@ -54,7 +54,7 @@ def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Name
 
 
 def add_build_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--target", default="host", help=TARGET_HELP)
+    parser.add_argument("--target", default=None, help=TARGET_HELP)
     parser.add_argument(
         "--threads", type=int, default=1, help="worker threads the kernels are split for (default 1)"
     )

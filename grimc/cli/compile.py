@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grimc import __version__
 from grimc.artifacts import EMIT_KINDS, emit_kind_for, prefix_for
@@ -17,8 +18,13 @@ from grimc.cli.common import (
     output_dir_must_exist,
     parse,
 )
+from grimc.dialects.sched import target_of
 from grimc.errors import GrimcError
 from grimc.pipeline import Instrumentation, check_pass_names, parse_pass_list
+from grimc.target import Target, resolve_target
+
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
 
 
 def add_ir_options(parser: argparse.ArgumentParser) -> None:
@@ -144,6 +150,15 @@ def main(argv: Sequence[str]) -> int:
         return 0
     from grimc.artifacts import write_artifacts
 
-    for path in write_artifacts(generate_model(module, options), args.output, kind, options):
+    written = write_artifacts(generate_model(module, options), args.output, kind, options)
+    print(chosen_target(args.target, module).describe(), file=sys.stderr)
+    for path in written:
         print(path, file=sys.stderr)
     return 0
+
+
+def chosen_target(requested: str | None, module: ModuleOp) -> Target:
+    """The module's target, as `--target` named it (so `native` says how it was detected)."""
+    recorded, named = target_of(module), resolve_target(requested)
+    assert recorded is not None  # optimize() records one
+    return named if named.name == recorded.name else recorded

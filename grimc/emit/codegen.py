@@ -26,6 +26,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 
 from grimc.dialects.graph import NAME_ATTR, WeightOp
+from grimc.dialects.sched import module_target_or
 from grimc.emit import kernels as kernels_pkg
 from grimc.emit.blob import write_blob
 from grimc.emit.kernel import (
@@ -40,8 +41,8 @@ from grimc.emit.kernel import (
     numel,
     shape,
 )
-from grimc.emit.targets import EmitTarget
 from grimc.layers import layer_of
+from grimc.target import Target
 from grimc.weights import store_for
 
 TEMPLATES = Path(str(resources.files("grimc.templates")))
@@ -187,8 +188,8 @@ class GeneratedModel:
     outputs: list[TensorDesc]
     kernels: list[KernelInstance]
     buffers: list[Buffer] = field(default_factory=list)
-    libs: list[str] = field(default_factory=list)
-    """Libraries the source links against (e.g. OpenCL for --target opencl)."""
+    target: str = ""
+    """The name of the Target the C was generated for (`grimc.target`)."""
 
     @property
     def flops(self) -> int:
@@ -230,7 +231,7 @@ class Generator:
     def __init__(
         self,
         module: ModuleOp,
-        target: EmitTarget,
+        target: Target,
         threads: int,
         prefix: str,
         sparse_format: str = "bcr",
@@ -346,6 +347,7 @@ class Generator:
             outputs=outputs,
             kernels=self.kernels,
             buffers=self.buffers,
+            target=self.target.name,
         )
 
     def _common(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> dict[str, Any]:
@@ -427,17 +429,23 @@ def _io_name(fn: func.FuncOp, index: int, kind: str) -> str:
 
 def generate(
     module: ModuleOp,
-    target: EmitTarget,
+    target: str | Target | None = None,
     threads: int = 1,
     prefix: str = "grimc_model",
     sparse_format: str = "bcr",
 ) -> GeneratedModel:
-    """Lower a (graph- or bcr-dialect) module to C for `target`.
+    """Lower a (graph- or bcr-dialect) module to C for its `#sched.target`.
+
+    `target` (a name or Target) is attached to a module that records none
+    (None: the default, native); one that records another target is an error.
+    Every scheduled op must carry its schedule (the schedule-select pass, which
+    `grimc.driver.generate_model` runs for ops a pipeline left unscheduled).
 
     `sparse_format` picks the kernels of BCR-sparse ops: "bcr" (register-blocked)
     or "csr" (the baseline); see `LoweringContext.sparse_format`.
     """
-    return Generator(module, target, threads, prefix, sparse_format).run()
+    resolved = module_target_or(module, target)
+    return Generator(module, resolved, threads, prefix, sparse_format).run()
 
 
 def ref_expr(ref: Ref) -> str:

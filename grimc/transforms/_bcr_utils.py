@@ -469,8 +469,13 @@ class PackedWeight:
 
 def decode_packed(store: WeightStore, prefix: str, encoding: EncodingAttr) -> PackedWeight:
     """A packed weight as dense grids: `grimc.bcr_format.unpack`, checked against `encoding`."""
-    arrays = {suffix: np.asarray(store[key]) for suffix, key in store_keys(prefix).items()}
+    keys = store_keys(prefix)
+    present = set(store)
+    missing = [key for key in keys.values() if key not in present]
     where = f"packed weight '{prefix}'"
+    if missing:
+        raise GrimcError(f"{where} is missing {', '.join(missing)}")
+    arrays = {suffix: np.asarray(store[key]) for suffix, key in keys.items()}
     try:
         mats = unpack(arrays, encoding.matrix_shape, encoding.block_shape)
     except BCRFormatError as exc:
@@ -488,11 +493,6 @@ def schedule_with(schedule: ScheduleAttr, **changes: object) -> ScheduleAttr:
     """`schedule` with some fields replaced (keyword names as in ScheduleAttr's builder)."""
     fields: dict[str, object] = {
         "reorder": bool(schedule.reorder.data),
-        "rle": bool(schedule.rle.data),
-        "rows": schedule.rows.data,
-        "tile": schedule.tile.data,
-        "unroll": schedule.unroll.data,
-        "order": schedule.order.data,
         "threads": schedule.threads.data,
     }
     fields.update(changes)

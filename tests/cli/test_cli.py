@@ -270,7 +270,7 @@ def test_run_check_without_onnxruntime_says_how_to_install(run_cli, tmp_path: Pa
 
 
 def test_help_documents_the_harness_and_promises_no_missing_backend(run_cli) -> None:
-    from grimc.toolchain import TARGETS
+    from grimc.target import TARGETS
 
     helptext = " ".join(run_cli(["grimc", "--help"]).stdout.split())
     if "opencl" not in TARGETS:

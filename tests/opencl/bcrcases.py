@@ -8,10 +8,20 @@ float64 references; here they run through the OpenCL lowering instead.
 from __future__ import annotations
 
 import numpy as np
-from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, i64
+from xdsl.dialects.builtin import ModuleOp
 
-from grimc.dialects.bcr import Conv2dOp, MatMulOp
+from grimc.dialects.bcr import MatMulOp
 from grimc.dialects.graph import ActivationAttr
+from grimc.dialects.sched import (
+    PROJECTION_ATTR,
+    SCHEDULE_ATTR,
+    ClCellSchedule,
+    ClLinearSchedule,
+    attach_target,
+)
+from grimc.driver import generate_model
+from grimc.emit.codegen import GeneratedModel
+from grimc.transforms.schedule_select import select_schedules
 from grimc.weights import WeightStore
 from tests.kernels.test_bcr_kernels import (
     ACTS,
@@ -30,7 +40,7 @@ from tests.kernels.test_bcr_kernels import (
 )
 
 __all__ = ["CONV_CASES", "MATMUL_CASES", "ConvCase", "MatMulCase", "Sparsity", "conv_cases",
-           "matmul_cases", "conv_case", "matmul_case", "set_params"]  # fmt: skip
+           "matmul_cases", "conv_case", "matmul_case", "opencl_model"]  # fmt: skip
 
 Case = tuple[ModuleOp, list[np.ndarray], np.ndarray]
 
@@ -67,11 +77,20 @@ def conv_case(c: ConvCase, rng: np.random.Generator) -> Case:
     return module, inputs, ACTS[c.act](want)
 
 
-def set_params(module: ModuleOp, **knobs: int | str) -> None:
-    """Put OpenCL schedule knobs in each sparse op's kernel_params (the tuner's hook)."""
-    attrs = {
-        k: IntegerAttr(v, i64) if isinstance(v, int) else StringAttr(v) for k, v in knobs.items()
-    }
+def opencl_model(
+    module: ModuleOp, precision: str = "fp32", cell: dict[str, int] | None = None, **knobs: int | str
+) -> GeneratedModel:
+    """Generate `module` for the opencl target: schedule-select chooses every
+    schedule, then `knobs` replace knobs of each `#sched.cl_linear` (a recurrent
+    op's projection included) and `cell` of each `#sched.cl_cell`, as a tuner
+    or a hand edit of the IR would."""
+    attach_target(module, "opencl")
+    select_schedules(module)
     for op in module.walk():
-        if isinstance(op, Conv2dOp | MatMulOp):
-            op.attributes["kernel_params"] = DictionaryAttr(attrs)
+        for key in (SCHEDULE_ATTR, PROJECTION_ATTR):
+            attr = op.attributes.get(key)
+            if isinstance(attr, ClLinearSchedule) and knobs:
+                op.attributes[key] = attr.replace(**knobs)
+            elif isinstance(attr, ClCellSchedule) and cell:
+                op.attributes[key] = attr.replace(**cell)
+    return generate_model(module, target="opencl", precision=precision)

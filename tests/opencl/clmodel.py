@@ -28,7 +28,7 @@ def device_names() -> str:
 
 def build(gen: GeneratedModel, workdir: Path, profile: bool = True) -> HostModel:
     require_opencl()
-    return HostModel.build(gen, workdir, target="host", profile=profile)
+    return HostModel.build(gen, workdir, target=gen.target, profile=profile)
 
 
 def launched(model: HostModel) -> int:

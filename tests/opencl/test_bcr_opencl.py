@@ -2,7 +2,8 @@
 
 Cases and references are the CPU BCR tests' (odd shapes, strides, dilations,
 groups, empty blocks, nothing kept, everything kept, row permutations), each
-run through `generate_opencl` -> host library -> HostModel. `run_on_device`
+scheduled for the opencl target and generated (`opencl_model`) -> host
+library -> HostModel. `run_on_device`
 asserts the device and the completed launches, so these cannot pass without
 an OpenCL device. fp32 tolerance rtol 1e-4 / atol 1e-5 as on the CPU; fp16
 storage (inputs, weights and activations rounded to half, float arithmetic)
@@ -16,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from xdsl.utils.exceptions import VerifyException
 
-from grimc.emit.kernel import CodegenError
-from grimc.emit.opencl.codegen import generate_opencl
+from grimc.dialects.sched import ClLinearSchedule
 from tests.opencl.bcrcases import (
     CONV_CASES,
     MATMUL_CASES,
@@ -29,7 +30,7 @@ from tests.opencl.bcrcases import (
     conv_cases,
     matmul_case,
     matmul_cases,
-    set_params,
+    opencl_model,
 )
 from tests.opencl.clmodel import run_on_device
 
@@ -46,9 +47,7 @@ def check(case, workdir: Path, seed: int = 0, precision: str = "fp32", **knobs) 
     rng = np.random.default_rng(seed)
     make = conv_case if isinstance(case, ConvCase) else matmul_case
     module, inputs, want = make(case, rng)
-    if knobs:
-        set_params(module, **knobs)
-    gen = generate_opencl(module, precision=precision)
+    gen = opencl_model(module, precision, **knobs)
     kinds = {k.kind for k in gen.kernels}
     assert kinds == {"conv" if isinstance(case, ConvCase) else "linear"}
     assert all(k.params["sparse"] for k in gen.kernels)
@@ -84,9 +83,9 @@ def test_bcr_matmul_random(c: MatMulCase, tmp_path_factory: pytest.TempPathFacto
 
 KNOBS = {
     "rows1": dict(rows=1),
-    "rows2_local": dict(rows=2, local="4,4,1"),
+    "rows2_local": dict(rows=2, lx=4, ly=4, lz=1),
     "rows16_groups_first": dict(rows=16, order="rows"),
-    "rows8_local_groups_first": dict(rows=8, order="rows", local="2,8,1"),
+    "rows8_local_groups_first": dict(rows=8, order="rows", lx=2, ly=8, lz=1),
 }
 
 
@@ -101,14 +100,18 @@ def test_bcr_conv_schedule_knobs(knobs: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("knobs", ["rows1", "rows16_groups_first"])
 def test_bcr_matmul_schedule_knobs(knobs: str, tmp_path: Path) -> None:
     c = MatMulCase(lead=(3,), k=45, m=29, residual=True, sparsity=Sparsity((4, 8), 0.5, 0.5))
-    check(c, tmp_path, **{k: v for k, v in KNOBS[knobs].items() if k != "local"})
+    check(c, tmp_path, **KNOBS[knobs])
 
 
-def test_bad_knob_is_a_codegen_error() -> None:
-    module, _, _ = matmul_case(MatMulCase(), np.random.default_rng(0))
-    set_params(module, rows=3)
-    with pytest.raises(CodegenError, match="rows per work-item"):
-        generate_opencl(module)
+def test_bad_knobs_are_verify_errors() -> None:
+    good = dict(rows=4, order="data", lx=0, ly=0, lz=0)
+    assert ClLinearSchedule(**good).local is None
+    with pytest.raises(VerifyException, match="rows must be one of 1, 2, 4, 8, 16"):
+        ClLinearSchedule(**{**good, "rows": 3})
+    with pytest.raises(VerifyException, match="all 0 .* or all >= 1"):
+        ClLinearSchedule(**{**good, "lx": 8})
+    with pytest.raises(VerifyException, match="order must be one of data, rows"):
+        ClLinearSchedule(**{**good, "order": "pixels"})
 
 
 @pytest.mark.parametrize(

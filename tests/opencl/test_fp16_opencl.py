@@ -22,9 +22,9 @@ import numpy as np
 import onnx
 import pytest
 
-from grimc.driver import import_model, optimize
+from grimc.driver import compile_model
 from grimc.emit.codegen import GeneratedModel
-from grimc.emit.opencl.codegen import cl_programs, generate_opencl
+from grimc.emit.opencl.codegen import cl_programs
 from grimc.runner import RunError
 from tests.kernels.test_bcr_recurrent import CASES as BCR_CASES
 from tests.kernels.test_bcr_recurrent import cell_model
@@ -47,7 +47,7 @@ MODELS: dict[str, Callable[[], onnx.ModelProto]] = {
 
 
 def fp16_model(name: str) -> GeneratedModel:
-    return generate_opencl(optimize(import_model(MODELS[name]()), target="generic"), "m", "fp16")
+    return compile_model(MODELS[name](), target="opencl", prefix="m", precision="fp16")
 
 
 def clang_cl(source: Path, options: str, *flags: str) -> subprocess.CompletedProcess[str]:

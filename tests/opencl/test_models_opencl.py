@@ -1,6 +1,6 @@
 """Whole zoo models, dense and BCR-pruned, through the OpenCL target against onnxruntime.
 
-Each model goes ONNX -> the default pass pipeline -> `generate_opencl` ->
+Each model goes ONNX -> the default pass pipeline for --target opencl ->
 host library -> HostModel, on the OpenCL device (PoCL in CI); `run_on_device`
 asserts every kernel ran there. fp32: rtol 1e-4 / atol 1e-5 as on the CPU;
 fp16 storage: max error within 1e-2 of max |y| (half keeps 11 significant
@@ -17,8 +17,7 @@ import onnx
 import pytest
 
 from grimc import zoo
-from grimc.driver import import_model, optimize
-from grimc.emit.opencl.codegen import generate_opencl
+from grimc.driver import compile_model
 from grimc.prune import prune_model
 from tests.opencl.clmodel import run_on_device
 
@@ -83,7 +82,7 @@ def check(
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     want = reference(model, x)
-    gen = generate_opencl(optimize(import_model(model), target="generic"), precision=precision)
+    gen = compile_model(model, target="opencl", precision=precision)
     got = run_on_device(gen, [x], tmp_path)[0]
     assert got.shape == want.shape
     if precision == "fp32":
@@ -112,8 +111,7 @@ def test_full_size_models(name: str, tmp_path: Path) -> None:
 
 def test_pruned_model_runs_bcr_kernels(tmp_path: Path) -> None:
     """The pruned ResNet's convs really lower to the sparse kernels."""
-    module = optimize(import_model(FAST["resnet18_32_bcr6x"]()), target="generic")
-    gen = generate_opencl(module)
+    gen = compile_model(FAST["resnet18_32_bcr6x"](), target="opencl")
     sparse = [k for k in gen.kernels if k.params.get("sparse")]
     assert len(sparse) >= 10, [k.kind for k in gen.kernels]
 

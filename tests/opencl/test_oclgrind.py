@@ -17,12 +17,18 @@ import numpy as np
 import pytest
 
 from grimc.driver import import_model, optimize
-from grimc.emit.opencl.codegen import generate_opencl
 from grimc.runner import ExeModel
 from tests.kernels import rnn_models as rm
 from tests.kernels.test_bcr_recurrent import CASES as BCR_CELLS
 from tests.kernels.test_bcr_recurrent import cell_model as bcr_cell_model
-from tests.opencl.bcrcases import ConvCase, MatMulCase, Sparsity, conv_case, matmul_case
+from tests.opencl.bcrcases import (
+    ConvCase,
+    MatMulCase,
+    Sparsity,
+    conv_case,
+    matmul_case,
+    opencl_model,
+)
 from tests.opencl.clenv import CLANG, INCLUDE, RUNTIME, require_oclgrind, require_opencl
 
 FLAGS = ["--check-api", "--data-races", "--uninitialized", "--inst-counts"]
@@ -52,7 +58,7 @@ def recurrent_case(name: str):
     """A BCR-pruned cell of the CPU recurrent tests: (module, inputs, Y reference)."""
     model = bcr_cell_model(BCR_CELLS[name])
     feeds = rm.random_inputs(model)
-    module = optimize(import_model(model), target="generic")
+    module = optimize(import_model(model), target="opencl")
     return module, feeds, rm.onnxruntime_outputs(model, feeds)["Y"]
 
 
@@ -64,14 +70,14 @@ def test_bcr_kernels_clean_under_oclgrind(name: str, tmp_path: Path) -> None:
     require_opencl()
     if name in RECURRENT:
         module, feeds, want = recurrent_case(name)
-        gen = generate_opencl(module)
+        gen = opencl_model(module)
         inputs = [feeds[d.name] for d in gen.inputs]
     else:
         case = CASES[name]
         make = conv_case if isinstance(case, ConvCase) else matmul_case
         module, inputs, want = make(case, np.random.default_rng(1))
-        gen = generate_opencl(module)
-    model = ExeModel.build(gen, tmp_path, target="host")
+        gen = opencl_model(module)
+    model = ExeModel.build(gen, tmp_path, target=gen.target)
     in_dir, out_dir = tmp_path / "in", tmp_path / "out"
     in_dir.mkdir()
     out_dir.mkdir()

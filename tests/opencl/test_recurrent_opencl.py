@@ -15,12 +15,11 @@ import pytest
 
 from grimc import zoo
 from grimc.driver import import_model, optimize
-from grimc.emit.opencl.codegen import generate_opencl
 from grimc.prune import prune_model
 from tests.kernels import rnn_models as rm
 from tests.kernels.test_bcr_recurrent import CASES as BCR_CASES
 from tests.kernels.test_bcr_recurrent import cell_model as bcr_cell_model
-from tests.opencl.bcrcases import set_params
+from tests.opencl.bcrcases import opencl_model
 from tests.opencl.clmodel import run_on_device
 
 DENSE_CASES = {
@@ -36,10 +35,8 @@ DENSE_CASES = {
 def check(model, tmp_path: Path, sparse: bool, **knobs) -> None:
     feeds = rm.random_inputs(model)
     want = rm.onnxruntime_outputs(model, feeds)
-    module = optimize(import_model(model), target="generic")
-    if knobs:
-        set_params(module, **knobs)
-    gen = generate_opencl(module)
+    module = optimize(import_model(model), target="opencl")
+    gen = opencl_model(module, cell=knobs)
     steps = [k for k in gen.kernels if k.kind == "recurrent"]
     assert steps and all(k.params["sparse"] == sparse for k in steps)
     outs = run_on_device(gen, [feeds[d.name] for d in gen.inputs], tmp_path)

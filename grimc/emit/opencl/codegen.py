@@ -32,15 +32,10 @@ from grimc.emit.codegen import (
 )
 from grimc.emit.kernel import Alias, CodegenError, KernelInstance
 from grimc.emit.opencl.lowering import CL_LOWERINGS, build_options
-from grimc.emit.targets import EmitTarget
 from grimc.options import PRECISIONS
-
-TARGET = EmitTarget("opencl", ("opencl",), 1, "opencl")
-"""The emit target of OpenCL models (templates/opencl; vector widths are per kernel)."""
+from grimc.target import TARGETS, Target
 
 RUNTIME_EXTRA = ("include/grimc_opencl.h", "src/opencl.c")
-LIBS = ("OpenCL",)
-"""Libraries an OpenCL model links against (the ICD loader)."""
 
 
 def _load_lowerings() -> None:
@@ -81,10 +76,10 @@ def cl_programs(kernels: list[KernelInstance], precision: str) -> tuple[list[str
 class ClGenerator(Generator):
     """The shared generator with OpenCL lowerings and the OpenCL model template."""
 
-    def __init__(self, module: ModuleOp, prefix: str, precision: str):
+    def __init__(self, module: ModuleOp, target: Target, prefix: str, precision: str):
         if precision not in PRECISIONS:
             raise CodegenError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
-        super().__init__(module, TARGET, 1, prefix)
+        super().__init__(module, target, 1, prefix)
         self.precision = precision
         self.half = precision != "fp32"
         self.native_half = precision == "fp16"
@@ -129,15 +124,19 @@ class ClGenerator(Generator):
             outputs=outputs,
             kernels=self.kernels,
             buffers=self.buffers,
-            libs=list(LIBS),
+            target=self.target.name,
         )
 
 
 def generate_opencl(
-    module: ModuleOp, prefix: str = "grimc_model", precision: str = "fp32"
+    module: ModuleOp,
+    target: Target | None = None,
+    prefix: str = "grimc_model",
+    precision: str = "fp32",
 ) -> GeneratedModel:
-    """Lower a graph-/bcr-dialect module to a C host file running OpenCL kernels."""
-    return ClGenerator(module, prefix, precision).run()
+    """Lower a scheduled graph-/bcr-dialect module to a C host file running OpenCL
+    kernels; `target` defaults to the `opencl` Target."""
+    return ClGenerator(module, target or TARGETS["opencl"], prefix, precision).run()
 
 
 def device_name(model) -> str:

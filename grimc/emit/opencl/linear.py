@@ -21,10 +21,9 @@ from xdsl.ir import Operation
 from grimc.dialects import bcr, graph
 from grimc.dialects.graph import ints
 from grimc.emit.kernel import CodegenError, KernelInstance, LoweringContext, Ref, act_params, shape
-from grimc.emit.kernels.bcr import float_blob, int_blob, load_weight, param_overrides, row_groups
+from grimc.emit.kernels.bcr import float_blob, int_blob, load_weight, row_groups
 from grimc.emit.kernels.bcr_matmul import linear_shape
-from grimc.emit.opencl.lowering import cl_kernel, cl_lowers
-from grimc.emit.opencl.schedule import KNOBS, ClSchedule, choose_linear
+from grimc.emit.opencl.lowering import ClMapping, cl_kernel, cl_lowers, linear_mapping
 from grimc.emit.opencl.tensor_ops import broadcast_strides, row_major_strides
 
 
@@ -83,7 +82,7 @@ def _linear(
     ctx: LoweringContext,
     op: Operation,
     lists: Lists,
-    sched: ClSchedule,
+    sched: ClMapping,
     x: Ref,
     nb: int,
     k: int,
@@ -100,7 +99,7 @@ def _linear(
         [size[name] for name in sorted(dims, key=dims.get)],
         [("x", x), *lists.inputs, *extra],
         [("y", ctx.result(op.y))],
-        sched.local,
+        sched.local_for(len(dims)),
         flops,
         rows=sched.rows,
         sparse=sparse,
@@ -114,7 +113,7 @@ def _linear(
 def lower_bcr_matmul(op: bcr.MatMulOp, ctx: LoweringContext) -> KernelInstance:
     nb, k, m = linear_shape(op)
     mats, grids = load_weight(ctx, op.weights.data, op.encoding)
-    sched = choose_linear(grids, param_overrides(op, KNOBS))
+    sched = linear_mapping(op)
     lists = sparse_lists(ctx, mats, grids, sched.rows)
     nnz = int(sum(np.count_nonzero(g) for g in grids))
     return _linear(
@@ -126,7 +125,7 @@ def _dense_linear(
     op: Operation, ctx: LoweringContext, w_mk: np.ndarray, x: Ref, nb: int, bias: Ref | None
 ) -> KernelInstance:
     m, k = w_mk.shape
-    sched = choose_linear([w_mk], param_overrides(op, KNOBS))
+    sched = linear_mapping(op)
     lists = dense_lists(ctx, [w_mk], sched.rows)
     extra = [("b", bias)] if bias is not None else []
     if getattr(op, "residual", None) is not None:
@@ -215,7 +214,7 @@ def _conv(
     ctx: LoweringContext,
     op: Operation,
     lists: Lists,
-    sched: ClSchedule,
+    sched: ClMapping,
     geometry: dict[str, int],
     groups: int,
     extra: list[tuple[str, Ref]],
@@ -231,7 +230,7 @@ def _conv(
         [size[name] for name in sorted(dims, key=dims.get)],
         [("x", ctx.operand(op.x)), *lists.inputs, *extra],
         [("y", ctx.result(op.y))],
-        sched.local,
+        sched.local_for(len(dims)),
         flops,
         rows=sched.rows,
         sparse=sparse,
@@ -259,7 +258,7 @@ def lower_bcr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
     kh, kw = ints(op.kernel_shape)
     geo = conv_geometry(op, (kh, kw))
     mats, grids = load_weight(ctx, op.weights.data, op.encoding)
-    sched = choose_linear(grids, param_overrides(op, KNOBS))
+    sched = linear_mapping(op)
     lists = sparse_lists(ctx, mats, grids, sched.rows)
     nnz = int(sum(np.count_nonzero(g) for g in grids))
     flops = 2 * nnz * geo["N"] * geo["OH"] * geo["OW"]
@@ -276,7 +275,7 @@ def lower_conv(op: graph.ConvOp, ctx: LoweringContext) -> KernelInstance:
     groups = op.group.value.data
     geo = conv_geometry(op, (kh, kw))
     mats = list(w.reshape(groups, cout // groups, cin_g * kh * kw))
-    sched = choose_linear(mats, param_overrides(op, KNOBS))
+    sched = linear_mapping(op)
     lists = dense_lists(ctx, mats, sched.rows)
     flops = 2 * w.size * geo["N"] * geo["OH"] * geo["OW"]
     return _conv(ctx, op, lists, sched, geo, groups, _epilogue(ctx, op), False, flops)

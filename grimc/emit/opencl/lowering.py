@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from xdsl.ir import Operation
 
+from grimc.dialects.sched import SCHEDULE_ATTR, ClLinearSchedule, schedule_of
 from grimc.emit.kernel import ActRef, CodegenError, KernelInstance, LoweringContext, Ref
 
 ClLowering = Callable[[Operation, LoweringContext], "KernelInstance | list[KernelInstance] | Any"]
@@ -32,6 +34,40 @@ def cl_lowers(*op_types: type[Operation]) -> Callable[[ClLowering], ClLowering]:
         return fn
 
     return register
+
+
+@dataclass(frozen=True)
+class ClMapping:
+    """How a GEMM / GEMV / conv kernel maps onto the NDRange, from the op's
+    `#sched.cl_linear` (chosen by schedule-select): `rows` per work-item, which
+    dimension is fastest, and the work-group size (None: the driver picks)."""
+
+    rows: int
+    order: str
+    local: tuple[int, int, int] | None
+
+    def dims(self, data: Sequence[str]) -> dict[str, int]:
+        """NDRange dimension of each index: `data` names the data indices in
+        order (e.g. ("p", "n")); "g" (register groups) goes first or second."""
+        names = ["g", *data] if self.order == "rows" else [data[0], "g", *data[1:]]
+        return {name: i for i, name in enumerate(names)}
+
+    def local_for(self, ndims: int) -> list[int] | None:
+        """The work-group size of an `ndims`-D launch (lx, ly, lz cut to it)."""
+        if self.local is None:
+            return None
+        if any(v != 1 for v in self.local[ndims:]):
+            raise CodegenError(
+                f"#sched.cl_linear: work-group size {self.local} for a {ndims}-D kernel "
+                f"(set the sizes past dimension {ndims} to 1)"
+            )
+        return list(self.local[:ndims])
+
+
+def linear_mapping(op: Operation, key: str = SCHEDULE_ATTR) -> ClMapping:
+    """The ClMapping of `op`'s `#sched.cl_linear` under attribute `key`."""
+    sched = schedule_of(op, ClLinearSchedule, key)
+    return ClMapping(sched.rows.data, sched.order.data, sched.local)
 
 
 def cl_kernel(

@@ -16,14 +16,11 @@ from collections.abc import Callable
 import numpy as np
 
 from grimc.dialects import bcr, graph
+from grimc.dialects.sched import PROJECTION_ATTR, ClCellSchedule, schedule_of
 from grimc.emit.kernel import CodegenError, KernelInstance, LoweringContext, Ref, shape
-from grimc.emit.kernels.bcr import float_blob, grid_dense, int_blob, load_weight, param_overrides
+from grimc.emit.kernels.bcr import float_blob, grid_dense, int_blob, load_weight
 from grimc.emit.opencl.linear import Lists, dense_lists, sparse_lists
-from grimc.emit.opencl.lowering import cl_kernel, cl_lowers
-from grimc.emit.opencl.schedule import KNOBS, choose_linear
-
-DEFAULT_LOCAL = 64
-"""Work-items per direction in the recurrence (each owns units and register groups)."""
+from grimc.emit.opencl.lowering import cl_kernel, cl_lowers, linear_mapping
 
 CELLS = {graph.RNNOp: "rnn", graph.GRUOp: "gru", graph.LSTMOp: "lstm",
          bcr.RNNOp: "rnn", bcr.GRUOp: "gru", bcr.LSTMOp: "lstm"}  # fmt: skip
@@ -74,7 +71,6 @@ def lower_recurrent(op, ctx: LoweringContext) -> list[KernelInstance]:
     hidden = op.hidden_size.value.data
     dirs = op.num_directions
     gh = op.GATES * hidden
-    overrides = param_overrides(op, KNOBS)
     sparse = isinstance(op, bcr.RecurrentOp)
     if sparse:
         w_mats, w_grids = load_weight(ctx, op.w_weights.data, op.w_encoding)
@@ -91,7 +87,7 @@ def lower_recurrent(op, ctx: LoweringContext) -> list[KernelInstance]:
         raise CodegenError(f"{op.name} on opencl: B must be constant")
 
     # input projection of every step: proj[t*batch + b][d*GH + row]
-    sched = choose_linear(w_grids, {k: v for k, v in overrides.items() if k != "local"})
+    sched = linear_mapping(op, PROJECTION_ATTR)
     lists: Lists = (
         sparse_lists(ctx, w_mats, w_grids, sched.rows) if sparse
         else dense_lists(ctx, w_grids, sched.rows)
@@ -106,23 +102,22 @@ def lower_recurrent(op, ctx: LoweringContext) -> list[KernelInstance]:
         [("x", ctx.operand(op.x)), *lists.inputs,
          ("b", float_blob(ctx, bias[:, :gh].reshape(-1), "cl_rnn_wb"))],
         [("y", proj)],
-        sched.local,
+        sched.local_for(len(dims)),
         2 * lists.entries * sched.rows * seq * batch,
         rows=sched.rows, sparse=sparse, dims=dims, act=None, entries=lists.entries,
     )  # fmt: skip
 
     # the recurrence
-    rsched = choose_linear(
-        [g for g, _ in r_rows], {k: v for k, v in overrides.items() if k == "rows"}
-    )
+    cell_sched = schedule_of(op, ClCellSchedule)
+    rows = cell_sched.rows.data
     lbr = bool(op.linear_before_reset.value.data) if cell == "gru" else True
     two_phase = cell == "gru" and not lbr
     inputs: list[tuple[str, Ref]] = [("proj", proj)]
     inputs += phase_lists(
-        ctx, r_rows, rsched.rows, lambda o: (o < 2 * hidden) if two_phase else o >= 0, "a"
+        ctx, r_rows, rows, lambda o: (o < 2 * hidden) if two_phase else o >= 0, "a"
     )
     if two_phase:
-        inputs += phase_lists(ctx, r_rows, rsched.rows, lambda o: o >= 2 * hidden, "b")
+        inputs += phase_lists(ctx, r_rows, rows, lambda o: o >= 2 * hidden, "b")
     if np.any(bias[:, gh:]):
         inputs.append(("rb", float_blob(ctx, bias[:, gh:].reshape(-1), "cl_rnn_rb")))
     if op.initial_h is not None:
@@ -138,7 +133,7 @@ def lower_recurrent(op, ctx: LoweringContext) -> list[KernelInstance]:
     outputs.append(("rh", ctx.scratch(4 * dirs * batch * gh)))
     if two_phase:
         outputs.append(("rin", ctx.scratch(4 * dirs * batch * hidden)))
-    local = int(overrides.get("local", DEFAULT_LOCAL))
+    local = cell_sched.local.data
     clip = op.clip.value.data if op.clip is not None else None
     step = cl_kernel(
         "recurrent",
@@ -148,7 +143,7 @@ def lower_recurrent(op, ctx: LoweringContext) -> list[KernelInstance]:
         outputs,
         [local, 1],
         2 * seq * batch * sum(int(np.count_nonzero(g)) for g, _ in r_rows),
-        cell=cell, rows=rsched.rows, lbr=lbr, clip=clip, direction=op.direction.data,
+        cell=cell, rows=rows, lbr=lbr, clip=clip, direction=op.direction.data,
         input_forget=bool(op.input_forget.value.data) if cell == "lstm" else False,
         sparse=sparse,
     )  # fmt: skip
