@@ -78,7 +78,10 @@ def conv_case(c: ConvCase, rng: np.random.Generator) -> Case:
 
 
 def opencl_model(
-    module: ModuleOp, precision: str = "fp32", cell: dict[str, int] | None = None, **knobs: int | str
+    module: ModuleOp,
+    precision: str = "fp32",
+    cell: dict[str, int] | None = None,
+    **knobs: int | str,
 ) -> GeneratedModel:
     """Generate `module` for the opencl target: schedule-select chooses every
     schedule, then `knobs` replace knobs of each `#sched.cl_linear` (a recurrent

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,11 @@ def device_reports_fp16() -> bool:
     """Whether an OpenCL device lists cl_khr_fp16 (half arithmetic); PoCL on CPU does not."""
     out = subprocess.run(["clinfo"], capture_output=True, text=True, timeout=60).stdout
     return "cl_khr_fp16" in out
+
+
+def tiered(names: Iterable[str], fast: Collection[str]) -> list:
+    """Parametrize values: those in `fast` run in the fast tier, the rest are
+    marked slow (PoCL builds every kernel: the fast tier runs each op kind once)."""
+    missing = set(fast) - set(names)
+    assert not missing, f"fast-tier names that are no cases: {sorted(missing)}"
+    return [n if n in fast else pytest.param(n, marks=pytest.mark.slow) for n in names]

@@ -32,6 +32,7 @@ from tests.opencl.bcrcases import (
     matmul_cases,
     opencl_model,
 )
+from tests.opencl.clenv import tiered
 from tests.opencl.clmodel import run_on_device
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -59,22 +60,27 @@ def check(case, workdir: Path, seed: int = 0, precision: str = "fp32", **knobs) 
         assert np.abs(got - want).max() <= 1e-2 * scale
 
 
-@pytest.mark.parametrize("name", list(BCR_CONV))
+@pytest.mark.parametrize(
+    "name",
+    tiered(BCR_CONV, ["3x3_stride2_asym", "dilated_groups", "nothing_kept", "everything_kept"]),
+)
 def test_bcr_conv_cases(name: str, tmp_path: Path) -> None:
     check(BCR_CONV[name], tmp_path)
 
 
-@pytest.mark.parametrize("name", list(BCR_MATMUL))
+@pytest.mark.parametrize("name", tiered(BCR_MATMUL, ["gemv", "gemm_batched"]))
 def test_bcr_matmul_cases(name: str, tmp_path: Path) -> None:
     check(BCR_MATMUL[name], tmp_path)
 
 
+@pytest.mark.slow
 @settings(max_examples=8, **SETTINGS)
 @given(c=conv_cases())
 def test_bcr_conv_random(c: ConvCase, tmp_path_factory: pytest.TempPathFactory) -> None:
     check(c, tmp_path_factory.mktemp("cl_conv"))
 
 
+@pytest.mark.slow
 @settings(max_examples=8, **SETTINGS)
 @given(c=matmul_cases())
 def test_bcr_matmul_random(c: MatMulCase, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -89,7 +95,7 @@ KNOBS = {
 }
 
 
-@pytest.mark.parametrize("knobs", list(KNOBS))
+@pytest.mark.parametrize("knobs", tiered(KNOBS, ["rows8_local_groups_first"]))
 def test_bcr_conv_schedule_knobs(knobs: str, tmp_path: Path) -> None:
     """Every vector width, work-item order and local size gives the same result."""
     c = ConvCase(cin=6, cout=21, h=7, w=9, stride=(2, 1), residual=True, act="relu",
@@ -97,6 +103,7 @@ def test_bcr_conv_schedule_knobs(knobs: str, tmp_path: Path) -> None:
     check(c, tmp_path, **KNOBS[knobs])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("knobs", ["rows1", "rows16_groups_first"])
 def test_bcr_matmul_schedule_knobs(knobs: str, tmp_path: Path) -> None:
     c = MatMulCase(lead=(3,), k=45, m=29, residual=True, sparsity=Sparsity((4, 8), 0.5, 0.5))
@@ -118,7 +125,7 @@ def test_bad_knobs_are_verify_errors() -> None:
     "case",
     [
         ConvCase(cin=8, cout=16, h=8, w=8, stride=(2, 2), group=2, residual=True),
-        MatMulCase(lead=(4,), k=70, m=33, act="relu"),
+        pytest.param(MatMulCase(lead=(4,), k=70, m=33, act="relu"), marks=pytest.mark.slow),
     ],
     ids=["conv", "matmul"],
 )

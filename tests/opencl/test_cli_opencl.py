@@ -25,6 +25,7 @@ def test_run_check_on_opencl(run_cli, small_cnn: Path) -> None:
     assert "onnxruntime check: OK" in proc.stdout
 
 
+@pytest.mark.slow
 def test_bench_profile_fp16_on_opencl(run_cli, small_cnn: Path) -> None:
     require_opencl()
     args = ["grimc", "bench", str(small_cnn), "--target", "opencl", "--repeat", "2", "--profile",
@@ -35,6 +36,7 @@ def test_bench_profile_fp16_on_opencl(run_cli, small_cnn: Path) -> None:
     assert "k0_conv" in proc.stdout and "sum of kernels" in proc.stdout
 
 
+@pytest.mark.slow
 def test_compile_writes_c_with_embedded_kernels(run_cli, small_cnn: Path, tmp_path: Path) -> None:
     out = tmp_path / "m.c"
     proc = run_cli(["grimc", str(small_cnn), "--target", "opencl", "-o", str(out)])
@@ -54,6 +56,7 @@ def test_precision_needs_opencl(run_cli, small_cnn: Path, tmp_path: Path) -> Non
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_unknown_device_is_named(run_cli, small_cnn: Path, monkeypatch) -> None:
     """A selector matching no device fails creation with GRIMC_E_NO_DEVICE's message."""
     require_opencl()

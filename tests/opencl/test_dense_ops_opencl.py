@@ -14,27 +14,23 @@ import pytest
 from grimc.driver import compile_model
 from grimc.emit.codegen import TEMPLATES as ROOT
 from tests.kernels.test_dense_ops import CASES, assert_matches, reference
+from tests.opencl.clenv import tiered
 from tests.opencl.clmodel import run_on_device
 
 TEMPLATES = ROOT / "opencl"
 
 
 FAST = (
-    "add_per_channel", "mul_rows_sigmoid", "prelu_channel_slope", "batch_norm", "hard_swish",
-    "max_pool_3x3_pad", "avg_pool_ceil_cip1", "global_avg_pool", "softmax_inner",
-    "concat_axis1_const", "transpose_nchw_nhwc", "gemm_residual_relu", "gemv",
-    "gemm_runtime_b_trans", "matmul_broadcast_batches", "lrn",
+    "add_per_channel", "prelu_channel_slope", "batch_norm", "max_pool_3x3_pad",
+    "avg_pool_ceil_cip1", "softmax_inner", "concat_axis1_const", "transpose_nchw_nhwc",
+    "gemm_residual_relu", "gemm_runtime_b_trans", "lrn",
 )  # fmt: skip
 """One case per kernel template and feature (broadcasting, fused epilogues, padding
 and ceil mode, transposes, batch broadcasting) in the fast tier; all cases in the
 slow tier."""
 
 
-def tier(names: list[str]) -> list:
-    return [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in names]
-
-
-@pytest.mark.parametrize("name", tier(sorted(CASES)))
+@pytest.mark.parametrize("name", tiered(sorted(CASES), FAST))
 def test_dense_op_matches_reference(name: str, tmp_path: Path) -> None:
     case = CASES[name]()
     feeds = case.feeds()

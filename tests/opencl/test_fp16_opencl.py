@@ -28,7 +28,7 @@ from grimc.emit.opencl.codegen import cl_programs
 from grimc.runner import RunError
 from tests.kernels.test_bcr_recurrent import CASES as BCR_CASES
 from tests.kernels.test_bcr_recurrent import cell_model
-from tests.opencl.clenv import CLANG, device_reports_fp16, require, require_opencl
+from tests.opencl.clenv import CLANG, device_reports_fp16, require, require_opencl, tiered
 from tests.opencl.clmodel import device_names, run_on_device
 from tests.opencl.test_models_opencl import FAST, reference
 
@@ -58,7 +58,7 @@ def clang_cl(source: Path, options: str, *flags: str) -> subprocess.CompletedPro
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", tiered(MODELS, ["small_cnn", "resnet18_32_bcr6x", "gru_bcr"]))
 def test_fp16_kernels_compile_with_half_arithmetic(name: str, tmp_path: Path) -> None:
     require(subprocess.run(["which", CLANG], capture_output=True).returncode == 0, CLANG,
             "clang-19")  # fmt: skip
@@ -81,7 +81,7 @@ def test_fp16_kernels_compile_with_half_arithmetic(name: str, tmp_path: Path) ->
         assert HALF_FMA.search(proc.stdout), f"{name} source {i}: no half multiply-add"
 
 
-@pytest.mark.parametrize("name", ["small_cnn", "resnet18_32_bcr6x"])
+@pytest.mark.parametrize("name", tiered(["small_cnn", "resnet18_32_bcr6x"], ["small_cnn"]))
 def test_fp16_on_the_device(name: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """Runs within FP16_TOL where the device has cl_khr_fp16, else refuses to load."""
     require_opencl()

@@ -19,6 +19,7 @@ import pytest
 from grimc import zoo
 from grimc.driver import compile_model
 from grimc.prune import prune_model
+from tests.opencl.clenv import tiered
 from tests.opencl.clmodel import run_on_device
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -92,7 +93,7 @@ def check(
         assert np.abs(got - want).max() <= 1e-2 * float(np.abs(want).max())
 
 
-@pytest.mark.parametrize("name", list(FAST))
+@pytest.mark.parametrize("name", tiered(FAST, ["small_cnn", "resnet18_32_bcr6x"]))
 def test_small_models(name: str, tmp_path: Path) -> None:
     check(FAST[name](), tmp_path)
 
@@ -116,6 +117,6 @@ def test_pruned_model_runs_bcr_kernels(tmp_path: Path) -> None:
     assert len(sparse) >= 10, [k.kind for k in gen.kernels]
 
 
-@pytest.mark.parametrize("name", ["small_cnn", "resnet18_32_bcr6x"])
+@pytest.mark.parametrize("name", tiered(["small_cnn", "resnet18_32_bcr6x"], ["small_cnn"]))
 def test_fp16_storage(name: str, tmp_path: Path) -> None:
     check(FAST[name](), tmp_path, precision="fp16-storage")

@@ -29,7 +29,7 @@ from tests.opencl.bcrcases import (
     matmul_case,
     opencl_model,
 )
-from tests.opencl.clenv import CLANG, INCLUDE, RUNTIME, require_oclgrind, require_opencl
+from tests.opencl.clenv import CLANG, INCLUDE, RUNTIME, require_oclgrind, require_opencl, tiered
 
 FLAGS = ["--check-api", "--data-races", "--uninitialized", "--inst-counts"]
 
@@ -65,7 +65,13 @@ def recurrent_case(name: str):
 RECURRENT = ["gru_bidi_clip_lbr0_b3", "lstm_bidi_states_peep_clip_b3"]
 
 
-@pytest.mark.parametrize("name", list(CASES) + RECURRENT)
+@pytest.mark.parametrize(
+    "name",
+    tiered(
+        [*CASES, *RECURRENT],
+        ["conv_stride2_groups_residual", "conv_nothing_kept", "gemm_batch5", RECURRENT[0]],
+    ),
+)
 def test_bcr_kernels_clean_under_oclgrind(name: str, tmp_path: Path) -> None:
     require_opencl()
     if name in RECURRENT:

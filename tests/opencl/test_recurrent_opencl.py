@@ -20,6 +20,7 @@ from tests.kernels import rnn_models as rm
 from tests.kernels.test_bcr_recurrent import CASES as BCR_CASES
 from tests.kernels.test_bcr_recurrent import cell_model as bcr_cell_model
 from tests.opencl.bcrcases import opencl_model
+from tests.opencl.clenv import tiered
 from tests.opencl.clmodel import run_on_device
 
 DENSE_CASES = {
@@ -46,22 +47,26 @@ def check(model, tmp_path: Path, sparse: bool, **knobs) -> None:
         np.testing.assert_allclose(got[name], ref, rtol=rm.RTOL, atol=rm.ATOL, err_msg=name)
 
 
-@pytest.mark.parametrize("name", list(DENSE_CASES))
+@pytest.mark.parametrize("name", tiered(DENSE_CASES, ["rnn", "gru_lbr0", "lstm_peep_states"]))
 def test_dense_cells(name: str, tmp_path: Path) -> None:
     check(rm.cell_model(DENSE_CASES[name]), tmp_path, sparse=False)
 
 
-@pytest.mark.parametrize("name", list(BCR_CASES))
+@pytest.mark.parametrize(
+    "name", tiered(BCR_CASES, ["rnn_fwd", "gru_rev_h0_lbr0_b3", "lstm_bidi_states_peep_clip_b3"])
+)
 def test_bcr_cells(name: str, tmp_path: Path) -> None:
     check(bcr_cell_model(BCR_CASES[name]), tmp_path, sparse=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("knobs", [{"rows": 1, "local": 3}, {"rows": 16, "local": 128}])
 def test_bcr_cell_knobs(knobs: dict, tmp_path: Path) -> None:
     """Rows per group and work-items per direction (fewer than the units, or more)."""
     check(bcr_cell_model(BCR_CASES["gru_bidi_clip_lbr0_b3"]), tmp_path, sparse=True, **knobs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gru", "lstm"])
 def test_zoo_stacked_pruned(name: str, tmp_path: Path) -> None:
     """The zoo's two-layer cells, pruned 8x (small sizes)."""
