@@ -77,3 +77,14 @@ def test_fp16_needs_cl_khr_fp16(run_cli, small_cnn: Path) -> None:
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "lacks cl_khr_fp16 (half arithmetic)" in lines[0], proc.stderr
+
+
+def test_csr_has_no_opencl_kernels(run_cli, small_cnn: Path, tmp_path: Path) -> None:
+    out = tmp_path / "csr.c"
+    proc = run_cli(["grimc", str(small_cnn), "--target", "opencl", "--sparse-format", "csr",
+                    "-o", str(out)])  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "grimc: error: schedule-select: target opencl has no CSR kernels (use bcr or dense)"
+    ]
+    assert not out.exists()
