@@ -88,3 +88,28 @@ def test_csr_has_no_opencl_kernels(run_cli, small_cnn: Path, tmp_path: Path) -> 
         "grimc: error: schedule-select: target opencl has no CSR kernels (use bcr or dense)"
     ]
     assert not out.exists()
+
+
+def test_generated_c_says_how_to_build_it(tmp_path: Path) -> None:
+    """The build commands at the top of an OpenCL model's .c link the ICD loader,
+    and building the file and a main.c with them works."""
+    import shlex
+    import subprocess
+
+    from grimc.driver import compile_model
+    from grimc.runner import write_sources
+
+    gen = compile_model(zoo.small_cnn(), target="opencl", prefix="net")
+    write_sources(gen, tmp_path)
+    head = gen.source.split("*/")[0].splitlines()
+    compile_cmd, link_cmd = (line.strip(" *") for line in head if "clang" in line)
+    assert link_cmd.endswith("-lOpenCL -lm")
+    (tmp_path / "main.c").write_text(
+        '#include "net.h"\nint main(void) { return net_num_inputs() != 1; }\n'
+    )
+    for cmd in (compile_cmd, link_cmd):
+        proc = subprocess.run(
+            shlex.split(cmd), cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, cmd + "\n" + proc.stderr
+    assert subprocess.run(["./main"], cwd=tmp_path, timeout=60).returncode == 0

@@ -27,6 +27,7 @@ from grimc.emit.codegen import (
     Generator,
     TensorDesc,
     _jinja_env,
+    build_commands,
     c_float,
     runtime_source,
 )
@@ -105,6 +106,7 @@ class ClGenerator(Generator):
         common = self._common(inputs, outputs)
         source = env.get_template("opencl/model.c.j2").render(
             runtime=runtime_source(RUNTIME_FILES + RUNTIME_EXTRA),
+            build=build_commands(self.target.name, self.prefix),
             cl_sources=[c_string(s) for s in sources],
             programs=programs,
             half=self.half,
