@@ -456,6 +456,70 @@ class SparseCellSchedule(KnobsAttr):
     MINIMUM = {"q": 0}
 
 
+CL_WIDTHS = (1, 2, 4, 8, 16)
+"""OpenCL vector widths a work-item's weight loads may have (float3 loads like float4)."""
+
+
+@irdl_attr_definition
+class ClLinearSchedule(KnobsAttr):
+    """The OpenCL `linear` and `conv` kernels (BCR and dense GEMM, GEMV and
+    convolution; a recurrent op's input projection). A work-item runs one
+    register group of `rows` output rows (its weights are one `float{rows}`
+    load per list entry) at one batch row or output pixel. `order` maps work-items
+    to the NDRange: `data` (batch rows / pixels vary fastest: coalesced loads
+    and stores) or `rows` (register groups fastest). `lx`, `ly`, `lz`: the
+    work-group size per NDRange dimension, all 0 to let the driver pick."""
+
+    name = "sched.cl_linear"
+    rows: IntAttr = param_def(IntAttr)
+    order: StringAttr = param_def(StringAttr)
+    lx: IntAttr = param_def(IntAttr)
+    ly: IntAttr = param_def(IntAttr)
+    lz: IntAttr = param_def(IntAttr)
+
+    FIELDS = ("rows", "order", "lx", "ly", "lz")
+    WORDS = {"order": ("data", "rows")}
+    MINIMUM = {"lx": 0, "ly": 0, "lz": 0}
+
+    def verify(self) -> None:
+        super().verify()
+        require(
+            self.rows.data in CL_WIDTHS,
+            f"{self.name}: rows must be one of {', '.join(map(str, CL_WIDTHS))}",
+        )
+        local = (self.lx.data, self.ly.data, self.lz.data)
+        require(
+            all(v == 0 for v in local) or all(v >= 1 for v in local),
+            f"{self.name}: lx, ly, lz are all 0 (the driver picks) or all >= 1",
+        )
+
+    @property
+    def local(self) -> tuple[int, int, int] | None:
+        """The work-group size, or None when the driver picks."""
+        local = (self.lx.data, self.ly.data, self.lz.data)
+        return None if local == (0, 0, 0) else local
+
+
+@irdl_attr_definition
+class ClCellSchedule(KnobsAttr):
+    """The OpenCL recurrence (`recurrent`): one work-group of `local` work-items
+    per direction steps through time, multiplying h by R in register groups of
+    `rows` rows (vector loads of `rows` weights)."""
+
+    name = "sched.cl_cell"
+    rows: IntAttr = param_def(IntAttr)
+    local: IntAttr = param_def(IntAttr)
+
+    FIELDS = ("rows", "local")
+
+    def verify(self) -> None:
+        super().verify()
+        require(
+            self.rows.data in CL_WIDTHS,
+            f"{self.name}: rows must be one of {', '.join(map(str, CL_WIDTHS))}",
+        )
+
+
 SCHEDULES: tuple[type[KnobsAttr], ...] = (
     SpmmSchedule,
     GemvSchedule,
@@ -465,6 +529,8 @@ SCHEDULES: tuple[type[KnobsAttr], ...] = (
     DepthwiseSchedule,
     CellSchedule,
     SparseCellSchedule,
+    ClLinearSchedule,
+    ClCellSchedule,
 )
 
 

@@ -24,6 +24,8 @@ from xdsl.dialects.builtin import ModuleOp
 
 from grimc.dialects.sched import module_target_or
 from grimc.emit.codegen import GeneratedModel, generate
+from grimc.emit.opencl.codegen import generate_opencl
+from grimc.errors import GrimcError
 from grimc.options import SPARSE_FORMATS, CompileOptions, shape_map
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
 from grimc.target import resolve_target
@@ -108,6 +110,10 @@ def generate_model(
     module = module.clone()
     target = module_target_or(module, opts.target)
     select_schedules(module, target, opts.threads, opts.kernel_format)
+    if target.family == "opencl":
+        return generate_opencl(module, target, prefix=opts.prefix, precision=opts.precision)
+    if opts.precision != "fp32":
+        raise GrimcError(f"--precision {opts.precision}: only --target opencl supports it")
     return generate(
         module, target, threads=opts.threads, prefix=opts.prefix,
         sparse_format=opts.kernel_format,
@@ -124,7 +130,7 @@ def compile_model(
     """Import, optimize and generate C: the one compile entry point.
 
     `fields` are CompileOptions fields (target, threads, sparse_format,
-    input_shapes, passes, opt_level, prefix, profile) overriding `options`.
+    input_shapes, passes, opt_level, prefix, profile, precision) overriding `options`.
     """
     opts = CompileOptions.of(options, **fields)
     module = optimize(import_model(source, opts.input_shapes), opts, instrumentation)

@@ -19,6 +19,10 @@ from grimc.names import sanitize
 SPARSE_FORMATS = ("bcr", "csr", "dense")
 """bcr: register-blocked sparse kernels; csr: the CSR baseline; dense: ignore sparsity."""
 
+PRECISIONS = ("fp32", "fp16-storage", "fp16")
+"""fp32; half storage with float arithmetic; half storage and half inner
+products (cl_khr_fp16). Only the OpenCL target stores or computes in half."""
+
 OPT_LEVELS = ("0", "1", "2", "3", "s")
 """clang -O levels for obj/so/exe builds."""
 
@@ -45,6 +49,9 @@ class CompileOptions:
     prefix: str = "grimc_model"
     profile: bool = False
     """Build with per-kernel timing (-DGRIMC_PROFILE)."""
+    precision: str = "fp32"
+    """One of PRECISIONS; anything but fp32 needs the opencl target (checked by
+    `grimc.driver.generate_model`, which knows the target a module records)."""
 
     def __post_init__(self) -> None:
         from grimc.target import resolve_target
@@ -59,6 +66,10 @@ class CompileOptions:
         if self.sparse_format not in SPARSE_FORMATS:
             raise GrimcError(
                 f"sparse format {self.sparse_format!r}: expected one of {', '.join(SPARSE_FORMATS)}"
+            )
+        if self.precision not in PRECISIONS:
+            raise GrimcError(
+                f"--precision {self.precision}: expected one of {', '.join(PRECISIONS)}"
             )
         if str(self.opt_level) not in OPT_LEVELS:
             raise GrimcError(f"-O{self.opt_level}: expected one of {', '.join(OPT_LEVELS)}")

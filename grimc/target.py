@@ -48,7 +48,8 @@ class Target:
     registers the ISA names (the register tile budgets come from it);
     `l1_bytes`/`l2_bytes` the cache sizes the cost model blocks for; `cores`
     the cores of the machine (0: unknown, a cross target). `families` is the
-    template lookup order (`templates/<family>/<kind>.c.j2`, `c` last).
+    template lookup order (`templates/<family>/<kind>.c.j2`, `c` last; `opencl`
+    alone for the OpenCL target). `libs` are linked into its programs.
     `detected` says how `native` chose this target ("" when named).
     """
 
@@ -64,6 +65,7 @@ class Target:
     uses_lld: bool  # cross targets link with lld (the host keeps the system linker)
     isa_macro: str | None  # predefined by clang under `cflags`; None: portable C only
     families: tuple[str, ...]
+    libs: tuple[str, ...] = ()  # linked into every program built for the target
     l1_bytes: int = 32 * KIB
     l2_bytes: int = 1024 * KIB
     cores: int = field(default=0, compare=False)
@@ -89,6 +91,11 @@ class Target:
 
     def describe(self) -> str:
         """One line for the user: which target, what it means, how it was chosen."""
+        if self.family == "opencl":
+            return (
+                f"target {self.name}: {self.level} kernels (float{self.vector_width} weight "
+                f"loads at most) on the OpenCL device, host code for {self.triple}"
+            )
         text = (
             f"target {self.name}: {self.isa} ({self.level}), {self.vector_width} floats x "
             f"{self.registers} vector registers, {self.triple}"
@@ -122,10 +129,21 @@ TARGETS: dict[str, Target] = {
             level="baseline", vector_width=1, registers=16, register_bits=32,
             cflags=(), uses_lld=False, isa_macro=None, families=("c",),
         ),
+        Target(
+            name="opencl", isa="opencl", triple=f"{HOST_ARCH}-linux-gnu", arch=HOST_ARCH,
+            level="OpenCL C 1.2", vector_width=8, registers=64, register_bits=256,
+            cflags=(), uses_lld=False, isa_macro=None, families=("opencl",),
+            libs=("OpenCL",),
+        ),
     )
 }  # fmt: skip
 """The named targets. NEON: 32 q registers of 4 floats; portable C: the
-compiler's own registers, modeled as 16 scalars."""
+compiler's own registers, modeled as 16 scalars. OpenCL: kernels in OpenCL C
+(templates/opencl) on the device the host runtime selects, driven by portable C
+for this machine (no -march: it runs wherever the device's driver does);
+`vector_width` is the widest weight vector (float8, a register group of 8 rows)
+the default schedule gives a work-item, `registers` the float registers
+modeled per work-item."""
 
 TRIPLE_ALIASES: dict[str, str] = {
     "x86_64-linux-gnu": "host",

@@ -212,7 +212,7 @@ def build_shared(
     spec = require_build_tools(target)
     mode = ["-shared", "-fPIC", *_linker(spec)]
     cmd = _command(spec, srcs, out, mode, opt_level, defines, include_dirs, extra_flags, werror)
-    return _build([*cmd, *_libs(libs)], out)
+    return _build([*cmd, *_libs([*spec.libs, *libs])], out)
 
 
 def build_executable(
@@ -236,7 +236,7 @@ def build_executable(
     require_build_tools(spec)
     mode = [*_linker(spec), *(["-static"] if static else []), *checks]
     cmd = _command(spec, srcs, out, mode, opt_level, defines, include_dirs, extra_flags, werror)
-    return _build([*cmd, *_libs(libs)], out, sanitize=bool(sanitize))
+    return _build([*cmd, *_libs([*spec.libs, *libs])], out, sanitize=bool(sanitize))
 
 
 def _as_list(sources: StrPath | Sequence[StrPath]) -> list[Path]:
@@ -253,7 +253,7 @@ def compile_flags(spec: Target, opt_level: int | str = 3) -> list[str]:
 
 def link_flags(spec: Target, libs: Sequence[str] = ()) -> list[str]:
     """What a program or library for `spec` links with, as a user spells it (lld by name)."""
-    return [*([LLD_FLAG] if spec.uses_lld else []), *_libs(libs)]
+    return [*([LLD_FLAG] if spec.uses_lld else []), *_libs([*spec.libs, *libs])]
 
 
 LLD_FLAG = "-fuse-ld=lld"

@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grimc.errors import GrimcError
-from grimc.options import OPT_LEVELS, SPARSE_FORMATS, CompileOptions, parse_shape_options
+from grimc.options import (
+    OPT_LEVELS,
+    PRECISIONS,
+    SPARSE_FORMATS,
+    CompileOptions,
+    parse_shape_options,
+)
 from grimc.progress import set_quiet
 
 SUBCOMMANDS = ("bench", "inspect", "passes", "prune", "run")
@@ -16,7 +22,8 @@ SUBCOMMANDS = ("bench", "inspect", "passes", "prune", "run")
 TARGET_HELP = (
     "native (default: the running CPU's target, detected), host (x86-64-v3, AVX2), "
     "host-avx512 (x86-64-v4), aarch64 (NEON; runs here under qemu-aarch64), generic "
-    "(portable C); clang triples such as aarch64-linux-gnu are accepted"
+    "(portable C), opencl (OpenCL kernels on the device GRIMC_OPENCL_DEVICE names; link "
+    "-lOpenCL); clang triples such as aarch64-linux-gnu are accepted"
 )
 
 
@@ -59,6 +66,13 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         "sparse kernels; default), csr (the CSR baseline) or dense (ignore sparsity)",
     )
     parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="opencl only: fp16-storage keeps weights and activations as half, computes in "
+        "float; fp16 also computes the inner products in half (devices with cl_khr_fp16)",
+    )
+    parser.add_argument(
         "-O",
         dest="opt_level",
         default="3",
@@ -75,6 +89,7 @@ def compile_options(args: argparse.Namespace, **fields: object) -> CompileOption
         sparse_format=args.sparse_format,
         input_shapes=parse_shape_options(args.input_shape),
         opt_level=args.opt_level,
+        precision=args.precision,
         **fields,  # type: ignore[arg-type]
     )
 

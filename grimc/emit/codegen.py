@@ -17,6 +17,7 @@ import shlex
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import numpy as np
@@ -325,19 +326,7 @@ class Generator:
     def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
         env = _jinja_env()
         kernel_sources = [self._render_kernel(env, k) for k in self.kernels]
-        common = dict(
-            prefix=self.prefix,
-            t=self.target,
-            inputs=inputs,
-            outputs=outputs,
-            kernels=self.kernels,
-            buffers=self.buffers,
-            blob_count=len(self.ctx.blobs),
-            blob_specs=entry_specs(self.ctx.blobs),
-            blob_names=self.ctx.blob_names,
-            threads=self.threads,
-            status_codes=status_codes(),
-        )
+        common = self._common(inputs, outputs)
         header = env.get_template("model.h.j2").render(**common)
         source = env.get_template("model.c.j2").render(
             kernel_sources=kernel_sources,
@@ -359,6 +348,23 @@ class Generator:
             kernels=self.kernels,
             buffers=self.buffers,
             target=self.target.name,
+        )
+
+    def _common(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> dict[str, Any]:
+        """What the model, header and harness templates of every target read."""
+        return dict(
+            prefix=self.prefix,
+            t=self.target,
+            inputs=inputs,
+            outputs=outputs,
+            kernels=self.kernels,
+            buffers=self.buffers,
+            blob_count=len(self.ctx.blobs),
+            blob_sizes=[a.nbytes for a in self.ctx.blobs],
+            blob_specs=entry_specs(self.ctx.blobs),
+            blob_names=self.ctx.blob_names,
+            threads=self.threads,
+            status_codes=status_codes(),
         )
 
     def _render_kernel(self, env: jinja2.Environment, k: KernelInstance) -> str:

@@ -58,6 +58,13 @@ batch fits the registers; tasks once a step has `MIN_PARALLEL_MACS`) and a
 `#sched.conv` or `#sched.depthwise`: the ISA's register tile (`DENSE_TILES`),
 a GEMV tile for one row, K chunks within L1, blocks within L2, channel vectors
 for small images on x86, and an even thread split.
+**OpenCL** (target `opencl`): GEMM, GEMV and conv kernels, BCR or dense
+(and a recurrence's input projection), get `#sched.cl_linear`: R rows per
+work-item (its `floatR` weight loads; register groups as above) minimizing
+list entries x (R FMAs + one gathered input load, `CL_LOAD_COST`), up to the
+target's vector width; batch rows / pixels vary fastest; the driver picks the
+work-group size. Recurrences get `#sched.cl_cell` (R over the R matrix, a
+work-group of `CL_CELL_LOCAL` per direction). There are no CSR OpenCL kernels.
 """
 
 from __future__ import annotations
@@ -76,9 +83,12 @@ from grimc.dialects import graph
 from grimc.dialects.bcr import BCROp, Conv2dOp, EncodingAttr, RecurrentOp
 from grimc.dialects.graph import shape_of
 from grimc.dialects.sched import (
+    CL_WIDTHS,
     PROJECTION_ATTR,
     SCHEDULE_ATTR,
     CellSchedule,
+    ClCellSchedule,
+    ClLinearSchedule,
     ConvSchedule,
     CsrSchedule,
     DepthwiseSchedule,
@@ -782,6 +792,80 @@ def op_schedules(
     return {SCHEDULE_ATTR: linear_schedule(encoding, grids, nb, target, threads)}
 
 
+# --------------------------------------------------------------------------
+# OpenCL (target opencl: templates/opencl)
+
+CL_LOAD_COST = 4.0
+"""Modeled cost of one (gathered) input load of an OpenCL work-item, in FMAs."""
+
+CL_CELL_LOCAL = 64
+"""Work-items per direction of the OpenCL recurrence (one work-group each)."""
+
+
+def cl_rows(entries: Callable[[int], int], target: Target) -> int:
+    """OpenCL rows per work-item R (the width of its weight vector loads), up to
+    the target's vector width: fewest modeled list entries(R) x (R FMAs + one
+    input load), padding rows costing FMAs; ties to the wider R."""
+    costs = [
+        (entries(r) * (r + CL_LOAD_COST), -r, r) for r in CL_WIDTHS if r <= target.vector_width
+    ]
+    return min(costs)[2]
+
+
+def sparse_entries(grids: Sequence[np.ndarray]) -> Callable[[int], int]:
+    """List entries of BCR register groups of R rows over `grids` (kernel row order)."""
+    nz = [g != 0 for g in grids]
+    return lambda r: group_entries(nz, r)
+
+
+def dense_entries(groups: int, m: int, k: int) -> Callable[[int], int]:
+    """List entries of `groups` dense m x k matrices: every column, per group of R rows."""
+    return lambda r: groups * -(-m // r) * k
+
+
+def cl_linear(entries: Callable[[int], int], target: Target) -> ClLinearSchedule:
+    """`#sched.cl_linear`: R by `cl_rows`, batch rows / pixels fastest, driver-picked
+    work-groups."""
+    return ClLinearSchedule(rows=cl_rows(entries, target), order="data", lx=0, ly=0, lz=0)
+
+
+def opencl_schedules(op: Operation, target: Target) -> dict[str, KnobsAttr]:
+    """The OpenCL schedules of `op`: `#sched.cl_linear` for GEMM / GEMV / conv kernels
+    (BCR or dense; a recurrence's input projection), `#sched.cl_cell` for a
+    recurrence. The general `matmul` kernel (activation operands) has no knobs."""
+    if isinstance(op, BCROp):
+        grids = {ref.label: weight.grids for ref, _, weight in _weights(op)}
+        if isinstance(op, RecurrentOp):
+            rows = cl_rows(sparse_entries(grids["R"]), target)
+            return {
+                SCHEDULE_ATTR: ClCellSchedule(rows=rows, local=CL_CELL_LOCAL),
+                PROJECTION_ATTR: cl_linear(sparse_entries(grids["W"]), target),
+            }
+        return {SCHEDULE_ATTR: cl_linear(sparse_entries(grids["weights"]), target)}
+    if isinstance(op, graph.RecurrentOp):
+        _, _, inp = shape_of(op.x)
+        hidden = op.hidden_size.value.data
+        gh, dirs = op.GATES * hidden, op.num_directions
+        return {
+            SCHEDULE_ATTR: ClCellSchedule(
+                rows=cl_rows(dense_entries(dirs, gh, hidden), target), local=CL_CELL_LOCAL
+            ),
+            PROJECTION_ATTR: cl_linear(dense_entries(dirs, gh, inp), target),
+        }
+    if isinstance(op, graph.GemmOp | graph.MatMulOp):
+        b = (*shape_of(op.b), 1)[:2] if len(shape_of(op.b)) == 1 else shape_of(op.b)
+        trans_b = isinstance(op, graph.GemmOp) and op.trans_b.value.data
+        k, m = (b[-1], b[-2]) if trans_b else (b[-2], b[-1])
+        return {SCHEDULE_ATTR: cl_linear(dense_entries(1, m, k), target)}
+    if isinstance(op, graph.ConvOp):
+        cout, cin_g, kh, kw = shape_of(op.w)
+        groups = op.group.value.data
+        return {
+            SCHEDULE_ATTR: cl_linear(dense_entries(groups, cout // groups, cin_g * kh * kw), target)
+        }
+    return {}
+
+
 def schedule_keys(op: Operation) -> tuple[str, ...]:
     """The attributes `op_schedules` writes on `op`."""
     if isinstance(op, RecurrentOp | graph.RecurrentOp):
@@ -807,11 +891,18 @@ def select_schedules(
     if sparse_format not in FORMATS:
         raise GrimcError(f"schedule-select: sparse-format={sparse_format} (expected bcr or csr)")
     target = target or module_target_or(module, None)
+    opencl = target.family == "opencl"
+    if opencl and sparse_format == "csr":
+        raise GrimcError("schedule-select: target opencl has no CSR kernels (use bcr or dense)")
     for op in list(module.walk()):
         keys = schedule_keys(op)
         if not keys or (not overwrite and all(key in op.attributes for key in keys)):
             continue
-        for key, attr in op_schedules(op, target, threads, sparse_format).items():
+        chosen = (
+            opencl_schedules(op, target) if opencl
+            else op_schedules(op, target, threads, sparse_format)
+        )  # fmt: skip
+        for key, attr in chosen.items():
             if overwrite or key not in op.attributes:
                 op.attributes[key] = attr
 

@@ -53,7 +53,12 @@ enum {
     GRIMC_E_ALIGN = -9,     /* base pointer or entry offset not 64-aligned */
     GRIMC_E_UNSUPPORTED = -10, /* the model was built without this feature */
     GRIMC_E_CHECKSUM = -11, /* blob content does not match its checksum */
-    GRIMC_E_LAYOUT = -12    /* blob entries differ from what the model expects */
+    GRIMC_E_LAYOUT = -12,   /* blob entries differ from what the model expects */
+    /* OpenCL target (grimc_opencl.h); out of device memory is GRIMC_E_NOMEM */
+    GRIMC_E_NO_DEVICE = -20, /* no OpenCL platform, or no device matches */
+    GRIMC_E_BUILD = -21,     /* OpenCL program build failed */
+    GRIMC_E_DEVICE = -22,    /* any other OpenCL error */
+    GRIMC_E_NO_FP16 = -23    /* device lacks cl_khr_fp16 (half arithmetic) */
 };
 
 /* Static English message for a status code; never NULL. */

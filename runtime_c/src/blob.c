@@ -26,6 +26,10 @@ GRIMC_RT_API const char *grimc_strerror(int status) {
     case GRIMC_E_CHECKSUM: return "weight blob checksum mismatch (corrupted or modified)";
     case GRIMC_E_LAYOUT:
         return "weight blob does not match the model (entry count, sizes or index arrays)";
+    case GRIMC_E_NO_DEVICE: return "no OpenCL platform or no matching device";
+    case GRIMC_E_BUILD: return "OpenCL program build failed";
+    case GRIMC_E_DEVICE: return "OpenCL error";
+    case GRIMC_E_NO_FP16: return "OpenCL device lacks cl_khr_fp16 (half arithmetic)";
     default: return "unknown grimc error";
     }
 }

@@ -1,0 +1,1 @@
+"""The OpenCL target: .cl kernel lowerings (templates/opencl) and the host code generator."""

@@ -1,0 +1,54 @@
+"""Build and run OpenCL models in tests, proving the kernels ran on an OpenCL device.
+
+`run_on_device` builds a generated model with profiling, runs it through the
+common `HostModel` API, and asserts what only a real device run gives: the
+device the model reports is the one clinfo lists, every kernel launch
+completed, and the profile averages over exactly the runs made.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from grimc.emit.codegen import GeneratedModel
+from grimc.emit.opencl.codegen import device_name
+from grimc.runner import HostModel
+from tests.opencl.clenv import require_opencl
+
+
+def device_names() -> str:
+    """clinfo's device listing (what a model's device must be among)."""
+    return subprocess.run(["clinfo", "-l"], capture_output=True, text=True, timeout=60).stdout
+
+
+def build(gen: GeneratedModel, workdir: Path, profile: bool = True) -> HostModel:
+    require_opencl()
+    return HostModel.build(gen, workdir, target=gen.target, profile=profile)
+
+
+def launched(model: HostModel) -> int:
+    fn = getattr(model._lib, f"{model.gen.prefix}_launched")
+    fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_ulonglong
+    return int(fn(model._handle))
+
+
+def run_on_device(
+    gen: GeneratedModel, inputs: Sequence[np.ndarray], workdir: Path, runs: int = 1
+) -> list[np.ndarray]:
+    """Outputs of `runs` runs (the last), after checking the device really ran them."""
+    assert gen.kernels, "the model has no kernels: nothing would run on the device"
+    with build(gen, workdir) as model:
+        outs = [model.run(inputs) for _ in range(runs)][-1]
+        platform, device = device_name(model).split(" | ")
+        listing = device_names()
+        assert device and device in listing and platform in listing, (device, listing)
+        assert launched(model) == runs * len(gen.kernels)
+        profile = model.profile()
+        assert len(profile) == len(gen.kernels)
+        assert all(p.calls == runs for p in profile)
+    return outs
