@@ -11,7 +11,9 @@ so rules and config patterns mean the same on both sides.
 
 Supported: Conv, BatchNormalization, Relu, Clip, MaxPool, AveragePool,
 GlobalAveragePool, Add, Mul, Flatten, Reshape, Squeeze, Unsqueeze, Transpose,
-Gemm, MatMul, Dropout, Identity, Softmax, Sigmoid, Tanh, GRU, LSTM, RNN.
+Gemm, MatMul, Dropout, Identity, Softmax, Sigmoid, Tanh, GRU, LSTM, RNN (with
+an initial state), and the shape arithmetic torch's exporter emits around
+recurrent layers (Shape, Gather, Concat, Expand).
 Anything else raises `UnsupportedOp` naming the op, which the benchmark
 reports as the reason the PyTorch row is missing.
 """
@@ -184,8 +186,11 @@ class OnnxModule(nn.Module):
     def _recurrent(self, node, a, cls: type[nn.RNNBase], gates: int, **kw) -> tuple[nn.Module, list]:
         if a.get("direction", b"forward") not in (b"forward", "forward"):
             raise UnsupportedOp(f"{node.op_type} direction {a.get('direction')}")
-        if a.get("layout", 0) != 0 or len(node.input) > 4 and any(node.input[4:]):
-            raise UnsupportedOp(f"{node.op_type} with layout/sequence_lens/initial state")
+        if a.get("layout", 0) != 0 or len(node.input) > 4 and node.input[4]:
+            raise UnsupportedOp(f"{node.op_type} with layout/sequence_lens")
+        states = [n for n in node.input[5:7] if n]
+        if node.op_type == "LSTM" and len(states) == 1:
+            raise UnsupportedOp("LSTM with only one of initial_h, initial_c")
         w, r = self._const(node.input[1])[0], self._const(node.input[2])[0]
         hidden = r.shape[1]
         rnn = cls(w.shape[1], hidden, **kw)
@@ -210,7 +215,13 @@ class OnnxModule(nn.Module):
             for bias in (rnn.bias_ih_l0, rnn.bias_hh_l0):
                 bias.data.zero_()
                 bias.requires_grad_(False)
-        return _Recurrent(rnn), [node.input[0]]
+        recurrent = _Recurrent(rnn)
+        if not states:
+            return recurrent, [node.input[0]]
+        const = {n: _tensor(self.consts[n]) for n in states if n in self.consts}
+        if const:  # a constant initial state (the exporter's zeros): bound, not wired
+            return _Fn(lambda x: recurrent(x, *(const[n] for n in states))), [node.input[0]]
+        return recurrent, [node.input[0], *states]
 
     def _op_GRU(self, node, a):
         if int(a.get("linear_before_reset", 0)) != 1:
@@ -285,6 +296,48 @@ class OnnxModule(nn.Module):
         other = [n for n in node.input if n not in self.consts]
         return _Fn(lambda x: fn(x, c)), other
 
+    def _mixed(self, node, fn: Callable[..., torch.Tensor]) -> tuple[nn.Module, list[str]]:
+        """`fn` over all inputs in order, constants bound now and the rest wired."""
+        names = list(node.input)
+        const = {i: torch.from_numpy(np.array(self.consts[n])) for i, n in enumerate(names)
+                 if n in self.consts}
+        wired = [n for i, n in enumerate(names) if i not in const]
+
+        def call(*xs: torch.Tensor) -> torch.Tensor:
+            it = iter(xs)
+            return fn(*(const[i] if i in const else next(it) for i in range(len(names))))
+
+        return _Fn(call), wired
+
+    def _op_Shape(self, node, a):
+        start, end = int(a.get("start", 0)), a.get("end")
+
+        def shape(x: torch.Tensor) -> torch.Tensor:
+            dims = list(x.shape)[start:None if end is None else int(end)]
+            return torch.tensor(dims, dtype=torch.int64)
+
+        return _Fn(shape), [node.input[0]]
+
+    def _op_Gather(self, node, a):
+        axis = int(a.get("axis", 0))
+
+        def gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+            index = torch.where(index < 0, index + x.shape[axis], index)
+            flat = torch.index_select(x, axis, index.reshape(-1).long())
+            return flat.reshape((*x.shape[:axis], *index.shape, *x.shape[axis + 1:]))
+
+        return self._mixed(node, gather)
+
+    def _op_Concat(self, node, a):
+        axis = int(a["axis"])
+        return self._mixed(node, lambda *xs: torch.cat(xs, axis))
+
+    def _op_Expand(self, node, a):
+        def expand(x: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+            return x.expand(torch.broadcast_shapes(x.shape, tuple(int(d) for d in shape)))
+
+        return self._mixed(node, expand)
+
     def _op_Softmax(self, node, a):
         return nn.Softmax(int(a.get("axis", -1))), [node.input[0]]
 
@@ -347,9 +400,13 @@ class _Recurrent(nn.Module):
         super().__init__()
         self.rnn = rnn
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y, _ = self.rnn(x)
-        return y.unsqueeze(1)
+    def forward(self, x: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(Y, Y_h) or, for LSTM, (Y, Y_h, Y_c); `state` is ONNX's initial_h (, initial_c)."""
+        h0 = None if not state else (tuple(state) if len(state) == 2 else state[0])
+        if h0 is not None and isinstance(self.rnn, nn.LSTM):
+            h0 = (h0[0], h0[1])
+        y, h = self.rnn(x, h0)
+        return (y.unsqueeze(1), *(h if isinstance(h, tuple) else (h,)))
 
 
 def convert(model: onnx.ModelProto) -> OnnxModule:
