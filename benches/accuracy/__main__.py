@@ -33,10 +33,11 @@ import torch
 
 from benches.accuracy.models import CASES, Case
 from benches.accuracy.report import write_report
-from grimc.train import ADMM, BCRPruner, Cubic
+from grimc.train import BCRPruner
 from grimc.train.fit import evaluate, fit
 from grimc.train.onnx_torch import OnnxModule
 from grimc.train.retrain import retrain_model
+from grimc.train.schedule import schedule_for
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 METHODS = ("one-shot", "retrained", "gradual", "admm", "distilled")
@@ -96,11 +97,6 @@ def run_case(case: Case, seeds: list[int], rates: list[float], block: str, args)
     epochs = max(1, case.epochs // args.shorten)
     ft = max(1, case.finetune_epochs // args.shorten)
     steps_per_epoch = math.ceil(len(tr) / case.batch_size)
-    steps = ft * steps_per_epoch
-    schedules = {
-        "gradual": lambda: Cubic(0, max(1, int(steps * 0.6)), max(1, steps_per_epoch // 2)),
-        "admm": lambda: ADMM(rho=args.rho, prune_at=max(1, steps // 2), every=steps_per_epoch),
-    }
     kw = {"lr": case.lr, "batch_size": case.batch_size}
     runs: list[dict] = []
     for seed in seeds:
@@ -121,11 +117,12 @@ def run_case(case: Case, seeds: list[int], rates: list[float], block: str, args)
             fit(model, tr, epochs=ft, pruner=pruner, seed=seed, **kw)
             row["retrained"] = evaluate(model, te)[1]
             retrained = model
-            for method, schedule in schedules.items():
+            for method in ("gradual", "admm"):
                 deterministic(seed, args.threads)
                 model = copy.deepcopy(dense)
+                schedule = schedule_for(method, ft, steps_per_epoch, args.rho)
                 fit(model, tr, epochs=ft, seed=seed,
-                    pruner=BCRPruner(model, rate=rate, block=block, schedule=schedule()), **kw)
+                    pruner=BCRPruner(model, rate=rate, block=block, schedule=schedule), **kw)
                 row[method] = evaluate(model, te)[1]
             deterministic(seed, args.threads)
             distilled = retrain_model(onnx.load_from_string(dense_ort), unlabeled, epochs=ft,

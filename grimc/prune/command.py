@@ -54,6 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"layers with fewer weights stay dense (default {MIN_WEIGHTS})")
     parser.add_argument("--min-k", metavar="N",
                         help=f"layers with a shorter GEMM reduction K stay dense (default {MIN_K})")
+    train = parser.add_argument_group(
+        "retraining (needs PyTorch: pip install 'grimc[train]')",
+        "The model is translated to torch modules, pruned and retrained with the pruned "
+        "weights held at zero, and written back as the same ONNX graph. Data: .npz with one "
+        "array per model input (or 'x'), samples on axis 0, labels 'y' (integers: "
+        "cross-entropy, floats: MSE).")
+    train.add_argument("--retrain", action="store_true", help="retrain on --data with labels")
+    train.add_argument("--distill", action="store_true",
+                       help="retrain without labels: match the dense model's outputs on --data")
+    train.add_argument("--data", metavar="FILE.npz", help="training inputs (and labels 'y')")
+    train.add_argument("--val", metavar="FILE.npz", help="validation data, reported per epoch")
+    train.add_argument("--epochs", type=int, default=10, metavar="N", help="default 10")
+    train.add_argument("--method", choices=("finetune", "gradual", "admm"), default="finetune",
+                       help="finetune: prune, then masked fine-tuning (default); gradual: cubic "
+                       "schedule; admm: ADMM regularization, then prune and fine-tune")
+    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    train.add_argument("--batch-size", type=int, default=32, metavar="N", help="default 32")
+    train.add_argument("--seed", type=int, default=0, help="default 0")
     return parser
 
 
@@ -82,13 +100,51 @@ def prune_main(argv: Sequence[str]) -> int:
     if args.output is not None and not args.output.parent.exists():
         raise PruneError(f"{label_text(str(args.output))}: output directory does not exist")
     options = _cli_options(args)
+    training = args.retrain or args.distill
+    if args.retrain and args.distill:
+        raise PruneError("--retrain/--distill: give one of them (--distill needs no labels)")
+    if training != (args.data is not None):
+        raise PruneError("--data goes with --retrain or --distill" if args.data else
+                         f"{'--retrain' if args.retrain else '--distill'} needs --data FILE.npz")
+    if args.val and not training:
+        raise PruneError("--val goes with --retrain or --distill")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PruneWarning)
-        result = prune_model(args.model, config=args.config, include=args.include,
-                             exclude=args.exclude, label=args.model, **options)
+        if training:
+            retrained = _retrain(args, options)
+            result = retrained.result
+        else:
+            result = prune_model(args.model, config=args.config, include=args.include,
+                                 exclude=args.exclude, label=args.model, **options)
     for note in result.warnings:
         print(f"grimc: warning: {note}", file=sys.stderr)
     print(result.table())
+    if training and retrained.dense_val is not None and retrained.pruned_val is not None:
+        print(_val_line(retrained.dense_val, retrained.pruned_val))
     if args.output is not None:
         write_atomically(args.output, serialize(result.model))
     return 0
+
+
+def _retrain(args: argparse.Namespace, options: dict):
+    try:
+        from grimc.train.fit import stderr_log
+        from grimc.train.retrain import retrain_file
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        flag = "--retrain" if args.retrain else "--distill"
+        raise PruneError(f"{flag} needs PyTorch: pip install 'grimc[train]'") from None
+    prune_options = {**options, "config": args.config, "include": args.include,
+                     "exclude": args.exclude}
+    return retrain_file(args.model, args.data, val=args.val, distill=args.distill,
+                        method=args.method, epochs=args.epochs, lr=args.lr,
+                        batch_size=args.batch_size, seed=args.seed, label=args.model,
+                        log=stderr_log(args.epochs), prune_options=prune_options)
+
+
+def _val_line(dense: tuple[float, float | None], pruned: tuple[float, float | None]) -> str:
+    if dense[1] is not None and pruned[1] is not None:
+        return (f"validation accuracy: dense {100 * dense[1]:.2f}% -> pruned "
+                f"{100 * pruned[1]:.2f}% (loss {dense[0]:.4f} -> {pruned[0]:.4f})")
+    return f"validation loss: dense {dense[0]:.4f} -> pruned {pruned[0]:.4f}"

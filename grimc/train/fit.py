@@ -26,6 +26,8 @@ class Samples:
     inputs: list[np.ndarray]
     labels: np.ndarray | None = None
     batch_axes: Sequence[int] = ()
+    where: str = "data"
+    """Where the samples came from, for messages."""
 
     def __post_init__(self) -> None:
         if not self.batch_axes:
@@ -165,8 +167,9 @@ def fit(
             raise FloatingPointError(f"training diverged at epoch {epoch} (loss {total})")
         row = Epoch(epoch, total / len(data),
                     correct / len(data) if data.classification and teacher is None else None)
-        if val is not None:
-            row.val_loss, row.val_accuracy = evaluate(model, val, teacher)
+        if val is not None:  # labelled validation data is scored on its labels
+            row.val_loss, row.val_accuracy = evaluate(
+                model, val, teacher if val.labels is None else None)
         history.epochs.append(row)
         if log is not None:
             log(row)

@@ -24,7 +24,7 @@ from grimc.prune.rules import label_text
 from grimc.train.fit import Epoch, History, Samples, evaluate, first_output, fit
 from grimc.train.onnx_torch import OnnxModule, UnsupportedOp, prunable_names, to_onnx
 from grimc.train.pruner import BCRPruner
-from grimc.train.schedule import Schedule
+from grimc.train.schedule import Schedule, schedule_for
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,10 @@ def load_samples(path: str | os.PathLike, model: onnx.ModelProto, flag: str,
             labels = labels.astype(np.float32)
         else:
             raise PruneError(f"{where}: labels 'y' are not numbers ({labels.dtype})")
-    return Samples(xs, labels, [i.batch_axis for i in inputs])
+    return Samples(xs, labels, [i.batch_axis for i in inputs], where)
 
 
-def _check_labels(module: OnnxModule, data: Samples, where: str) -> None:
+def _check_labels(module: OnnxModule, data: Samples) -> None:
     """Class labels must index the model's output; regression targets must match its size."""
     if data.labels is None:
         return
@@ -118,10 +118,10 @@ def _check_labels(module: OnnxModule, data: Samples, where: str) -> None:
     if data.classification:
         low, high = int(data.labels.min()), int(data.labels.max())
         if low < 0 or high >= size:
-            raise PruneError(f"{where}: class labels 'y' span {low}..{high} but the model has "
+            raise PruneError(f"{data.where}: class labels 'y' span {low}..{high} but the model has "
                              f"{size} outputs")
     elif int(np.prod(data.labels.shape[1:])) != size:
-        raise PruneError(f"{where}: targets 'y' of shape {list(data.labels.shape[1:])} per "
+        raise PruneError(f"{data.where}: targets 'y' of shape {list(data.labels.shape[1:])} per "
                          f"sample, the model outputs {size} values")
 
 
@@ -148,7 +148,6 @@ def retrain_model(
     batch_size: int = 32,
     seed: int = 0,
     log: Callable[[Epoch], None] | None = None,
-    where: str = "--data",
     prune_options: Mapping[str, Any] | None = None,
 ) -> Retrained:
     """BCR-prune `model` with the `prune_model` options and retrain it on `data`.
@@ -163,16 +162,50 @@ def retrain_model(
     except UnsupportedOp as exc:
         raise PruneError(f"cannot retrain this model in torch: unsupported {exc}") from None
     if not distill:
-        _check_labels(student, data, where)
+        _check_labels(student, data)
         if val is not None:
-            _check_labels(student, val, "--val")
-    dense_val = evaluate(student, val, teacher) if val is not None else None
+            _check_labels(student, val)
+    val_teacher = teacher if val is not None and val.labels is None else None
+    dense_val = evaluate(student, val, val_teacher) if val is not None else None
     include = options.pop("include", ())
     exclude = options.pop("exclude", ())
     pruner = BCRPruner(student, schedule=schedule, names=prunable_names(student),
                        include=include, exclude=exclude, **options)
     history = fit(student, data, epochs=epochs, pruner=pruner, teacher=teacher, val=val, lr=lr,
                   batch_size=batch_size, seed=seed, log=log)
-    pruned_val = evaluate(student, val, teacher) if val is not None else None
+    pruned_val = evaluate(student, val, val_teacher) if val is not None else None
     result = prune_model(to_onnx(student.eval()), include=include, exclude=exclude, **options)
     return Retrained(result, history, dense_val, pruned_val)
+
+
+def retrain_file(
+    model: str | os.PathLike | onnx.ModelProto,
+    data: str | os.PathLike,
+    *,
+    val: str | os.PathLike | None = None,
+    distill: bool = False,
+    method: str = "finetune",
+    epochs: int = 10,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    seed: int = 0,
+    log: Callable[[Epoch], None] | None = None,
+    label: str | None = None,
+    prune_options: Mapping[str, Any] | None = None,
+) -> Retrained:
+    """`grimc prune --retrain/--distill`: load the model and the .npz data sets, check
+    them against each other (one-line PruneErrors), prune and retrain."""
+    from grimc.frontend.load import load_model
+
+    loaded, _ = load_model(model, label or "model")
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise PruneError(f"--epochs {epochs}, --batch-size {batch_size}, --lr {lr:g}: need "
+                         "epochs >= 1, batch size >= 1 and lr > 0")
+    train = load_samples(data, loaded, "--data", need_labels=not distill)
+    held = load_samples(val, loaded, "--val", need_labels=not distill) if val else None
+    steps_per_epoch = -(-len(train) // batch_size)
+    torch.use_deterministic_algorithms(True)
+    return retrain_model(loaded, train, epochs=epochs, val=held, distill=distill,
+                         schedule=schedule_for(method, epochs, steps_per_epoch), lr=lr,
+                         batch_size=batch_size, seed=seed, log=log,
+                         prune_options=prune_options)

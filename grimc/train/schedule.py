@@ -84,3 +84,20 @@ def at_progress(settings: Settings, progress: float) -> Settings:
         return replace(settings, rate=1.0 / density)
     return replace(settings, col_rate=progress * settings.col_rate,
                    row_rate=progress * settings.row_rate)
+
+
+METHODS = ("finetune", "gradual", "admm")
+"""finetune: one-shot then masked fine-tuning; gradual: cubic over the first 60% of the
+steps; admm: ADMM for the first half, then hard pruning and masked fine-tuning."""
+
+
+def schedule_for(method: str, epochs: int, steps_per_epoch: int, rho: float = 0.05) -> Schedule:
+    """The schedule of a named method over `epochs` of `steps_per_epoch` steps."""
+    steps = max(1, epochs * steps_per_epoch)
+    if method == "finetune":
+        return OneShot()
+    if method == "gradual":
+        return Cubic(0, max(1, int(steps * 0.6)), max(1, steps_per_epoch // 2))
+    if method == "admm":
+        return ADMM(rho=rho, prune_at=max(1, steps // 2), every=max(1, steps_per_epoch))
+    raise PruneError(f"--method {method}: expected one of {', '.join(METHODS)}")
