@@ -87,8 +87,9 @@ def latency(model: onnx.ModelProto, x: np.ndarray, workdir: Path, runs: int) -> 
         out = compiled.run([x])[0]
         grimc_ms = median_ms(lambda: compiled.run([x]), runs)
     ort_ms = median_ms(lambda: session.run(None, {name: x}), runs)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)  # the same model, fp32
     return {"grimc_ms": grimc_ms, "ort_ms": ort_ms,
-            "max_abs_diff": float(np.abs(out - ref).max())}
+            "max_abs_diff": float(np.abs(out - ref).max()), "max_abs_ref": float(np.abs(ref).max())}
 
 
 def run_case(case: Case, seeds: list[int], rates: list[float], block: str, args) -> dict:

@@ -71,7 +71,7 @@ class Case:
 
 CASES = {
     "digits": Case("digits", "CNN on scikit-learn digits (8x8, 10 classes)", DigitsCNN, digits,
-                   0, epochs=20, finetune_epochs=8, lr=1e-3, batch_size=32),
+                   0, epochs=20, finetune_epochs=12, lr=1e-3, batch_size=32),
     "vowels": Case("vowels", "GRU on UEA JapaneseVowels (12 LPC channels, 9 speakers)",
                    VowelGRU, vowels, 1, epochs=60, finetune_epochs=20, lr=2e-3, batch_size=16),
 }

@@ -127,7 +127,8 @@ def fit(
     seed: int = 0,
     log: Callable[[Epoch], None] | None = None,
 ) -> History:
-    """Train `model` (Adam) on `data`: labels, or the `teacher`'s outputs when given.
+    """Train `model` (Adam, cosine learning-rate decay) on `data`: labels, or the
+    `teacher`'s outputs when given.
 
     With a `pruner`, its schedule advances every step and pruned weights stay 0.
     Deterministic for a given seed (shuffling uses its own generator).
@@ -136,6 +137,10 @@ def fit(
         raise ValueError("fit: labels or a teacher are needed")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr)
+    steps = epochs * -(-len(data) // batch_size)
+    # cosine decay to 0: the last steps settle the weights the masks left
+    decay = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
     rng = np.random.default_rng(seed)
     if teacher is not None:
         teacher.eval()
@@ -158,6 +163,7 @@ def fit(
             opt.zero_grad()
             loss.backward()
             opt.step()
+            decay.step()
             if pruner is not None:
                 pruner.step()
             total += float(loss.detach()) * len(index)
