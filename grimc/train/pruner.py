@@ -42,7 +42,7 @@ from grimc.prune import (
     bcr_mask,
     effective_block,
 )
-from grimc.train.onnx_torch import GATE_ORDER, inverse_order
+from grimc.train.onnx_torch import GATE_ORDER, gate_rows, inverse_order
 from grimc.train.schedule import ADMM, OneShot, Schedule, at_progress
 
 _RNN_GATES = {nn.GRU: "GRU", nn.LSTM: "LSTM", nn.RNN: "RNN"}
@@ -66,21 +66,21 @@ class TorchLayer:
     def weights(self) -> int:
         return self.groups * self.matrix[0] * self.matrix[1]
 
-    def _gate_rows(self, m: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
-        hidden = m.shape[-2] // len(order)
-        return np.concatenate([m[..., g * hidden:(g + 1) * hidden, :] for g in order], axis=-2)
-
     def gemm_view(self, array: np.ndarray) -> np.ndarray:
         """The parameter as (G, M, K) matrices, recurrent rows in ONNX gate order."""
         mats = array.reshape(self.groups, *self.matrix)
         if self.gate_order is not None:
-            mats = self._gate_rows(mats, inverse_order(self.gate_order))
+            mats = self._regroup(mats, inverse_order(self.gate_order))
         return mats
 
     def from_gemm_view(self, mats: np.ndarray) -> np.ndarray:
         if self.gate_order is not None:
-            mats = self._gate_rows(mats, self.gate_order)
+            mats = self._regroup(mats, self.gate_order)
         return mats.reshape(tuple(self.param.shape))
+
+    def _regroup(self, mats: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+        hidden = self.matrix[0] // len(order)
+        return np.stack([gate_rows(m, order, hidden) for m in mats])
 
 
 def find_torch_layers(model: nn.Module, names: Mapping[str, str] | None = None) -> list[TorchLayer]:
