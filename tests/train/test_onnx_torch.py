@@ -61,3 +61,31 @@ def test_prunable_parameters_carry_the_prune_layer_names() -> None:
     names = prunable_names(OnnxModule(model))
     assert sorted(names.values()) == sorted(layer.name for layer in find_layers(model))
     assert any(q.endswith("weight_hh_l0") and n.endswith(":R") for q, n in names.items())
+
+
+def test_exported_recurrent_model_with_shape_arithmetic_runs_at_any_batch(tmp_path) -> None:
+    """torch's exporter wraps GRU/LSTM in Shape/Gather/Concat/Expand for the initial state;
+    the translation runs them, so an ONNX model exported at batch 1 trains at batch N."""
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru, self.lstm = torch.nn.GRU(6, 8), torch.nn.LSTM(8, 5)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            _, (h, _) = self.lstm(self.gru(x)[0])
+            return h.squeeze(0)
+
+    net = Net().eval()
+    x1 = torch.randn(4, 1, 6)
+    torch.onnx.export(net, (x1,), tmp_path / "m.onnx", dynamo=False, opset_version=17)
+    model = onnx.load(tmp_path / "m.onnx")
+    assert {"Shape", "Gather", "Expand"} <= {n.op_type for n in model.graph.node}
+    module = OnnxModule(model).eval()
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = session.run(None, {session.get_inputs()[0].name: x1.numpy()})[0]
+    x3 = torch.randn(4, 3, 6)
+    with torch.no_grad():
+        np.testing.assert_allclose(module(x1)[0].numpy(), ref, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(module(x3)[0].numpy(), net(x3).numpy(), rtol=1e-4, atol=1e-5)
