@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,8 @@ def latency(model: onnx.ModelProto, x: np.ndarray, workdir: Path, runs: int) -> 
             "max_abs_diff": float(np.abs(out - ref).max()), "max_abs_ref": float(np.abs(ref).max())}
 
 
-def run_case(case: Case, seeds: list[int], rates: list[float], block: str, args) -> dict:
+def run_case(case: Case, seeds: list[int], rates: list[float], block: str, args,
+             save: Callable[[dict], None]) -> dict:
     train, test = case.load()
     tr, te, unlabeled = case.samples(train), case.samples(test), case.samples(train, False)
     epochs = max(1, case.epochs // args.shorten)
@@ -140,11 +142,12 @@ def run_case(case: Case, seeds: list[int], rates: list[float], block: str, args)
                     row["latency"] = latency(export(copy.deepcopy(retrained), case.example(train)),
                                              case.example(train).numpy(), Path(tmp), args.runs)
             runs.append(row)
+            save(summary := {"name": case.name, "title": case.title, "epochs": epochs,
+                             "finetune_epochs": ft, "block": block, "runs": runs})
             print(f"{case.name} seed {seed} rate {rate:g}: dense {100 * dense_acc:.2f}  " + "  ".join(
                 f"{m} {100 * row[m]:.2f}" for m in METHODS) + f"  ({row['train_s']:.0f} s)",
                 file=sys.stderr, flush=True)
-    return {"name": case.name, "title": case.title, "epochs": epochs, "finetune_epochs": ft,
-            "block": block, "runs": runs}
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,16 +167,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.rates, args.shorten, args.runs = [0], [8.0], 4, 50
-    results = {
+    results: dict = {
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "cpu": platform.processor() or platform.machine(), "threads": args.threads},
-        "seeds": args.seeds, "rates": args.rates,
-        "models": [run_case(CASES[name], args.seeds, args.rates, args.block, args)
-                   for name in args.models],
+        "seeds": args.seeds, "rates": args.rates, "models": [],
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "accuracy.json").write_text(json.dumps(results, indent=1) + "\n")
-    write_report(results, args.out)
+
+    def save(model: dict) -> None:
+        """Write the report so far (a long run leaves its finished rows if cut short)."""
+        models = [m for m in results["models"] if m["name"] != model["name"]] + [model]
+        partial = results | {"models": models}
+        (args.out / "accuracy.json").write_text(json.dumps(partial, indent=1) + "\n")
+        write_report(partial, args.out)
+
+    for name in args.models:
+        results["models"].append(run_case(CASES[name], args.seeds, args.rates, args.block,
+                                          args, save))
     print(f"wrote {args.out / 'accuracy.md'}", file=sys.stderr)
     return 0
 
