@@ -188,3 +188,12 @@ def test_one_shot_at_a_later_step_and_dense_rules() -> None:
     train(model, pruner, 2)
     assert pruner.masks and "fc.weight" not in pruner.masks
     assert_masked(pruner)
+    rows = {row.name: row for row in pruner.summary()}
+    assert rows["fc"].dense_reason == "--exclude" and rows["fc"].density == 1.0
+    assert rows["conv"].dense_reason == "2304 < 4096 weights"
+    hh = rows["gru:weight_hh_l0"]  # (144, 48): 8x16 at 4x keeps 8x4 per block
+    assert hh.block == (8, 16) and hh.keep == (8, 4) and hh.density == 0.25
+    pruner.remove()  # hooks gone: gradients of pruned weights flow again (weights stay 0)
+    x, t = inputs()
+    model(x, t).sum().backward()
+    assert model.gru.weight_hh_l0.grad[~pruner.masks["gru.weight_hh_l0"]].any()
