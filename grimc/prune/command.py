@@ -128,7 +128,7 @@ def prune_main(argv: Sequence[str]) -> int:
 
 def _retrain(args: argparse.Namespace, options: dict):
     try:
-        from grimc.train.fit import stderr_log
+        from grimc.train.fit import EpochLog
         from grimc.train.retrain import retrain_file
     except ModuleNotFoundError as exc:
         if exc.name != "torch":
@@ -137,10 +137,14 @@ def _retrain(args: argparse.Namespace, options: dict):
         raise PruneError(f"{flag} needs PyTorch: pip install 'grimc[train]'") from None
     prune_options = {**options, "config": args.config, "include": args.include,
                      "exclude": args.exclude}
-    return retrain_file(args.model, args.data, val=args.val, distill=args.distill,
-                        method=args.method, epochs=args.epochs, lr=args.lr,
-                        batch_size=args.batch_size, seed=args.seed, label=args.model,
-                        log=stderr_log(args.epochs), prune_options=prune_options)
+    log = EpochLog(args.epochs)
+    try:
+        return retrain_file(args.model, args.data, val=args.val, distill=args.distill,
+                            method=args.method, epochs=args.epochs, lr=args.lr,
+                            batch_size=args.batch_size, seed=args.seed, label=args.model,
+                            log=log, prune_options=prune_options)
+    finally:
+        log.close()
 
 
 def _val_line(dense: tuple[float, float | None], pruned: tuple[float, float | None]) -> str:

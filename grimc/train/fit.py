@@ -11,6 +11,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TextIO
 
 import numpy as np
 import torch
@@ -184,8 +185,26 @@ def fit(
     return history
 
 
-def stderr_log(epochs: int) -> Callable[[Epoch], None]:
-    """One line per epoch on stderr."""
-    def log(row: Epoch) -> None:
-        print(row.line(epochs), file=sys.stderr, flush=True)
-    return log
+class EpochLog:
+    """Per-epoch loss/accuracy on stderr: a tqdm bar on a terminal, one line per epoch when
+    piped (a log keeps every epoch); `close()` ends the bar."""
+
+    def __init__(self, epochs: int, stream: TextIO | None = None) -> None:
+        self.epochs = epochs
+        self.stream = stream or sys.stderr
+        self.bar = None
+        if self.stream.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=epochs, desc="retraining", unit="epoch", file=self.stream)
+
+    def __call__(self, row: Epoch) -> None:
+        if self.bar is None:
+            print(row.line(self.epochs), file=self.stream, flush=True)
+        else:
+            self.bar.set_postfix_str(row.line(self.epochs).split("  ", 1)[1])
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

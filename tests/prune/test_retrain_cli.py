@@ -130,3 +130,26 @@ def test_mismatched_data_is_one_line_exit_2_and_writes_nothing(
     assert captured.err.count("\n") == 1 and captured.err.startswith("grimc: error: ")
     assert message.replace("DATA", str(path)) in captured.err
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_epoch_log_is_a_bar_on_a_terminal_and_lines_when_piped() -> None:
+    import io
+
+    from grimc.train.fit import Epoch, EpochLog
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    rows = [Epoch(1, 0.5, 0.8, 0.6, 0.75), Epoch(2, 0.25, 0.9, 0.4, 0.85)]
+    piped, tty = io.StringIO(), Terminal()
+    for stream in (piped, tty):
+        log = EpochLog(2, stream)
+        for row in rows:
+            log(row)
+        log.close()
+    assert piped.getvalue().splitlines() == [
+        "epoch 1/2  loss 0.5000  acc 80.00%  val loss 0.6000  val acc 75.00%",
+        "epoch 2/2  loss 0.2500  acc 90.00%  val loss 0.4000  val acc 85.00%"]
+    assert "retraining" in tty.getvalue() and "2/2" in tty.getvalue()
+    assert "val acc 85.00%" in tty.getvalue() and "\r" in tty.getvalue()
