@@ -53,3 +53,27 @@ def test_shortened_run_writes_the_report(tmp_path: Path) -> None:
     md = (tmp_path / "accuracy.md").read_text()
     assert "| 8x |" in md and "Done-when checks" in md
     assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_training_is_deterministic_for_a_seed() -> None:
+    import torch
+
+    from benches.accuracy.__main__ import deterministic
+    from benches.accuracy.models import CASES
+    from grimc.train import BCRPruner
+    from grimc.train.fit import fit
+
+    case = CASES["digits"]
+    train, _ = digits()
+    data = case.samples(train)
+    data.inputs, data.labels = [data.inputs[0][:256]], data.labels[:256]
+
+    def trained(seed: int) -> dict:
+        deterministic(seed, 1)
+        model = case.build()
+        fit(model, data, epochs=1, seed=seed, pruner=BCRPruner(model, rate=8), batch_size=32)
+        return {k: v.clone() for k, v in model.state_dict().items()}
+
+    a, b, c = trained(0), trained(0), trained(1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
