@@ -67,7 +67,9 @@ def write_report(results: dict, out: Path) -> None:
         f"Top-1 test accuracy in %, mean ± standard deviation over seeds {seeds}; "
         "latency of the retrained pruned model at batch 1, one thread, median "
         "(seed " f"{seeds[0]}). torch {results['machine']['torch']}, "
-        f"{results['machine']['threads']} torch thread(s).",
+        f"{results['machine']['threads']} torch thread(s). Latencies come from one short "
+        "run per rate on the machine as it was (on a shared machine, indicative only; "
+        "`python -m benches.bcr_models` measures BCR speed properly).",
         "",
         "Columns: *one-shot* = magnitude BCR pruning, no retraining; *retrained* = one-shot then "
         "masked fine-tuning; *gradual* = cubic schedule (Zhu & Gupta) during fine-tuning; "
