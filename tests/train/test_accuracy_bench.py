@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from benches.accuracy.__main__ import main
 from benches.accuracy.data import digits, parse_ts, vowels
@@ -39,6 +40,7 @@ def test_data_sets_have_their_published_sizes() -> None:
     assert np.all(train.x[:, 0] == 0) or np.any(train.x[:, -1] != 0)  # padding in front
 
 
+@pytest.mark.slow  # trains every method and compiles the model: ~20 s on a quiet machine
 def test_shortened_run_writes_the_report(tmp_path: Path) -> None:
     assert main(["--models", "digits", "--seeds", "0", "--rates", "8", "--shorten", "20",
                  "--runs", "5", "--out", str(tmp_path)]) == 0
