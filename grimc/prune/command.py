@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from grimc.prune.auto import (
+    KernelTimer,
+    budget,
+    check_target,
+    choose,
+    find_units,
+    measure_latency,
+    measure_model,
+    parse_candidates,
+)
 from grimc.prune.model import prune_model, serialize
+from grimc.prune.plan import Options
 from grimc.prune.rules import (
     DEFAULT_KEYS,
     MIN_K,
@@ -72,6 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
     train.add_argument("--batch-size", type=int, default=32, metavar="N", help="default 32")
     train.add_argument("--seed", type=int, default=0, help="default 0")
+    auto = parser.add_argument_group(
+        "compiler-aware choice (needs PyTorch and --val)",
+        "--auto picks each layer's block and rate (or dense) from the measured latency of "
+        "its compiled kernels on --target and its sensitivity: the --val loss increase when "
+        "that layer alone is pruned one-shot. Latency is the sum of the model's kernel times "
+        "(one thread, symbolic dims at 1). With --retrain/--distill the choice is retrained.")
+    auto.add_argument("--auto", action="store_true",
+                      help="choose block and rate per layer (instead of --block/--rate/--config)")
+    auto.add_argument("--latency-target", type=float, metavar="MS",
+                      help="model latency to meet, in milliseconds")
+    auto.add_argument("--speedup", type=float, metavar="X",
+                      help="model latency to meet: the measured dense latency / X")
+    auto.add_argument("--auto-blocks", metavar="LIST",
+                      help="candidate blocks (default 4x16,8x16,16x32,8x8,16x16)")
+    auto.add_argument("--auto-rates", metavar="LIST", help="candidate rates (default 2,4,8,16)")
+    auto.add_argument("--target", default="host", help="where kernels are timed (default host)")
+    auto.add_argument("--rounds", type=int, default=15, metavar="N",
+                      help="interleaved timing rounds, median taken (default 15)")
     return parser
 
 
@@ -106,11 +136,15 @@ def prune_main(argv: Sequence[str]) -> int:
     if training != (args.data is not None):
         raise PruneError("--data goes with --retrain or --distill" if args.data else
                          f"{'--retrain' if args.retrain else '--distill'} needs --data FILE.npz")
-    if args.val and not training:
-        raise PruneError("--val goes with --retrain or --distill")
+    if args.val and not (training or args.auto):
+        raise PruneError("--val goes with --retrain, --distill or --auto")
+    _check_auto(args, options)
+    choice = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PruneWarning)
-        if training:
+        if args.auto:
+            choice, result, retrained = _auto(args, options)
+        elif training:
             retrained = _retrain(args, options)
             result = retrained.result
         else:
@@ -119,11 +153,98 @@ def prune_main(argv: Sequence[str]) -> int:
     for note in result.warnings:
         print(f"grimc: warning: {note}", file=sys.stderr)
     print(result.table())
+    if choice is not None:
+        print(choice.table())
     if training and retrained.dense_val is not None and retrained.pruned_val is not None:
         print(_val_line(retrained.dense_val, retrained.pruned_val))
     if args.output is not None:
         write_atomically(args.output, serialize(result.model))
     return 0
+
+
+def _check_auto(args: argparse.Namespace, options: dict) -> None:
+    """--auto's flags: one target, --val data, no fixed block/rate/config."""
+    if not args.auto:
+        for flag, value in (("--latency-target", args.latency_target), ("--speedup", args.speedup),
+                            ("--auto-blocks", args.auto_blocks), ("--auto-rates", args.auto_rates)):
+            if value is not None:
+                raise PruneError(f"{flag} goes with --auto")
+        return
+    fixed = [f for f, key in (("--block", "block"), ("--rate", "rate"), ("--col-rate", "col_rate"),
+                              ("--row-rate", "row_rate")) if key in options]
+    if args.config:
+        fixed.append("--config")
+    if fixed:
+        raise PruneError(f"--auto chooses block and rate per layer; drop {fixed[0]}")
+    check_target(args.latency_target, args.speedup)
+    if args.val is None:
+        raise PruneError("--auto needs --val FILE.npz (validation data to measure each layer's "
+                         "sensitivity)")
+    if args.rounds < 1:
+        raise PruneError(f"--rounds {args.rounds}: need at least 1")
+
+
+def _auto(args: argparse.Namespace, options: dict):
+    """Measure, choose, then prune (and retrain) with the choice; time the result."""
+    try:
+        from grimc.train.retrain import load_samples
+        from grimc.train.sensitivity import sensitivity
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise PruneError("--auto needs PyTorch: pip install 'grimc[train]'") from None
+    from grimc.frontend.load import load_model
+
+    model, _ = load_model(args.model, args.model)
+    resolved = Options.resolve(None, args.include, args.exclude, where="grimc prune", **options)
+    units = find_units(model, resolved)
+    if not units:
+        raise PruneError(f"{label_text(args.model)}: --auto: no layer to prune (the rules keep "
+                         "every layer dense)")
+    cands = parse_candidates(args.auto_blocks, args.auto_rates,
+                             bool(resolved.base.get("balanced", True)))
+    val = load_samples(args.val, model, "--val", need_labels=False)
+    steps = len(units) * len(cands) + 1 + len(cands) + 2 * args.rounds
+    with _progress(steps, "measuring") as step, KernelTimer(target=args.target,
+                                                            rounds=args.rounds) as timer:
+        _, sens = sensitivity(model, units, cands, val, resolved, step)
+        latency = measure_latency(model, units, cands, resolved, timer, step)
+        choice = choose(units, latency, sens, budget(latency, args.latency_target, args.speedup))
+        prune_options = {**options, "config": choice.config(), "include": args.include,
+                         "exclude": args.exclude}
+        retrained = None
+        if args.retrain or args.distill:
+            retrained = _retrain(args, prune_options)
+            result = retrained.result
+        else:
+            result = prune_model(model, label=args.model, **prune_options)
+        choice.measured_ms, choice.measured_dense_ms = measure_model(result.model, model, timer,
+                                                                     step)
+    return choice, result, retrained
+
+
+@contextlib.contextmanager
+def _progress(total: int, desc: str) -> Iterator[Callable[[str], None]]:
+    """A tqdm bar on a terminal (with the [train] extra), else nothing."""
+    bar = None
+    if sys.stderr.isatty():
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            pass
+        else:
+            bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
+
+    def step(label: str) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(label[:40])
+
+    try:
+        yield step
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _retrain(args: argparse.Namespace, options: dict):
@@ -135,8 +256,8 @@ def _retrain(args: argparse.Namespace, options: dict):
             raise
         flag = "--retrain" if args.retrain else "--distill"
         raise PruneError(f"{flag} needs PyTorch: pip install 'grimc[train]'") from None
-    prune_options = {**options, "config": args.config, "include": args.include,
-                     "exclude": args.exclude}
+    prune_options = {"config": args.config, "include": args.include, "exclude": args.exclude,
+                     **options}
     log = EpochLog(args.epochs)
     try:
         return retrain_file(args.model, args.data, val=args.val, distill=args.distill,
