@@ -163,12 +163,15 @@ def static_shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
 class KernelTimer:
     """Builds models with per-kernel profiling and times them interleaved.
 
-    Each round runs every loaded model `runs` times and reads its per-kernel
-    means; `measure` returns each kernel's median over the rounds.
+    Each round runs every loaded model once to warm its caches, then `runs` times
+    and reads its per-kernel means; `measure` returns each kernel's median over the
+    rounds. Short rounds, many of them: on a shared machine a round the process
+    was preempted in is an outlier the median drops, where one long mean would
+    keep it.
     """
 
     def __init__(self, workdir: Path | None = None, target: str = "host", threads: int = 1,
-                 rounds: int = 15, runs: int = 20, seed: int = 0) -> None:
+                 rounds: int = 40, runs: int = 5, seed: int = 0) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="grimc-auto-") if workdir is None else None
         self.workdir = Path(self._tmp.name if self._tmp else workdir)  # type: ignore[arg-type]
         self.target, self.threads = target, threads
@@ -198,14 +201,13 @@ class KernelTimer:
         per run) for each kernel."""
         chosen = list(range(len(self._models)) if indices is None else indices)
         samples = {i: [[] for _ in self._models[i].gen.kernels] for i in chosen}
-        for i in chosen:
-            self._models[i].run(self._inputs[i])  # warm-up: first touch of weights and arena
         for r in range(self.rounds):
             if step:
                 step(f"timing round {r + 1}/{self.rounds}")
             # interleaved: every round runs each model once; no model always goes first
             for i in (chosen if r % 2 == 0 else reversed(chosen)):
                 model = self._models[i]
+                model.run(self._inputs[i])  # caches warm again after the other models
                 model.reset_profile()
                 for _ in range(self.runs):
                     model.run(self._inputs[i])

@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="candidate blocks (default 4x16,8x16,16x32,8x8,16x16)")
     auto.add_argument("--auto-rates", metavar="LIST", help="candidate rates (default 2,4,8,16)")
     auto.add_argument("--target", default="host", help="where kernels are timed (default host)")
-    auto.add_argument("--rounds", type=int, default=15, metavar="N",
-                      help="interleaved timing rounds, median taken (default 15)")
+    auto.add_argument("--rounds", type=int, default=40, metavar="N",
+                      help="interleaved timing rounds, median taken (default 40)")
     return parser
 
 
