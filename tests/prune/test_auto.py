@@ -185,3 +185,16 @@ def test_impossible_latency_target_is_one_line_exit_2(files, tmp_path: Path, cap
     assert len(err.strip().splitlines()) == 1
     assert "latency target 0.0000 ms is out of reach: the fastest choice measures" in err
     assert not out.exists()
+
+
+def test_auto_then_retrain_reports_both(files, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "auto.onnx"
+    code = grimc_main(["prune", str(files["model"]), "-o", str(out), "--auto", "--speedup", "1",
+                       "--val", str(files["val"]), "--retrain", "--data", str(files["val"]),
+                       "--epochs", "1", *FAST])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "validation accuracy: dense" in captured.out
+    assert "model latency (sum of kernels): target" in captured.out
+    assert "measured: " in captured.out
+    assert out.exists()
