@@ -10,10 +10,11 @@ matrices with rows = outputs:
 - Conv ``[Cout, Cin/g, kh, kw]`` -> g matrices ``(Cout/g, Cin/g*kh*kw)``;
 - Gemm/MatMul ``B [K, N]`` -> ``W = B^T (N, K)`` (Gemm transB=1: ``W = B``);
 - GRU/LSTM/RNN ``W [dirs, G*H, I]`` / ``R [dirs, G*H, H]`` -> one matrix per
-  direction; the layer names are ``<node>:W`` and ``<node>:R``.
+  direction; the layer names are ``<layer>.W`` and ``<layer>.R``.
 
-A layer is named after its node (the weight's name when the node has none);
-patterns (`fnmatch` globs) match the layer name or the weight's name. A weight
+A layer is named as everywhere in grimc (`grimc.layers.layer_names`: the
+sanitized node name, the weight's name when the node has none; the kernel
+profile and `grimc inspect` use the same names); patterns (`fnmatch` globs) match the layer name or the weight's name. A weight
 shared by several nodes is pruned once, in the view of its first consumer.
 
 **How.** Each matrix is cut into ``br x bc`` blocks (edge blocks partial). In
@@ -52,7 +53,7 @@ space. Balanced blocks cannot go below 1/(br*bc), so a larger R is an error
 
 **Dense by default**: depthwise convs (Cin/g == 1), layers with a GEMM
 reduction K < 32 (stems over RGB input: 3*3*3 = 27) and layers with fewer than
-4096 weights. ``include``/``exclude`` patterns and a config entry's ``dense``
+2048 weights (`grimc.layers.MIN_SPARSE_WEIGHTS`, the threshold bcr-detect uses). ``include``/``exclude`` patterns and a config entry's ``dense``
 override these rules (precedence: exclude, include, config, rules).
 
 **Config file** (TOML)::
@@ -99,18 +100,10 @@ from grimc.prune.rules import (
 )
 from grimc.prune.select import Pruned, bcr_mask, prune_matrices
 
-
-def prune_main(argv: list[str]) -> int:
-    """`grimc prune` (the CLI imports its parser lazily from here)."""
-    from grimc.prune.command import prune_main as main
-
-    return main(argv)
-
-
 __all__ = [
     "DEFAULT_BLOCK", "DEFAULT_RATE", "MIN_K", "MIN_WEIGHTS", "ConfigEntry", "Layer", "LayerReport",
     "Options", "Plan", "PrunableLayer", "PruneConfig", "PruneError", "PruneResult",
     "PruneWarning", "Pruned", "Settings", "balanced_keep", "bcr_mask", "dense_rule",
-    "effective_block", "find_layers", "matches", "merge_options", "parse_block", "prune_main",
+    "effective_block", "find_layers", "matches", "merge_options", "parse_block",
     "prune_matrices", "prune_model", "serialize", "split_rate", "validate_options",
 ]

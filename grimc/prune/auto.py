@@ -16,8 +16,9 @@ or stays dense. The choice rests on two measurements:
 sum of the chosen kernel times plus the kernels of no layer (pooling, dense
 stems, ...) within the budget, at the least total sensitivity (ties: faster).
 
-A *unit* is a node with prunable weights: its matrices (a GRU's W and R) run in
-one kernel, so they share one choice.
+A *unit* is a node with prunable weights, named as everywhere in grimc
+(`grimc.layers`: the profile labels its kernels with that name); its matrices (a
+GRU's W and R) run in one kernel, so they share one choice.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from grimc.names import sanitize
+from grimc.layers import layer_names
 from grimc.prune.discover import Layer, find_layers
 from grimc.prune.plan import Options
 from grimc.prune.rules import PruneError, Settings, fmt_block, merge_options, parse_block
@@ -94,8 +95,6 @@ class Unit:
     op: str
     layers: tuple[Layer, ...]
     """The matrices that get the choice (those the rules prune)."""
-    labels: frozenset[str]
-    """Kernel labels of this node in a profiled build."""
 
     @property
     def shape(self) -> str:
@@ -107,25 +106,12 @@ def find_units(model: onnx.ModelProto, options: Options) -> list[Unit]:
     """The nodes with at least one weight that `options` prunes, in graph order."""
     pruned = {p.layer.weight: p.layer for p in options.plan(find_layers(model))
               if p.dense_reason is None}
-    inits = {t.name for t in model.graph.initializer}
     units = []
-    for node in model.graph.node:
+    for node, name in zip(model.graph.node, layer_names(model.graph), strict=True):
         layers = tuple(pruned.pop(w) for w in node.input if w in pruned)
-        if not layers:
-            continue
-        keys = {sanitize(w) for w in node.input if w in inits}
-        name = node.name or layers[0].name
-        units.append(Unit(name, node.op_type, layers, frozenset({sanitize(name), *keys})))
+        if layers:
+            units.append(Unit(name, node.op_type, layers))
     return units
-
-
-def kernel_unit(label: str, units: Sequence[Unit]) -> Unit | None:
-    """The unit a profiled kernel belongs to, by its label (a layer or weight key; passes
-    append suffixes to keys: `w` -> `w_bcr`)."""
-    for unit in units:
-        if any(label == key or label.startswith(f"{key}_") for key in unit.labels):
-            return unit
-    return None
 
 
 def unit_config(units: Sequence[Unit], picks: Mapping[str, Candidate | None]) -> dict:
@@ -170,11 +156,17 @@ class KernelTimer:
     keep it.
     """
 
-    def __init__(self, workdir: Path | None = None, target: str = "host", threads: int = 1,
-                 rounds: int = 40, runs: int = 5, seed: int = 0) -> None:
+    def __init__(self, workdir: Path | None = None, target: str | None = None,
+                 threads: int = 1, rounds: int = 40, runs: int = 5, seed: int = 0) -> None:
+        from grimc.options import CompileOptions
+        from grimc.target import resolve_target
+
+        self.options = CompileOptions(target=target, threads=threads, profile=True)
+        if target is not None and not resolve_target(target).runs_natively:
+            raise PruneError(f"--target {target}: --auto times kernels in-process, on a target "
+                             "this machine runs")
         self._tmp = tempfile.TemporaryDirectory(prefix="grimc-auto-") if workdir is None else None
         self.workdir = Path(self._tmp.name if self._tmp else workdir)  # type: ignore[arg-type]
-        self.target, self.threads = target, threads
         self.rounds, self.runs = rounds, runs
         self._rng = np.random.default_rng(seed)
         self._models: list = []
@@ -182,14 +174,14 @@ class KernelTimer:
 
     def add(self, model: onnx.ModelProto) -> int:
         """Compile and load one model; returns its index for `measure`."""
-        from grimc.driver import compile_model
+        from grimc.driver import build_model
         from grimc.runner import HostModel
 
         index = len(self._models)
-        gen = compile_model(model, target=self.target, threads=self.threads,
+        built = build_model(model, self.workdir / f"m{index}", self.options,
                             input_shapes=static_shapes(model), prefix=f"auto{index}")
-        built = HostModel.build(gen, self.workdir / f"m{index}", threads=self.threads,
-                                target=self.target, profile=True)
+        assert isinstance(built, HostModel)  # targets were checked in __init__
+        gen = built.gen
         self._models.append(built)
         self._inputs.append([self._rng.standard_normal(d.shape).astype(np.float32)
                              for d in gen.inputs])
@@ -252,15 +244,15 @@ class Latency:
 
 
 def split_times(kernels: Sequence[tuple[str, float]], units: Sequence[Unit]) -> tuple[dict[str, float], float]:
-    """Kernel times summed per unit, and the sum of the kernels of no unit."""
+    """Kernel times summed per unit (kernels are labelled with their layer), and the sum
+    of the kernels of no unit."""
     per_unit = dict.fromkeys((u.name for u in units), 0.0)
     other = 0.0
     for label, ms in kernels:
-        unit = kernel_unit(label, units) if label else None
-        if unit is None:
-            other += ms
+        if label in per_unit:
+            per_unit[label] += ms
         else:
-            per_unit[unit.name] += ms
+            other += ms
     return per_unit, other
 
 

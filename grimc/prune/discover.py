@@ -13,6 +13,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
+from grimc.layers import layer_names, matrix_name
+
 RNN_OPS = ("GRU", "LSTM", "RNN")
 FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
 
@@ -79,7 +81,8 @@ def _attr(node: onnx.NodeProto, name: str, default: int) -> int:
 
 
 def _layer_views(node: onnx.NodeProto, dims: Mapping[str, tuple[int, ...]]) -> Iterator[tuple]:
-    """(input slot, suffix, layout, groups, matrix, depthwise) of each prunable weight."""
+    """(input slot, matrix part ("" or recurrent "W"/"R"), layout, groups, matrix, depthwise)
+    of each prunable weight."""
     op = node.op_type
     inputs = list(node.input)
 
@@ -97,9 +100,9 @@ def _layer_views(node: onnx.NodeProto, dims: Mapping[str, tuple[int, ...]]) -> I
         else:
             yield 1, "", "b", 1, (shape[1], shape[0]), False
     elif op in RNN_OPS:
-        for slot, suffix in ((1, ":W"), (2, ":R")):
+        for slot, part in ((1, "W"), (2, "R")):
             if (shape := const(slot)) and len(shape) == 3:
-                yield slot, suffix, "w", shape[0], (shape[1], shape[2]), False
+                yield slot, part, "w", shape[0], (shape[1], shape[2]), False
 
 
 def find_layers(model: onnx.ModelProto) -> list[Layer]:
@@ -109,18 +112,13 @@ def find_layers(model: onnx.ModelProto) -> list[Layer]:
     dims = {name: tuple(int(d) for d in graph.initializer[i].dims) for name, i in index.items()}
     layers: list[Layer] = []
     seen_weights: set[str] = set()
-    used_names: set[str] = set()
-    for node in graph.node:
-        for slot, suffix, layout, groups, matrix, depthwise in _layer_views(node, dims):
+    for node, node_name in zip(graph.node, layer_names(graph), strict=True):
+        for slot, part, layout, groups, matrix, depthwise in _layer_views(node, dims):
             weight = node.input[slot]
             if weight in seen_weights or min(matrix) < 1:
                 continue
             seen_weights.add(weight)
-            name = f"{node.name}{suffix}" if node.name else weight
-            base, n = name, 2
-            while name in used_names:
-                name, n = f"{base}#{n}", n + 1
-            used_names.add(name)
+            name = matrix_name(node_name, part) if part else node_name
             layers.append(
                 Layer(name, node.op_type, weight, index[weight], layout, dims[weight], groups,
                       matrix, depthwise)

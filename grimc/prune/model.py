@@ -87,7 +87,7 @@ def prune_model(
     """BCR-prune every prunable weight of `model`; the caller's ModelProto is not modified.
 
     None means "the config's [defaults], else the built-in default": block 8x16,
-    rate 8 (unless col_rate/row_rate are given), balanced, min_weights 4096,
+    rate 8 (unless col_rate/row_rate are given), balanced, min_weights 2048,
     min_k 32. `config` is a PruneConfig, a TOML file path or its parsed mapping.
     Raises PruneError (or the frontend's error for unreadable models); patterns
     that match no layer are warnings (PruneWarning and `PruneResult.warnings`).

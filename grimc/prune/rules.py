@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 
 from grimc.errors import GrimcError
+from grimc.layers import MIN_SPARSE_WEIGHTS
 from grimc.names import quote_for_message
 
 DEFAULT_BLOCK = (8, 16)
 DEFAULT_RATE = 8.0
-MIN_WEIGHTS = 4096
-"""Layers with fewer weights stay dense: too little work to gain from sparsity."""
+MIN_WEIGHTS = MIN_SPARSE_WEIGHTS
+"""Layers with fewer weights stay dense (`grimc.layers` owns the threshold: bcr-detect and
+inspect use the same)."""
 MIN_K = 32
 """Layers with a shorter GEMM reduction stay dense (RGB stems: 3*3*3 = 27)."""
 

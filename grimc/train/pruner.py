@@ -12,7 +12,7 @@ default), Linear, and the input and recurrent weights of GRU/LSTM/RNN (each
 layer and direction its own matrix, rows in ONNX gate order, so the blocks are
 the ones `grimc prune` and the compiler see in the exported model). The
 rules, the config format, include/exclude and the selection are those of
-`grimc.prune`; layer names are module names (`gru:weight_hh_l0` for recurrent
+`grimc.prune`; layer names are module names (`gru.weight_hh_l0` for recurrent
 weights) unless `names` maps parameter names to others.
 
 Pruned weights stay exactly zero: their gradients are masked (so optimizer
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from grimc.layers import matrix_name
 from grimc.prune import (
     Options,
     Plan,
@@ -112,7 +113,7 @@ def find_torch_layers(model: nn.Module, names: Mapping[str, str] | None = None) 
             for pname in module._flat_weights_names:
                 if pname.startswith(("weight_ih", "weight_hh")):
                     w = getattr(module, pname)
-                    add(f"{prefix}{pname}", f"{label}:{pname}", w, 1, tuple(w.shape),
+                    add(f"{prefix}{pname}", matrix_name(label, pname), w, 1, tuple(w.shape),
                         gate_order=order)
     return layers
 

@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from grimc.cli import main as grimc_main
-from grimc.prune import PruneError, find_layers, prune_model
-from grimc.prune.auto import Candidate, Latency, Unit, choose, kernel_unit, unit_config
+from grimc.prune import Options, PruneError, find_layers, prune_model
+from grimc.prune.auto import Candidate, Latency, Unit, choose, find_units, split_times, unit_config
 
 CANDS = [Candidate((8, 16), 2.0), Candidate((8, 16), 8.0), Candidate((16, 32), 8.0)]
 
 
 def units(n: int) -> list[Unit]:
-    return [Unit(f"u{i}", "Gemm", (), frozenset({f"u{i}"})) for i in range(n)]
+    return [Unit(f"u{i}", "Gemm", ()) for i in range(n)]
 
 
 @st.composite
@@ -86,15 +86,19 @@ def test_impossible_budget_is_a_prune_error() -> None:
         choose(units(1), lat, {"u0": dict.fromkeys(CANDS, 0.0)}, 0.5)
 
 
-def test_kernel_labels_and_config_name_layers_exactly() -> None:
-    unit = Unit("conv[1]*", "Conv", (), frozenset({"conv_1", "w1"}))
-    assert kernel_unit("w1_bcr", [unit]) is unit and kernel_unit("w10", [unit]) is None
+def test_kernels_go_to_their_layer_and_the_config_names_layers_exactly() -> None:
     model = mlp()
-    layer = find_layers(model)[0]
-    fc1 = Unit("fc1", "Gemm", (layer,), frozenset({"fc1"}))
-    pruned = prune_model(model, config=unit_config([fc1], {"fc1": CANDS[1]})).model
+    model.graph.node[0].name = "fc[1]*"  # a glob character in a layer name
+    fc1, fc2 = find_units(model, Options.resolve())
+    assert (fc1.name, fc2.name) == ("fc_1", "fc2")
+    per_unit, other = split_times([("fc_1", 1.0), ("", 0.25), ("fc2", 0.5), ("fc_1", 2.0)],
+                                  [fc1, fc2])
+    assert per_unit == {"fc_1": 3.0, "fc2": 0.5} and other == 0.25
+    config = unit_config([fc1, fc2], {"fc_1": CANDS[1], "fc2": None})
+    pruned = prune_model(model, config=config)
+    assert [r.pruned for r in pruned.layers] == [True, False]
     assert prune_model(model, block="8x16", rate=8).model.graph.initializer[0] == \
-        pruned.graph.initializer[0]
+        pruned.model.graph.initializer[0]
 
 
 def mlp() -> onnx.ModelProto:
@@ -163,6 +167,9 @@ def test_auto_prints_the_table_and_writes_that_choice(files, tmp_path: Path, cap
     (["--auto", "--speedup", "2", "--rate", "8", "--val", "VAL"],
      "grimc: error: --auto chooses block and rate per layer; drop --rate"),
     (["--speedup", "2"], "grimc: error: --speedup goes with --auto"),
+    (["--auto", "--speedup", "2", "--val", "VAL", "--target", "aarch64"],
+     "grimc: error: --target aarch64: --auto times kernels in-process, on a target this "
+     "machine runs"),
     (["--auto", "--speedup", "2", "--val", "VAL", "--auto-rates", "8,x"],
      "grimc: error: --auto-rates '8,x': expected numbers like 2,4,8"),
 ])

@@ -60,7 +60,7 @@ def test_prunable_parameters_carry_the_prune_layer_names() -> None:
     model = zoo.gru(input_size=16, hidden_size=32, seq_len=5)
     names = prunable_names(OnnxModule(model))
     assert sorted(names.values()) == sorted(layer.name for layer in find_layers(model))
-    assert any(q.endswith("weight_hh_l0") and n.endswith(":R") for q, n in names.items())
+    assert any(q.endswith("weight_hh_l0") and n.endswith(".R") for q, n in names.items())
 
 
 def test_exported_recurrent_model_with_shape_arithmetic_runs_at_any_batch(tmp_path) -> None:

@@ -181,17 +181,17 @@ def test_export_is_detected_as_the_same_bcr_and_matches_ort_and_grimc(tmp_path: 
 
 def test_one_shot_at_a_later_step_and_dense_rules() -> None:
     model = net()
-    pruner = BCRPruner(model, rate=4, schedule=OneShot(at=2), exclude=["fc"])
+    pruner = BCRPruner(model, rate=4, schedule=OneShot(at=2), exclude=["fc"], min_weights=3000)
     names = {p.layer.name: p.dense_reason for p in pruner.plans}
-    assert names["fc"] == "--exclude" and names["gru:weight_ih_l0"] is None
+    assert names["fc"] == "--exclude" and names["gru.weight_ih_l0"] is None
     assert not pruner.masks
     train(model, pruner, 2)
     assert pruner.masks and "fc.weight" not in pruner.masks
     assert_masked(pruner)
     rows = {row.name: row for row in pruner.summary()}
     assert rows["fc"].dense_reason == "--exclude" and rows["fc"].density == 1.0
-    assert rows["conv"].dense_reason == "2304 < 4096 weights"
-    hh = rows["gru:weight_hh_l0"]  # (144, 48): 8x16 at 4x keeps 8x4 per block
+    assert rows["conv"].dense_reason == "2304 < 3000 weights"
+    hh = rows["gru.weight_hh_l0"]  # (144, 48): 8x16 at 4x keeps 8x4 per block
     assert hh.block == (8, 16) and hh.keep == (8, 4) and hh.density == 0.25
     pruner.remove()  # hooks gone: gradients of pruned weights flow again (weights stay 0)
     x, t = inputs()

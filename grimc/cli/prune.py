@@ -1,14 +1,17 @@
-"""`grimc prune` argument parsing (moves to the CLI package once it exists)."""
+"""`grimc prune`: BCR-prune a dense ONNX model, optionally retrain it, or let measured
+kernel latency and per-layer sensitivity choose block and rate (`--auto`)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from grimc.cli.common import TARGET_HELP, add_quiet_option, parse
+from grimc.fileio import write_atomically
+from grimc.progress import progress
 from grimc.prune.auto import (
     KernelTimer,
     budget,
@@ -41,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "row pruning; see docs/pruning.md for the exact rule and the config file format.",
     )
     parser.add_argument("model", help="dense ONNX model (.onnx)")
+    add_quiet_option(parser)
     parser.add_argument("-o", "--output", type=Path,
                         help="pruned model to write (atomically); without it only the report")
     parser.add_argument("--block", metavar="RxC", help="block rows x cols (default 8x16)")
@@ -99,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     auto.add_argument("--auto-blocks", metavar="LIST",
                       help="candidate blocks (default 4x16,8x16,16x32,8x8,16x16)")
     auto.add_argument("--auto-rates", metavar="LIST", help="candidate rates (default 2,4,8,16)")
-    auto.add_argument("--target", default="host", help="where kernels are timed (default host)")
+    auto.add_argument("--target", default=None,
+                      help=f"where kernels are timed, one this machine runs: {TARGET_HELP}")
     auto.add_argument("--rounds", type=int, default=40, metavar="N",
                       help="interleaved timing rounds, median taken (default 40)")
     return parser
@@ -122,11 +127,9 @@ def _cli_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def prune_main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str]) -> int:
     """`grimc prune`: see build_parser()."""
-    from grimc.cli import write_atomically
-
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     if args.output is not None and not args.output.parent.exists():
         raise PruneError(f"{label_text(str(args.output))}: output directory does not exist")
     options = _cli_options(args)
@@ -205,8 +208,9 @@ def _auto(args: argparse.Namespace, options: dict):
                              bool(resolved.base.get("balanced", True)))
     val = load_samples(args.val, model, "--val", need_labels=False)
     steps = len(units) * len(cands) + 1 + len(cands) + 2 * args.rounds
-    with _progress(steps, "measuring") as step, KernelTimer(target=args.target,
-                                                            rounds=args.rounds) as timer:
+    with progress(steps, "measuring") as bar, KernelTimer(target=args.target,
+                                                          rounds=args.rounds) as timer:
+        step = bar.step
         _, sens = sensitivity(model, units, cands, val, resolved, step)
         latency = measure_latency(model, units, cands, resolved, timer, step)
         choice = choose(units, latency, sens, budget(latency, args.latency_target, args.speedup))
@@ -221,30 +225,6 @@ def _auto(args: argparse.Namespace, options: dict):
         choice.measured_ms, choice.measured_dense_ms = measure_model(result.model, model, timer,
                                                                      step)
     return choice, result, retrained
-
-
-@contextlib.contextmanager
-def _progress(total: int, desc: str) -> Iterator[Callable[[str], None]]:
-    """A tqdm bar on a terminal (with the [train] extra), else nothing."""
-    bar = None
-    if sys.stderr.isatty():
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            pass
-        else:
-            bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
-
-    def step(label: str) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(label[:40])
-
-    try:
-        yield step
-    finally:
-        if bar is not None:
-            bar.close()
 
 
 def _retrain(args: argparse.Namespace, options: dict):
