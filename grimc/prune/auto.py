@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import statistics
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -120,14 +119,10 @@ def unit_config(units: Sequence[Unit], picks: Mapping[str, Candidate | None]) ->
     for unit in units:
         pick = picks.get(unit.name)
         for layer in unit.layers:
-            layers[_exact(layer.name)] = ("dense" if pick is None else
-                                          {"block": fmt_block(pick.block), "rate": pick.rate})
+            # layer names are sanitized (no glob characters): each key names one layer
+            layers[layer.name] = ("dense" if pick is None else
+                                  {"block": fmt_block(pick.block), "rate": pick.rate})
     return {"layers": layers}
-
-
-def _exact(name: str) -> str:
-    """An fnmatch pattern that matches exactly `name`."""
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 # ---------------------------------------------------------------------- measurement
