@@ -207,12 +207,11 @@ def _auto(args: argparse.Namespace, options: dict):
     cands = parse_candidates(args.auto_blocks, args.auto_rates,
                              bool(resolved.base.get("balanced", True)))
     val = load_samples(args.val, model, "--val", need_labels=False)
-    steps = len(units) * len(cands) + 1 + len(cands) + 2 * args.rounds
-    with progress(steps, "measuring") as bar, KernelTimer(target=args.target,
-                                                          rounds=args.rounds) as timer:
-        step = bar.step
-        _, sens = sensitivity(model, units, cands, val, resolved, step)
-        latency = measure_latency(model, units, cands, resolved, timer, step)
+    steps = len(units) * len(cands) + 1 + len(cands) + args.rounds
+    with KernelTimer(target=args.target, rounds=args.rounds) as timer:
+        with progress(steps, "measuring") as bar:
+            _, sens = sensitivity(model, units, cands, val, resolved, bar.step)
+            latency = measure_latency(model, units, cands, resolved, timer, bar.step)
         choice = choose(units, latency, sens, budget(latency, args.latency_target, args.speedup))
         prune_options = {**options, "config": choice.config(), "include": args.include,
                          "exclude": args.exclude}
@@ -222,8 +221,9 @@ def _auto(args: argparse.Namespace, options: dict):
             result = retrained.result
         else:
             result = prune_model(model, label=args.model, **prune_options)
-        choice.measured_ms, choice.measured_dense_ms = measure_model(result.model, model, timer,
-                                                                     step)
+        with progress(args.rounds, "timing the result") as bar:
+            choice.measured_ms, choice.measured_dense_ms = measure_model(result.model, model,
+                                                                         timer, bar.step)
     return choice, result, retrained
 
 
