@@ -12,7 +12,7 @@ Engines and what they run:
 - ``grimc-bcr``        graph + BCR pipeline, BCR kernels (``sparse_format="bcr"``)
 - ``grimc-csr``        graph + BCR pipeline, the CSR baseline kernels (``"csr"``)
 - ``onnxruntime``      the reference: every output is checked against it
-- ``torch``            PyTorch CPU eager, through `benches.peers.onnx_torch`
+- ``torch``            PyTorch CPU eager, through `grimc.train.onnx_torch`
 - ``mnn``              MNN's CPU engine on the converted model
 - ``mnn-sparse``       MNN converted with ``--detectSparseSpeedUp`` (its sparse conv engine)
 - ``litert``           LiteRT (TFLite) in its own virtualenv, opt-in (``--with-litert``)
@@ -175,7 +175,7 @@ def load_torch(path: Path, threads: int, *, input_path: Path, **_: Any) -> tuple
     import onnx
     import torch
 
-    from benches.peers.onnx_torch import UnsupportedOp, convert
+    from grimc.train.onnx_torch import UnsupportedOp, convert
 
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # already set in this process

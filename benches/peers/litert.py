@@ -7,7 +7,7 @@ environment, so it lives in a virtualenv of its own (``--litert-venv``, default
 ``pip install torch==2.13.0 litert-torch onnx``; the CPU torch wheel is pinned
 first so pip does not fetch a CUDA build). The worker for a LiteRT case runs
 with that venv's python: it translates the ONNX file to torch.nn
-(`benches.peers.onnx_torch`), converts it with `litert_torch.convert`, and
+(`grimc.train.onnx_torch`), converts it with `litert_torch.convert`, and
 times ai_edge_litert's Interpreter (XNNPACK delegate, ``num_threads`` = T).
 """
 
@@ -51,7 +51,7 @@ def convert(onnx_path: Path, out: Path, x: np.ndarray) -> Path:
     import torch
 
     from benches.peers.engines import stdout_to_stderr
-    from benches.peers.onnx_torch import convert as to_torch
+    from grimc.train.onnx_torch import convert as to_torch
 
     module = to_torch(onnx.load(str(onnx_path)))
     with stdout_to_stderr():
@@ -64,7 +64,7 @@ def load(onnx_path: Path, threads: int, workdir: Path, input_path: Path) -> tupl
     from ai_edge_litert.interpreter import Interpreter
 
     from benches.peers.engines import Unavailable
-    from benches.peers.onnx_torch import UnsupportedOp
+    from grimc.train.onnx_torch import UnsupportedOp
 
     x = np.load(input_path)
     try:

@@ -282,8 +282,8 @@ def test_torch_translation_matches_onnxruntime() -> None:
         pytest.fail("torch not installed: pip install torch==2.13.0 (.ci/setup does)")
     import onnxruntime as ort
 
-    from benches.peers.onnx_torch import convert
     from grimc import zoo
+    from grimc.train.onnx_torch import convert
 
     for model, shape in ((zoo.small_cnn(), (1, 3, 32, 32)),
                          (zoo.gru(input_size=16, hidden_size=32, seq_len=5), (5, 1, 16))):

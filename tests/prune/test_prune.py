@@ -273,12 +273,12 @@ def test_small_cnn_default_rules_and_exact_structure(cnn, cnn_pruned) -> None:
         "conv_1": None,
         "conv_2": None,
         "conv_3": "depthwise",
-        "conv_4": "2048 < 4096 weights",
+        "conv_4": None,  # exactly MIN_SPARSE_WEIGHTS (2048)
         "conv_5": None,
-        "gemm_0": "640 < 4096 weights",
+        "gemm_0": "640 < 2048 weights",
     }
     weights = gemm_weights(cnn_pruned.model)
-    for name in ("conv_1", "conv_2", "conv_5"):
+    for name in ("conv_1", "conv_2", "conv_4", "conv_5"):
         report = cnn_pruned.layer(name)
         assert (report.block, report.keep, report.density) == ((8, 16), (8, 2), 0.125)
         bcr = BCRMatrix.from_dense(weights[name][0], (8, 16))
@@ -292,7 +292,7 @@ def test_dense_layers_and_other_initializers_untouched_byte_for_byte(cnn, cnn_pr
     after = {t.name: t.SerializeToString() for t in cnn_pruned.model.graph.initializer}
     assert before.keys() == after.keys()
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == pruned_weights == {"conv_1_w", "conv_2_w", "conv_5_w"}
+    assert changed == pruned_weights == {"conv_1_w", "conv_2_w", "conv_4_w", "conv_5_w"}
     assert cnn.graph.node == cnn_pruned.model.graph.node
 
 
@@ -335,7 +335,7 @@ def test_recurrent_weights_are_pruned_per_direction(kind: str) -> None:
                       direction="bidirectional")
     result = prune_model(dense, block=(4, 16), rate=4, min_weights=0)  # RNN W: 3072 weights
     names = [r.name for r in result.layers]
-    assert names == [f"{kind}_0:W", f"{kind}_0:R"] and all(r.pruned for r in result.layers)
+    assert names == [f"{kind}_0.W", f"{kind}_0.R"] and all(r.pruned for r in result.layers)
     before, after = gemm_weights(dense), gemm_weights(result.model)
     for name in names:
         assert after[name].shape[0] == 2  # one matrix per direction
@@ -516,7 +516,7 @@ def test_cli_prints_table_and_writes_a_runnable_model(tmp_path: Path, capsys) ->
     conv2 = next(line for line in lines if line.startswith("conv_2 "))
     assert conv2.split()[:7] == ["conv_2", "Conv", "64x288", "8x16", "8x2", "0.1250", "8.00x"]
     assert any("dense: depthwise" in line for line in lines)
-    assert lines[-1].startswith("total") and "3 of 7 layers pruned" in lines[-1]
+    assert lines[-1].startswith("total") and "4 of 7 layers pruned" in lines[-1]
     assert captured.err == ""
     pruned = onnx.load(str(out))
     check_runs_and_differs(onnx.load(str(EXAMPLE)), pruned)
