@@ -10,7 +10,7 @@ from grimc.errors import GrimcError
 from grimc.options import OPT_LEVELS, SPARSE_FORMATS, CompileOptions, parse_shape_options
 from grimc.progress import set_quiet
 
-SUBCOMMANDS = ("bench", "inspect", "passes", "prune", "run")
+SUBCOMMANDS = ("bench", "inspect", "passes", "prune", "run", "tune")
 """`grimc NAME` runs grimc.cli.NAME.main (imported only then); anything else compiles."""
 
 TARGET_HELP = (
@@ -67,6 +67,19 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_tuning_db_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--tuning-db", metavar="FILE",
+        help="use the measured schedules of this tuning database (grimc tune; default: "
+        "$XDG_CACHE_HOME/grimc/tuning.sqlite when it exists)",
+    )
+    group.add_argument(
+        "--no-tuning-db", action="store_true",
+        help="ignore the tuning database: every schedule from the cost model",
+    )
+
+
 def compile_options(args: argparse.Namespace, **fields: object) -> CompileOptions:
     """The CompileOptions of parsed frontend + build options (validated once, here)."""
     return CompileOptions(
@@ -75,6 +88,8 @@ def compile_options(args: argparse.Namespace, **fields: object) -> CompileOption
         sparse_format=args.sparse_format,
         input_shapes=parse_shape_options(args.input_shape),
         opt_level=args.opt_level,
+        tuning_db=getattr(args, "tuning_db", None),
+        use_tuning_db=not getattr(args, "no_tuning_db", False),
         **fields,  # type: ignore[arg-type]
     )
 
