@@ -9,14 +9,16 @@ sums), else it is discarded and logged as wrong.
 
 Costs:
 
-- `time_ms` (targets this machine runs): the model is built with per-kernel
-  timing, so a sample is the kernel's own milliseconds (no Python or ctypes
-  overhead). Every model runs twice to warm up; then rounds of one sample per
+- `time_ms` (targets this machine runs): at 1 thread a sample is the CPU time
+  of the calling thread (the one-op model runs there: its kernel plus a call's
+  overhead, and time other processes take is not counted); with more threads
+  the model is built with per-kernel timing and a sample is the kernel's own
+  milliseconds. Every model runs twice to warm up; then rounds of one sample per
   candidate in a shuffled order (interleaved: drift hits all alike), each
   sample the mean of enough runs to last `MIN_SAMPLE_S`; the cost is the
   median over rounds.
-- `icount` (aarch64, under qemu): not implemented yet; the database keys
-  and the exact-cost acceptance (`grimc.tune.search.noise_floor`) are ready.
+- `icount` (aarch64, under qemu): instructions executed inside the kernel
+  (grimc.tune.icount); exact, so one sample and no noise.
 """
 
 from __future__ import annotations
@@ -120,11 +122,6 @@ class Measurer:
         self.workdir, self.sparse_format = workdir, sparse_format
         self.jobs, self.rounds, self.perturb, self.log = jobs, rounds, perturb, log
         self.metric = metric_for(target)
-        if self.metric != "time_ms":
-            raise GrimcError(
-                f"grimc tune: target {target.name} does not run on this machine; tuning by "
-                "instruction count under qemu is not implemented yet (docs/tuning.md)"
-            )
         self.rng = random.Random(seed)
         self.measured = 0
         """Candidates timed or counted so far (a warm database makes none)."""
@@ -186,10 +183,26 @@ class Measurer:
 
     # -------------------------------------------------------------- measure
 
+    def _sample(self, model: HostModel, inputs: list[np.ndarray], runs: int) -> float:
+        """Milliseconds per run: the calling thread's CPU time at 1 thread (time slices
+        other processes take do not count), else the kernels' own timers."""
+        if self.threads == 1:
+            start = time.thread_time()
+            for _ in range(runs):
+                model.run(inputs)
+            return (time.thread_time() - start) * 1e3 / runs
+        model.reset_profile()
+        for _ in range(runs):
+            model.run(inputs)
+        return sum(p.ms for p in model.profile())
+
     def measure(self, task: Task, attrs: Sequence[KnobsAttr], rounds: int | None = None) -> list[Outcome]:
         """Outcomes of `attrs` (the first must be the default: the reference outputs)."""
         built = self.build(task, attrs)
-        outcomes = self._time(built, rounds or self.rounds)
+        if self.metric == "icount":
+            outcomes = self._count(built)
+        else:
+            outcomes = self._time(built, rounds or self.rounds)
         for outcome in outcomes:
             if outcome.status != "ok":
                 self.log(f"{task.label}: {outcome.status} candidate {outcome.attr}: {outcome.message}")
@@ -206,6 +219,24 @@ class Measurer:
                     got = self.perturb(outcome.attr, got)
                 if not same_outputs(got, want):
                     outcome.status, outcome.message = "wrong", "outputs differ from the default schedule's"
+
+    def _count(self, built: list[tuple[Outcome, GeneratedModel | None, Path | None]]) -> list[Outcome]:
+        from grimc.tune.icount import count_instructions
+
+        outcomes = [b[0] for b in built]
+        gen0 = built[0][1]
+        inputs = seeded_inputs(gen0) if gen0 is not None else []
+        outputs: list[list[np.ndarray] | None] = []
+        for outcome, gen, exe in built:
+            if outcome.status != "ok" or gen is None or exe is None:
+                outputs.append(None)
+                continue
+            cost, outs = count_instructions(gen, exe, inputs, self.threads)
+            outcome.samples.append(float(cost))
+            outputs.append(outs)
+        self.check(outcomes, outputs)
+        self.measured += sum(o.status == "ok" for o in outcomes)
+        return outcomes
 
     def _time(self, built: list[tuple[Outcome, GeneratedModel | None, Path | None]], rounds: int) -> list[Outcome]:
         outcomes = [b[0] for b in built]
@@ -230,10 +261,7 @@ class Measurer:
                 order = list(live)
                 self.rng.shuffle(order)
                 for i in order:
-                    models[i].reset_profile()
-                    for _ in range(runs):
-                        models[i].run(inputs)
-                    outcomes[i].samples.append(sum(p.ms for p in models[i].profile()))
+                    outcomes[i].samples.append(self._sample(models[i], inputs, runs))
             self.measured += len(live)
         finally:
             for model in models.values():

@@ -122,7 +122,8 @@ def tune_task(
     seen: set[KnobsAttr] = {default}
     ratios: dict[KnobsAttr, float] = {}
     rejected: list[Outcome] = []
-    noise, default_cost, measured = MIN_NOISE, math.inf, 0
+    noise = MIN_NOISE if measurer.metric == "time_ms" else 0.0
+    default_cost, measured = math.inf, 0
     interrupted = False
 
     def fresh(attrs: Sequence[KnobsAttr | None], n: int) -> list[KnobsAttr]:

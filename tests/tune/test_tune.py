@@ -189,3 +189,24 @@ def test_cli_errors(model_path: Path, tmp_path: Path, args: list[str], message: 
 def test_compile_with_missing_tuning_db_is_an_error(model_path: Path, tmp_path: Path) -> None:
     proc = run_tool(["grimc", str(model_path), "--tuning-db", str(tmp_path / "none.sqlite")])
     assert proc.returncode == 2 and "no such file" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_aarch64_tunes_by_exact_instruction_counts(model_path: Path, tmp_path: Path) -> None:
+    """Under qemu the cost is the kernel's instruction count: exact, so the twins agree,
+    the noise floor is zero and any fewer instructions win."""
+    module = optimize(import_model(str(model_path)), CompileOptions(target="aarch64", use_tuning_db=False))
+    (task,) = extract_tasks(module)
+    with Measurer(module, target_of(module), 1, tmp_path) as m:
+        assert m.metric == "icount"
+        default, twin, other = m.measure(task, [task.default, task.default, task.default.replace(unroll=1)])
+    assert default.samples == twin.samples and len(default.samples) == 1
+    assert noise_floor(default.samples, twin.samples, "icount") == 0.0
+    assert other.status == "ok" and other.cost != default.cost  # another kernel, other count
+    assert accept(default.cost, other.cost, 0.0) == (other.cost < default.cost)
+    db = TuningDB(tmp_path / "a.sqlite")
+    report = tune_model(str(model_path), None, db, budget_s=5, target="aarch64", workdir=tmp_path / "w")
+    (result,) = report.results
+    (record,) = db.records()
+    assert record.metric == "icount" and record.noise == 0.0 and record.target == "aarch64"
+    assert result.accepted == (result.best_cost < result.default_cost)
