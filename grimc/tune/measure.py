@@ -1,8 +1,8 @@
 """Build, check and measure candidate schedules of one task.
 
 Each candidate is the task's one-op module (grimc.tune.tasks) with its
-schedule set, generated to C in this process and built by a process pool of
-clang jobs. Every candidate runs once on the same seeded inputs first; its
+schedule set, generated to C in this process and built by a pool of
+parallel clang processes (`jobs`, default 2). Every candidate runs once on the same seeded inputs first; its
 outputs must match the default schedule's (fp32, rtol 1e-4 and an absolute
 tolerance of 1e-5 times the largest output: a new tile order reassociates the
 sums), else it is discarded and logged as wrong.
@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-import multiprocessing
 import os
 import random
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,7 +76,7 @@ def _build(c_path: str, out: str, target: str, flags: list[str], exe: bool) -> s
     from grimc.toolchain import build_executable, build_shared, resolve_target
 
     spec = resolve_target(target)
-    tmp = f"{out}.{os.getpid()}.tmp"
+    tmp = f"{out}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         if exe:
             harness = str(Path(c_path).with_name(Path(c_path).stem + "_main.c"))
@@ -125,7 +125,7 @@ class Measurer:
         self.rng = random.Random(seed)
         self.measured = 0
         """Candidates timed or counted so far (a warm database makes none)."""
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
         if self._pool is not None:
@@ -138,12 +138,11 @@ class Measurer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _pool_(self) -> ProcessPoolExecutor:
+    def _pool_(self) -> ThreadPoolExecutor:
+        # Each job is a clang process; a thread only waits for it. (A process pool
+        # would fork this process, models and all, and can hang on Ctrl-C.)
         if self._pool is None:
-            # fork: the workers only run clang; created on the first build, before any
-            # candidate is loaded, so no model threads are forked
-            ctx = multiprocessing.get_context("fork")
-            self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx)
+            self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="clang")
         return self._pool
 
     # ---------------------------------------------------------------- build

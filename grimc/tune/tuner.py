@@ -10,6 +10,7 @@ measured (the interrupted task decides from its completed batches).
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -96,6 +97,9 @@ def tune_model(
                 bar.step(f"{task.label}: measuring, ETA {eta}")
                 neighbours = db.neighbours(task.kind, task.key, where, opts.threads)
                 result = tune_task(task, measurer, deadline, neighbours, seed, on_batch=show)
+                if math.isinf(result.default_cost):  # interrupted before one batch finished
+                    report.interrupted = True
+                    break
                 db.put(result.record(where, opts.threads, version, metric))
                 report.results.append(result)
                 if result.interrupted:
