@@ -126,6 +126,8 @@ class Measurer:
         self.measured = 0
         """Candidates timed or counted so far (a warm database makes none)."""
         self._pool: ThreadPoolExecutor | None = None
+        self.seconds_per_candidate: float | None = None
+        """Wall time per candidate of recent batches (generate, build, check, measure)."""
 
     def close(self) -> None:
         if self._pool is not None:
@@ -197,11 +199,15 @@ class Measurer:
 
     def measure(self, task: Task, attrs: Sequence[KnobsAttr], rounds: int | None = None) -> list[Outcome]:
         """Outcomes of `attrs` (the first must be the default: the reference outputs)."""
+        start = time.monotonic()
         built = self.build(task, attrs)
         if self.metric == "icount":
             outcomes = self._count(built)
         else:
             outcomes = self._time(built, rounds or self.rounds)
+        spent = (time.monotonic() - start) / len(attrs)
+        self.seconds_per_candidate = spent if self.seconds_per_candidate is None else (
+            (self.seconds_per_candidate + spent) / 2)
         for outcome in outcomes:
             if outcome.status != "ok":
                 self.log(f"{task.label}: {outcome.status} candidate {outcome.attr}: {outcome.message}")

@@ -104,6 +104,16 @@ def transferred(task: Task, neighbours: Sequence[Record], measurer: Measurer, li
     return out
 
 
+def first_batch(measurer: Measurer, deadline: float) -> int:
+    """Candidates the first batch can afford within the task's time (beside the default,
+    its twin and the re-measurement), judged by earlier batches; 2 at least."""
+    per = measurer.seconds_per_candidate
+    if per is None:
+        return POPULATION
+    affordable = int((deadline - time.monotonic()) / per) - 2 - REMEASURE
+    return max(2, min(POPULATION, affordable))
+
+
 def tune_task(
     task: Task,
     measurer: Measurer,
@@ -156,7 +166,7 @@ def tune_task(
             first = transferred(task, neighbours, measurer)
             near = space.neighbours(default, measurer.target)
             rng.shuffle(near)
-            batch(fresh([*first, *near], POPULATION))
+            batch(fresh([*first, *near], first_batch(measurer, deadline)))
             on_batch(min(ratios.values(), default=1.0))
             while time.monotonic() < deadline:
                 parents = sorted(ratios, key=ratios.__getitem__)[:4] or [default]
