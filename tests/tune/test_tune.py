@@ -210,3 +210,39 @@ def test_aarch64_tunes_by_exact_instruction_counts(model_path: Path, tmp_path: P
     (record,) = db.records()
     assert record.metric == "icount" and record.noise == 0.0 and record.target == "aarch64"
     assert result.accepted == (result.best_cost < result.default_cost)
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_what_was_measured(tmp_path: Path) -> None:
+    """SIGINT after the first task is recorded: exit 130, no traceback, the record stays."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import BIN_DIR, tool_env
+
+    b = GraphBuilder(0, 17)
+    x = b.input("input", (1, 32, 8, 8))
+    y = b.conv(b.conv(x, 32, 3), 64, 3)
+    path = tmp_path / "two.onnx"
+    onnx.save(prune_model(b.finish(["input"], {"output": y}, "two"), block="8x16", rate=4.0).model, path)
+    db = tmp_path / "t.sqlite"
+    proc = subprocess.Popen(
+        [str(BIN_DIR / "grimc"), "tune", str(path), "--target", TARGET, "--db", str(db),
+         "--budget", "60s"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tool_env(),
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if db.exists() and list(TuningDB(db).records()):
+                break
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted" in out + err
+    assert len(list(TuningDB(db).records())) >= 1
