@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +124,7 @@ def format_report(report: TuneReport) -> str:
             f"  {r.task.label}: default {r.default_cost:.4g} {unit}, best {r.best_cost:.4g} {unit} "
             f"({r.ratio:.3f}x, noise {r.noise:.1%}), {verdict}"
             + (f": {r.best}" if r.accepted else "")
-            + (f"; {len(r.rejected)} rejected" if r.rejected else "")
+            + "".join(f"; {n} {status}" for status, n in sorted(Counter(o.status for o in r.rejected).items()))
         )
     if report.skipped:
         lines.append(f"budget spent: {report.skipped} tasks left for the next run")
