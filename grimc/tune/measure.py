@@ -153,6 +153,10 @@ class Measurer:
         module = task_module(self.module, task.op, {task.key: attr})
         return generate(module, self.target, self.threads, "grimc_task", self.sparse_format)
 
+    def flops(self, task: Task) -> int:
+        """The work of the task's kernel under its default schedule."""
+        return self._generate(task, task.default).flops
+
     def build(self, task: Task, attrs: Sequence[KnobsAttr]) -> list[tuple[Outcome, GeneratedModel | None, Path | None]]:
         """Generate every candidate here, build them in the pool."""
         exe = self.metric == "icount"

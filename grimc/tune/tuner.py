@@ -3,8 +3,8 @@
     report = tune_model("model.onnx", CompileOptions(threads=2), TuningDB(), budget_s=300)
 
 Tasks already in the database (current version key) are skipped: a warm
-database makes zero measurements. The budget is shared evenly by the tasks
-left; each finished task is written at once, so Ctrl-C keeps everything
+database makes zero measurements. Tasks run largest first (by their
+kernel's multiply-adds) and share the budget evenly; each finished task is written at once, so Ctrl-C keeps everything
 measured (the interrupted task decides from its completed batches).
 """
 
@@ -83,6 +83,8 @@ def tune_model(
             module, target, opts.threads, root, opts.kernel_format, jobs=jobs, seed=seed,
             perturb=perturb, log=log,
         ) as measurer, progress(len(todo), "tune") as bar:
+            # the biggest kernels first: a budget that runs out leaves the small ones
+            todo.sort(key=lambda t: -measurer.flops(t))
             for index, task in enumerate(todo):
                 now = time.monotonic()
                 left = budget_s - (now - start)
