@@ -4,8 +4,9 @@
 
 Tasks already in the database (current version key) are skipped: a warm
 database makes zero measurements. Tasks run largest first (by their
-kernel's multiply-adds) and share the budget evenly; each finished task is written at once, so Ctrl-C keeps everything
-measured (the interrupted task decides from its completed batches).
+kernel's multiply-adds) and share the budget evenly; each finished task is
+written at once, so Ctrl-C keeps everything measured (the interrupted task
+decides from its completed batches).
 """
 
 from __future__ import annotations
