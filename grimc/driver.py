@@ -65,18 +65,35 @@ def import_model(source: ModelSource, input_shapes: Any = None) -> ModuleOp:
 def default_passes(options: CompileOptions | None = None, **fields: Any) -> list[str]:
     """The default pipeline: graph clean-up, then (unless dense) BCR detection and
     reordering balanced for `threads`, then every kernel's schedule for the
-    module's target (schedule-select).
+    module's target (schedule-select), then the measured ones of the tuning
+    database (schedule-apply-tuned), if it has any.
 
     Recurrent ops (GRU/LSTM/RNN) with BCR-sparse W or R become bcr.gru /
     bcr.lstm / bcr.rnn too (kernels in grimc/emit/kernels/bcr_recurrent.py).
     """
     opts = CompileOptions.of(options, **fields)
-    select = (
-        f"schedule-select{{threads={opts.threads} sparse-format={opts.kernel_format}}}"
-    )
+    select = [
+        f"schedule-select{{threads={opts.threads} sparse-format={opts.kernel_format}}}",
+        *tuned_passes(opts),
+    ]
     if opts.sparse_format == "dense":
-        return [*GRAPH_PIPELINE, select]
-    return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={opts.threads}}}", select]
+        return [*GRAPH_PIPELINE, *select]
+    return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={opts.threads}}}", *select]
+
+
+def tuned_passes(opts: CompileOptions) -> list[str]:
+    """schedule-apply-tuned when the compile uses a tuning database that exists
+    (docs/tuning.md); an explicit `tuning_db` that does not exist is an error."""
+    from grimc.tunedb import default_path
+
+    if not opts.use_tuning_db:
+        return []
+    path = Path(opts.tuning_db) if opts.tuning_db is not None else default_path()
+    if not path.is_file():
+        if opts.tuning_db is not None:
+            raise GrimcError(f"--tuning-db {path}: no such file (create it with grimc tune)")
+        return []
+    return [f'schedule-apply-tuned{{db="{path}" threads={opts.threads}}}']
 
 
 def pipeline_of(options: CompileOptions) -> list[str]:

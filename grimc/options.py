@@ -52,6 +52,10 @@ class CompileOptions:
     precision: str = "fp32"
     """One of PRECISIONS; anything but fp32 needs the opencl target (checked by
     `grimc.driver.generate_model`, which knows the target a module records)."""
+    tuning_db: str | None = None
+    """The tuning database to read measured schedules from (None: grimc.tunedb's default file)."""
+    use_tuning_db: bool = True
+    """Apply the database's schedules (the default pipeline's schedule-apply-tuned)."""
 
     def __post_init__(self) -> None:
         from grimc.target import resolve_target
@@ -80,6 +84,8 @@ class CompileOptions:
                 raise GrimcError(f"passes {self.passes!r}: expected a list of pass specs")
             set_("passes", tuple(self.passes))
         set_("prefix", sanitize(self.prefix, "model"))
+        if self.tuning_db is not None:
+            set_("tuning_db", str(self.tuning_db))
 
     @classmethod
     def of(cls, options: CompileOptions | None = None, **fields: Any) -> CompileOptions:

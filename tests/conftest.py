@@ -17,6 +17,10 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+# A developer's own tuning database (grimc tune) must not change what tests compile:
+# point the default at a file that does not exist (tests/tune use their own files).
+os.environ["GRIMC_TUNING_DB"] = str(Path(__file__).resolve().parent / ".no-tuning-db.sqlite")
+
 BIN_DIR = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ from grimc.options import (
 )
 from grimc.progress import set_quiet
 
-SUBCOMMANDS = ("bench", "inspect", "passes", "prune", "run")
+SUBCOMMANDS = ("bench", "inspect", "passes", "prune", "run", "tune")
 """`grimc NAME` runs grimc.cli.NAME.main (imported only then); anything else compiles."""
 
 TARGET_HELP = (
@@ -81,6 +81,19 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_tuning_db_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--tuning-db", metavar="FILE",
+        help="use the measured schedules of this tuning database (grimc tune; default: "
+        "$XDG_CACHE_HOME/grimc/tuning.sqlite when it exists)",
+    )
+    group.add_argument(
+        "--no-tuning-db", action="store_true",
+        help="ignore the tuning database: every schedule from the cost model",
+    )
+
+
 def compile_options(args: argparse.Namespace, **fields: object) -> CompileOptions:
     """The CompileOptions of parsed frontend + build options (validated once, here)."""
     return CompileOptions(
@@ -90,6 +103,8 @@ def compile_options(args: argparse.Namespace, **fields: object) -> CompileOption
         input_shapes=parse_shape_options(args.input_shape),
         opt_level=args.opt_level,
         precision=args.precision,
+        tuning_db=getattr(args, "tuning_db", None),
+        use_tuning_db=not getattr(args, "no_tuning_db", False),
         **fields,  # type: ignore[arg-type]
     )
 

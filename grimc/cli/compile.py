@@ -14,6 +14,7 @@ from grimc.cli.common import (
     SUBCOMMANDS,
     add_build_options,
     add_frontend_options,
+    add_tuning_db_options,
     compile_options,
     output_dir_must_exist,
     parse,
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(median_ms, arena_bytes, flops)",
     )
     add_build_options(parser)
+    add_tuning_db_options(parser)
     add_ir_options(parser)
     return parser
 

@@ -1,0 +1,278 @@
+"""Build, check and measure candidate schedules of one task.
+
+Each candidate is the task's one-op module (grimc.tune.tasks) with its
+schedule set, generated to C in this process and built by a pool of
+parallel clang processes (`jobs`, default 2). Every candidate runs once on the same seeded inputs first; its
+outputs must match the default schedule's (fp32, rtol 1e-4 and an absolute
+tolerance of 1e-5 times the largest output: a new tile order reassociates the
+sums), else it is discarded and logged as wrong.
+
+Costs:
+
+- `time_ms` (targets this machine runs): at 1 thread a sample is the CPU time
+  of the calling thread (the one-op model runs there: its kernel plus a call's
+  overhead, and time other processes take is not counted); with more threads
+  the model is built with per-kernel timing and a sample is the kernel's own
+  milliseconds. Every model runs twice to warm up; then rounds of one sample per
+  candidate in a shuffled order (interleaved: drift hits all alike), each
+  sample the mean of enough runs to last `MIN_SAMPLE_S`; the cost is the
+  median over rounds.
+- `icount` (aarch64, under qemu): instructions executed inside the kernel
+  (grimc.tune.icount); exact, so one sample and no noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+import statistics
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from grimc.dialects.sched import KnobsAttr
+from grimc.emit.codegen import GeneratedModel, generate
+from grimc.errors import GrimcError
+from grimc.runner import PROFILE_FLAG, HostModel, write_sources
+from grimc.target import Target
+from grimc.tune.tasks import Task, task_module
+from grimc.tunedb import metric_for
+
+MIN_SAMPLE_S = 0.002
+"""A sample averages enough runs to last this long (timer resolution, call overhead)."""
+MAX_RUNS = 200
+RTOL = 1e-4
+ATOL_SCALE = 1e-5
+
+Perturb = Callable[[KnobsAttr, list[np.ndarray]], list[np.ndarray]]
+"""A test hook: rewrites a candidate's outputs before the check (to plant a wrong kernel)."""
+
+
+@dataclass
+class Outcome:
+    """One candidate's fate in a measurement batch."""
+
+    attr: KnobsAttr
+    status: str = "ok"
+    """ok, invalid (the lowering refused it), build-failed, wrong (outputs differ)."""
+    samples: list[float] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def cost(self) -> float:
+        return statistics.median(self.samples) if self.samples else math.inf
+
+
+def _build(c_path: str, out: str, target: str, flags: list[str], exe: bool) -> str:
+    """A pool job: build one candidate; returns '' or the error's first line."""
+    from grimc.toolchain import build_executable, build_shared, resolve_target
+
+    spec = resolve_target(target)
+    tmp = f"{out}.{os.getpid()}.{threading.get_ident()}.tmp"
+    try:
+        if exe:
+            harness = str(Path(c_path).with_name(Path(c_path).stem + "_main.c"))
+            build_executable([c_path, harness], tmp, spec, static=True, extra_flags=flags)
+        else:
+            build_shared([c_path], tmp, spec, extra_flags=flags)
+    except GrimcError as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    os.replace(tmp, out)
+    return ""
+
+
+def seeded_inputs(gen: GeneratedModel, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(d.shape).astype(np.float32) for d in gen.inputs]
+
+
+def same_outputs(got: Sequence[np.ndarray], want: Sequence[np.ndarray]) -> bool:
+    scale = max((float(np.max(np.abs(w))) for w in want if w.size), default=1.0)
+    return all(
+        g.shape == w.shape and np.allclose(g, w, rtol=RTOL, atol=ATOL_SCALE * max(1.0, scale))
+        for g, w in zip(got, want, strict=True)
+    )
+
+
+class Measurer:
+    """Measures candidate schedules of the tasks of one optimized module."""
+
+    def __init__(
+        self,
+        module: ModuleOp,
+        target: Target,
+        threads: int,
+        workdir: Path,
+        sparse_format: str = "bcr",
+        jobs: int = 2,
+        rounds: int = 5,
+        seed: int = 0,
+        perturb: Perturb | None = None,
+        log: Callable[[str], None] = lambda _: None,
+    ):
+        self.module, self.target, self.threads = module, target, threads
+        self.workdir, self.sparse_format = workdir, sparse_format
+        self.jobs, self.rounds, self.perturb, self.log = jobs, rounds, perturb, log
+        self.metric = metric_for(target)
+        self.rng = random.Random(seed)
+        self.measured = 0
+        """Candidates timed or counted so far (a warm database makes none)."""
+        self._pool: ThreadPoolExecutor | None = None
+        self.seconds_per_candidate: float | None = None
+        """Wall time per candidate of recent batches (generate, build, check, measure)."""
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Measurer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _pool_(self) -> ThreadPoolExecutor:
+        # Each job is a clang process; a thread only waits for it. (A process pool
+        # would fork this process, models and all, and can hang on Ctrl-C.)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="clang")
+        return self._pool
+
+    # ---------------------------------------------------------------- build
+
+    def _generate(self, task: Task, attr: KnobsAttr) -> GeneratedModel:
+        module = task_module(self.module, task.op, {task.key: attr})
+        return generate(module, self.target, self.threads, "grimc_task", self.sparse_format)
+
+    def flops(self, task: Task) -> int:
+        """The work of the task's kernel under its default schedule."""
+        return self._generate(task, task.default).flops
+
+    def build(self, task: Task, attrs: Sequence[KnobsAttr]) -> list[tuple[Outcome, GeneratedModel | None, Path | None]]:
+        """Generate every candidate here, build them in the pool."""
+        exe = self.metric == "icount"
+        flags = [] if exe else [PROFILE_FLAG]
+        jobs = []
+        for attr in attrs:
+            try:
+                gen = self._generate(task, attr)
+            except GrimcError as exc:
+                jobs.append((Outcome(attr, "invalid", message=str(exc).splitlines()[0]), None, None, None))
+                continue
+            key = hashlib.sha256((gen.source + self.target.name + gen.harness * exe).encode())
+            cdir = self.workdir / key.hexdigest()[:16]
+            c_path, _, _ = write_sources(gen, cdir)
+            if exe:
+                (cdir / f"{gen.prefix}_main.c").write_text(gen.harness)
+            out = cdir / (gen.prefix if exe else f"{gen.prefix}.so")
+            future = None
+            if not out.exists():
+                future = self._pool_().submit(_build, str(c_path), str(out), self.target.name, flags, exe)
+            jobs.append((Outcome(attr), gen, out, future))
+        built = []
+        for outcome, gen, out, future in jobs:
+            error = future.result() if future is not None else ""
+            if error:
+                outcome.status, outcome.message = "build-failed", error
+            built.append((outcome, gen, out))
+        return built
+
+    # -------------------------------------------------------------- measure
+
+    def _sample(self, model: HostModel, inputs: list[np.ndarray], runs: int) -> float:
+        """Milliseconds per run: the calling thread's CPU time at 1 thread (time slices
+        other processes take do not count), else the kernels' own timers."""
+        if self.threads == 1:
+            start = time.thread_time()
+            for _ in range(runs):
+                model.run(inputs)
+            return (time.thread_time() - start) * 1e3 / runs
+        model.reset_profile()
+        for _ in range(runs):
+            model.run(inputs)
+        return sum(p.ms for p in model.profile())
+
+    def measure(self, task: Task, attrs: Sequence[KnobsAttr], rounds: int | None = None) -> list[Outcome]:
+        """Outcomes of `attrs` (the first must be the default: the reference outputs)."""
+        start = time.monotonic()
+        built = self.build(task, attrs)
+        if self.metric == "icount":
+            outcomes = self._count(built)
+        else:
+            outcomes = self._time(built, rounds or self.rounds)
+        spent = (time.monotonic() - start) / len(attrs)
+        self.seconds_per_candidate = spent if self.seconds_per_candidate is None else (
+            (self.seconds_per_candidate + spent) / 2)
+        for outcome in outcomes:
+            if outcome.status != "ok":
+                self.log(f"{task.label}: {outcome.status} candidate {outcome.attr}: {outcome.message}")
+        return outcomes
+
+    def check(self, outcomes: list[Outcome], outputs: list[list[np.ndarray] | None]) -> None:
+        """Mark candidates whose outputs differ from the first (the default's) as wrong."""
+        want = outputs[0]
+        if want is None or outcomes[0].status != "ok":
+            raise GrimcError(f"the default schedule {outcomes[0].attr} failed: {outcomes[0].message}")
+        for outcome, got in zip(outcomes[1:], outputs[1:], strict=True):
+            if outcome.status == "ok" and got is not None:
+                if self.perturb is not None:
+                    got = self.perturb(outcome.attr, got)
+                if not same_outputs(got, want):
+                    outcome.status, outcome.message = "wrong", "outputs differ from the default schedule's"
+
+    def _count(self, built: list[tuple[Outcome, GeneratedModel | None, Path | None]]) -> list[Outcome]:
+        from grimc.tune.icount import count_instructions
+
+        outcomes = [b[0] for b in built]
+        gen0 = built[0][1]
+        inputs = seeded_inputs(gen0) if gen0 is not None else []
+        outputs: list[list[np.ndarray] | None] = []
+        for outcome, gen, exe in built:
+            if outcome.status != "ok" or gen is None or exe is None:
+                outputs.append(None)
+                continue
+            cost, outs = count_instructions(gen, exe, inputs, self.threads)
+            outcome.samples.append(float(cost))
+            outputs.append(outs)
+        self.check(outcomes, outputs)
+        self.measured += sum(o.status == "ok" for o in outcomes)
+        return outcomes
+
+    def _time(self, built: list[tuple[Outcome, GeneratedModel | None, Path | None]], rounds: int) -> list[Outcome]:
+        outcomes = [b[0] for b in built]
+        models: dict[int, HostModel] = {}
+        try:
+            for i, (outcome, gen, lib) in enumerate(built):
+                if outcome.status == "ok" and gen is not None and lib is not None:
+                    models[i] = HostModel(gen, lib, lib.with_name(f"{gen.prefix}.weights.bin"), self.threads)
+            gen0 = built[0][1]
+            assert gen0 is not None or outcomes[0].status != "ok"
+            inputs = seeded_inputs(gen0) if gen0 is not None else []
+            outputs = [models[i].run(inputs) if i in models else None for i in range(len(built))]
+            self.check(outcomes, outputs)
+            live = [i for i in models if outcomes[i].status == "ok"]
+            for i in live:  # warm-up
+                models[i].run(inputs)
+            start = time.perf_counter()
+            models[live[0]].run(inputs)
+            once = time.perf_counter() - start
+            runs = max(1, min(MAX_RUNS, math.ceil(MIN_SAMPLE_S / max(once, 1e-7))))
+            for _ in range(rounds):
+                order = list(live)
+                self.rng.shuffle(order)
+                for i in order:
+                    outcomes[i].samples.append(self._sample(models[i], inputs, runs))
+            self.measured += len(live)
+        finally:
+            for model in models.values():
+                model.close()
+        return outcomes

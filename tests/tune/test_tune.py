@@ -1,0 +1,248 @@
+"""grimc tune: database keys and staleness, warm runs, wrong-candidate rejection,
+noise-aware acceptance, the tuned schedule in --emit=ir, CLI errors.
+
+Real kernels, real clang builds and real timings; assertions are on decisions
+(what was measured, rejected, accepted, recorded), never on times.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from grimc.dialects.sched import target_of
+from grimc.driver import CompileOptions, import_model, optimize
+from grimc.prune import prune_model
+from grimc.tune.measure import Measurer
+from grimc.tune.search import accept, noise_floor, tune_task
+from grimc.tune.tasks import extract_tasks
+from grimc.tune.tuner import tune_model
+from grimc.tunedb import Record, TuningDB, metric_for, target_key, version_key
+from grimc.zoo.builder import GraphBuilder
+from tests.conftest import run_tool
+
+TARGET = "host"  # AVX2: runs on every x86-64 CI machine
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One BCR-sparse 3x3 conv (32->32 at 8x8): a single tuning task."""
+    b = GraphBuilder(0, 17)
+    x = b.input("input", (1, 32, 8, 8))
+    model = b.finish(["input"], {"output": b.conv(x, 32, 3)}, "conv")
+    pruned = prune_model(model, block="8x16", rate=4.0).model
+    path = tmp_path_factory.mktemp("tune") / "conv.onnx"
+    onnx.save(pruned, path)
+    return path
+
+
+def optimized(path: Path):
+    module = optimize(import_model(str(path)), CompileOptions(target=TARGET, use_tuning_db=False))
+    return module, target_of(module)
+
+
+def test_db_keys_and_staleness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = TuningDB(tmp_path / "t.sqlite")
+    rec = Record("sig", "host@x", 1, version_key(), "sched.csr", "sched", "[]",
+                 '{"nv": 2, "threads": 1}', '{"nv": 1, "threads": 1}', "time_ms", 1.0, 2.0, 0.02, 3)
+    db.put(rec)
+    assert db.lookup("sig", "host@x", 1) is not None
+    assert db.lookup("sig", "host@x", 2) is None  # threads are part of the key
+    assert db.lookup("sig", "host-avx512@x", 1) is None  # so is the target
+    assert db.lookup("other", "host@x", 1) is None
+    monkeypatch.setenv("GRIMC_TUNING_VERSION", "0.0.0-other")
+    version_key.cache_clear()
+    try:
+        assert db.lookup("sig", "host@x", 1) is None  # a stale record is never used
+    finally:
+        monkeypatch.delenv("GRIMC_TUNING_VERSION")
+        version_key.cache_clear()
+    assert db.lookup("sig", "host@x", 1) is not None
+
+
+def test_warm_db_measures_nothing_and_version_change_retunes(
+    model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = TuningDB(tmp_path / "t.sqlite")
+    first = tune_model(str(model_path), None, db, budget_s=2, target=TARGET, workdir=tmp_path / "w")
+    assert first.tasks == 1 and first.cached == 0 and first.measured > 0
+    warm = tune_model(str(model_path), None, db, budget_s=2, target=TARGET, workdir=tmp_path / "w")
+    assert warm.cached == 1 and warm.measured == 0 and not warm.results
+    monkeypatch.setenv("GRIMC_TUNING_VERSION", "0.0.0-other")
+    version_key.cache_clear()
+    try:
+        again = tune_model(str(model_path), None, db, budget_s=2, target=TARGET, workdir=tmp_path / "w")
+        assert again.cached == 0 and again.measured > 0
+    finally:
+        monkeypatch.delenv("GRIMC_TUNING_VERSION")
+        version_key.cache_clear()
+
+
+def test_wrong_candidate_is_rejected(model_path: Path, tmp_path: Path) -> None:
+    module, target = optimized(model_path)
+    (task,) = extract_tasks(module)
+    broken = task.default.replace(rows=1, nv=1)
+    fine = task.default.replace(unroll=1)
+    logged: list[str] = []
+
+    def corrupt(attr, outputs):  # the planted bug: this schedule's kernel is off by one
+        return [o + 1.0 for o in outputs] if attr == broken else outputs
+
+    with Measurer(module, target, 1, tmp_path, perturb=corrupt, log=logged.append, rounds=2) as m:
+        result = tune_task(task, m, deadline=0, candidates=[broken, fine])
+    assert [o.attr for o in result.rejected] == [broken]
+    assert result.rejected[0].status == "wrong"
+    assert result.best != broken
+    assert any("wrong" in line and "rows = 1" in line for line in logged)
+
+
+def test_default_twin_is_never_a_winner(model_path: Path, tmp_path: Path) -> None:
+    module, target = optimized(model_path)
+    (task,) = extract_tasks(module)
+    with Measurer(module, target, 1, tmp_path, rounds=5) as m:
+        default, twin = m.measure(task, [task.default, task.default])
+        result = tune_task(task, m, deadline=0, candidates=[task.default])
+    noise = noise_floor(default.samples, twin.samples, "time_ms")
+    assert not accept(default.cost, twin.cost, noise)
+    assert not accept(twin.cost, default.cost, noise)
+    assert result.best == task.default and not result.accepted and result.measured == 0
+
+
+def test_accept_needs_more_than_the_noise() -> None:
+    assert not accept(1.0, 0.99, 0.02)
+    assert accept(1.0, 0.97, 0.02)
+    assert noise_floor([1.0] * 5, [1.0] * 5, "icount") == 0.0
+    assert noise_floor([1.0, 1.0, 1.0, 1.0], [1.1] * 4, "time_ms") == pytest.approx(0.1)
+
+
+def tuned_record(model_path: Path, db: TuningDB) -> str:
+    """Record a (hand-picked) tuned schedule for the model's task; returns its IR text."""
+    module, target = optimized(model_path)
+    (task,) = extract_tasks(module)
+    tuned = task.default.replace(rows=2, nv=1, unroll=1)
+    assert tuned != task.default
+    metric = metric_for(target)
+    db.put(Record(task.signature, target_key(target, metric), 1, version_key(), task.kind,
+                  task.key, task.shapes, json.dumps(tuned.knobs()),
+                  json.dumps(task.default.knobs()), metric, 1.0, 2.0, 0.02, 1))
+    return str(tuned)
+
+
+def test_tuned_schedule_in_emit_ir(model_path: Path, tmp_path: Path) -> None:
+    db = TuningDB(tmp_path / "t.sqlite")
+    text = tuned_record(model_path, db)
+    db.close()
+    base = ["grimc", str(model_path), "--emit=ir", "--target", TARGET]
+    with_db = run_tool([*base, "--tuning-db", str(db.path)])
+    assert with_db.returncode == 0, with_db.stderr
+    assert text in with_db.stdout
+    without = run_tool([*base, "--no-tuning-db"])
+    assert without.returncode == 0 and text not in without.stdout
+
+
+def test_tuned_schedule_is_compiled_and_correct(model_path: Path, tmp_path: Path) -> None:
+    from grimc.driver import build_model
+
+    db = TuningDB(tmp_path / "t.sqlite")
+    tuned_record(model_path, db)
+    x = np.random.default_rng(0).standard_normal((1, 32, 8, 8)).astype(np.float32)
+    outs = []
+    for use in (True, False):
+        opts = CompileOptions(target=TARGET, tuning_db=str(db.path), use_tuning_db=use)
+        with build_model(str(model_path), tmp_path / f"b{use}", opts) as m:
+            outs.append(m.run([x])[0])
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+
+
+def test_export_import_round_trip(model_path: Path, tmp_path: Path) -> None:
+    db = TuningDB(tmp_path / "a.sqlite")
+    tuned_record(model_path, db)
+    out = tmp_path / "records.jsonl"
+    assert run_tool(["grimc", "tune", "--db", str(db.path), "--export", str(out)]).returncode == 0
+    other = tmp_path / "b.sqlite"
+    proc = run_tool(["grimc", "tune", "--db", str(other), "--import", str(out)])
+    assert proc.returncode == 0, proc.stderr
+    assert list(TuningDB(other).export_lines()) == list(db.export_lines())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--budget", "5x"], "--budget '5x'"),
+        (["--budget", "0"], "--budget '0'"),
+        (["--db", "{tmp}"], "is a directory"),
+        (["--db", "{tmp}/junk.db"], "not a usable tuning database"),
+    ],
+)
+def test_cli_errors(model_path: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "junk.db").write_text("not sqlite\n")
+    args = [a.format(tmp=tmp_path) for a in args]
+    proc = run_tool(["grimc", "tune", str(model_path), *args])
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_compile_with_missing_tuning_db_is_an_error(model_path: Path, tmp_path: Path) -> None:
+    proc = run_tool(["grimc", str(model_path), "--tuning-db", str(tmp_path / "none.sqlite")])
+    assert proc.returncode == 2 and "no such file" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_aarch64_tunes_by_exact_instruction_counts(model_path: Path, tmp_path: Path) -> None:
+    """Under qemu the cost is the kernel's instruction count: exact, so the twins agree,
+    the noise floor is zero and any fewer instructions win."""
+    module = optimize(import_model(str(model_path)), CompileOptions(target="aarch64", use_tuning_db=False))
+    (task,) = extract_tasks(module)
+    with Measurer(module, target_of(module), 1, tmp_path) as m:
+        assert m.metric == "icount"
+        default, twin, other = m.measure(task, [task.default, task.default, task.default.replace(unroll=1)])
+    assert default.samples == twin.samples and len(default.samples) == 1
+    assert noise_floor(default.samples, twin.samples, "icount") == 0.0
+    assert other.status == "ok" and other.cost != default.cost  # another kernel, other count
+    assert accept(default.cost, other.cost, 0.0) == (other.cost < default.cost)
+    db = TuningDB(tmp_path / "a.sqlite")
+    report = tune_model(str(model_path), None, db, budget_s=5, target="aarch64", workdir=tmp_path / "w")
+    (result,) = report.results
+    (record,) = db.records()
+    assert record.metric == "icount" and record.noise == 0.0 and record.target == "aarch64"
+    assert result.accepted == (result.best_cost < result.default_cost)
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_what_was_measured(tmp_path: Path) -> None:
+    """SIGINT after the first task is recorded: exit 130, no traceback, the record stays."""
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import BIN_DIR, tool_env
+
+    b = GraphBuilder(0, 17)
+    x = b.input("input", (1, 32, 8, 8))
+    y = b.conv(b.conv(x, 32, 3), 64, 3)
+    path = tmp_path / "two.onnx"
+    onnx.save(prune_model(b.finish(["input"], {"output": y}, "two"), block="8x16", rate=4.0).model, path)
+    db = tmp_path / "t.sqlite"
+    proc = subprocess.Popen(
+        [str(BIN_DIR / "grimc"), "tune", str(path), "--target", TARGET, "--db", str(db),
+         "--budget", "60s"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=tool_env(),
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if db.exists() and list(TuningDB(db).records()):
+                break
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted" in out + err
+    assert len(list(TuningDB(db).records())) >= 1
