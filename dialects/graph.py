@@ -186,6 +186,16 @@ class ActivationAttr(ParametrizedAttribute):
         "clip": 2,
         "leaky_relu": 1,
         "hard_sigmoid": 2,
+        "silu": 0,
+        "exp": 0,
+        "log": 0,
+        "sqrt": 0,
+        "neg": 0,
+        "abs": 0,
+        "reciprocal": 0,
+        "erf": 0,
+        "gelu": 0,
+        "gelu_tanh": 0,
     }
 
     def __init__(self, kind: str, params: Sequence[float] = ()):
@@ -606,6 +616,139 @@ class PReluOp(GraphOp):
         )
 
 
+@irdl_op_definition
+class SiluOp(UnaryOp):
+    """x * sigmoid(x) (SiLU/Swish): ONNX has no such op; graph-fuse-activations
+    forms it from Mul(x, Sigmoid(x)) so it can fuse into x's producer."""
+
+    name = "graph.silu"
+
+    ACT: ClassVar[str] = "silu"
+
+
+@irdl_op_definition
+class ExpOp(UnaryOp):
+    name = "graph.exp"
+
+    ACT: ClassVar[str] = "exp"
+
+
+@irdl_op_definition
+class LogOp(UnaryOp):
+    name = "graph.log"
+
+    ACT: ClassVar[str] = "log"
+
+
+@irdl_op_definition
+class SqrtOp(UnaryOp):
+    name = "graph.sqrt"
+
+    ACT: ClassVar[str] = "sqrt"
+
+
+@irdl_op_definition
+class NegOp(UnaryOp):
+    name = "graph.neg"
+
+    ACT: ClassVar[str] = "neg"
+
+
+@irdl_op_definition
+class AbsOp(UnaryOp):
+    name = "graph.abs"
+
+    ACT: ClassVar[str] = "abs"
+
+
+@irdl_op_definition
+class ReciprocalOp(UnaryOp):
+    name = "graph.reciprocal"
+
+    ACT: ClassVar[str] = "reciprocal"
+
+
+@irdl_op_definition
+class ErfOp(UnaryOp):
+    name = "graph.erf"
+
+    ACT: ClassVar[str] = "erf"
+
+
+@irdl_op_definition
+class GeluOp(UnaryOp):
+    """ONNX Gelu (opset 20): exact (erf) or, with approximate = "tanh", the tanh form."""
+
+    name = "graph.gelu"
+    approximate = prop_def(StringAttr)
+
+    def verify_shapes(self) -> None:
+        super().verify_shapes()
+        require(
+            self.approximate.data in ("none", "tanh"),
+            "graph.gelu: approximate must be 'none' or 'tanh'",
+        )
+
+    def activation(self) -> ActivationAttr:
+        return ActivationAttr("gelu_tanh" if self.approximate.data == "tanh" else "gelu")
+
+
+UNARY_MATH_OPS: tuple[type[UnaryOp], ...] = (
+    SiluOp, ExpOp, LogOp, SqrtOp, NegOp, AbsOp, ReciprocalOp, ErfOp, GeluOp,
+)  # fmt: skip
+"""Element-wise math ops with an ActivationAttr form (beyond the classic activations)."""
+
+
+@irdl_op_definition
+class SubOp(BinaryOp):
+    name = "graph.sub"
+
+
+@irdl_op_definition
+class DivOp(BinaryOp):
+    name = "graph.div"
+
+
+@irdl_op_definition
+class PowOp(BinaryOp):
+    """ONNX Pow on float32: x ** y, NaN for a negative base and a non-integer exponent."""
+
+    name = "graph.pow"
+
+
+class VariadicOp(GraphOp):
+    """Element-wise op over any number of broadcastable inputs (ONNX Sum/Max/Min)."""
+
+    inputs = var_operand_def(TensorType)
+    y = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$inputs attr-dict `:` type($inputs) `->` type($y)"
+
+    def __init__(self, inputs: Sequence[SSAValue]):
+        shape = broadcast_shapes(*(shape_of(v) for v in inputs))
+        super().__init__(operands=[list(inputs)], result_types=[tensor(shape)])
+
+    def verify_shapes(self) -> None:
+        require(len(self.inputs) >= 1, f"{self.name}: needs at least one input")
+        want = broadcast_shapes(*(shape_of(v) for v in self.inputs))
+        require(shape_of(self.y) == want, f"{self.name}: result shape must be {list(want)}")
+
+
+@irdl_op_definition
+class MaxOp(VariadicOp):
+    """ONNX Max: element-wise maximum, NaN if any input is NaN."""
+
+    name = "graph.max"
+
+
+@irdl_op_definition
+class MinOp(VariadicOp):
+    """ONNX Min: element-wise minimum, NaN if any input is NaN."""
+
+    name = "graph.min"
+
+
 # --------------------------------------------------------------------------
 # normalization and pooling
 
@@ -955,6 +1098,20 @@ Graph = Dialect(
         AddOp,
         MulOp,
         SumOp,
+        SubOp,
+        DivOp,
+        PowOp,
+        MaxOp,
+        MinOp,
+        SiluOp,
+        ExpOp,
+        LogOp,
+        SqrtOp,
+        NegOp,
+        AbsOp,
+        ReciprocalOp,
+        ErfOp,
+        GeluOp,
         ReluOp,
         SigmoidOp,
         TanhOp,

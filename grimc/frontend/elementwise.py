@@ -11,6 +11,7 @@ from xdsl.ir import SSAValue
 from grimc.dialects.graph import (
     AddOp,
     ClipOp,
+    DivOp,
     HardSigmoidOp,
     HardSwishOp,
     LeakyReluOp,
@@ -19,6 +20,7 @@ from grimc.dialects.graph import (
     ReluOp,
     SigmoidOp,
     SoftmaxOp,
+    SubOp,
     SumOp,
     TanhOp,
     UnaryOp,
@@ -99,16 +101,18 @@ def binary(ctx: NodeContext) -> list[Value]:
 
 
 @converter("Sub", "Div")
-def sub_div_by_constant(ctx: NodeContext) -> list[Value]:
-    """x - c -> x + (-c) and x / c -> x * (1/c); other forms are unsupported."""
-    if not ctx.is_const(1):
-        raise ctx.fail("supported only with a constant right-hand side")
-    rhs = ctx.float_const(1, "right-hand side")
-    if ctx.node.op_type == "Sub":
-        return [ctx.emit(AddOp(ctx.value(0), ctx.new_weight(1, -rhs))).y]
-    if not rhs.all():
-        raise ctx.fail("division by a constant containing zeros")
-    return [ctx.emit(MulOp(ctx.value(0), ctx.new_weight(1, np.float32(1) / rhs))).y]
+def sub_div(ctx: NodeContext) -> list[Value]:
+    """x - c -> x + (-c) and x / c -> x * (1/c) for a constant c without zeros
+    (they fuse like Add/Mul); otherwise a broadcasting graph.sub / graph.div."""
+    sub = ctx.node.op_type == "Sub"
+    if ctx.is_const(1):
+        rhs = ctx.float_const(1, "right-hand side")
+        if sub:
+            return [ctx.emit(AddOp(ctx.value(0), ctx.new_weight(1, -rhs))).y]
+        if rhs.all():
+            return [ctx.emit(MulOp(ctx.value(0), ctx.new_weight(1, np.float32(1) / rhs))).y]
+    op_type = SubOp if sub else DivOp
+    return [ctx.emit(op_type(ctx.value(0), ctx.value(1))).y]
 
 
 @converter("Sum")

@@ -36,11 +36,13 @@ IMPORTS = (
             "MaxPool2d", "MaxPool2d_stride_padding_dilation",
             "PReLU_1d", "PReLU_1d_multiparam", "PReLU_2d", "PReLU_2d_multiparam", "PReLU_3d", "PReLU_3d_multiparam",
             "PixelShuffle", "ReLU", "Sigmoid", "Softmax", "Tanh", "softmax_functional_dim3", "softmax_lastdim",
+            "PoissonNLLLLoss_no_reduce", "Softmin", "Softsign",
         ]
     ]
     + [
         f"pytorch-operator/test_operator_{n}"
-        for n in ["addmm", "clip", "concat2", "conv", "flatten", "maxpool", "mm", "permute2", "view"]
+        for n in ["addmm", "clip", "concat2", "conv", "flatten", "maxpool", "mm", "permute2", "view",
+                  "basic", "exp", "max", "min", "params", "pow", "sqrt", "symbolic_override_nested"]
     ]
     + ["simple/test_single_relu_model"]
 )  # fmt: skip
@@ -58,8 +60,8 @@ FAILS: dict[str, str] = {
     **{f"pytorch-converted/test_{n}": f"({op}): {UNSUPPORTED_OP}" for n, op in [
         ("ConstantPad2d", "Pad"), ("ConvTranspose2d", "ConvTranspose"), ("ConvTranspose2d_no_bias", "ConvTranspose"),
         ("ELU", "Elu"), ("GLU", "Split"), ("GLU_dim", "Split"), ("LogSoftmax", "LogSoftmax"),
-        ("PoissonNLLLLoss_no_reduce", "Exp"), ("ReflectionPad2d", "Pad"), ("ReplicationPad2d", "Pad"),
-        ("SELU", "Selu"), ("Softmin", "Neg"), ("Softplus", "Softplus"), ("Softsign", "Abs"), ("ZeroPad2d", "Pad"),
+        ("ReflectionPad2d", "Pad"), ("ReplicationPad2d", "Pad"),
+        ("SELU", "Selu"), ("Softplus", "Softplus"), ("ZeroPad2d", "Pad"),
         ("log_softmax_dim3", "LogSoftmax"), ("log_softmax_lastdim", "LogSoftmax"),
     ]},
     "pytorch-converted/test_Embedding": "input '0' has dtype int64",
@@ -70,12 +72,11 @@ FAILS: dict[str, str] = {
     ]},
     "pytorch-operator/test_operator_non_float_params": "input '0' has dtype int64",
     **{f"pytorch-operator/test_operator_{n}": f"({op}): {UNSUPPORTED_OP}" for n, op in [
-        ("basic", "Neg"), ("chunk", "Split"), ("convtranspose", "ConvTranspose"), ("exp", "Exp"),
-        ("index", "Slice"), ("max", "Max"), ("min", "Min"), ("pad", "Pad"), ("params", "Neg"), ("pow", "Pow"),
+        ("chunk", "Split"), ("convtranspose", "ConvTranspose"),
+        ("index", "Slice"), ("pad", "Pad"),
         ("reduced_mean", "ReduceMean"), ("reduced_mean_keepdim", "ReduceMean"), ("reduced_sum", "ReduceSum"),
         ("reduced_sum_keepdim", "ReduceSum"), ("repeat", "Tile"), ("repeat_dim_overflow", "Tile"),
-        ("selu", "Selu"), ("sqrt", "Sqrt"), ("symbolic_override", "InstanceNormalization"),
-        ("symbolic_override_nested", "Neg"),
+        ("selu", "Selu"), ("symbolic_override", "InstanceNormalization"),
     ]},
     **{f"simple/test_expand_shape_model{i}": "input 'shape' has dtype int64" for i in range(1, 5)},
     "simple/test_gradient_of_add": f"(ai.onnx.preview.training.Gradient): {UNSUPPORTED_OP}",

@@ -90,7 +90,7 @@ BAD = {
     ),
     "i32 tensor": ("graph.relu %i : tensor<2xi32> -> tensor<2xi32>", "f32"),
     "unknown activation": (
-        "graph.add %a, %a {act = #graph.act<gelu>} : tensor<2x3xf32>, tensor<2x3xf32> "
+        "graph.add %a, %a {act = #graph.act<softsign>} : tensor<2x3xf32>, tensor<2x3xf32> "
         "-> tensor<2x3xf32>",
         "unknown activation",
     ),

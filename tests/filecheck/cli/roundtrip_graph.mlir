@@ -21,6 +21,20 @@ builtin.module {
     %cl = graph.clip %hs {min = 0.0 : f32, max = 6.0 : f32} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
     %lr = graph.leaky_relu %cl {alpha = 0.01 : f32} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
     %hsg = graph.hard_sigmoid %lr {alpha = 0.2 : f32, beta = 0.5 : f32} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %si = graph.silu %hsg : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %ex = graph.exp %si : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %lg = graph.log %ex : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %sq = graph.sqrt %lg : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %ng = graph.neg %sq : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %ab = graph.abs %ng : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %rc = graph.reciprocal %ab : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %ef = graph.erf %rc : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %ge2 = graph.gelu %ef {approximate = "tanh"} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %sb = graph.sub %ge2, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %dv = graph.div %sb, %s {act = #graph.act<gelu>} : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %pw = graph.pow %dv, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %mx = graph.max %pw, %s, %x : tensor<1x4x8x8xf32>, tensor<4x1x1xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %mn = graph.min %mx, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
     %pr = graph.prelu %hsg, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
     %g = graph.weight "bn_g" : tensor<4xf32>
     %bn = graph.batch_norm %pr, %g, %b, %b, %g {epsilon = 1.0e-05 : f32} : tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32> -> tensor<1x4x8x8xf32>
@@ -65,6 +79,20 @@ builtin.module {
 // CHECK:      graph.clip
 // CHECK:      graph.leaky_relu
 // CHECK:      graph.hard_sigmoid
+// CHECK:      graph.silu
+// CHECK:      graph.exp
+// CHECK:      graph.log
+// CHECK:      graph.sqrt
+// CHECK:      graph.neg
+// CHECK:      graph.abs
+// CHECK:      graph.reciprocal
+// CHECK:      graph.erf
+// CHECK:      graph.gelu {{.*}}approximate = "tanh"
+// CHECK:      graph.sub
+// CHECK:      graph.div {{.*}}#graph.act<gelu>
+// CHECK:      graph.pow
+// CHECK:      graph.max
+// CHECK:      graph.min
 // CHECK:      graph.prelu
 // CHECK:      graph.batch_norm
 // CHECK:      graph.max_pool {{.*}}ceil_mode = 1
