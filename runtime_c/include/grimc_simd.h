@@ -53,10 +53,14 @@ static inline gv_t gv_div(gv_t a, gv_t b) { return _mm512_div_ps(a, b); }
 static inline gv_t gv_round(gv_t v) {
     return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
-/* 2^n for integral n in [-126, 127] (gv_exp's scaling). */
-static inline gv_t gv_pow2i_(gv_t n) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(
-        _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+/* x * 2^n for integral n in [-150, 129] (gv_exp's scaling): denormal and
+ * overflowing results come out right (one scalef). */
+static inline gv_t gv_ldexp_(gv_t x, gv_t n) { return _mm512_scalef_ps(x, n); }
+/* 1 / d for d in [1, 2] (gv_sigmoid): 14-bit estimate, one Newton step
+ * (exact at 1 and 2; the division would cost more than the rest). */
+static inline gv_t gv_rcp_(gv_t d) {
+    const gv_t r = _mm512_rcp14_ps(d);
+    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
 }
 static inline gv_t gv_max(gv_t a, gv_t b) { return _mm512_max_ps(a, b); }
 static inline gv_t gv_min(gv_t a, gv_t b) { return _mm512_min_ps(a, b); }
@@ -101,6 +105,9 @@ static inline gv_t gv_div(gv_t a, gv_t b) { return _mm256_div_ps(a, b); }
 static inline gv_t gv_round(gv_t v) {
     return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
+/* 1 / d for d in [1, 2] (a 12-bit estimate and a Newton step miss 1/1 = 1). */
+static inline gv_t gv_rcp_(gv_t d) { return _mm256_div_ps(_mm256_set1_ps(1.0f), d); }
+/* 2^n for integral n in [-126, 127]. */
 static inline gv_t gv_pow2i_(gv_t n) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(
         _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
@@ -161,6 +168,7 @@ static inline gv_t gv_sub(gv_t a, gv_t b) { return vsubq_f32(a, b); }
 static inline gv_t gv_mul(gv_t a, gv_t b) { return vmulq_f32(a, b); }
 static inline gv_t gv_div(gv_t a, gv_t b) { return vdivq_f32(a, b); }
 static inline gv_t gv_round(gv_t v) { return vrndnq_f32(v); }
+static inline gv_t gv_rcp_(gv_t d) { return vdivq_f32(vdupq_n_f32(1.0f), d); }
 static inline gv_t gv_pow2i_(gv_t n) {
     return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23));
 }
@@ -200,6 +208,7 @@ static inline gv_t gv_sub(gv_t a, gv_t b) { return a - b; }
 static inline gv_t gv_mul(gv_t a, gv_t b) { return a * b; }
 static inline gv_t gv_div(gv_t a, gv_t b) { return a / b; }
 static inline gv_t gv_round(gv_t v) { return nearbyintf(v); }
+static inline gv_t gv_rcp_(gv_t d) { return 1.0f / d; }
 static inline gv_t gv_pow2i_(gv_t n) { return n == n ? ldexpf(1.0f, (int)n) : n; }
 static inline gv_t gv_max(gv_t a, gv_t b) { return a > b ? a : b; }
 static inline gv_t gv_min(gv_t a, gv_t b) { return a < b ? a : b; }
@@ -223,6 +232,16 @@ static inline gv_t gv_frexp_(gv_t x, gv_t *e) {
 }
 #endif
 
+#if !defined(__AVX512F__)
+/* x * 2^n for integral n in [-150, 129] (gv_exp's scaling): 2^n as two
+ * normal factors 2^(n/2) 2^(n - n/2), so denormal and overflowing results
+ * come out right. */
+static inline gv_t gv_ldexp_(gv_t x, gv_t n) {
+    const gv_t n1 = gv_round(gv_mul(n, gv_set1(0.5f)));
+    return gv_mul(gv_mul(x, gv_pow2i_(n1)), gv_pow2i_(gv_sub(n, n1)));
+}
+#endif
+
 /* ---- vector math: one implementation on top of the gv_* primitives ------
  * Every function maps NaN to NaN and +-inf to the mathematical limit; the
  * error bounds below (ulp of the float32-rounded result; results below
@@ -232,13 +251,15 @@ static inline gv_t gv_frexp_(gv_t x, gv_t *e) {
  * AVX2, AVX-512, NEON and scalar. */
 
 /* exp(x), Cephes' expf: x = n ln2 + r (ln 2 split in two parts), degree-6
- * polynomial in r, then 2^n applied as two factors 2^(n/2) 2^(n - n/2) so the
- * results below 2^-126 come out as denormals (down to 0 below about -103.97)
- * and above 88.72 as +inf. Max error 2 ulp (measured 1.23). */
-static inline gv_t gv_exp(gv_t x) {
-    const gv_t xc = gv_min(gv_set1(88.8f), gv_max(gv_set1(-104.0f), x));
-    const gv_t n = gv_round(gv_mul(xc, gv_set1(1.44269504088896341f)));
-    gv_t r = gv_fmadd(n, gv_set1(-0.693359375f), xc);
+ * polynomial in r, then 2^n applied by gv_ldexp_, so the results below
+ * 2^-126 come out as denormals (down to 0 below about -103.97) and above
+ * 88.72 as +inf. Max error 2 ulp (measured 1.23). */
+/* exp(x) for x in [-104, 88.8] (no NaN): the reduction, polynomial and scaling. */
+static inline gv_t gv_exp_core_(gv_t x) {
+    /* round(x / ln 2) by the 1.5 * 2^23 shifter: one fma and one sub */
+    const gv_t shifter = gv_set1(12582912.0f);
+    const gv_t n = gv_sub(gv_fmadd(x, gv_set1(1.44269504088896341f), shifter), shifter);
+    gv_t r = gv_fmadd(n, gv_set1(-0.693359375f), x);
     r = gv_fmadd(n, gv_set1(2.12194440e-4f), r);
     gv_t p = gv_set1(1.9875691500e-4f);
     p = gv_fmadd(p, r, gv_set1(1.3981999507e-3f));
@@ -247,8 +268,11 @@ static inline gv_t gv_exp(gv_t x) {
     p = gv_fmadd(p, r, gv_set1(1.6666665459e-1f));
     p = gv_fmadd(p, r, gv_set1(5.0000001201e-1f));
     p = gv_fmadd(p, gv_mul(r, r), gv_add(r, gv_set1(1.0f)));
-    const gv_t n1 = gv_round(gv_mul(n, gv_set1(0.5f)));
-    const gv_t y = gv_mul(gv_mul(p, gv_pow2i_(n1)), gv_pow2i_(gv_sub(n, n1)));
+    return gv_ldexp_(p, n);
+}
+
+static inline gv_t gv_exp(gv_t x) {
+    const gv_t y = gv_exp_core_(gv_min(gv_set1(88.8f), gv_max(gv_set1(-104.0f), x)));
     return gv_select(gv_isnan(x), x, y);
 }
 
@@ -286,9 +310,9 @@ static inline gv_t gv_log(gv_t x) {
  * e r for x < 0: no overflow, and the negative tail keeps its relative
  * accuracy down to the denormals. Max error 4 ulp (measured 2.98). */
 static inline gv_t gv_sigmoid(gv_t x) {
-    const gv_t e = gv_exp(gv_sub(gv_zero(), gv_abs(x)));
-    const gv_t r = gv_div(gv_set1(1.0f), gv_add(gv_set1(1.0f), e));
-    return gv_select(gv_lt(x, gv_zero()), gv_mul(e, r), r);
+    const gv_t e = gv_exp_core_(gv_max(gv_set1(-104.0f), gv_sub(gv_zero(), gv_abs(x))));
+    const gv_t r = gv_rcp_(gv_add(gv_set1(1.0f), e));
+    return gv_select(gv_lt(x, gv_zero()), gv_mul(e, r), gv_select(gv_isnan(x), x, r));
 }
 
 /* tanh(x) = x P(x^2) / Q(x^2) on [-9, 9] (Eigen's float tanh, degrees 13/6);
