@@ -196,6 +196,7 @@ class ActivationAttr(ParametrizedAttribute):
         "erf": 0,
         "gelu": 0,
         "gelu_tanh": 0,
+        "not": 0,
     }
 
     def __init__(self, kind: str, params: Sequence[float] = ()):
@@ -693,12 +694,6 @@ class GeluOp(UnaryOp):
         return ActivationAttr("gelu_tanh" if self.approximate.data == "tanh" else "gelu")
 
 
-UNARY_MATH_OPS: tuple[type[UnaryOp], ...] = (
-    SiluOp, ExpOp, LogOp, SqrtOp, NegOp, AbsOp, ReciprocalOp, ErfOp, GeluOp,
-)  # fmt: skip
-"""Element-wise math ops with an ActivationAttr form (beyond the classic activations)."""
-
-
 @irdl_op_definition
 class SubOp(BinaryOp):
     name = "graph.sub"
@@ -747,6 +742,85 @@ class MinOp(VariadicOp):
     """ONNX Min: element-wise minimum, NaN if any input is NaN."""
 
     name = "graph.min"
+
+
+# Boolean tensors (comparison results, Not/And/Or, Where's condition) are
+# float32 tensors holding exactly 0.0 (false) or 1.0 (true): kernels, buffers
+# and epilogues stay float-only, and Where selects on `cond != 0`.
+
+
+@irdl_op_definition
+class NotOp(UnaryOp):
+    """ONNX Not on a 0/1 boolean tensor: 1 - x."""
+
+    name = "graph.not"
+
+    ACT: ClassVar[str] = "not"
+
+
+@irdl_op_definition
+class EqualOp(BinaryOp):
+    """ONNX Equal: 1.0 where lhs == rhs, else 0.0."""
+
+    name = "graph.equal"
+
+
+@irdl_op_definition
+class LessOp(BinaryOp):
+    """ONNX Less (Greater swaps the operands): 1.0 where lhs < rhs, else 0.0."""
+
+    name = "graph.less"
+
+
+@irdl_op_definition
+class LessOrEqualOp(BinaryOp):
+    """ONNX LessOrEqual (GreaterOrEqual swaps the operands)."""
+
+    name = "graph.less_or_equal"
+
+
+@irdl_op_definition
+class AndOp(BinaryOp):
+    """ONNX And on 0/1 boolean tensors."""
+
+    name = "graph.and"
+
+
+@irdl_op_definition
+class OrOp(BinaryOp):
+    """ONNX Or on 0/1 boolean tensors."""
+
+    name = "graph.or"
+
+
+@irdl_op_definition
+class WhereOp(GraphOp):
+    """ONNX Where: x where cond != 0, else y; all three broadcast together."""
+
+    name = "graph.where"
+    cond = operand_def(TensorType)
+    x = operand_def(TensorType)
+    y_in = operand_def(TensorType)
+    y = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = (
+        "$cond `,` $x `,` $y_in attr-dict `:` type($cond) `,` type($x) `,` type($y_in) `->` type($y)"
+    )
+
+    def __init__(self, cond: SSAValue, x: SSAValue, y: SSAValue):
+        shape = broadcast_shapes(shape_of(cond), shape_of(x), shape_of(y))
+        super().__init__(operands=[cond, x, y], result_types=[tensor(shape)])
+
+    def verify_shapes(self) -> None:
+        want = broadcast_shapes(shape_of(self.cond), shape_of(self.x), shape_of(self.y_in))
+        require(shape_of(self.y) == want, f"graph.where: result shape must be {list(want)}")
+
+
+UNARY_MATH_OPS: tuple[type[UnaryOp], ...] = (
+    SiluOp, ExpOp, LogOp, SqrtOp, NegOp, AbsOp, ReciprocalOp, ErfOp, GeluOp, NotOp,
+)  # fmt: skip
+"""Element-wise math ops with an ActivationAttr form (beyond the classic activations)."""
 
 
 # --------------------------------------------------------------------------
@@ -1112,6 +1186,13 @@ Graph = Dialect(
         ReciprocalOp,
         ErfOp,
         GeluOp,
+        NotOp,
+        EqualOp,
+        LessOp,
+        LessOrEqualOp,
+        AndOp,
+        OrOp,
+        WhereOp,
         ReluOp,
         SigmoidOp,
         TanhOp,

@@ -82,6 +82,7 @@ def import_onnx(
     used = {name for i in live for name in graph.node[i].input} | {o.name for o in graph.output}
     block = Block(arg_types=[tensor(dims) for dims in input_dims])
     state = ImportState(label, opset, source_opset, block, WeightStore(), inference.shapes, used)
+    state.outputs = {o.name for o in graph.output}
     state.env.update(weights)
     state.env.update({vi.name: arg for vi, arg in zip(real_inputs, block.args, strict=True)})
     for index, node in enumerate(graph.node):

@@ -72,6 +72,7 @@ ACTIVATION_FUNCS: dict[str, Callable[..., np.ndarray]] = {
     "reciprocal": np.reciprocal,
     "erf": lambda x: _erf(x),
     "gelu": lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2))),
+    "not": lambda x: 1 - x,
     "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
 }
 """numpy reference of each ActivationAttr kind, parameters in attribute order."""

@@ -54,6 +54,7 @@ from grimc.dialects.graph import (
     MatMulOp,
     MulOp,
     NegOp,
+    NotOp,
     ReciprocalOp,
     ReluOp,
     SigmoidOp,
@@ -65,7 +66,7 @@ from grimc.transforms._graph_utils import available_at, fuse_into
 
 Activation = (
     ReluOp | ClipOp | LeakyReluOp | SigmoidOp | TanhOp | HardSigmoidOp | HardSwishOp | SiluOp
-    | ExpOp | LogOp | SqrtOp | NegOp | AbsOp | ReciprocalOp | ErfOp | GeluOp
+    | ExpOp | LogOp | SqrtOp | NegOp | AbsOp | ReciprocalOp | ErfOp | GeluOp | NotOp
 )
 """Unary ops with an ActivationAttr form (`.activation()`)."""
 

@@ -404,4 +404,17 @@ static inline gv_t gv_pow(gv_t x, gv_t y) {
     return gv_select(gv_eq(y, gv_zero()), gv_set1(1.0f), s);
 }
 
+/* ---- comparisons and logic on boolean tensors: 0.0f false, 1.0f true ---- */
+static inline gv_t gv_bool_(gv_mask_t m) { return gv_select(m, gv_set1(1.0f), gv_zero()); }
+static inline gv_t gv_equal(gv_t a, gv_t b) { return gv_bool_(gv_eq(a, b)); }
+static inline gv_t gv_less(gv_t a, gv_t b) { return gv_bool_(gv_lt(a, b)); }
+static inline gv_t gv_less_or_equal(gv_t a, gv_t b) { return gv_bool_(gv_le(a, b)); }
+static inline gv_t gv_and(gv_t a, gv_t b) { return gv_mul(a, b); }
+static inline gv_t gv_or(gv_t a, gv_t b) { return gv_max(a, b); }
+static inline gv_t gv_not(gv_t a) { return gv_sub(gv_set1(1.0f), a); }
+/* Where: x where cond != 0, else y. */
+static inline gv_t gv_where(gv_t cond, gv_t x, gv_t y) {
+    return gv_select(gv_eq(cond, gv_zero()), y, x);
+}
+
 #endif /* GRIMC_SIMD_H */

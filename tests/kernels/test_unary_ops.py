@@ -13,8 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
-from onnx import helper
+from onnx import helper, numpy_helper
 
 from grimc.frontend import import_onnx
 from grimc.pipeline import GRAPH_PIPELINE, PipelineRunner
@@ -39,6 +40,18 @@ class PosCase(Case):
 
     def feeds(self, seed: int = 0) -> dict[str, np.ndarray]:
         return positive(super().feeds(seed))
+
+
+class BoolInitCase(Case):
+    """A case whose bool initializers stay bool (Case casts initializers to float32)."""
+
+    def model(self) -> onnx.ModelProto:
+        model = super().model()
+        for i, init in enumerate(model.graph.initializer):
+            array = dict(self.inits)[init.name]
+            if array.dtype == np.bool_:
+                model.graph.initializer[i].CopyFrom(numpy_helper.from_array(array, init.name))
+        return model
 
 
 def silu_conv(extra_use: bool) -> Case:
@@ -116,6 +129,33 @@ CASES: dict[str, Callable[[], Case]] = {
         [node("Max", ["a", "b", "c"])], [("a", (2, 3, 5)), ("b", (3, 1)), ("c", (5,))]
     ),
     "min_two": lambda: Case([node("Min", ["a", "b"])], [("a", (4, 9)), ("b", (4, 9))]),
+    # --- booleans (float 0/1 inside the graph) and Where ---
+    "where_less": lambda: Case(
+        [node("Less", ["a", "b"], "m"), node("Where", ["m", "a", "b"])],
+        [("a", (3, 17)), ("b", (17,))],
+    ),
+    "where_greater_equal_scalar": lambda: Case(
+        [node("GreaterOrEqual", ["a", "z"], "m"), node("Where", ["m", "a", "z2"])],
+        [("a", (2, 3, 11))],
+        [("z", np.array(0.25)), ("z2", np.array([-1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 1.0, 0.5]))],
+    ),
+    "where_not_and_or": lambda: Case(
+        [
+            node("Greater", ["a", "b"], "g"),
+            node("LessOrEqual", ["a", "c"], "l"),
+            node("And", ["g", "l"], "gl"),
+            node("Equal", ["a", "b"], "e"),
+            node("Or", ["gl", "e"], "o"),
+            node("Not", ["o"], "n"),
+            node("Where", ["n", "a", "c"]),
+        ],
+        [("a", (4, 13)), ("b", (4, 13)), ("c", (13,))],
+    ),
+    "where_const_bool_condition": lambda: BoolInitCase(
+        [node("Where", ["m", "a", "b"])],
+        [("a", (3, 5)), ("b", (3, 5))],
+        [("m", np.array([True, False, True, True, False]))],
+    ),
 }
 
 HOST_CONFIGS = [("host", 1), ("host-avx512", 2), ("generic", 1)]
@@ -134,7 +174,10 @@ def test_matches_onnxruntime(
     assert_matches(run_host(gen, feeds, target, threads, tmp_path), reference(case, feeds))
 
 
-QEMU_CASES = ["exp", "log", "gelu", "silu_conv", "pow_negative_base_integral", "max_variadic_bcast"]
+QEMU_CASES = [
+    "exp", "log", "gelu", "silu_conv", "pow_negative_base_integral", "max_variadic_bcast",
+    "where_not_and_or",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", QEMU_CASES)
@@ -174,3 +217,11 @@ def test_erf_models_are_built_with_opset_20_gelu() -> None:
     """The Gelu cases really are opset-20 models (a guard on the test data)."""
     assert CASES["gelu"]().model().opset_import[0].version == 20
     assert helper.get_attribute_value(CASES["gelu_tanh"]().nodes[0].attribute[0]) == b"tanh"
+
+
+def test_boolean_graph_output_is_refused() -> None:
+    from grimc.frontend import FrontendError
+
+    case = Case([node("Less", ["a", "b"])], [("a", (2, 3)), ("b", (2, 3))])
+    with pytest.raises(FrontendError, match=r"\(Less\): a boolean graph output is not supported"):
+        import_onnx(case.model())

@@ -157,6 +157,8 @@ class OnnxExporter:
             return self.node(
                 "Clip", [x, self.const(np.float32(p[0])), self.const(np.float32(p[1]))]
             )
+        if kind == "not":  # 1 - x, as on 0/1 booleans
+            return self.node("Sub", [self.const(np.float32(1)), x])
         if kind == "silu":
             return self.node("Mul", [x, self.node("Sigmoid", [x])])
         if kind in ("gelu", "gelu_tanh"):  # opset 18 has no Gelu: spelled out
@@ -410,6 +412,7 @@ CONSTANT_CASES = {
     g.ReciprocalOp: lambda w: g.ReciprocalOp(w((3, 4))),
     g.ErfOp: lambda w: g.ErfOp(w((3, 4))),
     g.GeluOp: lambda w: g.GeluOp(w((3, 4)), approximate=StringAttr("tanh")),
+    g.NotOp: lambda w: g.NotOp(w((3, 4))),
 }
 """One op per evaluator type, built from `w(shape)` -> a random constant."""
 

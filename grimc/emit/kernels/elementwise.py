@@ -1,5 +1,6 @@
 """Element-wise `graph.add`, `graph.mul`, `graph.sub`, `graph.div`, `graph.pow`,
-`graph.sum`, `graph.max`, `graph.min`, `graph.prelu` with broadcasting.
+`graph.sum`, `graph.max`, `graph.min`, `graph.prelu`, the comparisons and logic
+ops on 0/1 boolean tensors and `graph.where`, with broadcasting.
 
 All lower to the `eltwise` template (`op` names the gv_* combining function). Broadcasting is resolved at compile
 time: the output shape and every input's strides (0 on broadcast axes) are
@@ -117,6 +118,11 @@ BINARY_KINDS: dict[type[graph.BinaryOp], str] = {
     graph.SubOp: "sub",
     graph.DivOp: "div",
     graph.PowOp: "pow",
+    graph.EqualOp: "equal",
+    graph.LessOp: "less",
+    graph.LessOrEqualOp: "less_or_equal",
+    graph.AndOp: "and",
+    graph.OrOp: "or",
 }
 """The `eltwise` combining function of each binary op (gv_<kind> in grimc_simd.h)."""
 
@@ -131,6 +137,11 @@ def lower_binary(op: graph.BinaryOp, ctx: LoweringContext) -> KernelInstance:
 @lowers(*VARIADIC_KINDS)
 def lower_variadic(op: graph.SumOp | graph.VariadicOp, ctx: LoweringContext) -> KernelInstance:
     return eltwise_kernel(ctx, VARIADIC_KINDS[type(op)], list(op.inputs), op.y, None)
+
+
+@lowers(graph.WhereOp)
+def lower_where(op: graph.WhereOp, ctx: LoweringContext) -> KernelInstance:
+    return eltwise_kernel(ctx, "where", [op.cond, op.x, op.y_in], op.y, None)
 
 
 @lowers(graph.PReluOp)

@@ -35,6 +35,13 @@ builtin.module {
     %pw = graph.pow %dv, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
     %mx = graph.max %pw, %s, %x : tensor<1x4x8x8xf32>, tensor<4x1x1xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
     %mn = graph.min %mx, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %eq = graph.equal %mn, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %ls = graph.less %mn, %x : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %le = graph.less_or_equal %mn, %x : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %an = graph.and %eq, %ls : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %or = graph.or %an, %le : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %nt = graph.not %or : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %wh = graph.where %nt, %mn, %s : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
     %pr = graph.prelu %hsg, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
     %g = graph.weight "bn_g" : tensor<4xf32>
     %bn = graph.batch_norm %pr, %g, %b, %b, %g {epsilon = 1.0e-05 : f32} : tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32> -> tensor<1x4x8x8xf32>
@@ -93,6 +100,13 @@ builtin.module {
 // CHECK:      graph.pow
 // CHECK:      graph.max
 // CHECK:      graph.min
+// CHECK:      graph.equal
+// CHECK:      graph.less
+// CHECK:      graph.less_or_equal
+// CHECK:      graph.and
+// CHECK:      graph.or
+// CHECK:      graph.not
+// CHECK:      graph.where
 // CHECK:      graph.prelu
 // CHECK:      graph.batch_norm
 // CHECK:      graph.max_pool {{.*}}ceil_mode = 1
