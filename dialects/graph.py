@@ -1025,6 +1025,112 @@ class ConcatOp(GraphOp):
 
 
 # --------------------------------------------------------------------------
+# data movement (Slice, Pad, Expand, Resize): every output element reads one
+# input element chosen per axis (or, for linear Resize, two per resized axis)
+
+
+@irdl_op_definition
+class SliceOp(SingleInputOp):
+    """y[i] = x[starts + i * steps] on every axis (ONNX Slice after clamping:
+    starts in range, steps nonzero, the result extent given by the type)."""
+
+    name = "graph.slice"
+    starts = prop_def(DenseArrayBase)
+    steps = prop_def(DenseArrayBase)
+
+    def verify_shapes(self) -> None:
+        xs, ys = shape_of(self.x), shape_of(self.y)
+        starts, steps = ints(self.starts), ints(self.steps)
+        require(len(ys) == len(xs), "graph.slice: result rank must equal input rank")
+        require(len(starts) == len(steps) == len(xs), "graph.slice: starts/steps need one value per axis")
+        for axis, (n, m, start, step) in enumerate(zip(xs, ys, starts, steps, strict=True)):
+            last = start + (m - 1) * step
+            require(
+                step != 0 and m >= 1 and 0 <= start < n and 0 <= last < n,
+                f"graph.slice: axis {axis} reads outside the input",
+            )
+
+
+PAD_MODES = ("constant", "reflect", "edge")
+
+
+@irdl_op_definition
+class PadOp(SingleInputOp):
+    """ONNX Pad (constant, reflect, edge) with non-negative pads [begins..., ends...]."""
+
+    name = "graph.pad"
+    pads = prop_def(DenseArrayBase)
+    mode = prop_def(StringAttr)
+    value = prop_def(FloatAttr)
+
+    def verify_shapes(self) -> None:
+        xs, ys, pads = shape_of(self.x), shape_of(self.y), ints(self.pads)
+        rank = len(xs)
+        require(len(pads) == 2 * rank, f"graph.pad: pads needs {2 * rank} values")
+        require(min(pads, default=0) >= 0, "graph.pad: negative pads")
+        require(self.mode.data in PAD_MODES, f"graph.pad: mode must be one of {', '.join(PAD_MODES)}")
+        want = tuple(n + pads[a] + pads[a + rank] for a, n in enumerate(xs))
+        require(ys == want, f"graph.pad: result must be {list(want)}")
+        if self.mode.data == "reflect":
+            require(
+                all(pads[a] < n and pads[a + rank] < n for a, n in enumerate(xs)),
+                "graph.pad: reflect pads must be smaller than the axis",
+            )
+
+
+@irdl_op_definition
+class ExpandOp(SingleInputOp):
+    """ONNX Expand: x broadcast to the result shape."""
+
+    name = "graph.expand"
+
+    def verify_shapes(self) -> None:
+        xs, ys = shape_of(self.x), shape_of(self.y)
+        require(
+            len(ys) >= len(xs) and broadcast_shapes(xs, ys) == ys,
+            f"graph.expand: {list(xs)} does not broadcast to {list(ys)}",
+        )
+
+
+RESIZE_MODES = ("nearest", "linear")
+RESIZE_COORDINATES = (
+    "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric",
+)  # fmt: skip
+RESIZE_NEAREST = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+@irdl_op_definition
+class ResizeOp(SingleInputOp):
+    """ONNX Resize (nearest or linear) with per-axis `scales` (output / input,
+    as ONNX uses them in the coordinate transformation)."""
+
+    name = "graph.resize"
+    mode = prop_def(StringAttr)
+    coordinate_mode = prop_def(StringAttr)
+    nearest_mode = prop_def(StringAttr)
+    scales = prop_def(ArrayAttr[FloatAttr])
+
+    def scale_values(self) -> tuple[float, ...]:
+        return tuple(a.value.data for a in self.scales.data)
+
+    def verify_shapes(self) -> None:
+        xs, ys = shape_of(self.x), shape_of(self.y)
+        require(len(ys) == len(xs), "graph.resize: result rank must equal input rank")
+        require(self.mode.data in RESIZE_MODES, "graph.resize: mode must be nearest or linear")
+        require(
+            self.coordinate_mode.data in RESIZE_COORDINATES,
+            f"graph.resize: unknown coordinate mode '{self.coordinate_mode.data}'",
+        )
+        require(
+            self.nearest_mode.data in RESIZE_NEAREST,
+            f"graph.resize: unknown nearest mode '{self.nearest_mode.data}'",
+        )
+        scales = self.scale_values()
+        require(len(scales) == len(xs), "graph.resize: scales needs one value per axis")
+        require(all(sc > 0 for sc in scales), "graph.resize: scales must be positive")
+
+
+# --------------------------------------------------------------------------
 # recurrent cells
 
 
@@ -1211,6 +1317,10 @@ Graph = Dialect(
         ReshapeOp,
         TransposeOp,
         ConcatOp,
+        SliceOp,
+        PadOp,
+        ExpandOp,
+        ResizeOp,
         RNNOp,
         GRUOp,
         LSTMOp,

@@ -26,7 +26,15 @@ from xdsl.utils.exceptions import VerifyException
 from grimc.dialects.graph import NAME_ATTR, shape_of, tensor
 
 # Importing the op modules registers their converters.
-from grimc.frontend import conv, elementwise, linalg, math_ops, rnn, shapes  # noqa: F401
+from grimc.frontend import (  # noqa: F401
+    conv,
+    data_movement,
+    elementwise,
+    linalg,
+    math_ops,
+    rnn,
+    shapes,
+)
 from grimc.frontend.context import (
     CONVERTERS,
     FrontendError,

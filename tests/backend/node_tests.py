@@ -110,13 +110,16 @@ COMPILE_TIME_INPUTS: dict[str, tuple[int, ...]] = {
     "GRU": (1, 2, 3, 4),
     "LSTM": (1, 2, 3, 4, 7),  # ... and the peepholes P
     "Clip": (1, 2),  # min, max
-    "Sub": (1,),  # x - c and x / c only
-    "Div": (1,),
     "Dropout": (1, 2),  # ratio, training_mode
     "Reshape": (1,),  # shape
     "Squeeze": (1,),  # axes
     "Unsqueeze": (1,),
     "ConstantOfShape": (0,),
+    "Slice": (1, 2, 3, 4),  # starts, ends, axes, steps
+    "Split": (1,),  # split
+    "Pad": (1, 2, 3),  # pads, constant_value, axes
+    "Expand": (1,),  # shape
+    "Resize": (1, 2, 3),  # roi, scales, sizes
 }
 """ONNX input positions grimc needs at compile time, per op type.
 

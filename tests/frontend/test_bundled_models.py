@@ -37,12 +37,14 @@ IMPORTS = (
             "PReLU_1d", "PReLU_1d_multiparam", "PReLU_2d", "PReLU_2d_multiparam", "PReLU_3d", "PReLU_3d_multiparam",
             "PixelShuffle", "ReLU", "Sigmoid", "Softmax", "Tanh", "softmax_functional_dim3", "softmax_lastdim",
             "PoissonNLLLLoss_no_reduce", "Softmin", "Softsign",
+            "ConstantPad2d", "GLU", "GLU_dim", "ReflectionPad2d", "ReplicationPad2d", "ZeroPad2d",
         ]
     ]
     + [
         f"pytorch-operator/test_operator_{n}"
         for n in ["addmm", "clip", "concat2", "conv", "flatten", "maxpool", "mm", "permute2", "view",
-                  "basic", "exp", "max", "min", "params", "pow", "sqrt", "symbolic_override_nested"]
+                  "basic", "exp", "max", "min", "params", "pow", "sqrt", "symbolic_override_nested",
+                  "chunk", "index", "pad"]
     ]
     + ["simple/test_single_relu_model"]
 )  # fmt: skip
@@ -58,10 +60,9 @@ FAILS: dict[str, str] = {
         "MaxPool3d", "MaxPool3d_stride", "MaxPool3d_stride_padding",
     ]},
     **{f"pytorch-converted/test_{n}": f"({op}): {UNSUPPORTED_OP}" for n, op in [
-        ("ConstantPad2d", "Pad"), ("ConvTranspose2d", "ConvTranspose"), ("ConvTranspose2d_no_bias", "ConvTranspose"),
-        ("ELU", "Elu"), ("GLU", "Split"), ("GLU_dim", "Split"), ("LogSoftmax", "LogSoftmax"),
-        ("ReflectionPad2d", "Pad"), ("ReplicationPad2d", "Pad"),
-        ("SELU", "Selu"), ("Softplus", "Softplus"), ("ZeroPad2d", "Pad"),
+        ("ConvTranspose2d", "ConvTranspose"), ("ConvTranspose2d_no_bias", "ConvTranspose"),
+        ("ELU", "Elu"), ("LogSoftmax", "LogSoftmax"),
+        ("SELU", "Selu"), ("Softplus", "Softplus"),
         ("log_softmax_dim3", "LogSoftmax"), ("log_softmax_lastdim", "LogSoftmax"),
     ]},
     "pytorch-converted/test_Embedding": "input '0' has dtype int64",
@@ -72,8 +73,7 @@ FAILS: dict[str, str] = {
     ]},
     "pytorch-operator/test_operator_non_float_params": "input '0' has dtype int64",
     **{f"pytorch-operator/test_operator_{n}": f"({op}): {UNSUPPORTED_OP}" for n, op in [
-        ("chunk", "Split"), ("convtranspose", "ConvTranspose"),
-        ("index", "Slice"), ("pad", "Pad"),
+        ("convtranspose", "ConvTranspose"),
         ("reduced_mean", "ReduceMean"), ("reduced_mean_keepdim", "ReduceMean"), ("reduced_sum", "ReduceSum"),
         ("reduced_sum_keepdim", "ReduceSum"), ("repeat", "Tile"), ("repeat_dim_overflow", "Tile"),
         ("selu", "Selu"), ("symbolic_override", "InstanceNormalization"),
