@@ -1131,6 +1131,39 @@ class ResizeOp(SingleInputOp):
 
 
 # --------------------------------------------------------------------------
+# reductions
+
+
+REDUCE_KINDS = ("max", "min", "sum", "mean")
+
+
+def reduced_shape(xs: Sequence[int], axes: Sequence[int], keepdims: bool) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if a in axes else n for a, n in enumerate(xs))
+    return tuple(n for a, n in enumerate(xs) if a not in axes)
+
+
+@irdl_op_definition
+class ReduceOp(SingleInputOp):
+    """ONNX ReduceMax/Min/Sum/Mean (and GlobalMaxPool) over sorted, distinct `axes`."""
+
+    name = "graph.reduce"
+    kind = prop_def(StringAttr)
+    axes = prop_def(DenseArrayBase)
+    keepdims = prop_def(IntegerAttr)
+
+    def verify_shapes(self) -> None:
+        xs, axes = shape_of(self.x), ints(self.axes)
+        require(self.kind.data in REDUCE_KINDS, f"graph.reduce: kind must be one of {', '.join(REDUCE_KINDS)}")
+        require(
+            len(axes) >= 1 and list(axes) == sorted(set(axes)) and 0 <= axes[0] and axes[-1] < len(xs),
+            "graph.reduce: axes must be sorted, distinct and in range",
+        )
+        want = reduced_shape(xs, axes, bool(self.keepdims.value.data))
+        require(shape_of(self.y) == want, f"graph.reduce: result must be {list(want)}")
+
+
+# --------------------------------------------------------------------------
 # recurrent cells
 
 
@@ -1321,6 +1354,7 @@ Graph = Dialect(
         PadOp,
         ExpandOp,
         ResizeOp,
+        ReduceOp,
         RNNOp,
         GRUOp,
         LSTMOp,

@@ -32,6 +32,7 @@ from grimc.frontend import (  # noqa: F401
     elementwise,
     linalg,
     math_ops,
+    reduce,
     rnn,
     shapes,
 )

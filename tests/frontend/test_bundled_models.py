@@ -44,7 +44,8 @@ IMPORTS = (
         f"pytorch-operator/test_operator_{n}"
         for n in ["addmm", "clip", "concat2", "conv", "flatten", "maxpool", "mm", "permute2", "view",
                   "basic", "exp", "max", "min", "params", "pow", "sqrt", "symbolic_override_nested",
-                  "chunk", "index", "pad"]
+                  "chunk", "index", "pad", "reduced_mean", "reduced_mean_keepdim", "reduced_sum",
+                  "reduced_sum_keepdim"]
     ]
     + ["simple/test_single_relu_model"]
 )  # fmt: skip
@@ -74,8 +75,7 @@ FAILS: dict[str, str] = {
     "pytorch-operator/test_operator_non_float_params": "input '0' has dtype int64",
     **{f"pytorch-operator/test_operator_{n}": f"({op}): {UNSUPPORTED_OP}" for n, op in [
         ("convtranspose", "ConvTranspose"),
-        ("reduced_mean", "ReduceMean"), ("reduced_mean_keepdim", "ReduceMean"), ("reduced_sum", "ReduceSum"),
-        ("reduced_sum_keepdim", "ReduceSum"), ("repeat", "Tile"), ("repeat_dim_overflow", "Tile"),
+        ("repeat", "Tile"), ("repeat_dim_overflow", "Tile"),
         ("selu", "Selu"), ("symbolic_override", "InstanceNormalization"),
     ]},
     **{f"simple/test_expand_shape_model{i}": "input 'shape' has dtype int64" for i in range(1, 5)},

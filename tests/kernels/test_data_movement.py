@@ -1,4 +1,5 @@
-"""Slice, Split, Pad, Expand, Resize (nearest/linear) and DepthToSpace against
+"""Slice, Split, Pad, Expand, Resize (nearest/linear), DepthToSpace and the
+reductions (ReduceMax/Min/Sum/Mean, GlobalMaxPool) against
 onnxruntime, through the whole flow, on host (AVX2), host-avx512 and generic C
 (a few under qemu on aarch64). Index inputs are initializers (grimc needs them
 at compile time); shapes are odd so no row is a multiple of a vector width.
@@ -147,3 +148,40 @@ def test_wrap_pad_is_refused_in_one_line() -> None:
     case = IntInitCase([node("Pad", ["x", "p"], mode="wrap")], [("x", (2, 3))], [("p", i64(0, 1, 0, 1))])
     with pytest.raises(FrontendError, match=r"\(Pad\): mode 'wrap' is not supported"):
         import_onnx(case.model())
+
+
+REDUCE_CASES: dict[str, Callable[[], Case]] = {
+    "reduce_max_last_keep": lambda: Case([node("ReduceMax", ["x"], axes=[-1])], [("x", (3, 4, 37))]),
+    "reduce_min_middle": lambda: Case(
+        [node("ReduceMin", ["x"], axes=[1], keepdims=0)], [("x", (3, 5, 7))]
+    ),
+    "reduce_mean_two_axes": lambda: Case(
+        [node("ReduceMean", ["x"], axes=[0, 2], keepdims=0)], [("x", (3, 5, 7))]
+    ),
+    "reduce_mean_spatial": lambda: Case(
+        [node("ReduceMean", ["x"], axes=[2, 3])], [("x", (2, 3, 5, 9))]
+    ),
+    "reduce_sum_axes_input": lambda: IntInitCase(
+        [node("ReduceSum", ["x", "a"], keepdims=0)], [("x", (4, 6, 5))], [("a", i64(-1, 0))]
+    ),
+    "reduce_sum_all": lambda: Case([node("ReduceSum", ["x"])], [("x", (4, 6))]),
+    "global_max_pool": lambda: Case([node("GlobalMaxPool", ["x"])], [("x", (2, 3, 7, 5))]),
+}
+
+
+@pytest.mark.parametrize("target", ["host", "host-avx512", "generic"])
+@pytest.mark.parametrize("name", sorted(REDUCE_CASES))
+def test_reductions_match_onnxruntime(name: str, target: str, tmp_path: Path) -> None:
+    case = REDUCE_CASES[name]()
+    feeds = case.feeds()
+    gen = compile_model(case.model(), target, 1)
+    assert_matches(run_host(gen, feeds, target, 1, tmp_path), reference(case, feeds))
+
+
+def test_reduction_under_qemu(tmp_path: Path) -> None:
+    from grimc.runner import ExeModel
+
+    case = REDUCE_CASES["reduce_mean_two_axes"]()
+    feeds = case.feeds()
+    model = ExeModel.build(compile_model(case.model(), "aarch64", 1), tmp_path, target="aarch64", threads=1)
+    assert_matches(model.run(list(feeds.values())), reference(case, feeds))

@@ -119,6 +119,11 @@ BAD = {
         "graph.where %a, %a, %b : tensor<2x3xf32>, tensor<2x3xf32>, tensor<4x5xf32> -> tensor<2x3xf32>",
         "do not broadcast",
     ),
+    "reduce axes": (
+        'graph.reduce %a {kind = "sum", axes = array<i64: 1, 0>, keepdims = 1 : i64} '
+        ": tensor<2x3xf32> -> tensor<1x1xf32>",
+        "axes must be sorted",
+    ),
     "gelu approximate": (
         'graph.gelu %a {approximate = "fast"} : tensor<2x3xf32> -> tensor<2x3xf32>',
         "approximate must be",

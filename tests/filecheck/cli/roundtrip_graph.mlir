@@ -46,6 +46,7 @@ builtin.module {
     %pd = graph.pad %sl {pads = array<i64: 0, 0, 1, 2, 0, 0, 2, 1>, mode = "reflect", value = 0.0 : f32} : tensor<1x4x4x3xf32> -> tensor<1x4x7x6xf32>
     %xp = graph.expand %s : tensor<4x1x1xf32> -> tensor<2x4x3x1xf32>
     %rz = graph.resize %pd {mode = "linear", coordinate_mode = "half_pixel", nearest_mode = "floor", scales = [1.0 : f32, 1.0 : f32, 2.0 : f32, 1.5 : f32]} : tensor<1x4x7x6xf32> -> tensor<1x4x14x9xf32>
+    %rd = graph.reduce %rz {kind = "mean", axes = array<i64: 2, 3>, keepdims = 0 : i64} : tensor<1x4x14x9xf32> -> tensor<1x4xf32>
     %pr = graph.prelu %hsg, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
     %g = graph.weight "bn_g" : tensor<4xf32>
     %bn = graph.batch_norm %pr, %g, %b, %b, %g {epsilon = 1.0e-05 : f32} : tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32> -> tensor<1x4x8x8xf32>
@@ -115,6 +116,7 @@ builtin.module {
 // CHECK:      graph.pad {{.*}}mode = "reflect"
 // CHECK:      graph.expand
 // CHECK:      graph.resize {{.*}}mode = "linear"
+// CHECK:      graph.reduce {{.*}}kind = "mean"
 // CHECK:      graph.prelu
 // CHECK:      graph.batch_norm
 // CHECK:      graph.max_pool {{.*}}ceil_mode = 1
