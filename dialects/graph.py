@@ -1163,6 +1163,41 @@ class ReduceOp(SingleInputOp):
         require(shape_of(self.y) == want, f"graph.reduce: result must be {list(want)}")
 
 
+@irdl_op_definition
+class LayerNormOp(GraphOp):
+    """ONNX LayerNormalization over the axes from `axis` on: y = (x - mean) *
+    inv_std * scale + bias, with the per-row mean and inv_std as results too
+    ([x dims before axis, 1...])."""
+
+    name = "graph.layer_norm"
+    x = operand_def(TensorType)
+    scale = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    y = result_def(TensorType)
+    mean = result_def(TensorType)
+    inv_std = result_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    epsilon = prop_def(FloatAttr)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = (
+        "$x `,` $scale (`bias` `(` $bias^ `:` type($bias) `)`)? attr-dict `:` type($x) `,`"
+        " type($scale) `->` type($y) `,` type($mean) `,` type($inv_std)"
+    )
+
+    def verify_shapes(self) -> None:
+        xs, axis = shape_of(self.x), self.axis.value.data
+        require(0 <= axis < len(xs), f"graph.layer_norm: axis must be in [0, {len(xs)})")
+        require(self.y.type == self.x.type, "graph.layer_norm: result type must equal input")
+        require(shape_of(self.scale) == xs[axis:], f"graph.layer_norm: scale must be {list(xs[axis:])}")
+        if self.bias is not None:
+            require(shape_of(self.bias) == xs[axis:], f"graph.layer_norm: bias must be {list(xs[axis:])}")
+        stats = (*xs[:axis], *[1] * (len(xs) - axis))
+        for value in (self.mean, self.inv_std):
+            require(shape_of(value) == stats, f"graph.layer_norm: mean and inv_std must be {list(stats)}")
+        require(self.epsilon.value.data > 0, "graph.layer_norm: epsilon must be positive")
+
+
 # --------------------------------------------------------------------------
 # recurrent cells
 
@@ -1355,6 +1390,7 @@ Graph = Dialect(
         ExpandOp,
         ResizeOp,
         ReduceOp,
+        LayerNormOp,
         RNNOp,
         GRUOp,
         LSTMOp,

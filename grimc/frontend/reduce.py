@@ -1,4 +1,5 @@
-"""ReduceMax/Min/Sum/Mean and GlobalMaxPool -> `graph.reduce`.
+"""ReduceMax/Min/Sum/Mean and GlobalMaxPool -> `graph.reduce`;
+LayerNormalization -> `graph.layer_norm`.
 
 Axes come from the attribute (older opsets) or the constant `axes` input
 (ReduceSum from opset 13, all of them from 18); no axes means all axes unless
@@ -7,9 +8,10 @@ noop_with_empty_axes = 1, which makes the op the identity.
 
 from __future__ import annotations
 
+import numpy as np
 from xdsl.dialects.builtin import StringAttr
 
-from grimc.dialects.graph import ReduceOp, i64_array, i64_attr, reduced_shape
+from grimc.dialects.graph import LayerNormOp, ReduceOp, f32_attr, i64_array, i64_attr, reduced_shape
 from grimc.frontend.context import NodeContext, Value, build, converter, normalize_axis
 
 REDUCTIONS = {"ReduceMax": "max", "ReduceMin": "min", "ReduceSum": "sum", "ReduceMean": "mean"}
@@ -45,3 +47,30 @@ def global_max_pool(ctx: NodeContext) -> list[Value]:
     if rank < 3:
         raise ctx.fail("input must have spatial axes")
     return [_reduce(ctx, "max", tuple(range(2, rank)), True)]
+
+
+@converter("LayerNormalization")
+def layer_norm(ctx: NodeContext) -> list[Value]:
+    """Scale and bias broadcast to the normalized dims (constants are expanded here)."""
+    dims = ctx.shape(0)
+    axis = normalize_axis(ctx, ctx.int_attr("axis", -1), len(dims))
+    trailing = dims[axis:]
+    operands = {"x": ctx.value(0)}
+    for index, name in ((1, "scale"), (2, "bias")):
+        if not ctx.has_input(index):
+            continue
+        if ctx.is_const(index):
+            array = ctx.float_const(index, name)
+            try:
+                array = np.ascontiguousarray(np.broadcast_to(array, trailing), dtype=np.float32)
+            except ValueError:
+                raise ctx.fail(f"{name} {list(array.shape)} does not broadcast to {list(trailing)}") from None
+            operands[name] = ctx.new_weight(index, array)
+        elif ctx.shape(index) == trailing:
+            operands[name] = ctx.value(index)
+        else:
+            raise ctx.fail(f"a run-time {name} must have shape {list(trailing)}")
+    stats = (*dims[:axis], *[1] * (len(dims) - axis))
+    props = {"axis": i64_attr(axis), "epsilon": f32_attr(ctx.float_attr("epsilon", 1e-5))}
+    op = ctx.emit(build(LayerNormOp, operands, {"y": dims, "mean": stats, "inv_std": stats}, props))
+    return [op.y, op.mean, op.inv_std]

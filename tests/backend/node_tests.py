@@ -120,6 +120,7 @@ COMPILE_TIME_INPUTS: dict[str, tuple[int, ...]] = {
     "Pad": (1, 2, 3),  # pads, constant_value, axes
     "Expand": (1,),  # shape
     "Resize": (1, 2, 3),  # roi, scales, sizes
+    "LayerNormalization": (1, 2),  # scale, bias
     **dict.fromkeys(("ReduceMax", "ReduceMin", "ReduceSum", "ReduceMean"), (1,)),  # axes
 }
 """ONNX input positions grimc needs at compile time, per op type.

@@ -1,5 +1,5 @@
 """Slice, Split, Pad, Expand, Resize (nearest/linear), DepthToSpace and the
-reductions (ReduceMax/Min/Sum/Mean, GlobalMaxPool) against
+reductions (ReduceMax/Min/Sum/Mean, GlobalMaxPool) and LayerNormalization against
 onnxruntime, through the whole flow, on host (AVX2), host-avx512 and generic C
 (a few under qemu on aarch64). Index inputs are initializers (grimc needs them
 at compile time); shapes are odd so no row is a multiple of a vector width.
@@ -185,3 +185,29 @@ def test_reduction_under_qemu(tmp_path: Path) -> None:
     feeds = case.feeds()
     model = ExeModel.build(compile_model(case.model(), "aarch64", 1), tmp_path, target="aarch64", threads=1)
     assert_matches(model.run(list(feeds.values())), reference(case, feeds))
+
+
+def layer_norm(shape: tuple[int, ...], axis: int, bias: bool, scale_shape=None) -> Case:
+    trailing = scale_shape or shape[axis:]
+    inits = [("g", np.random.default_rng(3).standard_normal(trailing))]
+    ins = ["x", "g"]
+    if bias:
+        inits.append(("b", np.random.default_rng(4).standard_normal(trailing)))
+        ins.append("b")
+    return Case([node("LayerNormalization", ins, axis=axis, epsilon=1e-3)], [("x", shape)], inits)
+
+
+LAYER_NORM_CASES: dict[str, Callable[[], Case]] = {
+    "last_axis_bias": lambda: layer_norm((2, 5, 37), -1, True),
+    "two_axes_no_bias": lambda: layer_norm((3, 4, 9), 1, False),
+    "broadcast_scale": lambda: layer_norm((2, 3, 17), 1, True, scale_shape=(17,)),
+}
+
+
+@pytest.mark.parametrize("target", ["host", "host-avx512", "generic"])
+@pytest.mark.parametrize("name", sorted(LAYER_NORM_CASES))
+def test_layer_norm_matches_onnxruntime(name: str, target: str, tmp_path: Path) -> None:
+    case = LAYER_NORM_CASES[name]()
+    feeds = case.feeds()
+    gen = compile_model(case.model(), target, 1)
+    assert_matches(run_host(gen, feeds, target, 1, tmp_path), reference(case, feeds))

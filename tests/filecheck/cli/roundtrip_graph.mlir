@@ -47,6 +47,8 @@ builtin.module {
     %xp = graph.expand %s : tensor<4x1x1xf32> -> tensor<2x4x3x1xf32>
     %rz = graph.resize %pd {mode = "linear", coordinate_mode = "half_pixel", nearest_mode = "floor", scales = [1.0 : f32, 1.0 : f32, 2.0 : f32, 1.5 : f32]} : tensor<1x4x7x6xf32> -> tensor<1x4x14x9xf32>
     %rd = graph.reduce %rz {kind = "mean", axes = array<i64: 2, 3>, keepdims = 0 : i64} : tensor<1x4x14x9xf32> -> tensor<1x4xf32>
+    %lnw = graph.weight "ln_g" : tensor<8x8xf32>
+    %ln, %lnm, %lni = graph.layer_norm %x, %lnw bias(%lnw : tensor<8x8xf32>) {axis = 2 : i64, epsilon = 1.0e-05 : f32} : tensor<1x4x8x8xf32>, tensor<8x8xf32> -> tensor<1x4x8x8xf32>, tensor<1x4x1x1xf32>, tensor<1x4x1x1xf32>
     %pr = graph.prelu %hsg, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
     %g = graph.weight "bn_g" : tensor<4xf32>
     %bn = graph.batch_norm %pr, %g, %b, %b, %g {epsilon = 1.0e-05 : f32} : tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32> -> tensor<1x4x8x8xf32>
@@ -117,6 +119,7 @@ builtin.module {
 // CHECK:      graph.expand
 // CHECK:      graph.resize {{.*}}mode = "linear"
 // CHECK:      graph.reduce {{.*}}kind = "mean"
+// CHECK:      graph.layer_norm {{.*}}bias({{.*}}axis = 2 : i64
 // CHECK:      graph.prelu
 // CHECK:      graph.batch_norm
 // CHECK:      graph.max_pool {{.*}}ceil_mode = 1
