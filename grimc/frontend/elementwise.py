@@ -15,6 +15,8 @@ from grimc.dialects.graph import (
     HardSigmoidOp,
     HardSwishOp,
     LeakyReluOp,
+    MaxOp,
+    MinOp,
     MulOp,
     PReluOp,
     ReluOp,
@@ -54,6 +56,15 @@ def activation(ctx: NodeContext) -> list[Value]:
 
 @converter("Clip")
 def clip(ctx: NodeContext) -> list[Value]:
+    """Constant bounds: graph.clip (fusable); a run-time bound: Min(Max(x, min), max),
+    which also gives ONNX's "everything is max" when min > max."""
+    if any(ctx.has_input(i) and not ctx.is_const(i) for i in (1, 2)):
+        y = ctx.value(0)
+        if ctx.has_input(1):
+            y = ctx.emit(MaxOp([y, ctx.value(1)])).y
+        if ctx.has_input(2):
+            y = ctx.emit(MinOp([y, ctx.value(2)])).y
+        return [y]
     low = _clip_bound(ctx, "min", 1, -F32_MAX)
     high = _clip_bound(ctx, "max", 2, F32_MAX)
     if low > high:

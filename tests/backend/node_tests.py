@@ -109,7 +109,6 @@ COMPILE_TIME_INPUTS: dict[str, tuple[int, ...]] = {
     "RNN": (1, 2, 3, 4),  # W, R, B, sequence_lens
     "GRU": (1, 2, 3, 4),
     "LSTM": (1, 2, 3, 4, 7),  # ... and the peepholes P
-    "Clip": (1, 2),  # min, max
     "Dropout": (1, 2),  # ratio, training_mode
     "Reshape": (1,),  # shape
     "Squeeze": (1,),  # axes

@@ -271,9 +271,9 @@ def test_clip_infinite_bound_becomes_float32_max() -> None:
     assert prop(clip, "min") == pytest.approx(-F32_MAX)
 
 
-def test_clip_non_constant_bound_is_an_error() -> None:
-    with pytest.raises(FrontendError, match=r"input 1 'lo' \(min\) must be a constant"):
-        single("Clip", {"x": [2], "lo": []})
+def test_clip_run_time_bounds_become_max_and_min() -> None:
+    m = single("Clip", {"x": [2], "lo": [], "hi": []})
+    assert the(m, "graph.max") is not None and the(m, "graph.min") is not None
 
 
 def test_prelu() -> None:
