@@ -8,7 +8,7 @@ is, in exactly one way:
   test's expected outputs at the tolerance of onnx's own backend runner
   (rtol 1e-3, atol 1e-7), shapes and float32 dtype included;
 - listed in EXCLUDED: a feature grimc rejects on purpose (non-float32 tensors,
-  training mode, 3-D pools, batch-first RNNs...); the test then asserts that
+  training mode, 3-D pools...); the test then asserts that
   grimc refuses the model with the one-line GrimcError written in the table,
   never a crash or a silently wrong result;
 - listed in XFAIL: a grimc bug, diagnosed in the reason; strict, so the test
@@ -159,9 +159,6 @@ EXCLUDED: dict[str, Exclusion] = {
     ),
     "test_averagepool_2d_dilations": Exclusion(
         "dilated AveragePool (opset 19)", r"dilated AveragePool is not supported"
-    ),
-    "test_*_batchwise": Exclusion(
-        "batch-first recurrent layout (layout=1)", r"layout=1 \(batch-first\) is not supported"
     ),
 }
 """fnmatch pattern -> why grimc refuses these node tests, and the error it gives."""
