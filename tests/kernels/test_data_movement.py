@@ -105,7 +105,7 @@ CASES: dict[str, Callable[[], Case]] = {
     ),
     "resize_linear_x2_half_pixel": lambda: resize("linear", "half_pixel", scales=[1, 1, 2, 2]),
     "resize_linear_frac_align_corners": lambda: resize(
-        "linear", "align_corners", scales=[1, 1, 1.5, 0.75]
+        "linear", "align_corners", scales=[1, 1, 1.5, 0.75], shape=(1, 2, 4, 8)
     ),
     "resize_linear_pytorch_sizes": lambda: resize(
         "linear", "pytorch_half_pixel", sizes=[1, 2, 8, 1]

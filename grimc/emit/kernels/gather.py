@@ -105,9 +105,12 @@ def source_coordinates(n_in: int, n_out: int, scale: float, mode: str) -> np.nda
     """ONNX Resize coordinate transformation: input coordinate of each output index.
 
     As in the ONNX reference, the resized length in the formulas is the
-    unrounded n_in * scale (equal to n_out when sizes were given)."""
+    unrounded n_in * scale; when that is n_out up to float32 rounding (sizes
+    were given, or the scale is exact) it is n_out, as onnxruntime has it."""
     i = np.arange(n_out, dtype=np.float64)
     length = n_in * scale
+    if abs(length - n_out) <= 1e-5 * n_out:
+        length = float(n_out)
     if mode == "align_corners":
         return np.zeros(n_out) if length == 1 else i * (n_in - 1) / (length - 1)
     if mode == "asymmetric":
