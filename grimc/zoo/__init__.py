@@ -15,6 +15,7 @@ from grimc.errors import GrimcError
 from grimc.zoo.builder import GraphBuilder
 from grimc.zoo.cnn import mobilenet_v2, resnet18, resnet50, small_cnn, vgg16
 from grimc.zoo.rnn import gru, lstm, rnn
+from grimc.zoo.transformer import bert_encoder
 
 MODELS: dict[str, Callable[..., onnx.ModelProto]] = {
     "vgg16": vgg16,
@@ -25,6 +26,7 @@ MODELS: dict[str, Callable[..., onnx.ModelProto]] = {
     "gru": gru,
     "lstm": lstm,
     "rnn": rnn,
+    "bert_encoder": bert_encoder,
 }
 
 
@@ -38,6 +40,7 @@ def build(name: str, **kwargs: object) -> onnx.ModelProto:
 __all__ = [
     "MODELS",
     "GraphBuilder",
+    "bert_encoder",
     "build",
     "gru",
     "lstm",

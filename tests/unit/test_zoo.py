@@ -42,6 +42,7 @@ REDUCED: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("lstm", {**SMALL_RNN, "direction": "bidirectional", "peepholes": True}, (7, 1, 32)),
     ("rnn", {**SMALL_RNN, "num_layers": 1, "num_classes": 3}, (7, 1, 3)),
     ("rnn", {**SMALL_RNN, "direction": "bidirectional"}, (7, 1, 32)),
+    ("bert_encoder", {"seq_len": 8, "hidden": 32, "heads": 2, "num_layers": 2}, (1, 8, 32)),
 ]
 
 FULL: list[tuple[str, tuple[int, ...]]] = [
@@ -63,6 +64,8 @@ def tiny(name: str) -> dict[str, Any]:
         return dict(SMALL_RNN)
     if name == "small_cnn":
         return {}
+    if name == "bert_encoder":
+        return {"seq_len": 8, "hidden": 32, "heads": 2, "num_layers": 1}
     return {"image_size": 32, "width": 0.125}
 
 
