@@ -891,6 +891,8 @@ class MaxPoolOp(PoolOp):
 class AvgPoolOp(PoolOp):
     name = "graph.avg_pool"
     count_include_pad = prop_def(IntegerAttr)
+    dilations = opt_prop_def(DenseArrayBase)
+    """Absent means 1 on every axis (dilated averages exist from opset 19)."""
 
 
 @irdl_op_definition

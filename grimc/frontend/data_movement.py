@@ -31,7 +31,7 @@ from grimc.dialects.graph import (
 from grimc.frontend.context import NodeContext, Value, build, converter, normalize_axis
 
 
-def _slice(ctx: NodeContext, x: SSAValue, ranges: Sequence[range]) -> SSAValue:
+def slice_range(ctx: NodeContext, x: SSAValue, ranges: Sequence[range]) -> SSAValue:
     """x[r0, r1, ...] for per-axis ranges (the identity when nothing is cut)."""
     dims = shape_of(x)
     if all(r == range(n) for r, n in zip(ranges, dims, strict=True)):
@@ -62,7 +62,7 @@ def slice_(ctx: NodeContext) -> list[Value]:
             raise ctx.fail("a step of 0")
         a = normalize_axis(ctx, axis, rank)
         ranges[a] = range(dims[a])[slice(start, end, step)]
-    return [_slice(ctx, ctx.value(0), ranges)]
+    return [slice_range(ctx, ctx.value(0), ranges)]
 
 
 @converter("Split")
@@ -84,7 +84,7 @@ def split(ctx: NodeContext) -> list[Value]:
     for size in sizes:
         ranges = [range(d) for d in dims]
         ranges[axis] = range(begin, begin + size)
-        outputs.append(_slice(ctx, x, ranges))
+        outputs.append(slice_range(ctx, x, ranges))
         begin += size
     return outputs
 

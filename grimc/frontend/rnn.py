@@ -53,6 +53,12 @@ CELLS: dict[str, Cell] = {
 DIRECTIONS = {"forward": 1, "reverse": 1, "bidirectional": 2}
 
 
+def _compile_time(ctx: NodeContext, index: int, what: str) -> None:
+    """Weights are compiled into the model: a run-time one is refused here, at its node."""
+    if ctx.has_input(index):
+        ctx.const(index, f"{what}; run-time weights are not supported")
+
+
 @converter(*CELLS)
 def recurrent(ctx: NodeContext) -> list[Value]:
     cell = CELLS[ctx.node.op_type]
@@ -69,6 +75,9 @@ def recurrent(ctx: NodeContext) -> list[Value]:
     hidden = ctx.int_attr("hidden_size", ctx.shape(2)[-1])
     dirs = DIRECTIONS[direction]
     swap = _swap_01 if batch_first else _same
+    for index, what in ((1, "weight W"), (2, "weight R"), (3, "bias B"), (7, "peepholes P")):
+        if index < 4 or "p" in cell.extra_inputs:
+            _compile_time(ctx, index, what)
     operands = {
         "x": swap(ctx, ctx.value(0)),
         "w": ctx.value(1),

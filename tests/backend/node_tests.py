@@ -106,6 +106,7 @@ class NodeTest:
 
 COMPILE_TIME_INPUTS: dict[str, tuple[int, ...]] = {
     "Conv": (1, 2),  # W, B: "graph.conv: weights must be constant"
+    "ConvTranspose": (1, 2),  # W, B
     "RNN": (1, 2, 3, 4),  # W, R, B, sequence_lens
     "GRU": (1, 2, 3, 4),
     "LSTM": (1, 2, 3, 4, 7),  # ... and the peepholes P

@@ -37,12 +37,13 @@ IMPORTS = (
             "PReLU_1d", "PReLU_1d_multiparam", "PReLU_2d", "PReLU_2d_multiparam", "PReLU_3d", "PReLU_3d_multiparam",
             "PixelShuffle", "ReLU", "Sigmoid", "Softmax", "Tanh", "softmax_functional_dim3", "softmax_lastdim",
             "PoissonNLLLLoss_no_reduce", "Softmin", "Softsign",
+            "ConvTranspose2d", "ConvTranspose2d_no_bias",
             "ConstantPad2d", "GLU", "GLU_dim", "ReflectionPad2d", "ReplicationPad2d", "ZeroPad2d",
         ]
     ]
     + [
         f"pytorch-operator/test_operator_{n}"
-        for n in ["addmm", "clip", "concat2", "conv", "flatten", "maxpool", "mm", "permute2", "view",
+        for n in ["addmm", "clip", "concat2", "conv", "convtranspose", "flatten", "maxpool", "mm", "permute2", "view",
                   "basic", "exp", "max", "min", "params", "pow", "sqrt", "symbolic_override_nested",
                   "chunk", "index", "pad", "reduced_mean", "reduced_mean_keepdim", "reduced_sum",
                   "reduced_sum_keepdim"]
@@ -61,7 +62,6 @@ FAILS: dict[str, str] = {
         "MaxPool3d", "MaxPool3d_stride", "MaxPool3d_stride_padding",
     ]},
     **{f"pytorch-converted/test_{n}": f"({op}): {UNSUPPORTED_OP}" for n, op in [
-        ("ConvTranspose2d", "ConvTranspose"), ("ConvTranspose2d_no_bias", "ConvTranspose"),
         ("ELU", "Elu"), ("LogSoftmax", "LogSoftmax"),
         ("SELU", "Selu"), ("Softplus", "Softplus"),
         ("log_softmax_dim3", "LogSoftmax"), ("log_softmax_lastdim", "LogSoftmax"),
@@ -74,7 +74,6 @@ FAILS: dict[str, str] = {
     ]},
     "pytorch-operator/test_operator_non_float_params": "input '0' has dtype int64",
     **{f"pytorch-operator/test_operator_{n}": f"({op}): {UNSUPPORTED_OP}" for n, op in [
-        ("convtranspose", "ConvTranspose"),
         ("repeat", "Tile"), ("repeat_dim_overflow", "Tile"),
         ("selu", "Selu"), ("symbolic_override", "InstanceNormalization"),
     ]},
@@ -119,7 +118,7 @@ def test_bundled_model_imports(key: str) -> None:
         tuple(d.dim_value for d in o.type.tensor_type.shape.dim) for o in onnx_model.graph.output
     ]
     assert result_shapes(module) == declared
-    convs = sum(n.op_type == "Conv" for n in onnx_model.graph.node)
+    convs = sum(n.op_type in ("Conv", "ConvTranspose") for n in onnx_model.graph.node)
     assert len(ops(module, "graph.conv")) == convs
 
 
