@@ -128,6 +128,40 @@ class GraphBuilder:
             group=group,
         )
 
+    def conv_transpose(
+        self, x: str, cout: int, k: int = 2, stride: int = 2, pad: int = 0, output_padding: int = 0
+    ) -> str:
+        """ConvTranspose2d (upsampling by `stride`), He-normal weights [Cin, Cout, k, k]."""
+        n, cin, h, w = self.shapes[x]
+        name = self.fresh("deconv")
+        fan_in = cin * k * k // (stride * stride)
+        inputs = [
+            x,
+            self.const(f"{name}_w", self._he((cin, cout, k, k), max(1, fan_in))),
+            self.const(f"{name}_b", self._uniform((cout,), 1.0 / np.sqrt(cin * k * k))),
+        ]
+        size = [(d - 1) * stride - 2 * pad + k + output_padding for d in (h, w)]
+        return self._emit(
+            name,
+            "ConvTranspose",
+            inputs,
+            (n, cout, *size),
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[pad] * 4,
+            output_padding=[output_padding] * 2,
+        )
+
+    def resize(self, x: str, scale: int, mode: str = "nearest") -> str:
+        """Resize of the spatial axes by an integer factor (scales input, opset >= 13)."""
+        n, c, h, w = self.shapes[x]
+        name = self.fresh("resize")
+        scales = self.const(f"{name}_scales", np.array([1, 1, scale, scale], dtype=np.float32))
+        attrs: dict[str, object] = {"mode": mode}
+        if mode == "nearest":
+            attrs.update(coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        return self._emit(name, "Resize", [x, "", scales], (n, c, h * scale, w * scale), **attrs)
+
     def bn(self, x: str, gamma_scale: float = 1.0, eps: float = 1e-5) -> str:
         """Inference BatchNormalization with random statistics.
 

@@ -59,3 +59,41 @@ def bert_encoder(
     for _ in range(num_layers):
         x = encoder_layer(b, x, heads, ff or 4 * hidden)
     return b.finish(["input"], {"output": x}, "bert_encoder")
+
+
+def text_recognizer(
+    height: int = 32,
+    image_width: int = 256,
+    width: float = 1.0,
+    hidden: int = 128,
+    heads: int = 4,
+    num_layers: int = 2,
+    num_classes: int = 97,
+    batch: int = 1,
+    seed: int = 0,
+    opset: int = 17,
+) -> onnx.ModelProto:
+    """Conv + transformer text-line recognizer (SVTR/PARSeq-like encoder, CTC head).
+
+    A grey [batch, 1, height, image_width] line image goes through three
+    Conv-BN-ReLU + MaxPool stages (1/8 resolution), ReduceMean over the height,
+    a Linear to `hidden`, `num_layers` encoder layers, a final LayerNorm and a
+    Linear + Softmax over `num_classes` per frame: output
+    [batch, image_width / 8, num_classes].
+    """
+    if height % 8 or image_width % 8:
+        raise ValueError(f"image {height}x{image_width} must be a multiple of 8 on both sides")
+    b = GraphBuilder(seed, opset)
+    x = b.input("input", (batch, 1, height, image_width))
+    for c in (32, 64, 128):
+        channels = max(8, int(round(c * width / 8)) * 8)
+        x = b.maxpool(b.relu(b.bn(b.conv(x, channels, 3, bias=False))), 2)
+    n, c, h, w = b.shapes[x]
+    axes = b.const(b.fresh("axes"), np.array([2], dtype=np.int64))
+    x = b.node("ReduceMean", [x] + ([] if opset < 18 else [axes]), (n, c, w), keepdims=0,
+               **({"axes": [2]} if opset < 18 else {}))  # fmt: skip
+    x = b.linear(b.transpose(x, (0, 2, 1)), hidden)
+    for _ in range(num_layers):
+        x = encoder_layer(b, x, heads, 4 * hidden)
+    y = b.softmax(b.linear(b.layer_norm(x), num_classes), -1)
+    return b.finish(["input"], {"output": y}, "text_recognizer")

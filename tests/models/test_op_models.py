@@ -2,7 +2,7 @@
 (grimc.zoo, seeded), compiled and compared with onnxruntime on host and aarch64.
 
 aarch64 runs under qemu (40-120x slower than native); variants that take
-longer than ~20 s there are slow-tier. Tolerance rtol 1e-4 / atol 1e-5 (outputs are O(1-5)).
+longer than ~1 min there are slow-tier. Tolerance rtol 1e-4 / atol 1e-5 (outputs are O(1-5)).
 """
 
 from __future__ import annotations
@@ -22,6 +22,47 @@ from tests.models.test_models import check_model
 def bert() -> onnx.ModelProto:
     """4 layers, sequence 128, hidden 256, 4 heads, feed-forward 1024."""
     return zoo.bert_encoder(seq_len=128, hidden=256, heads=4, num_layers=4)
+
+
+FAMILIES = {
+    "yolo_detector": lambda: zoo.yolo_detector(image_size=64, width=0.25, num_classes=5),
+    "text_recognizer": lambda: zoo.text_recognizer(image_width=128, width=0.5),
+    "fpn_text_detector": lambda: zoo.fpn_text_detector(image_size=64, width=0.5),
+    "super_resolution_d2s": lambda: zoo.super_resolution(image_size=32, upscale=3),
+    "super_resolution_deconv": lambda: zoo.super_resolution(
+        image_size=32, upscale=2, upsample="conv_transpose"
+    ),
+    "log_mel": lambda: zoo.log_mel(frames=50),
+}
+"""One model per family; the operators each one exercises are asserted below."""
+
+FAMILY_OPS = {
+    "yolo_detector": {"Split", "Concat", "Sigmoid", "Mul", "Softmax", "Resize", "MaxPool"},
+    "text_recognizer": {"LayerNormalization", "ReduceMean", "Softmax", "MatMul", "Erf"},
+    "fpn_text_detector": {"Resize", "ConvTranspose", "Concat", "Sigmoid"},
+    "super_resolution_d2s": {"DepthToSpace", "Tanh"},
+    "super_resolution_deconv": {"ConvTranspose"},
+    "log_mel": {"Pow", "Log", "ReduceMax", "MatMul", "Max"},
+}
+SLOW_ON_AARCH64 = {"yolo_detector"}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_family_model_host(name: str, tmp_path: Path) -> None:
+    model = FAMILIES[name]()
+    assert FAMILY_OPS[name] <= {n.op_type for n in model.graph.node}
+    check_model(model, tmp_path, "host")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=[pytest.mark.slow] if n in SLOW_ON_AARCH64 else [])
+        for n in sorted(FAMILIES)
+    ],
+)
+def test_family_model_aarch64(name: str, tmp_path: Path) -> None:
+    check_model(FAMILIES[name](), tmp_path, "aarch64", threads=2)
 
 
 def pruned_bert(model: onnx.ModelProto) -> onnx.ModelProto:
