@@ -5,6 +5,8 @@
 
 It is stock `xDSLOptMain` (all xdsl flags work) plus an `.onnx` frontend,
 `--input-shape` for it, and `--weights` to attach a weight store to parsed IR.
+Weights that passes add are saved beside `-o FILE` as FILE.npz (on stdout a
+warning says when the printed IR names weights no file holds).
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyExcepti
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from grimc import __version__
-from grimc.cli import parse_shape_option, run_guarded
 from grimc.dialects.graph import WEIGHT_STORE_ATTR
-from grimc.errors import GrimcError
+from grimc.errors import GrimcError, run_guarded
+from grimc.options import parse_shape_options
 from grimc.universe import make_context
+from grimc.weights import persist
 
 
 class IRError(GrimcError):
@@ -71,7 +74,7 @@ class GrimcOptMain(xDSLOptMain):
     def _parse_onnx(self, io: IO[bytes]) -> ModuleOp:
         from grimc.frontend import import_onnx
 
-        shapes = dict(parse_shape_option(s) for s in self.args.input_shape)
+        shapes = parse_shape_options(self.args.input_shape)
         return import_onnx(io.read(), input_shapes=shapes or None, name=self.get_input_name())
 
     def parse_chunk(
@@ -86,6 +89,15 @@ class GrimcOptMain(xDSLOptMain):
                 raise GrimcError(f"{self.args.weights}: weight store not found")
             module.attributes[WEIGHT_STORE_ATTR] = StringAttr(str(self.args.weights))
         return module
+
+
+    def output_resulting_program(self, prog: ModuleOp) -> str:
+        # Weights that passes added must reach whoever reads this output.
+        out = self.args.output_file
+        warning = persist(prog, Path(out + ".npz") if out else None)
+        if warning:
+            print(f"grimc-opt: warning: {warning}", file=sys.stderr)
+        return super().output_resulting_program(prog)
 
 
 def _run(argv: Sequence[str]) -> int:

@@ -57,6 +57,7 @@ from grimc.frontend.load import (
     normalize_opset,
     skeleton,
 )
+from grimc.layers import imported_layer_names, tag_layer
 from grimc.names import NameTable, quote_for_message, sanitize
 from grimc.weights import WeightStore, attach
 
@@ -94,9 +95,12 @@ def import_onnx(
     state.outputs = {o.name for o in graph.output}
     state.env.update(weights)
     state.env.update({vi.name: arg for vi, arg in zip(real_inputs, block.args, strict=True)})
+    layers = imported_layer_names(original.graph, graph)
     for index, node in enumerate(graph.node):
         if index in live:
+            last = block.last_op
             _convert(state, node, index)
+            tag_layer(block, last, layers[index])
     results = [_graph_output(state, o.name) for o in graph.output]
     if inference.error is not None:
         raise FrontendError(inference.error)
