@@ -1,6 +1,7 @@
 """`graph.layer_norm`: rows of N = prod(x dims from axis) normalized in two
 passes (mean, then the variance of x - mean, which keeps precision when the
-mean is large), gv_* vectors over each row; rows are split over threads."""
+mean is large), gv_* vectors over each row; rows are split over threads
+like the other normalizations' planes (`plane_tasks`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 
 from grimc.dialects import graph
 from grimc.emit.kernel import KernelInstance, LoweringContext, lowers, shape
+from grimc.emit.kernels.normalization import plane_tasks
 
 
 @lowers(graph.LayerNormOp)
@@ -23,7 +25,7 @@ def lower_layer_norm(op: graph.LayerNormOp, ctx: LoweringContext) -> KernelInsta
             "rows": rows,
             "n": n,
             "eps": op.epsilon.value.data,
-            "ntasks": max(1, min(ctx.threads, rows)) if rows * n >= 1 << 14 else 1,
+            "ntasks": plane_tasks(ctx, rows, rows * n),
         },
         inputs=inputs,
         outputs=[("y", ctx.result(op.y)), ("mean", ctx.result(op.mean)), ("inv_std", ctx.result(op.inv_std))],
