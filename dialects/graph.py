@@ -186,6 +186,17 @@ class ActivationAttr(ParametrizedAttribute):
         "clip": 2,
         "leaky_relu": 1,
         "hard_sigmoid": 2,
+        "silu": 0,
+        "exp": 0,
+        "log": 0,
+        "sqrt": 0,
+        "neg": 0,
+        "abs": 0,
+        "reciprocal": 0,
+        "erf": 0,
+        "gelu": 0,
+        "gelu_tanh": 0,
+        "not": 0,
     }
 
     def __init__(self, kind: str, params: Sequence[float] = ()):
@@ -606,6 +617,212 @@ class PReluOp(GraphOp):
         )
 
 
+@irdl_op_definition
+class SiluOp(UnaryOp):
+    """x * sigmoid(x) (SiLU/Swish): ONNX has no such op; graph-fuse-activations
+    forms it from Mul(x, Sigmoid(x)) so it can fuse into x's producer."""
+
+    name = "graph.silu"
+
+    ACT: ClassVar[str] = "silu"
+
+
+@irdl_op_definition
+class ExpOp(UnaryOp):
+    name = "graph.exp"
+
+    ACT: ClassVar[str] = "exp"
+
+
+@irdl_op_definition
+class LogOp(UnaryOp):
+    name = "graph.log"
+
+    ACT: ClassVar[str] = "log"
+
+
+@irdl_op_definition
+class SqrtOp(UnaryOp):
+    name = "graph.sqrt"
+
+    ACT: ClassVar[str] = "sqrt"
+
+
+@irdl_op_definition
+class NegOp(UnaryOp):
+    name = "graph.neg"
+
+    ACT: ClassVar[str] = "neg"
+
+
+@irdl_op_definition
+class AbsOp(UnaryOp):
+    name = "graph.abs"
+
+    ACT: ClassVar[str] = "abs"
+
+
+@irdl_op_definition
+class ReciprocalOp(UnaryOp):
+    name = "graph.reciprocal"
+
+    ACT: ClassVar[str] = "reciprocal"
+
+
+@irdl_op_definition
+class ErfOp(UnaryOp):
+    name = "graph.erf"
+
+    ACT: ClassVar[str] = "erf"
+
+
+@irdl_op_definition
+class GeluOp(UnaryOp):
+    """ONNX Gelu (opset 20): exact (erf) or, with approximate = "tanh", the tanh form."""
+
+    name = "graph.gelu"
+    approximate = prop_def(StringAttr)
+
+    def verify_shapes(self) -> None:
+        super().verify_shapes()
+        require(
+            self.approximate.data in ("none", "tanh"),
+            "graph.gelu: approximate must be 'none' or 'tanh'",
+        )
+
+    def activation(self) -> ActivationAttr:
+        return ActivationAttr("gelu_tanh" if self.approximate.data == "tanh" else "gelu")
+
+
+@irdl_op_definition
+class SubOp(BinaryOp):
+    name = "graph.sub"
+
+
+@irdl_op_definition
+class DivOp(BinaryOp):
+    name = "graph.div"
+
+
+@irdl_op_definition
+class PowOp(BinaryOp):
+    """ONNX Pow on float32: x ** y, NaN for a negative base and a non-integer exponent."""
+
+    name = "graph.pow"
+
+
+class VariadicOp(GraphOp):
+    """Element-wise op over any number of broadcastable inputs (ONNX Sum/Max/Min)."""
+
+    inputs = var_operand_def(TensorType)
+    y = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$inputs attr-dict `:` type($inputs) `->` type($y)"
+
+    def __init__(self, inputs: Sequence[SSAValue]):
+        shape = broadcast_shapes(*(shape_of(v) for v in inputs))
+        super().__init__(operands=[list(inputs)], result_types=[tensor(shape)])
+
+    def verify_shapes(self) -> None:
+        require(len(self.inputs) >= 1, f"{self.name}: needs at least one input")
+        want = broadcast_shapes(*(shape_of(v) for v in self.inputs))
+        require(shape_of(self.y) == want, f"{self.name}: result shape must be {list(want)}")
+
+
+@irdl_op_definition
+class MaxOp(VariadicOp):
+    """ONNX Max: element-wise maximum, NaN if any input is NaN."""
+
+    name = "graph.max"
+
+
+@irdl_op_definition
+class MinOp(VariadicOp):
+    """ONNX Min: element-wise minimum, NaN if any input is NaN."""
+
+    name = "graph.min"
+
+
+# Boolean tensors (comparison results, Not/And/Or, Where's condition) are
+# float32 tensors holding exactly 0.0 (false) or 1.0 (true): kernels, buffers
+# and epilogues stay float-only, and Where selects on `cond != 0`.
+
+
+@irdl_op_definition
+class NotOp(UnaryOp):
+    """ONNX Not on a 0/1 boolean tensor: 1 - x."""
+
+    name = "graph.not"
+
+    ACT: ClassVar[str] = "not"
+
+
+@irdl_op_definition
+class EqualOp(BinaryOp):
+    """ONNX Equal: 1.0 where lhs == rhs, else 0.0."""
+
+    name = "graph.equal"
+
+
+@irdl_op_definition
+class LessOp(BinaryOp):
+    """ONNX Less (Greater swaps the operands): 1.0 where lhs < rhs, else 0.0."""
+
+    name = "graph.less"
+
+
+@irdl_op_definition
+class LessOrEqualOp(BinaryOp):
+    """ONNX LessOrEqual (GreaterOrEqual swaps the operands)."""
+
+    name = "graph.less_or_equal"
+
+
+@irdl_op_definition
+class AndOp(BinaryOp):
+    """ONNX And on 0/1 boolean tensors."""
+
+    name = "graph.and"
+
+
+@irdl_op_definition
+class OrOp(BinaryOp):
+    """ONNX Or on 0/1 boolean tensors."""
+
+    name = "graph.or"
+
+
+@irdl_op_definition
+class WhereOp(GraphOp):
+    """ONNX Where: x where cond != 0, else y; all three broadcast together."""
+
+    name = "graph.where"
+    cond = operand_def(TensorType)
+    x = operand_def(TensorType)
+    y_in = operand_def(TensorType)
+    y = result_def(TensorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = (
+        "$cond `,` $x `,` $y_in attr-dict `:` type($cond) `,` type($x) `,` type($y_in) `->` type($y)"
+    )
+
+    def __init__(self, cond: SSAValue, x: SSAValue, y: SSAValue):
+        shape = broadcast_shapes(shape_of(cond), shape_of(x), shape_of(y))
+        super().__init__(operands=[cond, x, y], result_types=[tensor(shape)])
+
+    def verify_shapes(self) -> None:
+        want = broadcast_shapes(shape_of(self.cond), shape_of(self.x), shape_of(self.y_in))
+        require(shape_of(self.y) == want, f"graph.where: result shape must be {list(want)}")
+
+
+UNARY_MATH_OPS: tuple[type[UnaryOp], ...] = (
+    SiluOp, ExpOp, LogOp, SqrtOp, NegOp, AbsOp, ReciprocalOp, ErfOp, GeluOp, NotOp,
+)  # fmt: skip
+"""Element-wise math ops with an ActivationAttr form (beyond the classic activations)."""
+
+
 # --------------------------------------------------------------------------
 # normalization and pooling
 
@@ -674,6 +891,8 @@ class MaxPoolOp(PoolOp):
 class AvgPoolOp(PoolOp):
     name = "graph.avg_pool"
     count_include_pad = prop_def(IntegerAttr)
+    dilations = opt_prop_def(DenseArrayBase)
+    """Absent means 1 on every axis (dilated averages exist from opset 19)."""
 
 
 @irdl_op_definition
@@ -805,6 +1024,180 @@ class ConcatOp(GraphOp):
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
         require(shape_of(self.y) == tuple(out), f"graph.concat: result must be {out}")
+
+
+# --------------------------------------------------------------------------
+# data movement (Slice, Pad, Expand, Resize): every output element reads one
+# input element chosen per axis (or, for linear Resize, two per resized axis)
+
+
+@irdl_op_definition
+class SliceOp(SingleInputOp):
+    """y[i] = x[starts + i * steps] on every axis (ONNX Slice after clamping:
+    starts in range, steps nonzero, the result extent given by the type)."""
+
+    name = "graph.slice"
+    starts = prop_def(DenseArrayBase)
+    steps = prop_def(DenseArrayBase)
+
+    def verify_shapes(self) -> None:
+        xs, ys = shape_of(self.x), shape_of(self.y)
+        starts, steps = ints(self.starts), ints(self.steps)
+        require(len(ys) == len(xs), "graph.slice: result rank must equal input rank")
+        require(len(starts) == len(steps) == len(xs), "graph.slice: starts/steps need one value per axis")
+        for axis, (n, m, start, step) in enumerate(zip(xs, ys, starts, steps, strict=True)):
+            last = start + (m - 1) * step
+            require(
+                step != 0 and m >= 1 and 0 <= start < n and 0 <= last < n,
+                f"graph.slice: axis {axis} reads outside the input",
+            )
+
+
+PAD_MODES = ("constant", "reflect", "edge")
+
+
+@irdl_op_definition
+class PadOp(SingleInputOp):
+    """ONNX Pad (constant, reflect, edge) with non-negative pads [begins..., ends...]."""
+
+    name = "graph.pad"
+    pads = prop_def(DenseArrayBase)
+    mode = prop_def(StringAttr)
+    value = prop_def(FloatAttr)
+
+    def verify_shapes(self) -> None:
+        xs, ys, pads = shape_of(self.x), shape_of(self.y), ints(self.pads)
+        rank = len(xs)
+        require(len(pads) == 2 * rank, f"graph.pad: pads needs {2 * rank} values")
+        require(min(pads, default=0) >= 0, "graph.pad: negative pads")
+        require(self.mode.data in PAD_MODES, f"graph.pad: mode must be one of {', '.join(PAD_MODES)}")
+        want = tuple(n + pads[a] + pads[a + rank] for a, n in enumerate(xs))
+        require(ys == want, f"graph.pad: result must be {list(want)}")
+        if self.mode.data == "reflect":
+            require(
+                all(pads[a] < n and pads[a + rank] < n for a, n in enumerate(xs)),
+                "graph.pad: reflect pads must be smaller than the axis",
+            )
+
+
+@irdl_op_definition
+class ExpandOp(SingleInputOp):
+    """ONNX Expand: x broadcast to the result shape."""
+
+    name = "graph.expand"
+
+    def verify_shapes(self) -> None:
+        xs, ys = shape_of(self.x), shape_of(self.y)
+        require(
+            len(ys) >= len(xs) and broadcast_shapes(xs, ys) == ys,
+            f"graph.expand: {list(xs)} does not broadcast to {list(ys)}",
+        )
+
+
+RESIZE_MODES = ("nearest", "linear")
+RESIZE_COORDINATES = (
+    "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "half_pixel_symmetric",
+)  # fmt: skip
+RESIZE_NEAREST = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+@irdl_op_definition
+class ResizeOp(SingleInputOp):
+    """ONNX Resize (nearest or linear) with per-axis `scales` (output / input,
+    as ONNX uses them in the coordinate transformation)."""
+
+    name = "graph.resize"
+    mode = prop_def(StringAttr)
+    coordinate_mode = prop_def(StringAttr)
+    nearest_mode = prop_def(StringAttr)
+    scales = prop_def(ArrayAttr[FloatAttr])
+
+    def scale_values(self) -> tuple[float, ...]:
+        return tuple(a.value.data for a in self.scales.data)
+
+    def verify_shapes(self) -> None:
+        xs, ys = shape_of(self.x), shape_of(self.y)
+        require(len(ys) == len(xs), "graph.resize: result rank must equal input rank")
+        require(self.mode.data in RESIZE_MODES, "graph.resize: mode must be nearest or linear")
+        require(
+            self.coordinate_mode.data in RESIZE_COORDINATES,
+            f"graph.resize: unknown coordinate mode '{self.coordinate_mode.data}'",
+        )
+        require(
+            self.nearest_mode.data in RESIZE_NEAREST,
+            f"graph.resize: unknown nearest mode '{self.nearest_mode.data}'",
+        )
+        scales = self.scale_values()
+        require(len(scales) == len(xs), "graph.resize: scales needs one value per axis")
+        require(all(sc > 0 for sc in scales), "graph.resize: scales must be positive")
+
+
+# --------------------------------------------------------------------------
+# reductions
+
+
+REDUCE_KINDS = ("max", "min", "sum", "mean")
+
+
+def reduced_shape(xs: Sequence[int], axes: Sequence[int], keepdims: bool) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if a in axes else n for a, n in enumerate(xs))
+    return tuple(n for a, n in enumerate(xs) if a not in axes)
+
+
+@irdl_op_definition
+class ReduceOp(SingleInputOp):
+    """ONNX ReduceMax/Min/Sum/Mean (and GlobalMaxPool) over sorted, distinct `axes`."""
+
+    name = "graph.reduce"
+    kind = prop_def(StringAttr)
+    axes = prop_def(DenseArrayBase)
+    keepdims = prop_def(IntegerAttr)
+
+    def verify_shapes(self) -> None:
+        xs, axes = shape_of(self.x), ints(self.axes)
+        require(self.kind.data in REDUCE_KINDS, f"graph.reduce: kind must be one of {', '.join(REDUCE_KINDS)}")
+        require(
+            len(axes) >= 1 and list(axes) == sorted(set(axes)) and 0 <= axes[0] and axes[-1] < len(xs),
+            "graph.reduce: axes must be sorted, distinct and in range",
+        )
+        want = reduced_shape(xs, axes, bool(self.keepdims.value.data))
+        require(shape_of(self.y) == want, f"graph.reduce: result must be {list(want)}")
+
+
+@irdl_op_definition
+class LayerNormOp(GraphOp):
+    """ONNX LayerNormalization over the axes from `axis` on: y = (x - mean) *
+    inv_std * scale + bias, with the per-row mean and inv_std as results too
+    ([x dims before axis, 1...])."""
+
+    name = "graph.layer_norm"
+    x = operand_def(TensorType)
+    scale = operand_def(TensorType)
+    bias = opt_operand_def(TensorType)
+    y = result_def(TensorType)
+    mean = result_def(TensorType)
+    inv_std = result_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    epsilon = prop_def(FloatAttr)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = (
+        "$x `,` $scale (`bias` `(` $bias^ `:` type($bias) `)`)? attr-dict `:` type($x) `,`"
+        " type($scale) `->` type($y) `,` type($mean) `,` type($inv_std)"
+    )
+
+    def verify_shapes(self) -> None:
+        xs, axis = shape_of(self.x), self.axis.value.data
+        require(0 <= axis < len(xs), f"graph.layer_norm: axis must be in [0, {len(xs)})")
+        require(self.y.type == self.x.type, "graph.layer_norm: result type must equal input")
+        require(shape_of(self.scale) == xs[axis:], f"graph.layer_norm: scale must be {list(xs[axis:])}")
+        if self.bias is not None:
+            require(shape_of(self.bias) == xs[axis:], f"graph.layer_norm: bias must be {list(xs[axis:])}")
+        stats = (*xs[:axis], *[1] * (len(xs) - axis))
+        for value in (self.mean, self.inv_std):
+            require(shape_of(value) == stats, f"graph.layer_norm: mean and inv_std must be {list(stats)}")
+        require(self.epsilon.value.data > 0, "graph.layer_norm: epsilon must be positive")
 
 
 # --------------------------------------------------------------------------
@@ -955,6 +1348,27 @@ Graph = Dialect(
         AddOp,
         MulOp,
         SumOp,
+        SubOp,
+        DivOp,
+        PowOp,
+        MaxOp,
+        MinOp,
+        SiluOp,
+        ExpOp,
+        LogOp,
+        SqrtOp,
+        NegOp,
+        AbsOp,
+        ReciprocalOp,
+        ErfOp,
+        GeluOp,
+        NotOp,
+        EqualOp,
+        LessOp,
+        LessOrEqualOp,
+        AndOp,
+        OrOp,
+        WhereOp,
         ReluOp,
         SigmoidOp,
         TanhOp,
@@ -973,6 +1387,12 @@ Graph = Dialect(
         ReshapeOp,
         TransposeOp,
         ConcatOp,
+        SliceOp,
+        PadOp,
+        ExpandOp,
+        ResizeOp,
+        ReduceOp,
+        LayerNormOp,
         RNNOp,
         GRUOp,
         LSTMOp,

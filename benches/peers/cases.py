@@ -44,6 +44,18 @@ MODELS: dict[str, ModelDef] = {
         "gru", "gru", {"hidden_size": 1024, "num_layers": 2, "seq_len": 100},
         "GRU 2x1024, 100 steps", (100, 1, 153),
     ),
+    # Representative models of real published families (issue 12); not in the default set.
+    "yolo_detector": ModelDef(
+        "yolo_detector", "yolo_detector", {"image_size": 320}, "YOLOv8n-style detector 320x320",
+        (1, 3, 320, 320),
+    ),
+    "text_recognizer": ModelDef(
+        "text_recognizer", "text_recognizer", {}, "conv+transformer text recognizer 32x256",
+        (1, 1, 32, 256),
+    ),
+    "bert_encoder": ModelDef(
+        "bert_encoder", "bert_encoder", {}, "BERT-style encoder 4x256, seq 128", (1, 128, 256),
+    ),
     # Small models for tests and smoke runs (not in the default set).
     "small_cnn": ModelDef("small_cnn", "small_cnn", {}, "small CNN 32x32", (1, 3, 32, 32)),
     "tiny_gru": ModelDef(

@@ -139,6 +139,8 @@ class ImportState:
         self.inferred = inferred
         self.used = used
         self.env: dict[str, Value] = {}
+        self.outputs: set[str] = set()
+        """The graph's output names (set by the importer)."""
         self._weights: dict[str, SSAValue] = {}
 
     def fail(self, message: str) -> FrontendError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from xdsl.ir import SSAValue
 
 from grimc.dialects.graph import (
@@ -19,6 +20,7 @@ from grimc.dialects.graph import (
     GlobalAvgPoolOp,
     LRNOp,
     MaxPoolOp,
+    TransposeOp,
     f32_attr,
     i64_array,
     i64_attr,
@@ -26,6 +28,7 @@ from grimc.dialects.graph import (
     shape_of,
 )
 from grimc.frontend.context import NodeContext, Value, build, converter
+from grimc.frontend.data_movement import slice_range
 from grimc.names import quote_for_message
 
 
@@ -141,6 +144,9 @@ def conv(ctx: NodeContext) -> list[Value]:
         raise ctx.fail(
             f"kernel_shape {list(ctx.ints_attr('kernel_shape'))} differs from weight shape {list(ws)}"
         )
+    for index, what in ((1, "weight"), (2, "bias")):
+        if ctx.has_input(index):
+            ctx.const(index, f"{what}; run-time weights are not supported")
     window = read_window(ctx, xs[2:], kernel)
     x = ctx.value(0)
     if rank == 1:
@@ -162,6 +168,150 @@ def conv(ctx: NodeContext) -> list[Value]:
     return [_unlift(ctx, y) if rank == 1 else y]
 
 
+@dataclass(frozen=True)
+class _TransposedAxis:
+    """One spatial axis of a ConvTranspose as a stride-phase convolution.
+
+    With the kernel dilated into `k` taps (zeros between), output position
+    o = q * s + r of the un-cropped result sums x[q - j] * w[r + j * s]: each
+    phase r is a correlation of x with `taps` flipped sub-kernel taps, begin
+    pad taps - 1, over q in [0, q_len). The result is then cropped to
+    [begin, begin + size).
+    """
+
+    stride: int
+    k: int
+    begin: int
+    size: int
+    length: int
+
+    @property
+    def taps(self) -> int:
+        return -(-self.k // self.stride)
+
+    @property
+    def q_len(self) -> int:
+        return max(-(-(self.begin + self.size) // self.stride), self.length)
+
+
+def _transposed_axes(
+    ctx: NodeContext, sizes: Sequence[int], kernel: Sequence[int]
+) -> list[_TransposedAxis]:
+    """Per spatial axis: stride, dilated kernel length, crop begin and output size
+    (pads, output_padding, output_shape and auto_pad as the ONNX reference reads them)."""
+    rank = len(kernel)
+    strides = _positive_ints(ctx, "strides", rank)
+    dilations = _positive_ints(ctx, "dilations", rank)
+    out_pad = ctx.ints_attr("output_padding", (0,) * rank)
+    if len(out_pad) != rank or min(out_pad) < 0:
+        raise ctx.fail(
+            f"'output_padding' must be {rank} non-negative integers, got {list(out_pad)}"
+        )
+    taps = [(k - 1) * d + 1 for k, d in zip(kernel, dilations, strict=True)]
+    natural = [
+        s * (n - 1) + p + k for s, n, p, k in zip(strides, sizes, out_pad, taps, strict=True)
+    ]
+    auto_pad = ctx.str_attr("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise ctx.fail(f"unsupported auto_pad {quote_for_message(auto_pad)}")
+    shape = ctx.ints_attr("output_shape", ())[-rank:] if ctx.has_attr("output_shape") else None
+    if shape is not None and (len(shape) != rank or min(shape) < 1):
+        raise ctx.fail(f"'output_shape' must end in {rank} positive sizes, got {list(shape)}")
+    if auto_pad.startswith("SAME"):
+        shape = shape or tuple(n * s for n, s in zip(sizes, strides, strict=True))
+        total = [a - b for a, b in zip(natural, shape, strict=True)]
+        small = [t // 2 for t in total]
+        begin = (
+            small
+            if auto_pad == "SAME_UPPER"
+            else [t - h for t, h in zip(total, small, strict=True)]
+        )
+    else:
+        pads = (
+            ctx.ints_attr("pads", (0,) * (2 * rank)) if auto_pad == "NOTSET" else (0,) * (2 * rank)
+        )
+        if len(pads) != 2 * rank or min(pads) < 0:
+            raise ctx.fail(f"'pads' must be {2 * rank} non-negative integers, got {list(pads)}")
+        begin = list(pads[:rank])
+        shape = shape or tuple(n - pads[i] - pads[i + rank] for i, n in enumerate(natural))
+    if min(begin) < 0 or min(shape) < 1:
+        raise ctx.fail(
+            f"pads {begin} / output size {list(shape)} are not supported (negative or empty)"
+        )
+    return [
+        _TransposedAxis(s, k, b, out, n)
+        for s, k, b, out, n in zip(strides, taps, begin, shape, sizes, strict=True)
+    ]
+
+
+def _phase_weights(
+    w: np.ndarray, group: int, axes: Sequence[_TransposedAxis], dilations: Sequence[int]
+) -> np.ndarray:
+    """ConvTranspose W [Cin, Cout/g, kh, kw] -> the phase conv's weight
+    [g * sh * sw * Cout/g, Cin/g, Th, Tw] (output channels group, phase, channel)."""
+    cin, cout_g, kh, kw = w.shape
+    (ah, aw), (dh, dw) = axes, dilations
+    dilated = np.zeros((cin, cout_g, ah.taps * ah.stride, aw.taps * aw.stride), np.float32)
+    dilated[:, :, : (kh - 1) * dh + 1 : dh, : (kw - 1) * dw + 1 : dw] = w
+    split = dilated.reshape(group, cin // group, cout_g, ah.taps, ah.stride, aw.taps, aw.stride)
+    flipped = split[:, :, :, ::-1, :, ::-1, :]
+    phases = flipped.transpose(0, 4, 6, 2, 1, 3, 5)
+    return np.ascontiguousarray(phases.reshape(-1, cin // group, ah.taps, aw.taps))
+
+
+@converter("ConvTranspose")
+def conv_transpose(ctx: NodeContext) -> list[Value]:
+    """A convolution per stride phase (all phases one conv, phases as extra
+    output channels), interleaved by reshape/transpose and cropped: no zero
+    insertion, so the FLOPs are the transposed convolution's own."""
+    rank = _spatial_rank(ctx, "transposed convolutions")
+    xs, ws = ctx.shape(0), ctx.shape(1)
+    group = ctx.int_attr("group", 1)
+    if len(ws) != len(xs) or ws[0] != xs[1] or group < 1 or xs[1] % group:
+        raise ctx.fail(
+            f"weight shape {list(ws)} does not match input shape {list(xs)} (group {group})"
+        )
+    kernel = ws[2:]
+    if ctx.has_attr("kernel_shape") and ctx.ints_attr("kernel_shape") != kernel:
+        raise ctx.fail(
+            f"kernel_shape {list(ctx.ints_attr('kernel_shape'))} differs from weight shape {list(ws)}"
+        )
+    axes = _transposed_axes(ctx, xs[2:], kernel)
+    dilations = _positive_ints(ctx, "dilations", rank)
+    w = ctx.float_const(1, "weight; run-time weights are not supported")
+    x = ctx.value(0)
+    if rank == 1:
+        x, w = _lift(ctx, x), w.reshape(*ws[:2], 1, ws[2])
+        axes, dilations = [_TransposedAxis(1, 1, 0, 1, 1), *axes], (1, *dilations)
+    n, cout = xs[0], ws[1] * group
+    ah, aw = axes
+    phases = ah.stride * aw.stride
+    bias = None
+    if ctx.has_input(2):
+        b = ctx.float_const(2, "bias").reshape(group, 1, ws[1])
+        bias = ctx.new_weight(2, np.ascontiguousarray(np.repeat(b, phases, axis=1).reshape(-1)))
+    conv = ConvOp(
+        x,
+        ctx.new_weight(1, _phase_weights(w, group, axes, dilations)),
+        bias,
+        (n, cout * phases, ah.q_len, aw.q_len),
+        (1, 1),
+        (ah.taps - 1, aw.taps - 1, ah.q_len - ah.length, aw.q_len - aw.length),
+        (1, 1),
+        group,
+    )
+    y = ctx.emit(conv).y
+    if phases > 1:
+        split = (n, group, ah.stride, aw.stride, ws[1], ah.q_len, aw.q_len)
+        y = ctx.emit(TransposeOp(ctx.reshape(y, split), (0, 1, 4, 5, 2, 6, 3))).y
+        y = ctx.reshape(y, (n, cout, ah.q_len * ah.stride, aw.q_len * aw.stride))
+    else:
+        y = ctx.reshape(y, (n, cout, ah.q_len, aw.q_len))
+    crop = [range(n), range(cout), *(range(a.begin, a.begin + a.size) for a in axes)]
+    y = slice_range(ctx, y, crop)
+    return [_unlift(ctx, y) if rank == 1 else y]
+
+
 @converter("MaxPool", "AveragePool")
 def pool(ctx: NodeContext) -> list[Value]:
     rank = _spatial_rank(ctx, "pools")
@@ -175,8 +325,6 @@ def pool(ctx: NodeContext) -> list[Value]:
         if ctx.int_attr("storage_order", 0) != 0:
             raise ctx.fail("storage_order=1 is not supported")
         ctx.reject_used_outputs(1, "the Indices output")
-    elif set(window.dilations) != {1}:
-        raise ctx.fail("dilated AveragePool is not supported")
     x = ctx.value(0)
     if rank == 1:
         x, window = _lift(ctx, x), window.lifted()
@@ -193,6 +341,8 @@ def pool(ctx: NodeContext) -> list[Value]:
             AvgPoolOp,
             i64_attr(ctx.int_attr("count_include_pad", 0)),
         )
+        if set(window.dilations) != {1}:
+            props["dilations"] = i64_array(window.dilations)
     out = _output_shape(ctx, xs[0], xs[1], window.output(shape_of(x)[2:], bool(ceil)))
     y = ctx.emit(build(op_type, {"x": x}, {"y": out}, props)).y
     return [_unlift(ctx, y) if rank == 1 else y]

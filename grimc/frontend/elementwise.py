@@ -11,14 +11,18 @@ from xdsl.ir import SSAValue
 from grimc.dialects.graph import (
     AddOp,
     ClipOp,
+    DivOp,
     HardSigmoidOp,
     HardSwishOp,
     LeakyReluOp,
+    MaxOp,
+    MinOp,
     MulOp,
     PReluOp,
     ReluOp,
     SigmoidOp,
     SoftmaxOp,
+    SubOp,
     SumOp,
     TanhOp,
     UnaryOp,
@@ -52,6 +56,15 @@ def activation(ctx: NodeContext) -> list[Value]:
 
 @converter("Clip")
 def clip(ctx: NodeContext) -> list[Value]:
+    """Constant bounds: graph.clip (fusable); a run-time bound: Min(Max(x, min), max),
+    which also gives ONNX's "everything is max" when min > max."""
+    if any(ctx.has_input(i) and not ctx.is_const(i) for i in (1, 2)):
+        y = ctx.value(0)
+        if ctx.has_input(1):
+            y = ctx.emit(MaxOp([y, ctx.value(1)])).y
+        if ctx.has_input(2):
+            y = ctx.emit(MinOp([y, ctx.value(2)])).y
+        return [y]
     low = _clip_bound(ctx, "min", 1, -F32_MAX)
     high = _clip_bound(ctx, "max", 2, F32_MAX)
     if low > high:
@@ -99,16 +112,18 @@ def binary(ctx: NodeContext) -> list[Value]:
 
 
 @converter("Sub", "Div")
-def sub_div_by_constant(ctx: NodeContext) -> list[Value]:
-    """x - c -> x + (-c) and x / c -> x * (1/c); other forms are unsupported."""
-    if not ctx.is_const(1):
-        raise ctx.fail("supported only with a constant right-hand side")
-    rhs = ctx.float_const(1, "right-hand side")
-    if ctx.node.op_type == "Sub":
-        return [ctx.emit(AddOp(ctx.value(0), ctx.new_weight(1, -rhs))).y]
-    if not rhs.all():
-        raise ctx.fail("division by a constant containing zeros")
-    return [ctx.emit(MulOp(ctx.value(0), ctx.new_weight(1, np.float32(1) / rhs))).y]
+def sub_div(ctx: NodeContext) -> list[Value]:
+    """x - c -> x + (-c) and x / c -> x * (1/c) for a constant c without zeros
+    (they fuse like Add/Mul); otherwise a broadcasting graph.sub / graph.div."""
+    sub = ctx.node.op_type == "Sub"
+    if ctx.is_const(1):
+        rhs = ctx.float_const(1, "right-hand side")
+        if sub:
+            return [ctx.emit(AddOp(ctx.value(0), ctx.new_weight(1, -rhs))).y]
+        if rhs.all():
+            return [ctx.emit(MulOp(ctx.value(0), ctx.new_weight(1, np.float32(1) / rhs))).y]
+    op_type = SubOp if sub else DivOp
+    return [ctx.emit(op_type(ctx.value(0), ctx.value(1))).y]
 
 
 @converter("Sum")

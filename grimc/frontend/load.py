@@ -116,13 +116,31 @@ def check_nodes(model: onnx.ModelProto, label: str) -> None:
     ctx = onnx.checker.C.CheckerContext()
     ctx.ir_version = model.ir_version
     ctx.opset_imports = {entry.domain: entry.version for entry in model.opset_import}
+    scoped: list[int] = []
     for index, node in enumerate(model.graph.node):
-        if node.domain in ("", "ai.onnx") and onnx.defs.has(node.op_type):
-            try:
-                onnx.checker.check_node(node, ctx)
-            except onnx.checker.ValidationError as exc:
-                where = node_label(node, index)
-                raise FrontendError(f"{label}: {where}: invalid node ({first_line(exc)})") from None
+        if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type):
+            continue
+        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+            scoped.append(index)  # its subgraphs may read outer tensors: checked with the graph
+            continue
+        try:
+            onnx.checker.check_node(node, ctx)
+        except onnx.checker.ValidationError as exc:
+            where = node_label(node, index)
+            raise FrontendError(f"{label}: {where}: invalid node ({first_line(exc)})") from None
+    if scoped:
+        _check_control_flow(model, label, scoped[0])
+
+
+def _check_control_flow(model: onnx.ModelProto, label: str, first: int) -> None:
+    """Nodes with subgraphs (If, Loop, Scan) are checked with their outer scope,
+    which check_node cannot be given: the whole graph (without its large
+    initializers) goes through the model checker."""
+    try:
+        onnx.checker.check_model(skeleton(model))
+    except onnx.checker.ValidationError as exc:
+        where = node_label(model.graph.node[first], first)
+        raise FrontendError(f"{label}: {where}: invalid node ({first_line(exc)})") from None
 
 
 SKELETON_MAX_ELEMENTS = 1024

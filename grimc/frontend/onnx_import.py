@@ -26,7 +26,16 @@ from xdsl.utils.exceptions import VerifyException
 from grimc.dialects.graph import NAME_ATTR, shape_of, tensor
 
 # Importing the op modules registers their converters.
-from grimc.frontend import conv, elementwise, linalg, rnn, shapes  # noqa: F401
+from grimc.frontend import (  # noqa: F401
+    conv,
+    data_movement,
+    elementwise,
+    linalg,
+    math_ops,
+    reduce,
+    rnn,
+    shapes,
+)
 from grimc.frontend.context import (
     CONVERTERS,
     FrontendError,
@@ -83,6 +92,7 @@ def import_onnx(
     used = {name for i in live for name in graph.node[i].input} | {o.name for o in graph.output}
     block = Block(arg_types=[tensor(dims) for dims in input_dims])
     state = ImportState(label, opset, source_opset, block, WeightStore(), inference.shapes, used)
+    state.outputs = {o.name for o in graph.output}
     state.env.update(weights)
     state.env.update({vi.name: arg for vi, arg in zip(real_inputs, block.args, strict=True)})
     layers = imported_layer_names(original.graph, graph)

@@ -28,6 +28,7 @@ from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import PatternRewriter, PatternRewriteWalker, RewritePattern
 
 from grimc.dialects.graph import (
+    UNARY_MATH_OPS,
     ActivationAttr,
     AddOp,
     ClipOp,
@@ -62,8 +63,23 @@ ACTIVATION_FUNCS: dict[str, Callable[..., np.ndarray]] = {
     "clip": lambda x, lo, hi: np.clip(x, lo, hi),
     "leaky_relu": lambda x, alpha: np.where(x >= 0, x, alpha * x),
     "hard_sigmoid": lambda x, alpha, beta: np.clip(alpha * x + beta, 0, 1),
+    "silu": lambda x: x * 0.5 * (1 + np.tanh(0.5 * x)),
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "neg": np.negative,
+    "abs": np.abs,
+    "reciprocal": np.reciprocal,
+    "erf": lambda x: _erf(x),
+    "gelu": lambda x: 0.5 * x * (1 + _erf(x / math.sqrt(2))),
+    "not": lambda x: 1 - x,
+    "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))),
 }
 """numpy reference of each ActivationAttr kind, parameters in attribute order."""
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
 
 
 def apply_activation(act: ActivationAttr | None, x: np.ndarray) -> np.ndarray:
@@ -102,8 +118,10 @@ EVALUATORS: dict[type[Operation], Callable[[Operation, Lookup], np.ndarray]] = {
     GemmOp: _gemm,
     PReluOp: lambda op, v: np.where(v(op.x) < 0, v(op.slope) * v(op.x), v(op.x)),
     **dict.fromkeys(
-        (ReluOp, ClipOp, LeakyReluOp, SigmoidOp, TanhOp, HardSigmoidOp, HardSwishOp), _unary
-    ),
+        (ReluOp, ClipOp, LeakyReluOp, SigmoidOp, TanhOp, HardSigmoidOp, HardSwishOp,
+         *UNARY_MATH_OPS),
+        _unary,
+    ),  # fmt: skip
 }
 """numpy evaluator per foldable op type: (op, operand lookup) -> result array."""
 

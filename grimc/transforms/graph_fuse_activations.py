@@ -2,10 +2,14 @@
 
 Every standalone element-wise op is one more sweep over a feature map in memory;
 folded into the epilogue of the conv/gemm that produced the map, it is applied
-to values still in registers. Two rewrites, applied to a fixed point:
+to values still in registers. Three rewrites, applied to a fixed point:
+
+- silu: `mul(x, sigmoid(x))` (either operand order, the sigmoid used only
+  there) -> `silu(x)`, so that SiLU/Swish fuses as one activation even though
+  x has two users (the sigmoid and the mul) in the exported graph.
 
 - activation: `relu(p)` (likewise clip, leaky_relu, sigmoid, tanh, hard_sigmoid,
-  hard_swish) where `p` is a conv/gemm/matmul/add/mul result with no `act` and
+  hard_swish, silu and the element-wise math ops: exp, log, sqrt, erf, gelu...) where `p` is a conv/gemm/matmul/add/mul result with no `act` and
   no other use -> `p {act = #graph.act<relu>}`.
 - residual: `add(conv, other)` (either operand order) where the conv has no
   other use, no `act` and no `residual`, and `other` has the conv's type and is
@@ -35,22 +39,35 @@ from xdsl.pattern_rewriter import (
 )
 
 from grimc.dialects.graph import (
+    AbsOp,
     AddOp,
     ClipOp,
     ConvOp,
+    ErfOp,
+    ExpOp,
+    GeluOp,
     GemmOp,
     HardSigmoidOp,
     HardSwishOp,
     LeakyReluOp,
+    LogOp,
     MatMulOp,
     MulOp,
+    NegOp,
+    NotOp,
+    ReciprocalOp,
     ReluOp,
     SigmoidOp,
+    SiluOp,
+    SqrtOp,
     TanhOp,
 )
 from grimc.transforms._graph_utils import available_at, fuse_into
 
-Activation = ReluOp | ClipOp | LeakyReluOp | SigmoidOp | TanhOp | HardSigmoidOp | HardSwishOp
+Activation = (
+    ReluOp | ClipOp | LeakyReluOp | SigmoidOp | TanhOp | HardSigmoidOp | HardSwishOp | SiluOp
+    | ExpOp | LogOp | SqrtOp | NegOp | AbsOp | ReciprocalOp | ErfOp | GeluOp | NotOp
+)
 """Unary ops with an ActivationAttr form (`.activation()`)."""
 
 WITH_ACT = (ConvOp, GemmOp, MatMulOp, AddOp, MulOp)
@@ -58,6 +75,21 @@ WITH_ACT = (ConvOp, GemmOp, MatMulOp, AddOp, MulOp)
 
 WITH_RESIDUAL = (ConvOp, GemmOp)
 """Producers with a `residual` operand."""
+
+
+class FormSilu(RewritePattern):
+    """y = mul(x, sigmoid(x))  ->  y = silu(x)"""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, mul: MulOp, rewriter: PatternRewriter) -> None:
+        if mul.act is not None:
+            return
+        for x, gate in ((mul.lhs, mul.rhs), (mul.rhs, mul.lhs)):
+            sigmoid = gate.owner
+            if isinstance(sigmoid, SigmoidOp) and sigmoid.x == x and gate.has_one_use():
+                rewriter.replace(mul, SiluOp(x))
+                rewriter.erase(sigmoid)
+                return
 
 
 class FuseActivation(RewritePattern):
@@ -97,6 +129,6 @@ class GraphFuseActivations(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         patterns = GreedyRewritePatternApplier(
-            [FuseResidual(), FuseActivation()], dce_enabled=False
+            [FormSilu(), FuseResidual(), FuseActivation()], dce_enabled=False
         )
         PatternRewriteWalker(patterns).rewrite_module(op)

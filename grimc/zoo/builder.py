@@ -128,6 +128,40 @@ class GraphBuilder:
             group=group,
         )
 
+    def conv_transpose(
+        self, x: str, cout: int, k: int = 2, stride: int = 2, pad: int = 0, output_padding: int = 0
+    ) -> str:
+        """ConvTranspose2d (upsampling by `stride`), He-normal weights [Cin, Cout, k, k]."""
+        n, cin, h, w = self.shapes[x]
+        name = self.fresh("deconv")
+        fan_in = cin * k * k // (stride * stride)
+        inputs = [
+            x,
+            self.const(f"{name}_w", self._he((cin, cout, k, k), max(1, fan_in))),
+            self.const(f"{name}_b", self._uniform((cout,), 1.0 / np.sqrt(cin * k * k))),
+        ]
+        size = [(d - 1) * stride - 2 * pad + k + output_padding for d in (h, w)]
+        return self._emit(
+            name,
+            "ConvTranspose",
+            inputs,
+            (n, cout, *size),
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[pad] * 4,
+            output_padding=[output_padding] * 2,
+        )
+
+    def resize(self, x: str, scale: int, mode: str = "nearest") -> str:
+        """Resize of the spatial axes by an integer factor (scales input, opset >= 13)."""
+        n, c, h, w = self.shapes[x]
+        name = self.fresh("resize")
+        scales = self.const(f"{name}_scales", np.array([1, 1, scale, scale], dtype=np.float32))
+        attrs: dict[str, object] = {"mode": mode}
+        if mode == "nearest":
+            attrs.update(coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        return self._emit(name, "Resize", [x, "", scales], (n, c, h * scale, w * scale), **attrs)
+
     def bn(self, x: str, gamma_scale: float = 1.0, eps: float = 1e-5) -> str:
         """Inference BatchNormalization with random statistics.
 
@@ -173,6 +207,61 @@ class GraphBuilder:
 
     def softmax(self, x: str, axis: int = -1) -> str:
         return self.node("Softmax", [x], self.shapes[x], axis=axis)
+
+    def scalar(self, op_type: str, x: str, value: float) -> str:
+        """x <op> c with a scalar initializer c (Mul, Div, Add, Pow, ...)."""
+        c = self.const(self.fresh("c"), np.array(value, dtype=np.float32))
+        return self.node(op_type, [x, c], self.shapes[x])
+
+    def binary(self, op_type: str, a: str, b: str) -> str:
+        """Element-wise op of two tensors with numpy broadcasting."""
+        shape = tuple(np.broadcast_shapes(self.shapes[a], self.shapes[b]))
+        return self.node(op_type, [a, b], shape)
+
+    def unary(self, op_type: str, x: str, **attrs: object) -> str:
+        return self.node(op_type, [x], self.shapes[x], **attrs)
+
+    def silu(self, x: str) -> str:
+        """x * sigmoid(x), as exporters write SiLU/Swish."""
+        return self.binary("Mul", x, self.unary("Sigmoid", x))
+
+    def gelu(self, x: str) -> str:
+        """Exact GELU as torch.onnx exports it: x * 0.5 * (1 + erf(x / sqrt(2)))."""
+        e = self.scalar("Add", self.unary("Erf", self.scalar("Div", x, float(np.sqrt(2.0)))), 1.0)
+        return self.scalar("Mul", self.binary("Mul", x, e), 0.5)
+
+    def layer_norm(self, x: str, eps: float = 1e-5) -> str:
+        """LayerNormalization over the last axis, scale ~ 1 and bias ~ 0."""
+        d = self.shapes[x][-1]
+        name = self.fresh("ln")
+        scale = self.const(f"{name}_scale", self.rng.uniform(0.8, 1.2, d))
+        bias = self.const(f"{name}_bias", self.rng.normal(0.0, 0.1, d))
+        return self._emit(
+            name, "LayerNormalization", [x, scale, bias], self.shapes[x], axis=-1, epsilon=eps
+        )
+
+    def matmul(self, a: str, b: str) -> str:
+        """MatMul of two activations (batch dims broadcast)."""
+        sa, sb = self.shapes[a], self.shapes[b]
+        batch = tuple(np.broadcast_shapes(sa[:-2], sb[:-2]))
+        return self.node("MatMul", [a, b], (*batch, sa[-2], sb[-1]))
+
+    def concat(self, xs: Sequence[str], axis: int) -> str:
+        shape = list(self.shapes[xs[0]])
+        shape[axis] = sum(self.shapes[x][axis] for x in xs)
+        return self.node("Concat", list(xs), tuple(shape), axis=axis)
+
+    def split(self, x: str, sizes: Sequence[int], axis: int) -> list[str]:
+        """Split into pieces of `sizes` along `axis` (opset >= 13: sizes as an input)."""
+        name = self.fresh("split")
+        outs = [f"{name}_{i}" for i in range(len(sizes))]
+        sizes_t = self.const(f"{name}_sizes", np.array(sizes, dtype=np.int64))
+        self.graph.node.append(helper.make_node("Split", [x, sizes_t], outs, name=name, axis=axis))
+        for out, size in zip(outs, sizes, strict=True):
+            shape = list(self.shapes[x])
+            shape[axis] = size
+            self.shapes[out] = tuple(shape)
+        return outs
 
     # ----- pooling and reshaping -------------------------------------------------------
 

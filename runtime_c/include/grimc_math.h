@@ -64,6 +64,19 @@ static inline float grimc_sigmoid(float x) {
 
 static inline float grimc_tanh(float x) { return tanhf(x); }
 
+/* SiLU (Swish): x * sigmoid(x). */
+static inline float grimc_silu(float x) { return x * grimc_sigmoid(x); }
+
+/* Gelu, exact form: x/2 (1 + erf(x / sqrt 2)). */
+static inline float grimc_gelu(float x) {
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+}
+
+/* Gelu, tanh form: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+static inline float grimc_gelu_tanh(float x) {
+    return 0.5f * x * (1.0f + tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
 /* Elu: x for x >= 0, alpha * (exp(x) - 1) otherwise. */
 static inline float grimc_elu(float x, float alpha) {
     return x < 0.0f ? alpha * expm1f(x) : x;

@@ -106,17 +106,22 @@ class NodeTest:
 
 COMPILE_TIME_INPUTS: dict[str, tuple[int, ...]] = {
     "Conv": (1, 2),  # W, B: "graph.conv: weights must be constant"
+    "ConvTranspose": (1, 2),  # W, B
     "RNN": (1, 2, 3, 4),  # W, R, B, sequence_lens
     "GRU": (1, 2, 3, 4),
     "LSTM": (1, 2, 3, 4, 7),  # ... and the peepholes P
-    "Clip": (1, 2),  # min, max
-    "Sub": (1,),  # x - c and x / c only
-    "Div": (1,),
     "Dropout": (1, 2),  # ratio, training_mode
     "Reshape": (1,),  # shape
     "Squeeze": (1,),  # axes
     "Unsqueeze": (1,),
     "ConstantOfShape": (0,),
+    "Slice": (1, 2, 3, 4),  # starts, ends, axes, steps
+    "Split": (1,),  # split
+    "Pad": (1, 2, 3),  # pads, constant_value, axes
+    "Expand": (1,),  # shape
+    "Resize": (1, 2, 3),  # roi, scales, sizes
+    "LayerNormalization": (1, 2),  # scale, bias
+    **dict.fromkeys(("ReduceMax", "ReduceMin", "ReduceSum", "ReduceMean"), (1,)),  # axes
 }
 """ONNX input positions grimc needs at compile time, per op type.
 

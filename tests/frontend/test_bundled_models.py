@@ -36,11 +36,17 @@ IMPORTS = (
             "MaxPool2d", "MaxPool2d_stride_padding_dilation",
             "PReLU_1d", "PReLU_1d_multiparam", "PReLU_2d", "PReLU_2d_multiparam", "PReLU_3d", "PReLU_3d_multiparam",
             "PixelShuffle", "ReLU", "Sigmoid", "Softmax", "Tanh", "softmax_functional_dim3", "softmax_lastdim",
+            "PoissonNLLLLoss_no_reduce", "Softmin", "Softsign",
+            "ConvTranspose2d", "ConvTranspose2d_no_bias",
+            "ConstantPad2d", "GLU", "GLU_dim", "ReflectionPad2d", "ReplicationPad2d", "ZeroPad2d",
         ]
     ]
     + [
         f"pytorch-operator/test_operator_{n}"
-        for n in ["addmm", "clip", "concat2", "conv", "flatten", "maxpool", "mm", "permute2", "view"]
+        for n in ["addmm", "clip", "concat2", "conv", "convtranspose", "flatten", "maxpool", "mm", "permute2", "view",
+                  "basic", "exp", "max", "min", "params", "pow", "sqrt", "symbolic_override_nested",
+                  "chunk", "index", "pad", "reduced_mean", "reduced_mean_keepdim", "reduced_sum",
+                  "reduced_sum_keepdim"]
     ]
     + ["simple/test_single_relu_model"]
 )  # fmt: skip
@@ -56,10 +62,8 @@ FAILS: dict[str, str] = {
         "MaxPool3d", "MaxPool3d_stride", "MaxPool3d_stride_padding",
     ]},
     **{f"pytorch-converted/test_{n}": f"({op}): {UNSUPPORTED_OP}" for n, op in [
-        ("ConstantPad2d", "Pad"), ("ConvTranspose2d", "ConvTranspose"), ("ConvTranspose2d_no_bias", "ConvTranspose"),
-        ("ELU", "Elu"), ("GLU", "Split"), ("GLU_dim", "Split"), ("LogSoftmax", "LogSoftmax"),
-        ("PoissonNLLLLoss_no_reduce", "Exp"), ("ReflectionPad2d", "Pad"), ("ReplicationPad2d", "Pad"),
-        ("SELU", "Selu"), ("Softmin", "Neg"), ("Softplus", "Softplus"), ("Softsign", "Abs"), ("ZeroPad2d", "Pad"),
+        ("ELU", "Elu"), ("LogSoftmax", "LogSoftmax"),
+        ("SELU", "Selu"), ("Softplus", "Softplus"),
         ("log_softmax_dim3", "LogSoftmax"), ("log_softmax_lastdim", "LogSoftmax"),
     ]},
     "pytorch-converted/test_Embedding": "input '0' has dtype int64",
@@ -70,12 +74,8 @@ FAILS: dict[str, str] = {
     ]},
     "pytorch-operator/test_operator_non_float_params": "input '0' has dtype int64",
     **{f"pytorch-operator/test_operator_{n}": f"({op}): {UNSUPPORTED_OP}" for n, op in [
-        ("basic", "Neg"), ("chunk", "Split"), ("convtranspose", "ConvTranspose"), ("exp", "Exp"),
-        ("index", "Slice"), ("max", "Max"), ("min", "Min"), ("pad", "Pad"), ("params", "Neg"), ("pow", "Pow"),
-        ("reduced_mean", "ReduceMean"), ("reduced_mean_keepdim", "ReduceMean"), ("reduced_sum", "ReduceSum"),
-        ("reduced_sum_keepdim", "ReduceSum"), ("repeat", "Tile"), ("repeat_dim_overflow", "Tile"),
-        ("selu", "Selu"), ("sqrt", "Sqrt"), ("symbolic_override", "InstanceNormalization"),
-        ("symbolic_override_nested", "Neg"),
+        ("repeat", "Tile"), ("repeat_dim_overflow", "Tile"),
+        ("selu", "Selu"), ("symbolic_override", "InstanceNormalization"),
     ]},
     **{f"simple/test_expand_shape_model{i}": "input 'shape' has dtype int64" for i in range(1, 5)},
     "simple/test_gradient_of_add": f"(ai.onnx.preview.training.Gradient): {UNSUPPORTED_OP}",
@@ -118,7 +118,7 @@ def test_bundled_model_imports(key: str) -> None:
         tuple(d.dim_value for d in o.type.tensor_type.shape.dim) for o in onnx_model.graph.output
     ]
     assert result_shapes(module) == declared
-    convs = sum(n.op_type == "Conv" for n in onnx_model.graph.node)
+    convs = sum(n.op_type in ("Conv", "ConvTranspose") for n in onnx_model.graph.node)
     assert len(ops(module, "graph.conv")) == convs
 
 

@@ -107,7 +107,7 @@ def test_constant_full_sequence_lens_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("op_type", "kwargs", "message"),
     [
-        ("GRU", {"layout": 1}, "layout=1"),
+        ("GRU", {"layout": 2}, "layout must be 0 or 1"),
         (
             "LSTM",
             {"activations": ["Relu", "Tanh", "Tanh"]},

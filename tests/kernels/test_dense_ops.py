@@ -336,6 +336,21 @@ CASES: dict[str, Callable[[], Case]] = {
         }.items()
         for cip in (0, 1)
     },
+    **{
+        f"avg_pool_dilated_{name}_cip{cip}": (
+            lambda kw=kw, cip=cip: Case(
+                [node("AveragePool", ["x"], count_include_pad=cip, **kw)],
+                [("x", (2, 3, 11, 13))],
+                opset=19,
+            )
+        )
+        for name, kw in {
+            "pad": dict(kernel_shape=[3, 2], strides=[1, 2], pads=[2, 1, 1, 1], dilations=[2, 3]),
+            "ceil": dict(kernel_shape=[2, 3], strides=[2, 3], pads=[1, 0, 0, 2], dilations=[3, 2],
+                         ceil_mode=1),
+        }.items()
+        for cip in (0, 1)
+    },  # fmt: skip
     "avg_pool_1d": lambda: Case(
         [node("AveragePool", ["x"], kernel_shape=[4], strides=[3], pads=[2, 1], ceil_mode=1)],
         [("x", (2, 3, 20))],
@@ -426,6 +441,7 @@ QEMU_CASES = [
     "add_per_channel",
     "mul_rows_sigmoid",
     "avg_pool_ceil_cip1",
+    "avg_pool_dilated_ceil_cip1",
     "max_pool_dilated",
     "softmax_inner",
     "lrn",

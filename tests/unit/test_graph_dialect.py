@@ -90,9 +90,43 @@ BAD = {
     ),
     "i32 tensor": ("graph.relu %i : tensor<2xi32> -> tensor<2xi32>", "f32"),
     "unknown activation": (
-        "graph.add %a, %a {act = #graph.act<gelu>} : tensor<2x3xf32>, tensor<2x3xf32> "
+        "graph.add %a, %a {act = #graph.act<softsign>} : tensor<2x3xf32>, tensor<2x3xf32> "
         "-> tensor<2x3xf32>",
         "unknown activation",
+    ),
+    "slice outside": (
+        "graph.slice %a {starts = array<i64: 0, 2>, steps = array<i64: 1, 1>} : tensor<2x3xf32> "
+        "-> tensor<2x2xf32>",
+        "axis 1 reads outside the input",
+    ),
+    "reflect pad too wide": (
+        'graph.pad %a {pads = array<i64: 2, 0, 0, 0>, mode = "reflect", value = 0.0 : f32} '
+        ": tensor<2x3xf32> -> tensor<4x3xf32>",
+        "reflect pads must be smaller",
+    ),
+    "pad shape": (
+        'graph.pad %a {pads = array<i64: 1, 0, 0, 0>, mode = "edge", value = 0.0 : f32} '
+        ": tensor<2x3xf32> -> tensor<2x3xf32>",
+        "result must be [3, 3]",
+    ),
+    "expand": ("graph.expand %a : tensor<2x3xf32> -> tensor<4x3xf32>", "broadcast"),
+    "resize mode": (
+        'graph.resize %a {mode = "cubic", coordinate_mode = "half_pixel", nearest_mode = "floor", '
+        "scales = [1.0 : f32, 2.0 : f32]} : tensor<2x3xf32> -> tensor<2x6xf32>",
+        "mode must be nearest or linear",
+    ),
+    "where shape": (
+        "graph.where %a, %a, %b : tensor<2x3xf32>, tensor<2x3xf32>, tensor<4x5xf32> -> tensor<2x3xf32>",
+        "do not broadcast",
+    ),
+    "reduce axes": (
+        'graph.reduce %a {kind = "sum", axes = array<i64: 1, 0>, keepdims = 1 : i64} '
+        ": tensor<2x3xf32> -> tensor<1x1xf32>",
+        "axes must be sorted",
+    ),
+    "gelu approximate": (
+        'graph.gelu %a {approximate = "fast"} : tensor<2x3xf32> -> tensor<2x3xf32>',
+        "approximate must be",
     ),
 }
 

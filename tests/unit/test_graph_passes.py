@@ -20,7 +20,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Block, Operation, Region, SSAValue
 
 from grimc.dialects import graph as g
@@ -119,6 +119,13 @@ _ACT_NODES = {
     "hard_swish": "HardSwish",
     "leaky_relu": "LeakyRelu",
     "hard_sigmoid": "HardSigmoid",
+    "exp": "Exp",
+    "log": "Log",
+    "sqrt": "Sqrt",
+    "neg": "Neg",
+    "abs": "Abs",
+    "reciprocal": "Reciprocal",
+    "erf": "Erf",
 }
 
 
@@ -150,6 +157,20 @@ class OnnxExporter:
             return self.node(
                 "Clip", [x, self.const(np.float32(p[0])), self.const(np.float32(p[1]))]
             )
+        if kind == "not":  # 1 - x, as on 0/1 booleans
+            return self.node("Sub", [self.const(np.float32(1)), x])
+        if kind == "silu":
+            return self.node("Mul", [x, self.node("Sigmoid", [x])])
+        if kind in ("gelu", "gelu_tanh"):  # opset 18 has no Gelu: spelled out
+            if kind == "gelu":
+                inner = self.node("Erf", [self.node("Mul", [x, self.const(np.float32(0.5**0.5))])])
+            else:
+                cube = self.node("Mul", [x, self.node("Mul", [x, x])])
+                u = self.node("Add", [x, self.node("Mul", [cube, self.const(np.float32(0.044715))])])
+                c = np.float32((2 / np.pi) ** 0.5)
+                inner = self.node("Tanh", [self.node("Mul", [u, self.const(c)])])
+            half = self.node("Mul", [x, self.const(np.float32(0.5))])
+            return self.node("Add", [half, self.node("Mul", [half, inner])])
         names = {"leaky_relu": ("alpha",), "hard_sigmoid": ("alpha", "beta")}.get(kind, ())
         return self.node(_ACT_NODES[kind], [x], **dict(zip(names, p, strict=True)))
 
@@ -382,6 +403,16 @@ CONSTANT_CASES = {
     g.HardSigmoidOp: lambda w: g.HardSigmoidOp(
         w((3, 4)), alpha=g.f32_attr(0.3), beta=g.f32_attr(0.6)
     ),
+    g.SiluOp: lambda w: g.SiluOp(w((3, 4))),
+    g.ExpOp: lambda w: g.ExpOp(w((3, 4))),
+    g.LogOp: lambda w: g.LogOp(w((3, 4), positive=True)),
+    g.SqrtOp: lambda w: g.SqrtOp(w((3, 4), positive=True)),
+    g.NegOp: lambda w: g.NegOp(w((3, 4))),
+    g.AbsOp: lambda w: g.AbsOp(w((3, 4))),
+    g.ReciprocalOp: lambda w: g.ReciprocalOp(w((3, 4))),
+    g.ErfOp: lambda w: g.ErfOp(w((3, 4))),
+    g.GeluOp: lambda w: g.GeluOp(w((3, 4)), approximate=StringAttr("tanh")),
+    g.NotOp: lambda w: g.NotOp(w((3, 4))),
 }
 """One op per evaluator type, built from `w(shape)` -> a random constant."""
 

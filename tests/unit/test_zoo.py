@@ -42,6 +42,13 @@ REDUCED: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("lstm", {**SMALL_RNN, "direction": "bidirectional", "peepholes": True}, (7, 1, 32)),
     ("rnn", {**SMALL_RNN, "num_layers": 1, "num_classes": 3}, (7, 1, 3)),
     ("rnn", {**SMALL_RNN, "direction": "bidirectional"}, (7, 1, 32)),
+    ("bert_encoder", {"seq_len": 8, "hidden": 32, "heads": 2, "num_layers": 2}, (1, 8, 32)),
+    ("text_recognizer", {"image_width": 64, "width": 0.25, "hidden": 32}, (1, 8, 97)),
+    ("yolo_detector", {"image_size": 64, "width": 0.25, "num_classes": 3}, (1, 7, 84)),
+    ("fpn_text_detector", {"image_size": 64, "width": 0.25}, (1, 1, 64, 64)),
+    ("super_resolution", {"image_size": 8, "upscale": 4}, (1, 1, 32, 32)),
+    ("super_resolution", {"image_size": 8, "upsample": "conv_transpose"}, (1, 1, 16, 16)),
+    ("log_mel", {"frames": 10, "n_fft": 128, "n_mels": 16}, (1, 10, 16)),
 ]
 
 FULL: list[tuple[str, tuple[int, ...]]] = [
@@ -54,6 +61,18 @@ FULL: list[tuple[str, tuple[int, ...]]] = [
     ("rnn", (100, 1, 1024)),
 ]
 
+TINY: dict[str, dict[str, Any]] = {
+    "bert_encoder": {"seq_len": 8, "hidden": 32, "heads": 2, "num_layers": 1},
+    "text_recognizer": {"image_width": 64, "width": 0.25, "hidden": 32, "num_layers": 1},
+    "yolo_detector": {"image_size": 32, "width": 0.25, "num_classes": 3},
+    "fpn_text_detector": {"image_size": 32, "width": 0.25},
+    "super_resolution": {"image_size": 8, "width": 0.25},
+    "log_mel": {"frames": 4, "n_fft": 64, "n_mels": 8},
+}
+
+WEIGHTLESS = {"log_mel"}
+"""Models whose constants are all computed (DFT bases, filter banks): no seed to vary."""
+
 PLAIN_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
@@ -63,6 +82,8 @@ def tiny(name: str) -> dict[str, Any]:
         return dict(SMALL_RNN)
     if name == "small_cnn":
         return {}
+    if name in TINY:
+        return dict(TINY[name])
     return {"image_size": 32, "width": 0.125}
 
 
@@ -108,7 +129,8 @@ def test_deterministic_and_seeded(name: str) -> None:
     kwargs = tiny(name)
     first = zoo.build(name, **kwargs).SerializeToString()
     assert zoo.build(name, **kwargs).SerializeToString() == first
-    assert zoo.build(name, seed=1, **kwargs).SerializeToString() != first
+    if name not in WEIGHTLESS:
+        assert zoo.build(name, seed=1, **kwargs).SerializeToString() != first
 
 
 @pytest.mark.parametrize("name", sorted(zoo.MODELS))

@@ -1,8 +1,9 @@
 """Standalone element-wise activations (those not fused into a producer).
 
-relu and clip run as gv_* vector loops (`act_vector`); the others call the
-scalar grimc_math.h functions (ONNX semantics, libm exp/tanh). Large tensors
-are cut into cache-line-aligned chunks, one per thread.
+Every kind runs as a gv_* vector loop (`act_vector`): the transcendental ones
+(sigmoid, tanh, exp, log, erf, gelu, silu) use the polynomial vector math of
+grimc_simd.h. Large tensors are cut into cache-line-aligned chunks, one per
+thread.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def chunk_tasks(threads: int, n: int) -> int:
     graph.TanhOp,
     graph.HardSigmoidOp,
     graph.HardSwishOp,
+    *graph.UNARY_MATH_OPS,
 )
 def lower_activation(op: graph.UnaryOp, ctx: LoweringContext) -> KernelInstance:
     n = numel(op.x)

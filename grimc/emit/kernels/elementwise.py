@@ -1,6 +1,8 @@
-"""Element-wise `graph.add`, `graph.mul`, `graph.sum`, `graph.prelu` with broadcasting.
+"""Element-wise `graph.add`, `graph.mul`, `graph.sub`, `graph.div`, `graph.pow`,
+`graph.sum`, `graph.max`, `graph.min`, `graph.prelu`, the comparisons and logic
+ops on 0/1 boolean tensors and `graph.where`, with broadcasting.
 
-All four lower to the `eltwise` template. Broadcasting is resolved at compile
+All lower to the `eltwise` template (`op` names the gv_* combining function). Broadcasting is resolved at compile
 time: the output shape and every input's strides (0 on broadcast axes) are
 collapsed so that adjacent axes merge whenever every input walks them as one
 (`collapse`). What remains is `rows` outer rows of `inner` contiguous output
@@ -110,15 +112,36 @@ def eltwise_kernel(
     )
 
 
-@lowers(graph.AddOp, graph.MulOp)
+BINARY_KINDS: dict[type[graph.BinaryOp], str] = {
+    graph.AddOp: "add",
+    graph.MulOp: "mul",
+    graph.SubOp: "sub",
+    graph.DivOp: "div",
+    graph.PowOp: "pow",
+    graph.EqualOp: "equal",
+    graph.LessOp: "less",
+    graph.LessOrEqualOp: "less_or_equal",
+    graph.AndOp: "and",
+    graph.OrOp: "or",
+}
+"""The `eltwise` combining function of each binary op (gv_<kind> in grimc_simd.h)."""
+
+VARIADIC_KINDS: dict[type, str] = {graph.SumOp: "add", graph.MaxOp: "max", graph.MinOp: "min"}
+
+
+@lowers(*BINARY_KINDS)
 def lower_binary(op: graph.BinaryOp, ctx: LoweringContext) -> KernelInstance:
-    kind = "add" if isinstance(op, graph.AddOp) else "mul"
-    return eltwise_kernel(ctx, kind, [op.lhs, op.rhs], op.y, act_params(op.act))
+    return eltwise_kernel(ctx, BINARY_KINDS[type(op)], [op.lhs, op.rhs], op.y, act_params(op.act))
 
 
-@lowers(graph.SumOp)
-def lower_sum(op: graph.SumOp, ctx: LoweringContext) -> KernelInstance:
-    return eltwise_kernel(ctx, "add", list(op.inputs), op.y, None)
+@lowers(*VARIADIC_KINDS)
+def lower_variadic(op: graph.SumOp | graph.VariadicOp, ctx: LoweringContext) -> KernelInstance:
+    return eltwise_kernel(ctx, VARIADIC_KINDS[type(op)], list(op.inputs), op.y, None)
+
+
+@lowers(graph.WhereOp)
+def lower_where(op: graph.WhereOp, ctx: LoweringContext) -> KernelInstance:
+    return eltwise_kernel(ctx, "where", [op.cond, op.x, op.y_in], op.y, None)
 
 
 @lowers(graph.PReluOp)

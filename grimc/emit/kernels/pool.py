@@ -5,10 +5,10 @@ offset (kh, kw) becomes one pass over a contiguous range of output columns,
 `y[ow] = max(y[ow], x[ih][ow*sw + kw*dw - pl])`: no bounds check in the inner
 loop, which clang vectorizes (stride-2 loads included). The column range of
 each kw is a compile-time constant (it does not depend on the row). Averages
-divide by a separable count: rows (run time) x columns (a small table),
-following onnxruntime: with count_include_pad the window is clipped to the
-padded input (so ceil_mode overhang is not counted), without it only real
-pixels count. N*C planes are split over threads.
+divide by a separable count: rows x columns (two small tables of window taps,
+dilation included), following onnxruntime: with count_include_pad the window
+is clipped to the padded input (so ceil_mode overhang is not counted), without
+it only real pixels count. N*C planes are split over threads.
 """
 
 from __future__ import annotations
@@ -33,18 +33,22 @@ def column_passes(
     return passes
 
 
-def column_counts(
-    width: int, out_w: int, kernel: int, stride: int, pads: tuple[int, int], include_pad: bool
+def window_counts(
+    width: int,
+    out_w: int,
+    kernel: int,
+    stride: int,
+    pads: tuple[int, int],
+    dilation: int,
+    include_pad: bool,
 ) -> list[int]:
-    """Per output column: how many window columns the average divides by."""
-    counts = []
-    for ow in range(out_w):
-        start = ow * stride - pads[0]
-        if include_pad:
-            counts.append(min(start + kernel, width + pads[1]) - start)
-        else:
-            counts.append(min(start + kernel, width) - max(start, 0))
-    return counts
+    """Per output position along one axis: how many window taps the average
+    divides by (taps inside the input, or inside the padded input)."""
+    lo, hi = (-pads[0], width + pads[1]) if include_pad else (0, width)
+    return [
+        sum(lo <= o * stride - pads[0] + t * dilation < hi for t in range(kernel))
+        for o in range(out_w)
+    ]
 
 
 def _window(op: graph.PoolOp) -> dict[str, int | list[int]]:
@@ -52,8 +56,7 @@ def _window(op: graph.PoolOp) -> dict[str, int | list[int]]:
     xs, ys = shape(op.x), shape(op.y)
     kernel = list(graph.ints(op.kernel_shape))
     strides, pads = list(graph.ints(op.strides)), list(graph.ints(op.pads))
-    dil = list(graph.ints(op.dilations)) if isinstance(op, graph.MaxPoolOp) else []
-    dil = dil or [1] * len(kernel)
+    dil = list(graph.ints(op.dilations)) or [1] * len(kernel)
     if len(kernel) == 1:
         return dict(
             H=1,
@@ -108,8 +111,11 @@ def lower_pool(op: graph.PoolOp, ctx: LoweringContext) -> KernelInstance:
         "ntasks": plane_tasks(ctx, planes, numel(op.x)),
     }
     if not is_max:
-        params["col_counts"] = column_counts(
-            w["W"], w["OW"], w["KW"], w["SW"], (w["PL"], w["PR"]), include_pad
+        params["col_counts"] = window_counts(
+            w["W"], w["OW"], w["KW"], w["SW"], (w["PL"], w["PR"]), w["DW"], include_pad
+        )
+        params["row_counts"] = window_counts(
+            w["H"], w["OH"], w["KH"], w["SH"], (w["PT"], w["PB"]), w["DH"], include_pad
         )
     return KernelInstance(
         kind="pool2d",

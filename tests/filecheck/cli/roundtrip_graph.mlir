@@ -21,6 +21,34 @@ builtin.module {
     %cl = graph.clip %hs {min = 0.0 : f32, max = 6.0 : f32} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
     %lr = graph.leaky_relu %cl {alpha = 0.01 : f32} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
     %hsg = graph.hard_sigmoid %lr {alpha = 0.2 : f32, beta = 0.5 : f32} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %si = graph.silu %hsg : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %ex = graph.exp %si : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %lg = graph.log %ex : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %sq = graph.sqrt %lg : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %ng = graph.neg %sq : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %ab = graph.abs %ng : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %rc = graph.reciprocal %ab : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %ef = graph.erf %rc : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %ge2 = graph.gelu %ef {approximate = "tanh"} : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %sb = graph.sub %ge2, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %dv = graph.div %sb, %s {act = #graph.act<gelu>} : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %pw = graph.pow %dv, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %mx = graph.max %pw, %s, %x : tensor<1x4x8x8xf32>, tensor<4x1x1xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %mn = graph.min %mx, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %eq = graph.equal %mn, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %ls = graph.less %mn, %x : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %le = graph.less_or_equal %mn, %x : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %an = graph.and %eq, %ls : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %or = graph.or %an, %le : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %nt = graph.not %or : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+    %wh = graph.where %nt, %mn, %s : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
+    %sl = graph.slice %wh {starts = array<i64: 0, 3, 7, 0>, steps = array<i64: 1, -1, -2, 3>} : tensor<1x4x8x8xf32> -> tensor<1x4x4x3xf32>
+    %pd = graph.pad %sl {pads = array<i64: 0, 0, 1, 2, 0, 0, 2, 1>, mode = "reflect", value = 0.0 : f32} : tensor<1x4x4x3xf32> -> tensor<1x4x7x6xf32>
+    %xp = graph.expand %s : tensor<4x1x1xf32> -> tensor<2x4x3x1xf32>
+    %rz = graph.resize %pd {mode = "linear", coordinate_mode = "half_pixel", nearest_mode = "floor", scales = [1.0 : f32, 1.0 : f32, 2.0 : f32, 1.5 : f32]} : tensor<1x4x7x6xf32> -> tensor<1x4x14x9xf32>
+    %rd = graph.reduce %rz {kind = "mean", axes = array<i64: 2, 3>, keepdims = 0 : i64} : tensor<1x4x14x9xf32> -> tensor<1x4xf32>
+    %lnw = graph.weight "ln_g" : tensor<8x8xf32>
+    %ln, %lnm, %lni = graph.layer_norm %x, %lnw bias(%lnw : tensor<8x8xf32>) {axis = 2 : i64, epsilon = 1.0e-05 : f32} : tensor<1x4x8x8xf32>, tensor<8x8xf32> -> tensor<1x4x8x8xf32>, tensor<1x4x1x1xf32>, tensor<1x4x1x1xf32>
     %pr = graph.prelu %hsg, %s : tensor<1x4x8x8xf32>, tensor<4x1x1xf32> -> tensor<1x4x8x8xf32>
     %g = graph.weight "bn_g" : tensor<4xf32>
     %bn = graph.batch_norm %pr, %g, %b, %b, %g {epsilon = 1.0e-05 : f32} : tensor<1x4x8x8xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32> -> tensor<1x4x8x8xf32>
@@ -65,6 +93,33 @@ builtin.module {
 // CHECK:      graph.clip
 // CHECK:      graph.leaky_relu
 // CHECK:      graph.hard_sigmoid
+// CHECK:      graph.silu
+// CHECK:      graph.exp
+// CHECK:      graph.log
+// CHECK:      graph.sqrt
+// CHECK:      graph.neg
+// CHECK:      graph.abs
+// CHECK:      graph.reciprocal
+// CHECK:      graph.erf
+// CHECK:      graph.gelu {{.*}}approximate = "tanh"
+// CHECK:      graph.sub
+// CHECK:      graph.div {{.*}}#graph.act<gelu>
+// CHECK:      graph.pow
+// CHECK:      graph.max
+// CHECK:      graph.min
+// CHECK:      graph.equal
+// CHECK:      graph.less
+// CHECK:      graph.less_or_equal
+// CHECK:      graph.and
+// CHECK:      graph.or
+// CHECK:      graph.not
+// CHECK:      graph.where
+// CHECK:      graph.slice {{.*}}steps = array<i64: 1, -1, -2, 3>
+// CHECK:      graph.pad {{.*}}mode = "reflect"
+// CHECK:      graph.expand
+// CHECK:      graph.resize {{.*}}mode = "linear"
+// CHECK:      graph.reduce {{.*}}kind = "mean"
+// CHECK:      graph.layer_norm {{.*}}bias({{.*}}axis = 2 : i64
 // CHECK:      graph.prelu
 // CHECK:      graph.batch_norm
 // CHECK:      graph.max_pool {{.*}}ceil_mode = 1

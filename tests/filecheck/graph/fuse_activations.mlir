@@ -121,3 +121,24 @@ func.func @residual_not_fused(%x: tensor<1x4x8x8xf32>, %w: tensor<4x4x3x3xf32>, 
   %e = graph.add %c4, %x : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
   func.return %r, %b, %d, %e : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>
 }
+
+// SiLU as exporters write it: the conv output feeds both a sigmoid and the mul
+// (two users), yet x * sigmoid(x) becomes one silu that then fuses into the conv.
+// With a third user of the conv output it stays one standalone silu.
+// CHECK-LABEL: func.func @silu
+// CHECK-NEXT:  %[[C:.*]] = graph.conv %x, %w {{.*}}act = #graph.act<silu>}
+// CHECK-NEXT:  %[[D:.*]] = graph.conv %x, %w
+// CHECK-NOT:   act
+// CHECK-NEXT:  %[[S:.*]] = graph.silu %[[D]]
+// CHECK-NEXT:  %[[R:.*]] = graph.relu %[[D]]
+// CHECK-NEXT:  func.return %[[C]], %[[S]], %[[R]]
+func.func @silu(%x: tensor<1x4x8x8xf32>, %w: tensor<4x4x3x3xf32>) -> (tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>) {
+  %c = graph.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x4x8x8xf32>, tensor<4x4x3x3xf32> -> tensor<1x4x8x8xf32>
+  %s = graph.sigmoid %c : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+  %y = graph.mul %s, %c : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+  %d = graph.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x4x8x8xf32>, tensor<4x4x3x3xf32> -> tensor<1x4x8x8xf32>
+  %t = graph.sigmoid %d : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+  %z = graph.mul %d, %t : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+  %r = graph.relu %d : tensor<1x4x8x8xf32> -> tensor<1x4x8x8xf32>
+  func.return %y, %z, %r : tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>, tensor<1x4x8x8xf32>
+}

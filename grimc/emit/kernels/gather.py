@@ -1,0 +1,183 @@
+"""Data movement: `graph.slice`, `graph.pad`, `graph.expand` and nearest
+`graph.resize` as one `axis_gather` kernel; linear `graph.resize` as `resize_linear`.
+
+Each of the gather ops reads, for output index i on axis a, input index
+src_a(i) (or none: the pad value). The lowering computes those per-axis tables
+at compile time (ONNX semantics live here, in numpy), premultiplies them by the
+input strides and puts them in the blob; the template only sums table entries
+and copies, with a memcpy per row when the last axis is read contiguously.
+Linear Resize interpolates over the last two axes (the spatial ones of NCHW;
+the other scales must be 1) from per-axis index pairs and weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from grimc.dialects import graph
+from grimc.emit.kernel import CodegenError, KernelInstance, LoweringContext, lowers, shape
+
+
+def row_strides(dims: Sequence[int]) -> list[int]:
+    strides, step = [0] * len(dims), 1
+    for axis in reversed(range(len(dims))):
+        strides[axis] = step
+        step *= dims[axis]
+    return strides
+
+
+def axis_gather(
+    ctx: LoweringContext,
+    op: graph.SingleInputOp,
+    tables: Sequence[np.ndarray],
+    value: float = 0.0,
+    in_dims: tuple[int, ...] | None = None,
+) -> KernelInstance:
+    """y[i0, i1, ...] = x[t0[i0], t1[i1], ...], or `value` where a table holds -1;
+    `in_dims` views x with the result's rank (leading unit axes) for Expand."""
+    in_dims, out_dims = in_dims or shape(op.x), shape(op.y)
+    offsets = [
+        np.where(t < 0, -1, t * s).astype(np.int32)
+        for t, s in zip(tables, row_strides(in_dims), strict=True)
+    ]
+    last = offsets[-1]
+    contiguous = bool((last >= 0).all() and (np.diff(last) == 1).all())
+    bases = np.cumsum([0] + [len(t) for t in offsets[:-1]]).tolist()
+    return KernelInstance(
+        kind="axis_gather",
+        params={
+            "dims": list(out_dims),
+            "bases": bases,
+            "rows": math.prod(out_dims[:-1]),
+            "contiguous": contiguous,
+            "first": int(last[0]),
+            "value": value,
+        },
+        inputs=[("x", ctx.operand(op.x)), ("tab", ctx.blob(np.concatenate(offsets), "gather", np.int32))],
+        outputs=[("y", ctx.result(op.y))],
+        flops=0,
+    )
+
+
+@lowers(graph.SliceOp)
+def lower_slice(op: graph.SliceOp, ctx: LoweringContext) -> KernelInstance:
+    tables = [
+        start + step * np.arange(n)
+        for start, step, n in zip(graph.ints(op.starts), graph.ints(op.steps), shape(op.y), strict=True)
+    ]
+    return axis_gather(ctx, op, tables)
+
+
+def pad_table(n: int, before: int, after: int, mode: str) -> np.ndarray:
+    """Source index of each padded position on one axis (-1: the constant).
+
+    reflect mirrors without repeating the edge (period 2 (n - 1))."""
+    i = np.arange(-before, n + after)
+    if mode == "edge":
+        return np.clip(i, 0, n - 1)
+    if mode == "reflect":
+        period = 2 * (n - 1) if n > 1 else 1
+        r = np.mod(i, period)
+        return np.where(r < n, r, period - r) if n > 1 else np.zeros_like(i)
+    return np.where((i >= 0) & (i < n), i, -1)
+
+
+@lowers(graph.PadOp)
+def lower_pad(op: graph.PadOp, ctx: LoweringContext) -> KernelInstance:
+    dims, pads = shape(op.x), graph.ints(op.pads)
+    rank = len(dims)
+    tables = [pad_table(n, pads[a], pads[a + rank], op.mode.data) for a, n in enumerate(dims)]
+    return axis_gather(ctx, op, tables, op.value.value.data)
+
+
+@lowers(graph.ExpandOp)
+def lower_expand(op: graph.ExpandOp, ctx: LoweringContext) -> KernelInstance:
+    out_dims = shape(op.y)
+    in_dims = (1,) * (len(out_dims) - len(shape(op.x))) + shape(op.x)
+    tables = [np.arange(m) if n == m else np.zeros(m, np.int64) for n, m in zip(in_dims, out_dims, strict=True)]
+    return axis_gather(ctx, op, tables, in_dims=in_dims)
+
+
+def source_coordinates(n_in: int, n_out: int, scale: float, mode: str) -> np.ndarray:
+    """ONNX Resize coordinate transformation: input coordinate of each output index.
+
+    As in the ONNX reference, the resized length in the formulas is the
+    unrounded n_in * scale; when that is n_out up to float32 rounding (sizes
+    were given, or the scale is exact) it is n_out, as onnxruntime has it."""
+    i = np.arange(n_out, dtype=np.float64)
+    length = n_in * scale
+    if abs(length - n_out) <= 1e-5 * n_out:
+        length = float(n_out)
+    if mode == "align_corners":
+        return np.zeros(n_out) if length == 1 else i * (n_in - 1) / (length - 1)
+    if mode == "asymmetric":
+        return i / scale
+    if mode == "pytorch_half_pixel":
+        return (i + 0.5) / scale - 0.5 if length > 1 else np.zeros(n_out)
+    if mode == "half_pixel_symmetric":
+        adjustment = n_out / (scale * n_in)
+        center = n_in / 2
+        return center * (1 - adjustment) + (i + 0.5) / scale - 0.5
+    return (i + 0.5) / scale - 0.5  # half_pixel
+
+
+def nearest_index(x: np.ndarray, n_in: int, mode: str) -> np.ndarray:
+    if mode == "floor":
+        r = np.floor(x)
+    elif mode == "ceil":
+        r = np.ceil(x)
+    elif mode == "round_prefer_ceil":
+        r = np.floor(x + 0.5)
+    else:  # round_prefer_floor
+        r = np.ceil(x - 0.5)
+    return np.clip(r, 0, n_in - 1).astype(np.int64)
+
+
+@lowers(graph.ResizeOp)
+def lower_resize(op: graph.ResizeOp, ctx: LoweringContext) -> KernelInstance:
+    in_dims, out_dims, scales = shape(op.x), shape(op.y), op.scale_values()
+    coords = [
+        source_coordinates(n, m, float(np.float32(sc)), op.coordinate_mode.data)
+        for n, m, sc in zip(in_dims, out_dims, scales, strict=True)
+    ]
+    if op.mode.data == "nearest":
+        tables = [nearest_index(c, n, op.nearest_mode.data) for c, n in zip(coords, in_dims, strict=True)]
+        return axis_gather(ctx, op, tables)
+    rank = len(in_dims)
+    lead = [a for a in range(max(0, rank - 2)) if in_dims[a] != out_dims[a]]
+    if lead:
+        raise CodegenError(f"graph.resize: linear resize of axis {lead[0]} (only the last two axes)")
+    h_in, w_in = (in_dims[-2] if rank >= 2 else 1), in_dims[-1]
+    h_out, w_out = (out_dims[-2] if rank >= 2 else 1), out_dims[-1]
+    rows = coords[-2] if rank >= 2 else np.zeros(1)
+    h0, h1, hw = _linear_taps(rows, h_in)
+    w0, w1, ww = _linear_taps(coords[-1], w_in)
+    hidx = np.stack([h0 * w_in, h1 * w_in], axis=1).reshape(-1)
+    widx = np.stack([w0, w1], axis=1).reshape(-1)
+    return KernelInstance(
+        kind="resize_linear",
+        params={
+            "outer": math.prod(out_dims[:-2]) if rank >= 2 else 1,
+            "h_in": h_in, "w_in": w_in, "h_out": h_out, "w_out": w_out,
+        },  # fmt: skip
+        inputs=[
+            ("x", ctx.operand(op.x)),
+            ("hi", ctx.blob(hidx, "resize_rows", np.int32)),
+            ("wi", ctx.blob(widx, "resize_cols", np.int32)),
+            ("hw", ctx.blob(hw.astype(np.float32), "resize_row_weights")),
+            ("ww", ctx.blob(ww.astype(np.float32), "resize_col_weights")),
+        ],
+        outputs=[("y", ctx.result(op.y))],
+        flops=6 * math.prod(out_dims),
+    )
+
+
+def _linear_taps(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two neighbours and the weight of the second, coordinates clamped to [0, n-1]."""
+    x = np.clip(x, 0, n - 1)
+    i0 = np.floor(x).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n - 1)
+    return i0, i1, x - i0

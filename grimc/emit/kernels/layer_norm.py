@@ -1,0 +1,33 @@
+"""`graph.layer_norm`: rows of N = prod(x dims from axis) normalized in two
+passes (mean, then the variance of x - mean, which keeps precision when the
+mean is large), gv_* vectors over each row; rows are split over threads
+like the other normalizations' planes (`plane_tasks`)."""
+
+from __future__ import annotations
+
+import math
+
+from grimc.dialects import graph
+from grimc.emit.kernel import KernelInstance, LoweringContext, lowers, shape
+from grimc.emit.kernels.normalization import plane_tasks
+
+
+@lowers(graph.LayerNormOp)
+def lower_layer_norm(op: graph.LayerNormOp, ctx: LoweringContext) -> KernelInstance:
+    dims, axis = shape(op.x), op.axis.value.data
+    rows, n = math.prod(dims[:axis]), math.prod(dims[axis:])
+    inputs = [("x", ctx.operand(op.x)), ("g", ctx.operand(op.scale))]
+    if op.bias is not None:
+        inputs.append(("b", ctx.operand(op.bias)))
+    return KernelInstance(
+        kind="layer_norm",
+        params={
+            "rows": rows,
+            "n": n,
+            "eps": op.epsilon.value.data,
+            "ntasks": plane_tasks(ctx, rows, rows * n),
+        },
+        inputs=inputs,
+        outputs=[("y", ctx.result(op.y)), ("mean", ctx.result(op.mean)), ("inv_std", ctx.result(op.inv_std))],
+        flops=8 * rows * n,
+    )
