@@ -38,6 +38,8 @@ from grimc.emit.kernel import (
     shape,
 )
 from grimc.emit.targets import EmitTarget
+from grimc.limits import ELEMENT_BYTES, MAX_ARENA_BYTES, MAX_TENSOR_BYTES, check_bytes
+from grimc.names import quote_for_message
 from grimc.weights import store_for
 
 TEMPLATES = Path(str(resources.files("grimc.templates")))
@@ -154,11 +156,13 @@ class Generator:
             sparse_format=sparse_format,
         )
 
-    def _new_buffer(self, value: SSAValue) -> ActRef:
-        self.buffers.append(Buffer(numel(value) * 4, len(self.kernels), len(self.kernels)))
-        return ActRef(len(self.buffers) - 1)
+    def _new_buffer(self, value: SSAValue, what: str = "") -> ActRef:
+        owner = value.owner
+        what = what or (f"a result of {owner.name}" if isinstance(owner, Operation) else "an input")
+        return self._new_scratch(numel(value) * ELEMENT_BYTES, what)
 
-    def _new_scratch(self, nbytes: int) -> ActRef:
+    def _new_scratch(self, nbytes: int, what: str = "a scratch buffer") -> ActRef:
+        check_bytes(nbytes, MAX_TENSOR_BYTES, f"{what} (buffer {len(self.buffers)})")
         self.buffers.append(Buffer(nbytes, len(self.kernels), len(self.kernels)))
         return ActRef(len(self.buffers) - 1)
 
@@ -190,9 +194,10 @@ class Generator:
     def _bind_inputs(self, fn: func.FuncOp) -> list[TensorDesc]:
         descs = []
         for i, arg in enumerate(fn.args):
-            ref = self._new_buffer(arg)
+            name = _io_name(fn, i, "input")
+            ref = self._new_buffer(arg, f"input {quote_for_message(name)}")
             self.ctx.refs[arg] = ref
-            descs.append(TensorDesc(_io_name(fn, i, "input"), shape(arg), ref))
+            descs.append(TensorDesc(name, shape(arg), ref))
         return descs
 
     def _bind_outputs(self, fn: func.FuncOp, values: list[SSAValue]) -> list[TensorDesc]:
@@ -226,6 +231,7 @@ class Generator:
         self.kernels.append(kernel)
 
     def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
+        check_bytes(sum(b.nbytes for b in self.buffers), MAX_ARENA_BYTES, "the activation arena")
         env = _jinja_env()
         kernel_sources = [self._render_kernel(env, k) for k in self.kernels]
         common = dict(

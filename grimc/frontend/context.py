@@ -20,6 +20,7 @@ from xdsl.irdl import IRDLOperation
 
 from grimc.dialects.graph import IDENTIFIER, ReshapeOp, WeightOp, shape_of, tensor
 from grimc.errors import GrimcError
+from grimc.limits import FoldBudget, shape_problem
 from grimc.names import quote_for_message
 from grimc.weights import WeightStore
 
@@ -139,6 +140,7 @@ class ImportState:
         self.inferred = inferred
         self.used = used
         self.env: dict[str, Value] = {}
+        self.fold_budget = FoldBudget()
         self._weights: dict[str, SSAValue] = {}
 
     def fail(self, message: str) -> FrontendError:
@@ -151,6 +153,9 @@ class ImportState:
 
     def weight(self, hint: str, array: np.ndarray) -> SSAValue:
         """A new `graph.weight` holding `array` (already float32 and finite)."""
+        problem = shape_problem(array.shape)
+        if problem is not None:
+            raise self.fail(f"tensor {quote_for_message(hint)}: {problem}")
         key = self.store.add(hint, array)
         return self.emit(WeightOp(key, array.shape)).results[0]
 

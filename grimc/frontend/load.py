@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError, Message
 from onnx import numpy_helper, shape_inference, version_converter
 
 from grimc.frontend.context import FrontendError, first_line, node_label
+from grimc.limits import shape_problem
 from grimc.names import quote_for_message
 
 TARGET_OPSET = 17
@@ -107,6 +108,46 @@ def ai_onnx_opset(model: onnx.ModelProto, label: str) -> int:
         if entry.domain in ("", "ai.onnx"):
             return entry.version
     raise FrontendError(f"{label}: model imports no ai.onnx opset")
+
+
+def check_graph(model: onnx.ModelProto, label: str) -> None:
+    """What onnxruntime refuses before looking at any op: versions newer than the
+    installed ONNX knows, and tensor names defined twice (the graph is SSA)."""
+    if model.ir_version > onnx.IR_VERSION:
+        raise FrontendError(
+            f"{label}: IR version {model.ir_version} is newer than this grimc reads "
+            f"(at most {onnx.IR_VERSION})"
+        )
+    latest = onnx.defs.onnx_opset_version()
+    opset = ai_onnx_opset(model, label)
+    if opset > latest:
+        raise FrontendError(
+            f"{label}: ai.onnx opset {opset} is newer than this grimc knows (at most {latest})"
+        )
+    graph = model.graph
+    _unique(label, "graph input", [vi.name for vi in graph.input])
+    _unique(label, "initializer", [t.name for t in graph.initializer])
+    declared = {vi.name for vi in graph.input} | {t.name for t in graph.initializer}
+    defined: set[str] = set()
+    for index, node in enumerate(graph.node):
+        for name in node.output:
+            if not name:
+                continue
+            if name in declared or name in defined:
+                where = node_label(node, index)
+                raise FrontendError(
+                    f"{label}: {where}: output {quote_for_message(name)} is already defined "
+                    "(a tensor may be produced only once)"
+                )
+            defined.add(name)
+
+
+def _unique(label: str, what: str, names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise FrontendError(f"{label}: {what} {quote_for_message(name)} is declared twice")
+        seen.add(name)
 
 
 def check_nodes(model: onnx.ModelProto, label: str) -> None:
@@ -296,7 +337,7 @@ def _input_shape(
             )
         if not shape or min(shape) < 1:
             raise FrontendError(f"{where}: --input-shape dims must be positive, got {list(shape)}")
-        return shape
+        return _within_limits(shape, where)
     if declared is None or None in declared:
         shown = "unknown rank" if declared is None else _format_dims(_symbolic(vi))
         example = "x".join(str(d or 1) for d in declared) if declared else "1x3x224x224"
@@ -304,7 +345,14 @@ def _input_shape(
             f"{where} has a dynamic shape ({shown}); give a static one with "
             f"--input-shape {_cli_name(vi.name)}={example}"
         )
-    return tuple(d for d in declared if d is not None)
+    return _within_limits(tuple(d for d in declared if d is not None), where)
+
+
+def _within_limits(shape: tuple[int, ...], where: str) -> tuple[int, ...]:
+    problem = shape_problem(shape)
+    if problem is not None:
+        raise FrontendError(f"{where}: {problem}")
+    return shape
 
 
 def _dtype_name(elem: int) -> str:
