@@ -90,7 +90,7 @@ def test_ir_file_beyond_the_limit_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "big.mlir"
     path.write_text(
         "builtin.module {\n"
-        f'  func.func @main(%x: {big}) -> {big} {{\n'
+        f"  func.func @main(%x: {big}) -> {big} {{\n"
         f'    %y = "graph.relu"(%x) : ({big}) -> {big}\n'
         f"    func.return %y : {big}\n  }}\n}}\n"
     )
