@@ -1,0 +1,90 @@
+"""Compile-time resources: constant folding cannot be made to build gigabytes,
+and long element-wise chains compile in time linear in their length."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import numpy_helper
+
+from grimc import limits
+from grimc.dialects import graph as g
+from grimc.driver import optimize
+from grimc.frontend import FrontendError, import_onnx
+from tests.adversarial.test_graph_validity import constant_module
+from tests.frontend.helpers import model, node, op_names, rand
+
+
+def constant_of_shape(shape: list[int], name: str = "c") -> onnx.NodeProto:
+    """A node filling `shape` with ones (the shape is an initializer named `<name>_shape`)."""
+    return node(
+        "ConstantOfShape",
+        [f"{name}_shape"],
+        [name],
+        value=numpy_helper.from_array(np.array([1.0], np.float32)),
+    )
+
+
+def generated(*shapes: list[int]) -> onnx.ModelProto:
+    """y = x + c0 + c1 + ...: each c_i a ConstantOfShape of shapes[i]."""
+    names = [f"c{i}" for i in range(len(shapes))]
+    nodes = [constant_of_shape(s, n) for s, n in zip(shapes, names, strict=True)]
+    current = "x"
+    for i, n in enumerate(names):
+        nodes.append(node("Add", [current, n], [f"s{i}"]))
+        current = f"s{i}"
+    inits = {f"{n}_shape": np.array(s, np.int64) for s, n in zip(shapes, names, strict=True)}
+    return model(nodes, {"x": [1]}, [current], inits)
+
+
+def test_a_gigabyte_constant_is_refused_before_it_is_built() -> None:
+    """A 200-byte model asking for 16384 x 16384 ones used to take gigabytes."""
+    source = generated([16384, 16384])
+    assert source.ByteSize() < 300
+    with pytest.raises(FrontendError) as info:
+        import_onnx(source)
+    assert str(info.value) == (
+        "model: node #0 (ConstantOfShape): its constant result of 1073741824 bytes is more than "
+        "grimc computes at compile time (512 MiB per constant, 1024 MiB in all), and the "
+        "operator has no run-time kernel"
+    )
+
+
+def test_generated_constants_share_one_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "MAX_FOLDED_BYTES", 4096)
+    monkeypatch.setattr(limits, "MAX_FOLDED_TOTAL_BYTES", 8192)
+    import_onnx(generated([1024], [1024]))  # 4 KiB each, 8 KiB in all
+    with pytest.raises(FrontendError, match=r"node #2 \(ConstantOfShape\): its constant result"):
+        import_onnx(generated([1024], [1024], [4]))
+    with pytest.raises(FrontendError, match="of 4100 bytes"):
+        import_onnx(generated([1025]))
+
+
+def test_a_large_broadcast_of_constants_runs_at_run_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above the cap the op is not folded: it stays a graph op with the same meaning."""
+    monkeypatch.setattr(limits, "MAX_FOLDED_BYTES", 1024)
+    a, b = rand(64, 1), rand(1, 64, seed=1)
+    source = model(
+        [node("Add", ["a", "b"], ["s"]), node("Mul", ["x", "s"], ["y"])],
+        {"x": [64, 64]},
+        ["y"],
+        {"a": a, "b": b},
+    )
+    module = optimize(import_onnx(source), ["graph-constant-fold"])
+    assert op_names(module) == ["graph.add", "graph.mul"]
+    x = rand(64, 64, seed=2)
+    sess = ort.InferenceSession(source.SerializeToString(), providers=["CPUExecutionProvider"])
+    (expected,) = sess.run(None, {"x": x})
+    np.testing.assert_allclose(x * (a + b), expected, rtol=1e-6)
+
+
+def test_constant_fold_pass_keeps_large_broadcasts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "MAX_FOLDED_BYTES", 1024)
+    module, _ = constant_module(g.AddOp, rand(64, 1), rand(1, 64, seed=1))
+    optimize(module, ["graph-constant-fold"])
+    assert op_names(module) == ["graph.add", "graph.add"]
+    small, _ = constant_module(g.AddOp, rand(8, 1), rand(1, 8, seed=1))
+    optimize(small, ["graph-constant-fold"])
+    assert op_names(small) == ["graph.add"]
