@@ -30,6 +30,7 @@ from grimc.weights import rebind, save_beside
 GRAPH_PIPELINE: tuple[str, ...] = (
     "graph-constant-fold",
     "graph-bn-fold",
+    "graph-fuse-elementwise",
     "graph-fuse-activations",
     "graph-dce",
 )

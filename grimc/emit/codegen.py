@@ -233,7 +233,7 @@ class Generator:
     def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
         check_bytes(sum(b.nbytes for b in self.buffers), MAX_ARENA_BYTES, "the activation arena")
         env = _jinja_env()
-        kernel_sources = [self._render_kernel(env, k) for k in self.kernels]
+        kernel_sources, calls = self._render_kernels(env)
         common = dict(
             prefix=self.prefix,
             t=self.target,
@@ -249,6 +249,8 @@ class Generator:
         header = env.get_template("model.h.j2").render(**common)
         source = env.get_template("model.c.j2").render(
             kernel_sources=kernel_sources,
+            run_parts=run_parts(calls),
+            distinct_kernels=[c.kernel for c in calls if c.callee == c.kernel.fn],
             runtime=runtime_source(),
             **common,
         )
@@ -264,10 +266,52 @@ class Generator:
             buffers=self.buffers,
         )
 
+    def _render_kernels(self, env: jinja2.Environment) -> tuple[list[str], list[Call]]:
+        """Each distinct kernel once, and what every kernel call invokes.
+
+        Kernels whose code differs only in their name (a repeated block, a long
+        chain of one activation) share the first one's function: clang then
+        compiles each distinct kernel once, however often the model repeats it.
+        """
+        sources: list[str] = []
+        first: dict[str, str] = {}
+        calls: list[Call] = []
+        for k in self.kernels:
+            text = self._render_kernel(env, k)
+            callee = first.setdefault(text.replace(k.fn, "\0"), k.fn)
+            if callee == k.fn:
+                sources.append(text)
+            calls.append(Call(k, callee))
+        return sources, calls
+
     def _render_kernel(self, env: jinja2.Environment, k: KernelInstance) -> str:
         names = [f"{family}/{k.kind}.c.j2" for family in self.target.families]
         template = env.select_template(names)
         return template.render(k=k, t=self.target, p=k.params)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One kernel call of `<prefix>_run`: the kernel and the C function it runs."""
+
+    kernel: KernelInstance
+    callee: str
+
+
+KERNELS_PER_PART = 256
+"""Kernel calls per C function of `<prefix>_run` (see `run_parts`)."""
+
+
+def run_parts(calls: list[Call]) -> list[list[tuple[int, Call]]]:
+    """The kernel calls, numbered, cut into parts of at most KERNELS_PER_PART.
+
+    clang inlines each single-use kernel into its caller; with one caller for
+    ten thousand kernels its optimization time grows much faster than the code.
+    A model with more kernels than one part runs them from several non-inlined
+    functions, so build time stays linear in the model size.
+    """
+    numbered = list(enumerate(calls))
+    return [numbered[i : i + KERNELS_PER_PART] for i in range(0, len(numbered), KERNELS_PER_PART)]
 
 
 def _weight_label(op: Operation) -> str:

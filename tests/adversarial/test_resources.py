@@ -11,7 +11,8 @@ from onnx import numpy_helper
 
 from grimc import limits
 from grimc.dialects import graph as g
-from grimc.driver import optimize
+from grimc.driver import build_model, compile_model, optimize
+from grimc.emit.codegen import KERNELS_PER_PART
 from grimc.frontend import FrontendError, import_onnx
 from tests.adversarial.test_graph_validity import constant_module
 from tests.frontend.helpers import model, node, op_names, rand
@@ -88,3 +89,52 @@ def test_constant_fold_pass_keeps_large_broadcasts(monkeypatch: pytest.MonkeyPat
     small, _ = constant_module(g.AddOp, rand(8, 1), rand(1, 8, seed=1))
     optimize(small, ["graph-constant-fold"])
     assert op_names(small) == ["graph.add"]
+
+
+# --------------------------------------------------------------------------
+# long element-wise chains
+
+
+def chain(kinds: list[str], n: int, **attrs: dict) -> onnx.ModelProto:
+    """x -> kinds[0] -> kinds[1] -> ... (n nodes, kinds repeated)."""
+    nodes = []
+    for i in range(n):
+        kind = kinds[i % len(kinds)]
+        nodes.append(node(kind, [f"t{i}" if i else "x"], [f"t{i + 1}"], **attrs.get(kind, {})))
+    return model(nodes, {"x": [2, 40]}, [f"t{n}"])
+
+
+def run_both(source: onnx.ModelProto, tmp_path) -> tuple[np.ndarray, np.ndarray]:
+    x = 4 * rand(2, 40, seed=3)
+    sess = ort.InferenceSession(source.SerializeToString(), providers=["CPUExecutionProvider"])
+    (expected,) = sess.run(None, {"x": x})
+    with build_model(source, tmp_path) as m:
+        (y,) = m.run([x])
+    return y, expected
+
+
+def test_a_clamp_chain_becomes_one_op(tmp_path) -> None:
+    kinds = ["Relu", "Clip", "Relu", "Clip"]
+    bounds = {"c_lo": np.float32(-1.0), "c_hi": np.float32(2.5)}
+    nodes = [
+        node(k, [f"t{i}" if i else "x", *(["c_lo", "c_hi"] if k == "Clip" else [])], [f"t{i + 1}"])
+        for i, k in enumerate(kinds * 50)
+    ]
+    source = model(nodes, {"x": [2, 40]}, [f"t{len(nodes)}"], bounds)
+    assert op_names(optimize(import_onnx(source))) == ["graph.clip"]
+    y, expected = run_both(source, tmp_path)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_long_chain_compiles_as_parts_of_shared_kernels(tmp_path) -> None:
+    """600 alternating sigmoid/tanh kernels: two kernel functions, called from
+    non-inlined parts of at most KERNELS_PER_PART calls, with ORT's results."""
+    source = chain(["Sigmoid", "Tanh"], 600)
+    gen = compile_model(source)
+    assert len(gen.kernels) == 600
+    assert gen.source.count("__attribute__((noinline)) static void k") == 2
+    parts = gen.source.split("__attribute__((noinline)) static void run_part")[1:]
+    assert len(parts) == -(-600 // KERNELS_PER_PART)
+    assert all(part.count("GRIMC_TIMED(") <= KERNELS_PER_PART for part in parts)
+    y, expected = run_both(source, tmp_path)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
