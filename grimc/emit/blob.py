@@ -23,12 +23,13 @@ def _le(a: np.ndarray) -> np.ndarray:
     return a.astype(kind, copy=False)
 
 
-def write_blob(arrays: Sequence[np.ndarray]) -> bytes:
+def write_blob(arrays: Sequence[np.ndarray]) -> bytearray:
     """Serialize arrays in index order, each payload 64-byte aligned.
 
     float32 and int32 arrays keep their type (little-endian); others become float32.
+    Payloads are copied once, straight into the result (weights can be gigabytes).
     """
-    payloads = [_le(np.ascontiguousarray(a)).tobytes() for a in arrays]
+    payloads = [memoryview(_le(np.ascontiguousarray(a))).cast("B") for a in arrays]
     offset = _align(HEADER_BYTES + ENTRY_BYTES * len(payloads))
     table = []
     for payload in payloads:
@@ -37,7 +38,8 @@ def write_blob(arrays: Sequence[np.ndarray]) -> bytes:
     total = offset
     out = bytearray(total)
     struct.pack_into("<8sIIQQ", out, 0, MAGIC, VERSION, len(payloads), total, 0)
+    view = memoryview(out)  # slice assignment into a bytearray would copy the payload first
     for i, ((off, size), payload) in enumerate(zip(table, payloads, strict=True)):
         struct.pack_into("<QQ", out, HEADER_BYTES + ENTRY_BYTES * i, off, size)
-        out[off : off + size] = payload
-    return bytes(out)
+        view[off : off + size] = payload
+    return out

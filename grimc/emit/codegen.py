@@ -88,7 +88,7 @@ class GeneratedModel:
     source: str
     header: str
     harness: str
-    blob: bytes
+    blob: bytearray
     prefix: str
     inputs: list[TensorDesc]
     outputs: list[TensorDesc]

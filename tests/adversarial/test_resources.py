@@ -3,6 +3,8 @@ and long element-wise chains compile in time linear in their length."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -12,7 +14,8 @@ from onnx import numpy_helper
 from grimc import limits
 from grimc.dialects import graph as g
 from grimc.driver import build_model, compile_model, optimize
-from grimc.emit.codegen import KERNELS_PER_PART
+from grimc.emit.codegen import KERNELS_PER_PART, generate
+from grimc.emit.targets import emit_target
 from grimc.frontend import FrontendError, import_onnx
 from tests.adversarial.test_graph_validity import constant_module
 from tests.frontend.helpers import model, node, op_names, rand
@@ -138,3 +141,24 @@ def test_a_long_chain_compiles_as_parts_of_shared_kernels(tmp_path) -> None:
     assert all(part.count("GRIMC_TIMED(") <= KERNELS_PER_PART for part in parts)
     y, expected = run_both(source, tmp_path)
     np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------
+# compile memory
+
+
+def test_code_generation_copies_large_weights_at_most_twice() -> None:
+    """A 32 MiB fully connected weight: its packed blob entry and the serialized
+    blob are the only copies code generation makes (it made five: a padded and
+    a transposed packing, per-entry bytes, the blob buffer and its bytes copy)."""
+    w = rand(4096, 2048)
+    source = model([node("Gemm", ["x", "w"], ["y"], transB=1)], {"x": [1, 2048]}, ["y"], {"w": w})
+    module = optimize(import_onnx(source))
+    tracemalloc.start()
+    try:
+        gen = generate(module, emit_target("host"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(gen.blob) >= w.nbytes
+    assert peak <= 2.1 * w.nbytes, f"peak {peak / w.nbytes:.2f}x the weight bytes"

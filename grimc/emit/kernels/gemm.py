@@ -115,9 +115,13 @@ def pack_panels(b: np.ndarray, nr: int, alpha: float = 1.0) -> np.ndarray:
     """[..., K, N] -> [..., ceil(N/nr), K, nr]: column panels, zero padded, times alpha."""
     *batch, k, n = b.shape
     panels = math.ceil(n / nr)
-    padded = np.zeros((*batch, k, panels * nr), dtype=np.float32)
-    padded[..., :n] = b if alpha == 1.0 else b.astype(np.float64) * alpha
-    return np.ascontiguousarray(padded.reshape(*batch, k, panels, nr).swapaxes(-2, -3))
+    # Filled panel by panel: a padded copy of a large B (VGG-16's fc6 is 411 MB)
+    # and its transposed copy would triple its memory while compiling.
+    out = np.zeros((*batch, panels, k, nr), dtype=np.float32)
+    for p in range(panels):
+        cols = b[..., p * nr : (p + 1) * nr]
+        out[..., p, :, : cols.shape[-1]] = cols if alpha == 1.0 else cols.astype(np.float64) * alpha
+    return out
 
 
 @dataclass
