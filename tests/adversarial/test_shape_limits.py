@@ -13,11 +13,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Block, Region
 
+from grimc.dialects import graph as g
 from grimc.driver import compile_model
+from grimc.emit.codegen import generate
+from grimc.emit.targets import emit_target
 from grimc.errors import GrimcError
 from grimc.frontend import FrontendError, import_onnx
-from grimc.limits import MAX_ELEMENTS
+from grimc.limits import MAX_ELEMENTS, LimitError
 from grimc.runner import ExeModel
 from grimc.toolchain import compile_object
 from tests.conftest import run_tool
@@ -85,7 +91,7 @@ def test_input_shape_override_beyond_the_limit() -> None:
 
 
 def test_ir_file_beyond_the_limit_is_refused(tmp_path: Path) -> None:
-    """IR files skip the frontend: code generation refuses the buffer."""
+    """IR files skip the importer: they are checked when parsed."""
     big = "tensor<2147483648xf32>"
     path = tmp_path / "big.mlir"
     path.write_text(
@@ -96,7 +102,7 @@ def test_ir_file_beyond_the_limit_is_refused(tmp_path: Path) -> None:
     )
     proc = run_tool(["grimc", str(path), "-o", str(tmp_path / "big.c")])
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.count("\n") == 1 and "8589934592 bytes" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "2147483648 elements" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.mlir"]
 
 
@@ -130,3 +136,13 @@ def test_wide_softmax_and_transpose_run_exactly(
         (y,) = m.run([x])
     e = np.exp(x - x.max(axis=1, keepdims=True))
     np.testing.assert_allclose(y, (e / e.sum(axis=1, keepdims=True)).T, rtol=1e-4, atol=1e-5)
+
+
+def test_code_generation_refuses_a_module_beyond_the_limit() -> None:
+    """Modules built through the API skip both importer and IR parser."""
+    big = g.tensor([2**31])
+    block = Block(arg_types=[big])
+    block.add_ops([relu := g.ReluOp(block.args[0]), func.ReturnOp(relu.y)])
+    module = ModuleOp([func.FuncOp("main", ([big], [big]), Region(block))])
+    with pytest.raises(LimitError, match=r"^input 'input0' \(buffer 0\) needs 8589934592 bytes"):
+        generate(module, emit_target("host"))

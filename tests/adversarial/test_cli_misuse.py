@@ -1,0 +1,47 @@
+"""Misusing the command line gets one line on stderr and exit status 2, and
+leaves no output behind (issue 13 item 11)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_tool
+
+MAIN = "builtin.module {{\n  func.func @main(%x: {t}) -> {t} {{\n{body}    func.return {ret} : {t}\n  }}\n}}\n"
+F4 = "tensor<4xf32>"
+
+BAD_IR = {
+    "type_mismatch": (
+        MAIN.format(
+            t=F4, ret="%y", body='    %y = "graph.relu"(%x) : (tensor<4xf32>) -> tensor<5xf32>\n'
+        ),
+        "4:17: operand is used with type tensor<4xf32>",
+    ),
+    "truncated": ("builtin.module {\n  func.func @main(\n", "3:1: Expected argument or type"),
+    "unknown_op": ("garbage {{{", "1:9: Operation garbage is not registered"),
+    "not_utf8": (b"\xff\xfe", "not a text file (not UTF-8)"),
+    "int_tensor": (
+        MAIN.format(t="tensor<4xi32>", ret="%x", body=""),
+        "func.func has a tensor<4xi32>; grimc computes in float32 only",
+    ),
+    "dynamic": (
+        MAIN.format(t="tensor<?xf32>", ret="%x", body=""),
+        "func.func has a tensor<?xf32>; grimc needs static shapes",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_IR))
+def test_malformed_ir_file(case: str, tmp_path: Path) -> None:
+    text, expected = BAD_IR[case]
+    path = tmp_path / "bad.mlir"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    proc = run_tool(["grimc", str(path), "-o", str(tmp_path / "bad.c")])
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"grimc: error: {path}: {expected}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mlir"]
