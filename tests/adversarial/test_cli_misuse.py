@@ -17,7 +17,8 @@ BAD_IR = {
         MAIN.format(
             t=F4, ret="%y", body='    %y = "graph.relu"(%x) : (tensor<4xf32>) -> tensor<5xf32>\n'
         ),
-        "4:17: operand is used with type tensor<4xf32>",
+        "4:17: operand is used with type tensor<4xf32>, but has been previously used or "
+        "defined with type tensor<5xf32>",
     ),
     "truncated": ("builtin.module {\n  func.func @main(\n", "3:1: Expected argument or type"),
     "unknown_op": ("garbage {{{", "1:9: Operation garbage is not registered"),
