@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType, f32
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
@@ -22,10 +23,12 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 
 from grimc import __version__
 from grimc.cli import parse_shape_option, run_guarded
-from grimc.dialects.graph import WEIGHT_STORE_ATTR
+from grimc.dialects.graph import WEIGHT_STORE_ATTR, WeightOp
 from grimc.errors import GrimcError
 from grimc.limits import shape_problem
+from grimc.names import quote_for_message
 from grimc.universe import make_context
+from grimc.weights import store_for
 
 
 class IRError(GrimcError):
@@ -46,6 +49,7 @@ def parse_mlir_file(path: Path) -> ModuleOp:
     except (ParseError, VerifyException, DiagnosticException) as exc:
         raise IRError(f"{path}: {_one_line(str(exc), str(path))}") from None
     _check_tensors(module, path)
+    _check_weights(module, path)
     return module
 
 
@@ -60,6 +64,28 @@ def _one_line(diagnostic: str, name: str) -> str:
     if len(lines) > 1 and lines[0].startswith(name):
         return f"{lines[0].removeprefix(name).lstrip(':')}: {lines[-1]}"
     return lines[0] if lines else "invalid IR"
+
+
+def _check_weights(module: ModuleOp, path: Path) -> None:
+    """Every graph.weight must find a finite float32 array of its type in the store
+    (an .npz given beside the IR is not written by grimc's importer)."""
+    weights = [op for op in module.walk() if isinstance(op, WeightOp)]
+    if not weights:
+        return
+    store = store_for(module)
+    for op in weights:
+        key = op.key.data
+        array = store[key]
+        what = f"{path}: weight {quote_for_message(key)}"
+        if array.dtype != np.float32:
+            raise IRError(f"{what} has dtype {array.dtype}; the IR needs float32")
+        if array.shape != tuple(op.result.type.get_shape()):
+            raise IRError(
+                f"{what} has shape {list(array.shape)}; the IR declares "
+                f"{list(op.result.type.get_shape())}"
+            )
+        if not np.isfinite(array).all():
+            raise IRError(f"{what} has non-finite values (NaN or Inf)")
 
 
 def _check_tensors(module: ModuleOp, path: Path) -> None:

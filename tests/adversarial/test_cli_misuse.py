@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import run_tool
@@ -46,3 +47,50 @@ def test_malformed_ir_file(case: str, tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == f"grimc: error: {path}: {expected}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mlir"]
+
+
+# --------------------------------------------------------------------------
+# item 6: weights given beside an IR file are checked against the IR
+
+WEIGHT_IR = (
+    'builtin.module @model attributes {{graph.weight_store = "{npz}"}} {{\n'
+    "  func.func @main(%x: tensor<8xf32>) -> tensor<8xf32> {{\n"
+    '    %w = graph.weight "w" : tensor<8xf32>\n'
+    "    %y = graph.add %x, %w : tensor<8xf32>, tensor<8xf32> -> tensor<8xf32>\n"
+    "    func.return %y : tensor<8xf32>\n  }}\n}}\n"
+)
+
+
+def nan_weights() -> np.ndarray:
+    w = np.ones(8, np.float32)
+    w[3] = np.nan
+    return w
+
+
+@pytest.mark.parametrize(
+    ("weights", "expected"),
+    [
+        (np.ones(5, np.float32), "weight 'w' has shape [5]; the IR declares [8]"),
+        (np.ones(8, np.int64), "weight 'w' has dtype int64; the IR needs float32"),
+        (np.ones(8, np.float64), "weight 'w' has dtype float64; the IR needs float32"),
+        (nan_weights(), "weight 'w' has non-finite values (NaN or Inf)"),
+    ],
+)
+def test_ir_weights_must_match_the_ir(weights: np.ndarray, expected: str, tmp_path: Path) -> None:
+    npz = tmp_path / "m.npz"
+    np.savez(npz, w=weights)
+    path = tmp_path / "m.mlir"
+    path.write_text(WEIGHT_IR.format(npz=npz))
+    proc = run_tool(["grimc", str(path), "-o", str(tmp_path / "m.c")])
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"grimc: error: {path}: {expected}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mlir", "m.npz"]
+
+
+def test_ir_weights_that_match_compile(tmp_path: Path) -> None:
+    npz = tmp_path / "m.npz"
+    np.savez(npz, w=np.ones(8, np.float32))
+    path = tmp_path / "m.mlir"
+    path.write_text(WEIGHT_IR.format(npz=npz))
+    proc = run_tool(["grimc", str(path), "-o", str(tmp_path / "m.c")])
+    assert proc.returncode == 0, proc.stderr
