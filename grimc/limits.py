@@ -39,8 +39,17 @@ MAX_FOLDED_TOTAL_BYTES = 1 << 30
 """All constants of one model that grew while folding, together."""
 
 
+MAX_THREADS = 1024
+"""Worker threads a model is compiled for (kernels split work into that many C `int` tasks)."""
+
+
 class LimitError(GrimcError):
     """A tensor or buffer beyond the limits above."""
+
+
+def check_threads(threads: int) -> None:
+    if not 1 <= threads <= MAX_THREADS:
+        raise LimitError(f"--threads {threads}: must be between 1 and {MAX_THREADS}")
 
 
 def shape_problem(shape: Sequence[int]) -> str | None:

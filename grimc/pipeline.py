@@ -120,7 +120,13 @@ class PipelineRunner:
 
     def run(self, module: ModuleOp, pass_names: Sequence[str]) -> ModuleOp:
         if self.inst.dump_dir is not None:
-            self.inst.dump_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.inst.dump_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise GrimcError(
+                    f"--ir-dump-dir {self.inst.dump_dir}: cannot create the directory "
+                    f"({exc.strerror or exc})"
+                ) from None
             rebind(module, self.inst.dump_dir / "weights.npz")
             self._dump(module, "Before", "pipeline")
         for pass_ in resolve_passes(pass_names):

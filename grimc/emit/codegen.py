@@ -38,7 +38,13 @@ from grimc.emit.kernel import (
     shape,
 )
 from grimc.emit.targets import EmitTarget
-from grimc.limits import ELEMENT_BYTES, MAX_ARENA_BYTES, MAX_TENSOR_BYTES, check_bytes
+from grimc.limits import (
+    ELEMENT_BYTES,
+    MAX_ARENA_BYTES,
+    MAX_TENSOR_BYTES,
+    check_bytes,
+    check_threads,
+)
 from grimc.names import quote_for_message
 from grimc.weights import store_for
 
@@ -140,6 +146,7 @@ class Generator:
         prefix: str,
         sparse_format: str = "bcr",
     ):
+        check_threads(threads)
         self.module = module
         self.target = target
         self.threads = threads

@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from tests.conftest import run_tool
+from tests.frontend.helpers import model, node
 
 MAIN = "builtin.module {{\n  func.func @main(%x: {t}) -> {t} {{\n{body}    func.return {ret} : {t}\n  }}\n}}\n"
 F4 = "tensor<4xf32>"
@@ -94,3 +96,42 @@ def test_ir_weights_that_match_compile(tmp_path: Path) -> None:
     path.write_text(WEIGHT_IR.format(npz=npz))
     proc = run_tool(["grimc", str(path), "-o", str(tmp_path / "m.c")])
     assert proc.returncode == 0, proc.stderr
+
+
+# --------------------------------------------------------------------------
+# item 11: option misuse
+
+
+def relu_model(tmp_path: Path) -> Path:
+    path = tmp_path / "relu.onnx"
+    onnx.save(model([node("Relu", ["x"], ["y"])], {"x": [1, 8]}, ["y"]), path)
+    return path
+
+
+def one_line_exit_2(args: list[str], tmp_path: Path, expected: str, keep: set[str]) -> None:
+    proc = run_tool(["grimc", *args], cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"grimc: error: {expected}\n"
+    assert {p.name for p in tmp_path.iterdir()} == keep
+
+
+def test_ir_dump_dir_naming_a_file(tmp_path: Path) -> None:
+    src = relu_model(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    one_line_exit_2(
+        [str(src), "--ir-dump-dir", "afile", "--emit", "ir", "-o", "m.mlir"],
+        tmp_path,
+        "--ir-dump-dir afile: cannot create the directory (File exists)",
+        {"relu.onnx", "afile"},
+    )
+
+
+@pytest.mark.parametrize("threads", ["2147483648", "4294967297", "1025"])
+def test_threads_beyond_the_limit(threads: str, tmp_path: Path) -> None:
+    src = relu_model(tmp_path)
+    one_line_exit_2(
+        [str(src), "--threads", threads, "-o", "m.c"],
+        tmp_path,
+        f"--threads {threads}: must be between 1 and 1024",
+        {"relu.onnx"},
+    )
