@@ -9,17 +9,19 @@ from __future__ import annotations
 import argparse
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.targets import emit_target
-from grimc.errors import GrimcError
-from grimc.names import sanitize
+from grimc.errors import GrimcError, cannot_write
+from grimc.frontend.onnx_import import ONNX_NAME_ATTR
+from grimc.names import quote_for_message, sanitize
 from grimc.runner import ExeModel, RunStats, write_sources
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -43,11 +45,28 @@ def write_artifacts(
     from grimc import toolchain
 
     prefix = sanitize(output.name.split(".")[0], "model")
+    companions = {f"{prefix}.h": "header", f"{prefix}.weights.bin": "weight blob"}
+    if output.name in companions:
+        raise GrimcError(
+            f"{output}: the {kind} output would overwrite the model's {companions[output.name]} "
+            "of the same name; choose another -o"
+        )
     gen = generate(
         module, emit_target(target), threads=threads, prefix=prefix,
         sparse_format=kernel_format(sparse_format),
     )
     spec = toolchain.resolve_target(target)
+    try:
+        return _build_and_move(gen, output, kind, spec, opt_level, prefix)
+    except OSError as exc:
+        raise cannot_write(output, exc) from None
+
+
+def _build_and_move(
+    gen: GeneratedModel, output: Path, kind: str, spec, opt_level: str, prefix: str
+) -> list[Path]:
+    from grimc import toolchain
+
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".grimc-") as tmp:
         work = Path(tmp)
         c_path, h_path, blob_path = write_sources(gen, work)
@@ -110,26 +129,39 @@ class CompiledRun:
         )
 
 
+def input_names(module: ModuleOp, gen: GeneratedModel) -> list[str]:
+    """The names users give inputs by: the original ONNX names when the module
+    came from ONNX (recorded by the importer), else the IR's names."""
+    main = next(op for op in module.ops if isinstance(op, func.FuncOp))
+    names = []
+    for desc, attrs in zip(gen.inputs, main.arg_attrs.data if main.arg_attrs else [], strict=False):
+        original = attrs.data.get(ONNX_NAME_ATTR)
+        names.append(original.data if isinstance(original, StringAttr) else desc.name)
+    return names + [d.name for d in gen.inputs[len(names) :]]
+
+
 def make_inputs(
-    gen: GeneratedModel, given: Mapping[str, Path], seed: int
+    gen: GeneratedModel, given: Mapping[str, Path], seed: int, names: Sequence[str]
 ) -> list[np.ndarray]:
-    """Inputs from .npy files by (sanitized) name, else seeded standard normal."""
-    wanted = {sanitize(k): v for k, v in given.items()}
-    unknown = set(wanted) - {d.name for d in gen.inputs}
+    """Inputs from .npy files by name (`names`, one per input), else seeded standard normal."""
+    wanted = dict(given)
+    unknown = set(wanted) - set(names)
     if unknown:
-        names = ", ".join(d.name for d in gen.inputs)
-        raise GrimcError(f"--input {sorted(unknown)[0]}: no such input; inputs are {names}")
+        listed = ", ".join(quote_for_message(n) for n in names)
+        raise GrimcError(
+            f"--input {quote_for_message(sorted(unknown)[0])}: no such input; inputs are {listed}"
+        )
     rng = np.random.default_rng(seed)
     arrays = []
-    for desc in gen.inputs:
-        if desc.name in wanted:
+    for name, desc in zip(names, gen.inputs, strict=True):
+        if name in wanted:
             try:
-                arr = np.load(wanted[desc.name], allow_pickle=False)
+                arr = np.load(wanted[name], allow_pickle=False)
             except (OSError, ValueError) as exc:
-                raise GrimcError(f"{wanted[desc.name]}: cannot read .npy ({exc})") from None
+                raise GrimcError(f"{wanted[name]}: cannot read .npy ({exc})") from None
             if tuple(arr.shape) != tuple(desc.shape):
                 raise GrimcError(
-                    f"{wanted[desc.name]}: shape {list(arr.shape)}, input '{desc.name}' "
+                    f"{wanted[name]}: shape {list(arr.shape)}, input {quote_for_message(name)} "
                     f"needs {list(desc.shape)}"
                 )
             arrays.append(arr.astype(np.float32))
@@ -164,7 +196,7 @@ def run_compiled(
         module, emit_target(args.target), threads=args.threads,
         sparse_format=kernel_format(args.sparse_format),
     )
-    inputs = make_inputs(gen, given, args.seed)
+    inputs = make_inputs(gen, given, args.seed, input_names(module, gen))
     with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
         exe = ExeModel.build(
             gen, Path(tmp), target=args.target, threads=args.threads,

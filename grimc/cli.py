@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from grimc import __version__
-from grimc.errors import GrimcError
+from grimc.errors import GrimcError, cannot_write
 
 EMIT_KINDS = ("ir", "c", "obj", "so", "exe")
 SUFFIX_TO_EMIT = {".mlir": "ir", ".c": "c", ".o": "obj", ".so": "so"}
@@ -183,7 +183,10 @@ def write_atomically(path: Path, data: str | bytes) -> None:
     """Write via a temp file in the same directory, so failures leave nothing."""
     path = Path(path)
     mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
     try:
         with os.fdopen(fd, mode) as fh:
             fh.write(data)
@@ -191,8 +194,10 @@ def write_atomically(path: Path, data: str | bytes) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs get normal permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise cannot_write(path, exc) from None
         raise
 
 
@@ -224,6 +229,8 @@ def compile_main(argv: Sequence[str]) -> int:
     kind = emit_kind(args)
     if args.output is not None and not args.output.parent.exists():
         raise GrimcError(f"{args.output}: output directory does not exist")
+    if args.output is not None and args.output.is_dir():
+        raise GrimcError(f"{args.output}: is a directory; -o names the output file")
     if kind != "ir" and args.output is None:
         raise GrimcError(f"--emit={kind} needs an output file: add -o FILE")
     if args.threads < 1:
@@ -235,8 +242,13 @@ def compile_main(argv: Sequence[str]) -> int:
             return 0
         from grimc.weights import save_beside
 
-        save_beside(module, args.output.with_name(args.output.name + ".npz"))
-        write_atomically(args.output, render_ir(module, args.print_op_generic))
+        npz = args.output.with_name(args.output.name + ".npz")
+        save_beside(module, npz)
+        try:
+            write_atomically(args.output, render_ir(module, args.print_op_generic))
+        except GrimcError:
+            npz.unlink(missing_ok=True)
+            raise
         return 0
     from grimc.artifacts import write_artifacts
 

@@ -18,7 +18,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from grimc.dialects.graph import WEIGHT_STORE_ATTR
-from grimc.errors import GrimcError
+from grimc.errors import GrimcError, cannot_write
 from grimc.names import NameTable
 
 _REGISTRY: dict[str, WeightStore] = {}
@@ -82,9 +82,13 @@ class WeightStore(Mapping[str, np.ndarray]):
         """Write an uncompressed .npz (written to a temp name, then renamed)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **self._arrays)
-        tmp.replace(path)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **self._arrays)
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise cannot_write(path, exc) from None
 
     @classmethod
     def load(cls, path: Path) -> WeightStore:

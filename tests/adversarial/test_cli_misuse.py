@@ -3,13 +3,15 @@ leaves no output behind (issue 13 item 11)."""
 
 from __future__ import annotations
 
+import resource
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 
-from tests.conftest import run_tool
+from tests.conftest import BIN_DIR, run_tool, tool_env
 from tests.frontend.helpers import model, node
 
 MAIN = "builtin.module {{\n  func.func @main(%x: {t}) -> {t} {{\n{body}    func.return {ret} : {t}\n  }}\n}}\n"
@@ -135,3 +137,85 @@ def test_threads_beyond_the_limit(threads: str, tmp_path: Path) -> None:
         f"--threads {threads}: must be between 1 and 1024",
         {"relu.onnx"},
     )
+
+
+# --------------------------------------------------------------------------
+# item 5: `grimc run --input` binds by the original ONNX name
+
+
+def test_run_binds_inputs_whose_names_collide_after_sanitizing(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    nodes = [node("Concat", ["a.b", "a_b"], ["y"], axis=0)]
+    onnx.save(model(nodes, {"a.b": [4], "a_b": [4]}, ["y"]), path)
+    a, b = np.arange(4, dtype=np.float32), np.full(4, 10, np.float32)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b)
+    proc = run_tool(
+        ["grimc", "run", str(path), "--input", f"a.b={tmp_path / 'a.npy'}",
+         "--input", f"a_b={tmp_path / 'b.npy'}", "-o", str(tmp_path / "out"), "--check"]
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "out" / "y.npy"), np.concatenate([a, b]))
+    assert "onnxruntime check: OK" in proc.stdout
+
+
+def test_run_lists_the_original_names_of_an_unknown_input(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(model([node("Relu", ["a.b"], ["y"])], {"a.b": [4]}, ["y"]), path)
+    np.save(tmp_path / "a.npy", np.zeros(4, np.float32))
+    proc = run_tool(["grimc", "run", str(path), "--input", f"a_b={tmp_path / 'a.npy'}"])
+    assert proc.returncode == 2
+    assert proc.stderr == "grimc: error: --input 'a_b': no such input; inputs are 'a.b'\n"
+
+
+def test_output_naming_a_directory(tmp_path: Path) -> None:
+    src = relu_model(tmp_path)
+    (tmp_path / "d").mkdir()
+    one_line_exit_2(
+        [str(src), "-o", "d"], tmp_path, "d: is a directory; -o names the output file",
+        {"relu.onnx", "d"},
+    )  # fmt: skip
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "what"),
+    [
+        (["-o", "m.h"], "exe output would overwrite the model's header"),
+        (["-o", "m.weights.bin"], "exe output would overwrite the model's weight blob"),
+        (["--emit", "c", "-o", "m.h"], "c output would overwrite the model's header"),
+    ],
+)
+def test_output_colliding_with_a_companion_file(args: list[str], what: str, tmp_path: Path) -> None:
+    src = relu_model(tmp_path)
+    out = args[-1]
+    one_line_exit_2(
+        [str(src), *args], tmp_path, f"{out}: the {what} of the same name; choose another -o",
+        {"relu.onnx"},
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# item 7: a full file system (here: a file size limit) is a user error
+
+
+def limit_file_size() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+@pytest.mark.parametrize(
+    ("args", "named"), [(["--emit", "ir", "-o", "m.mlir"], "m.mlir.npz"), (["-o", "m.c"], "m.c")]
+)
+def test_full_file_system_leaves_nothing_behind(
+    args: list[str], named: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "big.onnx"
+    w = np.ones(4096, np.float32)
+    onnx.save(model([node("Add", ["x", "w"], ["y"])], {"x": [4096]}, ["y"], {"w": w}), path)
+    proc = subprocess.run(
+        [str(BIN_DIR / "grimc"), str(path), *args], capture_output=True, text=True,
+        cwd=tmp_path, env=tool_env(), preexec_fn=limit_file_size, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"grimc: error: {named}: cannot write (File too large)\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["big.onnx"]
