@@ -14,13 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.dialects.builtin import ModuleOp
 
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.targets import emit_target
 from grimc.errors import GrimcError, cannot_write
-from grimc.frontend.onnx_import import ONNX_NAME_ATTR
 from grimc.names import quote_for_message, sanitize
 from grimc.runner import ExeModel, RunStats, write_sources
 
@@ -129,15 +127,14 @@ class CompiledRun:
         )
 
 
-def input_names(module: ModuleOp, gen: GeneratedModel) -> list[str]:
-    """The names users give inputs by: the original ONNX names when the module
-    came from ONNX (recorded by the importer), else the IR's names."""
-    main = next(op for op in module.ops if isinstance(op, func.FuncOp))
-    names = []
-    for desc, attrs in zip(gen.inputs, main.arg_attrs.data if main.arg_attrs else [], strict=False):
-        original = attrs.data.get(ONNX_NAME_ATTR)
-        names.append(original.data if isinstance(original, StringAttr) else desc.name)
-    return names + [d.name for d in gen.inputs[len(names) :]]
+def input_names(model_path: str, gen: GeneratedModel) -> list[str]:
+    """The names users give inputs by: the original ONNX names for an ONNX model,
+    else the IR's names."""
+    if model_path.endswith(".mlir"):
+        return [d.name for d in gen.inputs]
+    from grimc.frontend.load import input_names as onnx_input_names
+
+    return onnx_input_names(model_path)
 
 
 def make_inputs(
@@ -196,7 +193,7 @@ def run_compiled(
         module, emit_target(args.target), threads=args.threads,
         sparse_format=kernel_format(args.sparse_format),
     )
-    inputs = make_inputs(gen, given, args.seed, input_names(module, gen))
+    inputs = make_inputs(gen, given, args.seed, input_names(args.model, gen))
     with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
         exe = ExeModel.build(
             gen, Path(tmp), target=args.target, threads=args.threads,

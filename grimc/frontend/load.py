@@ -43,6 +43,17 @@ def load_model(source: Source, name: str) -> tuple[onnx.ModelProto, str]:
     return model, label
 
 
+def input_names(path: str | os.PathLike) -> list[str]:
+    """The original names of the model's real inputs, in the order `import_onnx`
+    gives its arguments (IR names are sanitized, so may collide with originals)."""
+    model, label = load_model(path, str(path))
+    graph = model.graph
+    constants = {t.name for t in graph.initializer} | {
+        s.values.name for s in graph.sparse_initializer
+    }
+    return [vi.name for vi in graph.input if vi.name not in constants]
+
+
 def _label(text: str) -> str:
     """File names and model names are printed as is unless they need escaping."""
     plain = text.isprintable() and text.isascii() and 0 < len(text) <= 200

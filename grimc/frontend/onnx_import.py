@@ -225,15 +225,5 @@ def _graph_output(state: ImportState, name: str) -> SSAValue:
         raise state.fail(f"graph output: {exc}") from None
 
 
-ONNX_NAME_ATTR = "graph.onnx_name"
-"""The original ONNX name of a model input or output: what users bind data by
-(sanitized names can collide with other original names: `a.b` becomes `a_b`)."""
-
-
 def _name_attrs(names: NameTable, onnx_names: Sequence[str]) -> ArrayAttr[DictionaryAttr]:
-    return ArrayAttr(
-        [
-            DictionaryAttr({NAME_ATTR: StringAttr(names.unique(n)), ONNX_NAME_ATTR: StringAttr(n)})
-            for n in onnx_names
-        ]
-    )
+    return ArrayAttr([DictionaryAttr({NAME_ATTR: StringAttr(names.unique(n))}) for n in onnx_names])
