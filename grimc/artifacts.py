@@ -51,7 +51,7 @@ def write_artifacts(
         )
     gen = generate(
         module, emit_target(target), threads=threads, prefix=prefix,
-        sparse_format=kernel_format(sparse_format),
+        sparse_format=kernel_format(sparse_format), release_weights=True,
     )
     spec = toolchain.resolve_target(target)
     try:

@@ -102,6 +102,7 @@ def compile_model(
     return generate(
         module, spec, threads=threads, prefix=sanitize(prefix, "model"),
         sparse_format=kernel_format(sparse_format),
+        release_weights=not isinstance(source, ModuleOp),  # the module is ours alone
     )
 
 

@@ -72,6 +72,10 @@ class WeightStore(Mapping[str, np.ndarray]):
             self._arrays[keys[suffix]] = np.ascontiguousarray(array)
         return prefix
 
+    def release(self, key: str) -> None:
+        """Forget the array of `key` (its memory goes once nothing else holds it)."""
+        self._arrays.pop(key, None)
+
     def replace(self, key: str, array: np.ndarray) -> None:
         self._arrays[key] = np.ascontiguousarray(array)
 

@@ -145,8 +145,10 @@ class Generator:
         threads: int,
         prefix: str,
         sparse_format: str = "bcr",
+        release_weights: bool = False,
     ):
         check_threads(threads)
+        self.release_weights = release_weights
         self.module = module
         self.target = target
         self.threads = threads
@@ -189,14 +191,26 @@ class Generator:
         _load_lowerings()
         fn = self.main_func()
         inputs = self._bind_inputs(fn)
+        pending = _weight_uses(fn) if self.release_weights else {}
         for op in fn.body.block.ops:
             if isinstance(op, WeightOp | func.ReturnOp):
                 continue
             self._lower(op)
+            self._release_consumed(op, pending)
         ret = fn.body.block.last_op
         assert isinstance(ret, func.ReturnOp)
         outputs = self._bind_outputs(fn, list(ret.arguments))
         return self._render(inputs, outputs)
+
+    def _release_consumed(self, op: Operation, pending: dict[str, int]) -> None:
+        """Drop weights from the store once every op using them is lowered: their
+        packed forms are in the blob now, and VGG-16's weights are 553 MB."""
+        for operand in op.operands:
+            if pending and isinstance(operand.owner, WeightOp):
+                key = operand.owner.key.data
+                pending[key] -= 1
+                if pending[key] == 0:
+                    self.ctx.store.release(key)
 
     def _bind_inputs(self, fn: func.FuncOp) -> list[TensorDesc]:
         descs = []
@@ -321,6 +335,16 @@ def run_parts(calls: list[Call]) -> list[list[tuple[int, Call]]]:
     return [numbered[i : i + KERNELS_PER_PART] for i in range(0, len(numbered), KERNELS_PER_PART)]
 
 
+def _weight_uses(fn: func.FuncOp) -> dict[str, int]:
+    """Per weight key, how many operands use it (the return counts, so a weight
+    that is a model output is never released)."""
+    uses: dict[str, int] = {}
+    for op in fn.body.block.ops:
+        if isinstance(op, WeightOp):
+            uses[op.key.data] = uses.get(op.key.data, 0) + sum(1 for _ in op.result.uses)
+    return uses
+
+
 def _weight_label(op: Operation) -> str:
     """The key of the op's (first) weight, which names its layer; "" if it has none.
 
@@ -351,13 +375,17 @@ def generate(
     threads: int = 1,
     prefix: str = "grimc_model",
     sparse_format: str = "bcr",
+    release_weights: bool = False,
 ) -> GeneratedModel:
     """Lower a (graph- or bcr-dialect) module to C for `target`.
 
     `sparse_format` picks the kernels of BCR-sparse ops: "bcr" (register-blocked)
     or "csr" (the baseline); see `LoweringContext.sparse_format`.
+    `release_weights` empties the module's weight store as weights are packed
+    into the blob (for callers that generate once and drop the module), so
+    the store and the blob are not both in memory.
     """
-    return Generator(module, target, threads, prefix, sparse_format).run()
+    return Generator(module, target, threads, prefix, sparse_format, release_weights).run()
 
 
 def ref_expr(ref: Ref) -> str:

@@ -10,6 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
+from xdsl.dialects import func
 
 from grimc import limits
 from grimc.dialects import graph as g
@@ -17,6 +18,7 @@ from grimc.driver import build_model, compile_model, optimize
 from grimc.emit.codegen import KERNELS_PER_PART, generate
 from grimc.emit.targets import emit_target
 from grimc.frontend import FrontendError, import_onnx
+from grimc.weights import store_for
 from tests.adversarial.test_graph_validity import constant_module
 from tests.frontend.helpers import model, node, op_names, rand
 
@@ -162,3 +164,27 @@ def test_code_generation_copies_large_weights_at_most_twice() -> None:
         tracemalloc.stop()
     assert len(gen.blob) >= w.nbytes
     assert peak <= 2.1 * w.nbytes, f"peak {peak / w.nbytes:.2f}x the weight bytes"
+
+
+def test_release_weights_empties_the_store_as_it_packs() -> None:
+    """Callers that drop the module let code generation free each weight once
+    packed, so the store and the blob are not both held; the C and the blob
+    are the same either way."""
+    w, b = rand(64, 32), rand(64, seed=1)
+    source = model(
+        [node("Gemm", ["x", "w", "b"], ["y"], transB=1), node("Add", ["y", "b"], ["z"])],
+        {"x": [1, 32]},
+        ["z", "b2"],
+        {"w": w, "b": b},
+    )
+    source.graph.node.append(node("Identity", ["b"], ["b2"]))
+    kept = optimize(import_onnx(source))
+    released = optimize(import_onnx(source))
+    everything = set(store_for(kept))
+    a = generate(kept, emit_target("host"))
+    r = generate(released, emit_target("host"), release_weights=True)
+    assert a.source == r.source and a.blob == r.blob
+    assert set(store_for(kept)) == everything
+    main = next(op for op in released.walk() if isinstance(op, func.ReturnOp))
+    outputs = {v.owner.key.data for v in main.operands if isinstance(v.owner, g.WeightOp)}
+    assert outputs and set(store_for(released)) == outputs  # a model output is still needed
