@@ -24,7 +24,7 @@ from xdsl.ir import Operation, SSAValue
 
 from grimc.dialects.graph import NAME_ATTR, WeightOp
 from grimc.emit import kernels as kernels_pkg
-from grimc.emit.blob import write_blob
+from grimc.emit.blob import Entry, stream_blob, write_blob
 from grimc.emit.kernel import (
     LOWERINGS,
     ActRef,
@@ -94,7 +94,8 @@ class GeneratedModel:
     source: str
     header: str
     harness: str
-    blob: bytearray
+    blob_arrays: list[Entry]
+    """The blob's entries; `write_blob` streams them to a file."""
     prefix: str
     inputs: list[TensorDesc]
     outputs: list[TensorDesc]
@@ -104,6 +105,16 @@ class GeneratedModel:
     @property
     def flops(self) -> int:
         return sum(k.flops for k in self.kernels)
+
+    @property
+    def blob(self) -> bytes:
+        """The weight blob in memory (small models; files use `write_blob`)."""
+        return write_blob(self.blob_arrays)
+
+    def write_blob(self, path: Path) -> None:
+        """Write the weight blob to `path` without building it in memory."""
+        with open(path, "wb") as f:
+            stream_blob(self.blob_arrays, f)
 
 
 def _load_lowerings() -> None:
@@ -279,7 +290,7 @@ class Generator:
             source=source,
             header=header,
             harness=env.get_template("harness.c.j2").render(**common),
-            blob=write_blob(self.ctx.blobs),
+            blob_arrays=self.ctx.blobs,
             prefix=self.prefix,
             inputs=inputs,
             outputs=outputs,

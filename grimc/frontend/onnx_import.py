@@ -46,7 +46,7 @@ from grimc.frontend.load import (
     fix_input_shapes,
     infer_shapes,
     initializers,
-    load_model,
+    load_for_import,
     normalize_opset,
     skeleton,
 )
@@ -69,14 +69,14 @@ def import_onnx(
     names. `name` labels diagnostics for in-memory models and names the module.
     Raises FrontendError (one line) for anything grimc cannot import.
     """
-    original, label = load_model(source, name)
+    original, label, stored = load_for_import(source, name)
     source_opset = ai_onnx_opset(original, label)
     check_graph(original, label)
     check_nodes(original, label)
     model, opset = normalize_opset(skeleton(original), source_opset)
     # The large initializers come from the original; the small ones from the
     # converted skeleton, where version adapters may have added or changed some.
-    weights = {**initializers(original, label), **initializers(model, label)}
+    weights = {**initializers(original, label, stored), **initializers(model, label)}
     graph = model.graph
     real_inputs = [vi for vi in graph.input if vi.name not in weights]
     input_dims = fix_input_shapes(model, real_inputs, input_shapes, label)
