@@ -3,7 +3,7 @@
     python benches/bcr_layers.py [--target host-avx512] [--threads 1] [--repeat 15]
         [--layers NAME,...] [--ablation]
 
-Layers are the shapes of DESIGN.md §6: 3x3 convs with 8x16 blocks and column
+Layers are the prototype's shapes (docs/bcr.md): 3x3 convs with 8x16 blocks and column
 pruning (each block keeps 2 of 16 columns: 8x; or 1: 16x), a 1x1 conv, and a
 GRU-like 3072x1024 recurrent GEMV at 10x (blocks keep 1 or 2 columns,
 unbalanced). Weights are pruned here, packed into BCRC and lowered straight
@@ -46,13 +46,15 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Region
 
 from grimc.bcr_format import BCRMatrix, pack
-from grimc.dialects.bcr import Conv2dOp, EncodingAttr, MatMulOp, ScheduleAttr
+from grimc.dialects.bcr import Conv2dOp, EncodingAttr, MatMulOp
 from grimc.dialects.graph import tensor
-from grimc.emit.codegen import RUNTIME_C, GeneratedModel, generate
-from grimc.emit.kernels.bcr import register_budget
-from grimc.emit.targets import emit_target
+from grimc.dialects.sched import KnobsAttr, SpmmSchedule
+from grimc.driver import generate_model
+from grimc.emit.codegen import RUNTIME_C, GeneratedModel
 from grimc.runner import HostModel
-from grimc.toolchain import build_executable, resolve_target
+from grimc.target import register_budget, resolve_target
+from grimc.toolchain import build_executable
+from grimc.transforms.schedule_select import select_schedules
 from grimc.weights import WeightStore, attach
 
 
@@ -111,11 +113,12 @@ def pruned(layer: Layer, rng: np.random.Generator) -> np.ndarray:
     return np.where(keep, w, 0.0).astype(np.float32)
 
 
-def sparse_module(layer: Layer, w: np.ndarray, schedule: ScheduleAttr | None, fmt: str) -> ModuleOp:
+def sparse_module(layer: Layer, w: np.ndarray, sched: KnobsAttr | None, fmt: str) -> ModuleOp:
+    """The layer as one bcr op; `sched` replaces the schedule-select pass's choice."""
     store = WeightStore()
     mat = BCRMatrix.from_dense(w, layer.block)
     prefix = store.add_packed("w", pack([mat]))
-    enc = EncodingAttr.describe([mat], schedule)
+    enc = EncodingAttr.describe([mat])
     x_shape, y_shape = layer.x_shape, layer.y_shape
     block = Block(arg_types=[tensor(x_shape)])
     pad = layer.k // 2
@@ -124,6 +127,8 @@ def sparse_module(layer: Layer, w: np.ndarray, schedule: ScheduleAttr | None, fm
     else:
         op = MatMulOp(block.args[0], prefix, enc)
     op.attributes["sparse_format"] = StringAttr(fmt)
+    if sched is not None:
+        op.attributes["sched"] = sched
     block.add_ops([op, ReturnOp(op.y)])
     module = ModuleOp([FuncOp("main", ([tensor(x_shape)], [tensor(y_shape)]), Region(block))])
     attach(module, store)
@@ -240,7 +245,7 @@ int main(void) {
 
 def fma_peak(target: str, workdir: Path) -> float:
     """Measured GFLOP/s of one core: independent FMA chains filling the register file."""
-    nacc = register_budget(emit_target(target).isa).accumulators
+    nacc = register_budget(resolve_target(target)).accumulators
     src = FMA_SOURCE % {
         "nacc": nacc,
         "decl": ", ".join(f"c{i} = gv_set1({i}.0f)" for i in range(nacc)),
@@ -273,21 +278,26 @@ def bench_layer(
     rng = np.random.default_rng(0)
     w = pruned(layer, rng)
     x = rng.standard_normal(layer.x_shape).astype(np.float32)
-    spec = emit_target(target)
+    spec = resolve_target(target)
     variants: dict[str, ModuleOp] = {
         "bcr": sparse_module(layer, w, None, "bcr"),
         "csr": sparse_module(layer, w, None, "csr"),
     }
-    gens = {name: generate(mod, spec, threads=threads) for name, mod in variants.items()}
+    gens = {
+        name: generate_model(mod, target=spec, threads=threads) for name, mod in variants.items()
+    }
     if ablation and layer.k:
-        p = gens["bcr"].kernels[0].params
-        base = dict(rows=p["rows"], tile=p["nv"] * spec.vw, unroll=p["unroll"], threads=threads)
-        other = "stripe" if p["order"] == "spatial" else "spatial"
+        select_schedules(variants["bcr"], spec, threads)
+        (chosen,) = [op.attributes["sched"] for op in variants["bcr"].walk() if "sched" in op.attributes]
+        assert isinstance(chosen, SpmmSchedule)
+        other = "stripe" if chosen.order.data == "spatial" else "spatial"
         for name, sched in {
-            "bcr rle off": ScheduleAttr(rle=False, order=p["order"], **base),
-            f"bcr {other}": ScheduleAttr(rle=True, order=other, **base),
+            "bcr rle off": chosen.replace(rle=False),
+            f"bcr {other}": chosen.replace(order=other),
         }.items():
-            gens[name] = generate(sparse_module(layer, w, sched, "bcr"), spec, threads=threads)
+            gens[name] = generate_model(
+                sparse_module(layer, w, sched, "bcr"), target=spec, threads=threads
+            )
     runners: dict[str, Callable[[], object]] = {"ort": ort_runner(dense_onnx(layer, w), threads, x)}
     want = runners["ort"]()[0]  # type: ignore[index]
     diffs = {}

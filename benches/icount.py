@@ -3,7 +3,7 @@
     python -m benches.icount                         # both layers, dense/bcr/csr, aarch64 + x86
     python -m benches.icount --arch aarch64 --modes dense,bcr --json counts.json
 
-Timings under qemu mean nothing (DESIGN.md §4), but instruction counts are
+Timings under qemu mean nothing (docs/targets.md), but instruction counts are
 exact and deterministic, so they measure what a NEON kernel costs without a
 phone. For each layer and kernel family (dense, BCR, CSR) the layer is
 compiled alone at 1 thread and counted twice:

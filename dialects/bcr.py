@@ -1,11 +1,11 @@
-"""The `bcr` dialect: ops whose weights are BCR-sparse (see DESIGN.md §1-2).
+"""The `bcr` dialect: ops whose weights are BCR-sparse (see docs/bcr.md).
 
 A BCR weight never appears in the IR as a tensor. Its compact storage (BCRC,
 laid out by `grimc.bcr_format`) lives in the module's weight store as the
 arrays ``<prefix>_vals``, ``_cols``, ``_rows``, ``_bptr`` and ``_perm``; an op
 names the prefix and carries a `#bcr.encoding`, which describes the matrix in
 its GEMM view (shape per group, group count, block, kept counts, density) and
-the kernel schedule chosen for it. So the IR stays small and readable, and
+what bcr-reorder did to it. So the IR stays small and readable, and
 every structural fact a pass or template needs is checked by a verifier:
 
     %y = bcr.conv2d %x weights("conv1", #bcr.encoding<matrix = [64, 576],
@@ -20,8 +20,8 @@ already folded into the weights and bias.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import ClassVar, TypeVar
+from collections.abc import Sequence
+from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -50,7 +50,6 @@ from xdsl.irdl import (
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.traits import Pure
-from xdsl.utils.exceptions import VerifyException
 
 from grimc.bcr_format import BCRMatrix
 from grimc.dialects.graph import (
@@ -69,47 +68,13 @@ from grimc.dialects.graph import (
     shape_of,
     tensor,
 )
+from grimc.dialects.sched import FieldParser
+from grimc.dialects.sched import build_attr as _build
+from grimc.dialects.sched import parse_int as _parse_int
+from grimc.dialects.sched import parse_record as _parse_record
 
 # --------------------------------------------------------------------------
-# key = value records, the syntax shared by #bcr.schedule and #bcr.encoding
-
-Record = dict[str, object]
-FieldParser = Callable[[AttrParser], object]
-AttrT = TypeVar("AttrT", bound=Attribute)
-
-
-def _parse_record(
-    parser: AttrParser,
-    delimiter: AttrParser.Delimiter,
-    flags: Sequence[str],
-    fields: dict[str, FieldParser],
-) -> Record:
-    """Parse `delimited(entry, ...)`, each entry a bare flag or `name = value`.
-
-    Entries may come in any order, at most once each; flags present are True.
-    """
-    record: Record = {}
-
-    def entry() -> None:
-        at = parser.pos
-        key = parser.parse_identifier("field name")
-        if key in record:
-            parser.raise_error(f"field '{key}' given twice", at, parser.pos)
-        if key in flags:
-            record[key] = True
-        elif key in fields:
-            parser.parse_punctuation("=")
-            record[key] = fields[key](parser)
-        else:
-            known = ", ".join([*flags, *fields])
-            parser.raise_error(f"unknown field '{key}' (expected one of {known})", at, parser.pos)
-
-    parser.parse_comma_separated_list(delimiter, entry)
-    return record
-
-
-def _parse_int(parser: AttrParser) -> int:
-    return parser.parse_integer(allow_boolean=False)
+# key = value records (the syntax shared with the sched dialect)
 
 
 def _parse_pair(parser: AttrParser) -> tuple[int, ...]:
@@ -130,115 +95,46 @@ def _float_text(value: float) -> str:
     return text if "." in text or "e" not in text else text.replace("e", ".0e")
 
 
-def _build(parser: AttrParser, start: int, make: Callable[[], AttrT]) -> AttrT:
-    """Build a parsed attribute, so that a verifier error points at its text."""
-    try:
-        return make()
-    except VerifyException as exc:
-        parser.raise_error(str(exc), start, parser.pos)
-
-
 # --------------------------------------------------------------------------
 # attributes
 
 
 @irdl_attr_definition
 class ScheduleAttr(ParametrizedAttribute):
-    """How a BCR kernel runs: the knobs of the reorder, RLE and tuning passes.
+    """What bcr-reorder did to a BCR weight: `#bcr.schedule<reorder, threads = 2>`.
 
-    `#bcr.schedule<reorder, rle, rows = 8, tile = 48, unroll = 1, threads = 1,
-    order = stripe>`. Flags are present when on. Every schedule computes the
-    same result; it only picks the loop nest. With P output pixels (conv:
-    OH*OW per image, flattened) or batch rows (matmul; RNN W: seq*batch), the
-    sparse kernel is, per matrix (conv group, RNN direction):
+    - `reorder`: the rows were permuted (`_perm` is not the identity); kernels
+      store each row to `perm[row]`.
+    - `threads`: the worker count the permutation balanced the rows for (1: not
+      balanced); the schedule-select pass splits the kernel into that many tasks.
 
-        for each register group g of `rows` consecutive rows of the reordered
-            row space (W[perm], grouped from row 0; the last group is padded),
-            split over `threads` as contiguous ranges of about equal work:
-          for each tile of `tile` pixels:               (order = stripe)
-            acc[rows][tile] = 0
-            for each column c any row of g keeps (one list across all blocks
-                the rows cross), `unroll` entries per step:
-              x = input vectors of column c for the tile  (rle: once per entry)
-              for r in g: acc[r] += W[perm[r], c] * x      (weight broadcast)
-            store acc[r] to output row perm[r] (+ bias, residual, act)
-
-    - `reorder`: bcr-reorder permuted the rows (`_perm` is not the identity).
-    - `rle`: each input vector is loaded once per list entry and feeds all
-      `rows` accumulators; off, every row reloads it (the ablation).
-    - `rows`: R, output rows per register group (R * tile / vector width
-      accumulators); rows of a group that do not keep a column get zero weights.
-    - `tile`: output pixels (or batch rows) per tile: vector width x vectors per row.
-    - `unroll`: list entries per unrolled step.
-    - `order`: `stripe` runs each group over all tiles; `spatial` runs a block of
-      tiles over all groups (better once the input outgrows L2).
-    - `threads`: tasks the groups are split into; 1 means the compile option.
-
-    The all-default schedule means untuned: the lowering then picks every
-    knob itself. bcr-rle (and a tuner) write explicit values, which the
-    lowering honours; in an explicit schedule `rows = 1` or `tile = 1` still
-    leaves that one knob to the lowering.
+    How the kernel runs (register groups, tiles, loop order, prefetch, tasks) is
+    the op's own schedule attribute (`#sched.spmm`, `#sched.gemv`, `#sched.csr`),
+    chosen by the schedule-select pass.
     """
 
     name = "bcr.schedule"
 
     reorder: IntAttr = param_def(IntAttr)
-    rle: IntAttr = param_def(IntAttr)
-    rows: IntAttr = param_def(IntAttr)
-    tile: IntAttr = param_def(IntAttr)
-    unroll: IntAttr = param_def(IntAttr)
-    order: StringAttr = param_def(StringAttr)
     threads: IntAttr = param_def(IntAttr)
 
-    ORDERS: ClassVar[tuple[str, ...]] = ("stripe", "spatial")
-    FLAGS: ClassVar[tuple[str, ...]] = ("reorder", "rle")
-    COUNTS: ClassVar[tuple[str, ...]] = ("rows", "tile", "unroll", "threads")
-
-    def __init__(
-        self,
-        *,
-        reorder: bool = False,
-        rle: bool = False,
-        rows: int = 1,
-        tile: int = 1,
-        unroll: int = 1,
-        order: str = "stripe",
-        threads: int = 1,
-    ):
-        super().__init__(
-            IntAttr(int(reorder)),
-            IntAttr(int(rle)),
-            IntAttr(rows),
-            IntAttr(tile),
-            IntAttr(unroll),
-            StringAttr(order),
-            IntAttr(threads),
-        )
+    def __init__(self, *, reorder: bool = False, threads: int = 1):
+        super().__init__(IntAttr(int(reorder)), IntAttr(threads))
 
     def verify(self) -> None:
-        for flag in self.FLAGS:
-            require(getattr(self, flag).data in (0, 1), f"bcr.schedule: {flag} must be 0 or 1")
-        for count in self.COUNTS:
-            require(getattr(self, count).data >= 1, f"bcr.schedule: {count} must be >= 1")
-        require(
-            self.order.data in self.ORDERS,
-            f"bcr.schedule: order must be one of {', '.join(self.ORDERS)}",
-        )
+        require(self.reorder.data in (0, 1), "bcr.schedule: reorder must be 0 or 1")
+        require(self.threads.data >= 1, "bcr.schedule: threads must be >= 1")
 
     @classmethod
     def parse_body(cls, parser: AttrParser, delimiter: AttrParser.Delimiter) -> ScheduleAttr:
         """Parse the record between `delimiter`s (angle brackets or, nested, braces)."""
         start = parser.pos
-        fields: dict[str, FieldParser] = dict.fromkeys(cls.COUNTS, _parse_int)
-        fields["order"] = lambda p: p.parse_identifier("loop order")
-        record = _parse_record(parser, delimiter, cls.FLAGS, fields)
+        record = _parse_record(parser, delimiter, ("reorder",), {"threads": _parse_int})
         return _build(parser, start, lambda: cls(**record))  # type: ignore[arg-type]
 
     def body(self) -> str:
-        """`reorder, rle, rows = 8, ...`: the text inside the delimiters."""
-        flags = [flag for flag in self.FLAGS if getattr(self, flag).data]
-        counts = [f"{name} = {getattr(self, name).data}" for name in self.COUNTS]
-        return ", ".join([*flags, *counts, f"order = {self.order.data}"])
+        """`reorder, threads = 2`: the text inside the delimiters."""
+        return ", ".join([*(["reorder"] if self.reorder.data else []), f"threads = {self.threads.data}"])
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
@@ -258,7 +154,8 @@ class EncodingAttr(ParametrizedAttribute):
     rows and columns any block keeps, always known, since it is what a kernel
     sizes its register tile by; `balanced` says every full block keeps exactly
     that many (so loops have fixed trip counts). `density` is stored values /
-    (G*M*K), rounded for reading. `schedule` is omitted while it is the default.
+    (G*M*K), rounded for reading. `schedule` (`#bcr.schedule`) is omitted while
+    it is the default.
     """
 
     name = "bcr.encoding"

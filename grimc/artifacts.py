@@ -6,7 +6,7 @@ into place only when everything succeeded, so a failure leaves nothing behind.
 
 from __future__ import annotations
 
-import argparse
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -14,58 +14,68 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp
 
-from grimc.emit.codegen import GeneratedModel, generate
-from grimc.emit.targets import emit_target
+from grimc.driver import ModelSource, compile_model
+from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError, cannot_write
 from grimc.names import quote_for_message, sanitize
-from grimc.runner import ExeModel, RunStats, write_sources
+from grimc.options import CompileOptions
+from grimc.progress import progress
+from grimc.runner import PROFILE_FLAG, ExeModel, RunStats, write_sources
+from grimc.target import resolve_target
 
 RTOL, ATOL = 1e-4, 1e-5
 
 
-def kernel_format(sparse_format: str) -> str:
-    """The sparse kernels for a --sparse-format (dense modules have no bcr ops)."""
-    return "csr" if sparse_format == "csr" else "bcr"
+EMIT_KINDS = ("ir", "c", "obj", "so", "exe")
+SUFFIX_TO_EMIT = {".mlir": "ir", ".c": "c", ".o": "obj", ".so": "so"}
+
+
+def emit_kind_for(output: Path | None) -> str:
+    """The artifact an output file name asks for (no output: IR on stdout)."""
+    if output is None:
+        return "ir"
+    return SUFFIX_TO_EMIT.get(output.suffix, "exe")
+
+
+def prefix_for(output: Path) -> str:
+    """The C prefix of the generated API for an output file (`net.c` -> `net`)."""
+    return sanitize(output.name.split(".")[0], "model")
 
 
 def write_artifacts(
-    module: ModuleOp,
-    output: Path,
-    kind: str,
-    target: str,
-    threads: int,
-    opt_level: str,
-    sparse_format: str = "bcr",
+    gen: GeneratedModel, output: Path, kind: str, options: CompileOptions
 ) -> list[Path]:
-    """Generate and (for obj/so/exe) build; returns the files written."""
-    from grimc import toolchain
+    """Write generated C beside `output` and (obj/so/exe) build it; returns the files written.
 
-    prefix = sanitize(output.name.split(".")[0], "model")
-    companions = {f"{prefix}.h": "header", f"{prefix}.weights.bin": "weight blob"}
+    A full or read-only file system is one line naming `output` (nothing is left
+    behind); an `output` that is the model's own header or blob is refused."""
+    companions = {f"{gen.prefix}.h": "header", f"{gen.prefix}.weights.bin": "weight blob"}
     if output.name in companions:
         raise GrimcError(
             f"{output}: the {kind} output would overwrite the model's {companions[output.name]} "
             "of the same name; choose another -o"
         )
-    gen = generate(
-        module, emit_target(target), threads=threads, prefix=prefix,
-        sparse_format=kernel_format(sparse_format), release_weights=True,
-    )
-    spec = toolchain.resolve_target(target)
     try:
-        return _build_and_move(gen, output, kind, spec, opt_level, prefix)
+        return _build_and_move(gen, output, kind, options)
     except OSError as exc:
         raise cannot_write(output, exc) from None
 
 
 def _build_and_move(
-    gen: GeneratedModel, output: Path, kind: str, spec, opt_level: str, prefix: str
+    gen: GeneratedModel, output: Path, kind: str, options: CompileOptions
 ) -> list[Path]:
     from grimc import toolchain
 
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".grimc-") as tmp:
+    spec = resolve_target(gen.target)
+    opt_level = options.opt_level
+    extra_flags = [PROFILE_FLAG] if options.profile else []
+    with (
+        progress(1, "build") as bar,
+        tempfile.TemporaryDirectory(dir=output.parent, prefix=".grimc-") as tmp,
+    ):
+        if kind != "c":
+            bar.step(f"clang -O{opt_level} {kind} for {spec.name}")
         work = Path(tmp)
         c_path, h_path, blob_path = write_sources(gen, work)
         produced = {h_path: h_path.name, blob_path: blob_path.name}
@@ -73,18 +83,23 @@ def _build_and_move(
             produced[c_path] = output.name
         elif kind == "obj":
             obj = work / "model.o"
-            toolchain.compile_object([c_path], obj, spec, opt_level=opt_level)
+            toolchain.compile_object(
+                [c_path], obj, spec, opt_level=opt_level, extra_flags=extra_flags
+            )
             produced[obj] = output.name
         elif kind == "so":
             lib = work / "model.so"
-            toolchain.build_shared([c_path], lib, spec, opt_level=opt_level)
+            toolchain.build_shared(
+                [c_path], lib, spec, opt_level=opt_level, extra_flags=extra_flags
+            )
             produced[lib] = output.name
         else:
             exe = work / "model.exe"
-            harness = work / f"{prefix}_main.c"
+            harness = work / f"{gen.prefix}_main.c"
             harness.write_text(gen.harness)
             toolchain.build_executable(
-                [c_path, harness], exe, spec, static=spec.needs_qemu, opt_level=opt_level
+                [c_path, harness], exe, spec, static=spec.needs_qemu, opt_level=opt_level,
+                extra_flags=extra_flags,
             )
             produced[exe] = output.name
         written = []
@@ -127,14 +142,14 @@ class CompiledRun:
         )
 
 
-def input_names(model_path: str, gen: GeneratedModel) -> list[str]:
-    """The names users give inputs by: the original ONNX names for an ONNX model,
-    else the IR's names."""
-    if model_path.endswith(".mlir"):
+def input_names(source: ModelSource, gen: GeneratedModel) -> list[str]:
+    """The names users give inputs by: the original ONNX names for an ONNX file
+    (IR names are sanitized, so `a.b` and `a_b` may collide), else the IR's names."""
+    if not isinstance(source, str | os.PathLike) or str(source).endswith(".mlir"):
         return [d.name for d in gen.inputs]
     from grimc.frontend.load import input_names as onnx_input_names
 
-    return onnx_input_names(model_path)
+    return onnx_input_names(source)
 
 
 def make_inputs(
@@ -167,9 +182,24 @@ def make_inputs(
     return arrays
 
 
+ORT_MISSING = (
+    "--check needs onnxruntime, which is not installed: "
+    "pip install onnxruntime (or pip install 'grimc[check]')"
+)
+
+
+def require_onnxruntime():
+    """The onnxruntime module, or a one-line error saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise GrimcError(ORT_MISSING) from None
+    return onnxruntime
+
+
 def onnxruntime_reference(model_path: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Run the original ONNX model in onnxruntime (1 thread) on the same inputs."""
-    import onnxruntime as ort
+    ort = require_onnxruntime()
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
@@ -179,30 +209,35 @@ def onnxruntime_reference(model_path: str, inputs: list[np.ndarray]) -> list[np.
 
 
 def run_compiled(
-    args: argparse.Namespace, given: Mapping[str, Path], repeat: int
+    source: ModelSource,
+    options: CompileOptions,
+    given: Mapping[str, Path],
+    seed: int = 0,
+    repeat: int = 1,
+    check: bool = False,
 ) -> CompiledRun:
-    """Compile args.model, build the harness, run it; check if args.check."""
-    from grimc.cli import load_module
-    from grimc.driver import optimize
+    """Compile `source`, build the harness, run it `repeat` times after warm-up.
 
-    module = optimize(
-        load_module(args.model, args.input_shape), None, None, args.target, args.threads,
-        args.sparse_format,
-    )
-    gen = generate(
-        module, emit_target(args.target), threads=args.threads,
-        sparse_format=kernel_format(args.sparse_format),
-    )
-    inputs = make_inputs(gen, given, args.seed, input_names(args.model, gen))
-    with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
-        exe = ExeModel.build(
-            gen, Path(tmp), target=args.target, threads=args.threads,
-            profile=getattr(args, "profile", False),
-        )
-        outputs, stats = exe.run_with_stats(inputs, repeat=repeat)
-    run = CompiledRun(gen, inputs, outputs, stats)
-    if getattr(args, "check", False):
-        if not args.model.endswith(".onnx"):
+    `given` maps input names to .npy files (the rest get seeded random data);
+    `check` runs the .onnx model in onnxruntime on the same inputs.
+    """
+    if check:
+        if not str(source).endswith(".onnx"):
             raise GrimcError("--check needs an .onnx model to run in onnxruntime")
-        run.reference = onnxruntime_reference(args.model, inputs)
+        require_onnxruntime()  # before minutes of compiling
+    with progress(3, "run") as bar:
+        bar.step("compile")
+        gen = compile_model(source, options)
+        inputs = make_inputs(gen, given, seed, input_names(source, gen))
+        with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
+            bar.step(f"clang -O3 harness for {gen.target}")
+            exe = ExeModel.build(
+                gen, Path(tmp), target=gen.target, threads=options.threads,
+                profile=options.profile,
+            )
+            bar.step(f"run: warm-up + {repeat}")
+            outputs, stats = exe.run_with_stats(inputs, repeat=repeat)
+    run = CompiledRun(gen, inputs, outputs, stats)
+    if check:
+        run.reference = onnxruntime_reference(str(source), inputs)
     return run

@@ -1,7 +1,7 @@
 """grimc as an ONNX backend (`onnx.backend.base.Backend`).
 
     import grimc.backend as backend
-    rep = backend.prepare(model, device="CPU", target="host", threads=1)
+    rep = backend.prepare(model, device="CPU", target="native", threads=1)
     outputs = rep.run([x])                     # in graph output order
 
 The host targets run the generated shared library in-process through ctypes;
@@ -59,7 +59,7 @@ class GrimcBackend(Backend):
         cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any
     ) -> GrimcRep:
         super().prepare(model, device, **kwargs)
-        target = kwargs.pop("target", "host")
+        target = kwargs.pop("target", None)
         threads = int(kwargs.pop("threads", 1))
         workdir = Path(tempfile.mkdtemp(prefix="grimc-backend-"))
         try:

@@ -1,6 +1,6 @@
 """BCRC, the compact storage of BCR-sparse weight matrices (pure numpy, no IR).
 
-**The structure (DESIGN.md §1).** A weight in its GEMM view is a matrix W of
+**The structure (docs/bcr.md).** A weight in its GEMM view is a matrix W of
 shape (M, K), rows = outputs. Its rows may first be permuted by the reorder
 pass: the grid below is laid over ``W[perm]`` (``perm`` is the identity unless
 reordered). That matrix is cut into a grid of ``S x B`` blocks of ``br x bc``,

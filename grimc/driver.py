@@ -1,35 +1,54 @@
 """The Python API of the compiler: ONNX in, C (or a runnable model) out.
 
-    from grimc.driver import compile_model, build_model
-    gen = compile_model("model.onnx", target="host")           # GeneratedModel
-    with build_model("model.onnx", workdir, threads=2) as m:    # HostModel / ExeModel
+    from grimc.driver import CompileOptions, compile_model, build_model
+    opts = CompileOptions(threads=2)                         # target: native (detected)
+    gen = compile_model("model.onnx", opts)                  # GeneratedModel
+    gen = compile_model("model.onnx", target="aarch64")      # same, fields as keywords
+    with build_model("model.onnx", "build", opts) as m:      # HostModel / ExeModel
         y = m.run([x])
+
+Every entry point takes a `CompileOptions` and/or its fields as keywords
+(keywords override the options). The CLI, the ONNX backend, the runner and the
+benches all compile through `compile_model` (or its steps `import_model`,
+`optimize`, `generate_model`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import onnx
 from xdsl.dialects.builtin import ModuleOp
 
-from grimc.artifacts import kernel_format
+from grimc.dialects.sched import module_target_or
 from grimc.emit.codegen import GeneratedModel, generate
-from grimc.emit.targets import emit_target
-from grimc.errors import GrimcError
-from grimc.names import sanitize
+from grimc.options import SPARSE_FORMATS, CompileOptions, shape_map
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
+from grimc.target import resolve_target
+from grimc.transforms.schedule_select import select_schedules
+
+__all__ = [
+    "SPARSE_FORMATS",
+    "CompileOptions",
+    "ModelSource",
+    "build_model",
+    "compile_model",
+    "default_passes",
+    "generate_model",
+    "import_model",
+    "optimize",
+]
 
 ModelSource = str | os.PathLike[str] | bytes | onnx.ModelProto | ModuleOp
 
 
-def import_model(
-    source: ModelSource, input_shapes: Mapping[str, Sequence[int]] | None = None
-) -> ModuleOp:
-    """A graph-dialect module from an ONNX model (path, bytes, proto) or IR file."""
+def import_model(source: ModelSource, input_shapes: Any = None) -> ModuleOp:
+    """A graph-dialect module from an ONNX model (path, bytes, proto) or IR file.
+
+    `input_shapes`: a mapping name -> dims (or CompileOptions.input_shapes).
+    """
     if isinstance(source, ModuleOp):
         return source
     if isinstance(source, str | os.PathLike) and str(source).endswith(".mlir"):
@@ -38,88 +57,102 @@ def import_model(
         return parse_mlir_file(Path(source))
     from grimc.frontend import import_onnx
 
-    return import_onnx(source, input_shapes=input_shapes)
+    return import_onnx(source, input_shapes=shape_map(input_shapes))
 
 
-SPARSE_FORMATS = ("bcr", "csr", "dense")
-_REGISTERS = {"host": 16, "host-avx512": 32, "aarch64": 32, "generic": 16}
-
-
-def default_passes(target: str = "host", threads: int = 1, sparse_format: str = "bcr") -> list[str]:
-    """The default pipeline: graph clean-up, then (unless dense) BCR detection,
-    reordering balanced for `threads`, and register blocking for `target`.
+def default_passes(options: CompileOptions | None = None, **fields: Any) -> list[str]:
+    """The default pipeline: graph clean-up, then (unless dense) BCR detection and
+    reordering balanced for `threads`, then every kernel's schedule for the
+    module's target (schedule-select).
 
     Recurrent ops (GRU/LSTM/RNN) with BCR-sparse W or R become bcr.gru /
     bcr.lstm / bcr.rnn too (kernels in grimc/emit/kernels/bcr_recurrent.py).
     """
-    if sparse_format not in SPARSE_FORMATS:
-        raise GrimcError(
-            f"--sparse-format {sparse_format}: expected one of {', '.join(SPARSE_FORMATS)}"
-        )
-    if sparse_format == "dense":
-        return list(GRAPH_PIPELINE)
-    spec = emit_target(target)
-    return [
-        *GRAPH_PIPELINE,
-        "bcr-detect",
-        f"bcr-reorder{{threads={threads}}}",
-        f"bcr-rle{{registers={_REGISTERS[spec.name]} vector-width={spec.vw}}}",
-    ]
+    opts = CompileOptions.of(options, **fields)
+    select = (
+        f"schedule-select{{threads={opts.threads} sparse-format={opts.kernel_format}}}"
+    )
+    if opts.sparse_format == "dense":
+        return [*GRAPH_PIPELINE, select]
+    return [*GRAPH_PIPELINE, "bcr-detect", f"bcr-reorder{{threads={opts.threads}}}", select]
+
+
+def pipeline_of(options: CompileOptions) -> list[str]:
+    """The passes a compile with `options` runs: its explicit list, else the default."""
+    return default_passes(options) if options.passes is None else list(options.passes)
 
 
 def optimize(
     module: ModuleOp,
-    passes: Sequence[str] | None = None,
+    options: CompileOptions | None = None,
     instrumentation: Instrumentation | None = None,
-    target: str = "host",
-    threads: int = 1,
-    sparse_format: str = "bcr",
+    **fields: Any,
 ) -> ModuleOp:
-    """Run the pass pipeline (default: `default_passes`) in place."""
-    names = default_passes(target, threads, sparse_format) if passes is None else list(passes)
-    return PipelineRunner(instrumentation).run(module, names)
+    """Record the options' target on `module` (one it already records must be
+    the same), then run the pass pipeline of `options` on it, in place."""
+    opts = CompileOptions.of(options, **fields)
+    module_target_or(module, opts.target)
+    return PipelineRunner(instrumentation).run(module, pipeline_of(opts))
+
+
+def generate_model(
+    module: ModuleOp,
+    options: CompileOptions | None = None,
+    *,
+    release_weights: bool = False,
+    **fields: Any,
+) -> GeneratedModel:
+    """Generate C for an optimized module (the last step of `compile_model`).
+
+    Ops a pipeline left unscheduled (a `--passes` list without schedule-select,
+    a module built by hand) get schedule-select's choice first, on a copy:
+    `module` is left as it is, except that `release_weights` (for callers that
+    drop the module afterwards) lets code generation empty its weight store as
+    the weights are packed, so a large model is not held twice.
+    """
+    opts = CompileOptions.of(options, **fields)
+    module = module.clone()
+    target = module_target_or(module, opts.target)
+    select_schedules(module, target, opts.threads, opts.kernel_format)
+    return generate(
+        module, target, threads=opts.threads, prefix=opts.prefix,
+        sparse_format=opts.kernel_format, release_weights=release_weights,
+    )
 
 
 def compile_model(
     source: ModelSource,
-    target: str = "host",
-    threads: int = 1,
-    input_shapes: Mapping[str, Sequence[int]] | None = None,
-    passes: Sequence[str] | None = None,
+    options: CompileOptions | None = None,
+    *,
     instrumentation: Instrumentation | None = None,
-    prefix: str = "grimc_model",
-    sparse_format: str = "bcr",
+    **fields: Any,
 ) -> GeneratedModel:
-    """Import, optimize and generate C for `target` (host, host-avx512, aarch64, generic).
+    """Import, optimize and generate C: the one compile entry point.
 
-    `sparse_format`: "bcr" (default: BCR-sparse layers run register-blocked
-    sparse kernels), "csr" (the CSR baseline kernels) or "dense" (ignore sparsity).
+    `fields` are CompileOptions fields (target, threads, sparse_format,
+    input_shapes, passes, opt_level, prefix, profile) overriding `options`.
     """
-    spec = emit_target(target)
-    module = optimize(
-        import_model(source, input_shapes), passes, instrumentation, target, threads, sparse_format
-    )
-    return generate(
-        module, spec, threads=threads, prefix=sanitize(prefix, "model"),
-        sparse_format=kernel_format(sparse_format),
-        release_weights=not isinstance(source, ModuleOp),  # the module is ours alone
-    )
+    opts = CompileOptions.of(options, **fields)
+    module = optimize(import_model(source, opts.input_shapes), opts, instrumentation)
+    return generate_model(module, opts, release_weights=not isinstance(source, ModuleOp))
 
 
 def build_model(
     source: ModelSource | GeneratedModel,
-    workdir: Path,
-    target: str = "host",
-    threads: int = 1,
-    **options: Any,
+    workdir: str | os.PathLike[str],
+    options: CompileOptions | None = None,
+    **fields: Any,
 ):
-    """Compile and build a runnable model: a HostModel (in-process, host
-    targets) or an ExeModel (harness executable, under qemu for aarch64)."""
+    """Compile and build a runnable model: a HostModel (in-process, for targets
+    this machine runs) or an ExeModel (harness executable, under qemu for aarch64)."""
     from grimc.runner import ExeModel, HostModel
 
-    gen = source if isinstance(source, GeneratedModel) else compile_model(
-        source, target=target, threads=threads, **options
+    opts = CompileOptions.of(options, **fields)
+    gen = source if isinstance(source, GeneratedModel) else compile_model(source, opts)
+    if not resolve_target(gen.target).runs_natively:
+        return ExeModel.build(
+            gen, Path(workdir), target=gen.target, threads=opts.threads, profile=opts.profile
+        )
+    return HostModel.build(
+        gen, Path(workdir), threads=opts.threads, target=gen.target, profile=opts.profile
     )
-    if target == "aarch64":
-        return ExeModel.build(gen, Path(workdir), target=target, threads=threads)
-    return HostModel.build(gen, Path(workdir), threads=threads, target=target)

@@ -1,10 +1,6 @@
-"""`grimc inspect`: which layers of a model are BCR-sparse, and what that saves.
+"""Which layers of a model are BCR-sparse, and what that saves (`grimc inspect`).
 
-    grimc inspect model.onnx                 per-layer table + totals
-    grimc inspect model.onnx --json          the same as JSON
-    grimc inspect model.onnx --threshold 0.3 --blocks 8x16,4x16
-
-Runs the frontend, the graph passes and bcr-detect (the same decisions a
+`inspect` runs the frontend, the graph passes and bcr-detect (the same decisions a
 sparse compile makes) and reports, for every prunable weight (conv, gemm,
 matmul, RNN W and R): its shape, the detected block (or "dense"), the
 fraction of nonzeros, the kernel chosen, the bytes dense vs as compiled
@@ -13,49 +9,15 @@ fraction of nonzeros, the kernel chosen, the bytes dense vs as compiled
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from grimc.errors import GrimcError
+from grimc.layers import layers_by_weight, matrix_name
 
-if TYPE_CHECKING:  # the compiler is imported only when the command runs
+if TYPE_CHECKING:  # the compiler is imported only when a report is made
+    from grimc.driver import ModelSource
     from grimc.transforms.bcr_detect import BcrDetect, MatrixReport
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from grimc.cli import add_frontend_options
-
-    parser = argparse.ArgumentParser(
-        prog="grimc inspect",
-        description="Per-layer BCR sparsity report: detected block, density, kernel, bytes.",
-    )
-    add_frontend_options(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    detect = parser.add_argument_group("bcr-detect options")
-    detect.add_argument(
-        "--threshold", type=float, default=0.5, help="most density that runs sparse (default 0.5)"
-    )
-    detect.add_argument(
-        "--blocks",
-        metavar="RxC,...",
-        help="candidate block shapes (default: bcr-detect's, 8x16,4x16,8x8,16x32,16x16,4x4)",
-    )
-    detect.add_argument(
-        "--min-fill",
-        type=float,
-        default=0.8,
-        help="least nonzeros / stored values for the zeros to count as BCR (default 0.8)",
-    )
-    detect.add_argument(
-        "--min-weights", type=int, default=2048, help="smaller weights stay dense (default 2048)"
-    )
-    detect.add_argument(
-        "--depthwise", action="store_true", help="consider depthwise convs too"
-    )
-    return parser
 
 
 def _block_text(report: MatrixReport) -> str:
@@ -142,40 +104,23 @@ def write_table(reports: Sequence[MatrixReport], out: TextIO) -> None:
     out.write(line(rows[-1]) + "\n")
 
 
-def inspect(path: str, shape_options: Sequence[str], detect_pass: BcrDetect) -> list[MatrixReport]:
-    """Import `path`, run the graph passes and bcr-detect; return its decisions."""
-    from grimc.cli import load_module
-    from grimc.pipeline import GRAPH_PIPELINE, PipelineRunner
+def inspect(
+    source: ModelSource, detect_pass: BcrDetect, input_shapes: Any = None
+) -> list[MatrixReport]:
+    """Import `source`, run the graph passes and bcr-detect; return its decisions."""
+    from grimc.driver import import_model, optimize
+    from grimc.pipeline import GRAPH_PIPELINE
     from grimc.transforms.bcr_detect import detect
 
-    options = detect_pass.options()
-    module = load_module(path, shape_options)
-    PipelineRunner().run(module, list(GRAPH_PIPELINE))
-    return detect(module, options)
+    module = optimize(import_model(source, input_shapes), passes=GRAPH_PIPELINE)
+    layers = layers_by_weight(list(module.walk()))
+    return [_named(report, layers) for report in detect(module, detect_pass.options())]
 
 
-def inspect_main(argv: Sequence[str]) -> int:
-    """Print which layers are BCR-sparse, with densities and bytes."""
-    from grimc.transforms.bcr_detect import DEFAULT_BLOCKS, BcrDetect
-
-    args = build_parser().parse_args(argv)
-    if args.min_weights < 0:
-        raise GrimcError(f"--min-weights {args.min_weights}: must be >= 0")
-    detect_pass = BcrDetect(
-        threshold=args.threshold,
-        blocks=args.blocks or DEFAULT_BLOCKS,
-        min_fill=args.min_fill,
-        min_weights=args.min_weights,
-        depthwise=args.depthwise,
-    )
-    reports = inspect(args.model, args.input_shape, detect_pass)
-    if args.json:
-        data = {
-            "model": args.model,
-            "layers": [layer_record(r) for r in reports],
-            "totals": totals(reports),
-        }
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    else:
-        write_table(reports, sys.stdout)
-    return 0
+def _named(report: MatrixReport, layers: dict[str, str]) -> MatrixReport:
+    """The report under its layer's name (bcr-detect names it by weight key)."""
+    key, dot, part = report.layer.partition(".")
+    if key not in layers:
+        return report
+    name = matrix_name(layers[key], part) if dot else layers[key]
+    return dataclasses.replace(report, layer=name)

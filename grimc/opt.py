@@ -5,6 +5,8 @@
 
 It is stock `xDSLOptMain` (all xdsl flags work) plus an `.onnx` frontend,
 `--input-shape` for it, and `--weights` to attach a weight store to parsed IR.
+Weights that passes add are saved beside `-o FILE` as FILE.npz (on stdout a
+warning says when the printed IR names weights no file holds).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyExcepti
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from grimc import __version__
-from grimc.cli import parse_shape_option, run_guarded
 from grimc.dialects.graph import WEIGHT_STORE_ATTR, WeightOp
-from grimc.errors import GrimcError
+from grimc.errors import GrimcError, run_guarded
 from grimc.limits import shape_problem
 from grimc.names import quote_for_message
+from grimc.options import parse_shape_options
 from grimc.universe import make_context
-from grimc.weights import store_for
+from grimc.weights import persist, store_for
 
 
 class IRError(GrimcError):
@@ -67,14 +69,18 @@ def _one_line(diagnostic: str, name: str) -> str:
 
 
 def _check_weights(module: ModuleOp, path: Path) -> None:
-    """Every graph.weight must find a finite float32 array of its type in the store
-    (an .npz given beside the IR is not written by grimc's importer)."""
+    """Every graph.weight in the store must be a finite float32 array of its type
+    (an .npz given beside the IR is not written by grimc's importer). A missing
+    one is left to the pass or kernel that reads it, which names it: a dump
+    replayed up to that point still gets its dump folder."""
     weights = [op for op in module.walk() if isinstance(op, WeightOp)]
     if not weights:
         return
     store = store_for(module)
     for op in weights:
         key = op.key.data
+        if key not in store:
+            continue
         array = store[key]
         what = f"{path}: weight {quote_for_message(key)}"
         if array.dtype != np.float32:
@@ -134,7 +140,7 @@ class GrimcOptMain(xDSLOptMain):
     def _parse_onnx(self, io: IO[bytes]) -> ModuleOp:
         from grimc.frontend import import_onnx
 
-        shapes = dict(parse_shape_option(s) for s in self.args.input_shape)
+        shapes = parse_shape_options(self.args.input_shape)
         return import_onnx(io.read(), input_shapes=shapes or None, name=self.get_input_name())
 
     def parse_chunk(
@@ -149,6 +155,15 @@ class GrimcOptMain(xDSLOptMain):
                 raise GrimcError(f"{self.args.weights}: weight store not found")
             module.attributes[WEIGHT_STORE_ATTR] = StringAttr(str(self.args.weights))
         return module
+
+
+    def output_resulting_program(self, prog: ModuleOp) -> str:
+        # Weights that passes added must reach whoever reads this output.
+        out = self.args.output_file
+        warning = persist(prog, Path(out + ".npz") if out else None)
+        if warning:
+            print(f"grimc-opt: warning: {warning}", file=sys.stderr)
+        return super().output_resulting_program(prog)
 
 
 def _run(argv: Sequence[str]) -> int:

@@ -24,6 +24,7 @@ from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
 from xdsl.utils.exceptions import VerifyException
 
 from grimc.errors import GrimcError
+from grimc.progress import progress
 from grimc.universe import PASSES, make_context
 from grimc.weights import rebind, save_beside
 
@@ -36,8 +37,8 @@ GRAPH_PIPELINE: tuple[str, ...] = (
 )
 """Graph-level clean-up run before any sparse or code-generation pass."""
 
-BCR_PIPELINE: tuple[str, ...] = GRAPH_PIPELINE + ("bcr-detect", "bcr-reorder", "bcr-rle")
-"""The graph clean-up, then BCR detection, row reordering and register blocking."""
+BCR_PIPELINE: tuple[str, ...] = GRAPH_PIPELINE + ("bcr-detect", "bcr-reorder", "schedule-select")
+"""The graph clean-up, then BCR detection, row reordering and the kernel schedules."""
 
 
 class PassFailure(GrimcError):
@@ -96,6 +97,14 @@ def resolve_passes(names: Sequence[str]) -> list[ModulePass]:
     return passes
 
 
+def check_pass_names(names: Sequence[str], what: str) -> None:
+    """Each name must be a registered pass (`what` names the option in the message)."""
+    for name in names:
+        if name not in PASSES:
+            known = ", ".join(sorted(PASSES))
+            raise GrimcError(f"{what}={name}: unknown pass; available passes: {known}")
+
+
 def parse_pass_list(spec: str) -> list[str]:
     """`a,b{x=1 y=2},c` -> ["a", "b{x=1 y=2}", "c"] (commas inside braces kept)."""
     items, depth, current = [], 0, ""
@@ -119,6 +128,7 @@ class PipelineRunner:
         self._dump_index = 0
 
     def run(self, module: ModuleOp, pass_names: Sequence[str]) -> ModuleOp:
+        passes = resolve_passes(pass_names)  # bad names or options: nothing written
         if self.inst.dump_dir is not None:
             try:
                 self.inst.dump_dir.mkdir(parents=True, exist_ok=True)
@@ -129,10 +139,14 @@ class PipelineRunner:
                 ) from None
             rebind(module, self.inst.dump_dir / "weights.npz")
             self._dump(module, "Before", "pipeline")
-        for pass_ in resolve_passes(pass_names):
-            self._run_one(module, pass_)
-        if self.inst.dump_dir is not None:
-            save_beside(module, self.inst.dump_dir / "weights.npz")
+        try:
+            with progress(len(passes), "passes") as bar:
+                for pass_ in passes:
+                    bar.step(pass_.name)
+                    self._run_one(module, pass_)
+        finally:  # the dumps so far replay even when a pass failed
+            if self.inst.dump_dir is not None:
+                save_beside(module, self.inst.dump_dir / "weights.npz")
         if self.inst.time_passes:
             self._report_times()
         return module

@@ -1,6 +1,6 @@
 """Magnitude-based BCR pruning of a dense ONNX model (`grimc prune`, `prune_model`).
 
-**What is pruned** (DESIGN.md §1). Every weight initializer of a Conv, of a
+**What is pruned** (docs/bcr.md). Every weight initializer of a Conv, of a
 Gemm/MatMul with constant B, and the W and R of GRU/LSTM/RNN, viewed as GEMM
 matrices with rows = outputs:
 
@@ -1048,7 +1048,7 @@ def _cli_options(args: argparse.Namespace) -> dict:
 
 def prune_main(argv: Sequence[str]) -> int:
     """`grimc prune`: see build_parser()."""
-    from grimc.cli import write_atomically
+    from grimc.fileio import write_atomically
 
     args = build_parser().parse_args(argv)
     if args.output is not None and not args.output.parent.exists():

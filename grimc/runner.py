@@ -1,7 +1,7 @@
 """Build generated models and run them: in-process (host .so via ctypes) or
 under qemu (aarch64 executable harness).
 
-    gen = generate(module, emit_target("host"))
+    gen = generate(module, "host")
     with HostModel.build(gen, workdir, threads=1) as model:
         outputs = model.run([x])
     outputs = ExeModel.build(gen, workdir, target="aarch64").run([x])
@@ -10,7 +10,9 @@ under qemu (aarch64 executable harness).
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -21,10 +23,12 @@ import numpy as np
 
 from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError
+from grimc.target import Target
 
 
-def write_sources(gen: GeneratedModel, outdir: Path) -> tuple[Path, Path, Path]:
+def write_sources(gen: GeneratedModel, outdir: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
     """Write <prefix>.c, <prefix>.h and <prefix>.weights.bin into outdir."""
+    outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     c_path = outdir / f"{gen.prefix}.c"
     h_path = outdir / f"{gen.prefix}.h"
@@ -104,6 +108,14 @@ def with_profile_flag(extra_flags: Sequence[str], profile: bool) -> list[str]:
     return [*extra_flags, PROFILE_FLAG] if profile else list(extra_flags)
 
 
+def _build_key(source: str, target: str, flags: Sequence[str]) -> str:
+    """Names a host library by what it contains. ctypes (dlopen) hands back the
+    library already loaded from a path, so a path must never name other code:
+    another model, or the same one built with other flags (profiling)."""
+    text = "\0".join([source, target, *flags])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 class HostModel:
     """A generated model built as a host shared library, run through ctypes."""
 
@@ -127,19 +139,27 @@ class HostModel:
     def build(
         cls,
         gen: GeneratedModel,
-        outdir: Path,
+        outdir: str | os.PathLike[str],
         threads: int = 1,
-        target: str = "host",
+        target: str | Target | None = None,
         extra_flags: Sequence[str] = (),
         profile: bool = False,
     ) -> HostModel:
-        """Build and load; `profile=True` compiles per-kernel timing in (see `profile`)."""
+        """Build and load; `profile=True` compiles per-kernel timing in (see `profile`).
+
+        `target`: default the one `gen` was generated for.
+        """
         from grimc.toolchain import build_shared, resolve_target
 
         c_path, _, blob_path = write_sources(gen, outdir)
-        lib = outdir / f"{gen.prefix}.so"
+        spec = resolve_target(target if target is not None else gen.target or None)
         flags = with_profile_flag(extra_flags, profile)
-        build_shared([c_path], lib, resolve_target(target), extra_flags=flags)
+        lib = c_path.parent / f"{gen.prefix}-{_build_key(gen.source, spec.name, flags)}.so"
+        # Built beside and renamed into place: a library this process already
+        # loaded from that path keeps its inode and its mapping stays valid.
+        tmp = lib.with_name(f".{lib.name}.{os.getpid()}.tmp")
+        build_shared([c_path], tmp, spec, extra_flags=flags)
+        os.replace(tmp, lib)
         return cls(gen, lib, blob_path, threads)
 
     def _fn(self, name: str):
@@ -221,25 +241,27 @@ class ExeModel:
     def build(
         cls,
         gen: GeneratedModel,
-        outdir: Path,
-        target: str = "aarch64",
+        outdir: str | os.PathLike[str],
+        target: str | Target | None = None,
         threads: int = 1,
         extra_flags: Sequence[str] = (),
         sanitize: Sequence[str] = (),
         profile: bool = False,
     ) -> ExeModel:
+        """Build the harness executable; `target`: default the one `gen` was generated for."""
         from grimc.toolchain import build_executable, resolve_target
 
         c_path, _, blob_path = write_sources(gen, outdir)
+        outdir = c_path.parent
         harness = outdir / f"{gen.prefix}_main.c"
         harness.write_text(gen.harness)
         exe = outdir / gen.prefix
-        spec = resolve_target(target)
+        spec = resolve_target(target if target is not None else gen.target or None)
         build_executable(
             [c_path, harness], exe, spec, static=spec.needs_qemu, sanitize=sanitize,
             extra_flags=with_profile_flag(extra_flags, profile),
         )
-        return cls(gen, exe, blob_path, target, outdir, threads)
+        return cls(gen, exe, blob_path, spec.name, outdir, threads)
 
     def run_with_stats(
         self, inputs: Sequence[np.ndarray], repeat: int = 1, timeout: float = 900

@@ -8,24 +8,24 @@ that the cross-compilation quirks of this toolchain are written down once:
   glibc's linker script. clang finds the Debian cross libc on its own.
 - There is no binfmt handler, so aarch64 programs run as
   ``qemu-aarch64 -L /usr/aarch64-linux-gnu prog``.
-- ``-march=native`` is misdetected on the build VMs, so x86 targets name their level.
+- ``-march=native`` is misdetected on the build VMs, so x86 targets name their level
+  (grimc.target describes every target; `native` is detected from /proc/cpuinfo).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import platform
 import re
 import shlex
 import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from grimc.errors import GrimcError
+from grimc.target import HOST_ARCH, Target, resolve_target
 
 StrPath = str | os.PathLike[str]
 
@@ -56,93 +56,10 @@ class ToolchainError(GrimcError):
         self.details = details
 
 
-@dataclass(frozen=True)
-class TargetSpec:
-    """What a compile target means for clang and for running its binaries."""
+class BuildError(ToolchainError):
+    """clang rejected code that grimc wrote or ships: a grimc bug, not bad input."""
 
-    name: str
-    triple: str
-    arch: str  # spelled as platform.machine() spells the host
-    cflags: tuple[str, ...]  # passed to every clang invocation for this target
-    uses_lld: bool  # cross targets link with lld (the host keeps the system linker)
-    vector_width: int  # fp32 lanes per SIMD register
-    isa_macro: str | None  # predefined by clang under `cflags`; None: portable C only
-
-    @property
-    def runs_natively(self) -> bool:
-        """True when this machine can execute the target's binaries directly."""
-        return self.arch == platform.machine()
-
-    @property
-    def needs_qemu(self) -> bool:
-        """True for aarch64 binaries on a non-aarch64 host (user-mode emulation)."""
-        return self.arch == "aarch64" and not self.runs_natively
-
-
-_HOST_ARCH = platform.machine()
-
-TARGETS: dict[str, TargetSpec] = {
-    spec.name: spec
-    for spec in (
-        TargetSpec(
-            name="host",
-            triple="x86_64-linux-gnu",
-            arch="x86_64",
-            cflags=("-march=x86-64-v3",),  # AVX2 + FMA
-            uses_lld=False,
-            vector_width=8,
-            isa_macro="__AVX2__",
-        ),
-        TargetSpec(
-            name="host-avx512",
-            triple="x86_64-linux-gnu",
-            arch="x86_64",
-            cflags=("-march=x86-64-v4",),  # AVX-512 F/BW/DQ/VL
-            uses_lld=False,
-            vector_width=16,
-            isa_macro="__AVX512F__",
-        ),
-        TargetSpec(
-            name="aarch64",
-            triple="aarch64-linux-gnu",
-            arch="aarch64",
-            cflags=("--target=aarch64-linux-gnu",),  # armv8-a: NEON is baseline
-            uses_lld=True,
-            vector_width=4,
-            isa_macro="__ARM_NEON",
-        ),
-        TargetSpec(
-            name="generic",
-            triple=f"{_HOST_ARCH}-linux-gnu",
-            arch=_HOST_ARCH,
-            cflags=(),
-            uses_lld=False,
-            vector_width=1,
-            isa_macro=None,
-        ),
-    )
-}
-
-TRIPLE_ALIASES: dict[str, str] = {
-    "x86_64-linux-gnu": "host",
-    "x86_64-unknown-linux-gnu": "host",
-    "x86_64-pc-linux-gnu": "host",
-    "aarch64-linux-gnu": "aarch64",
-    "aarch64-unknown-linux-gnu": "aarch64",
-    "arm64": "aarch64",
-}
-
-
-def resolve_target(target: str | TargetSpec) -> TargetSpec:
-    """Map a short name or clang triple to its TargetSpec (a TargetSpec passes through)."""
-    if isinstance(target, TargetSpec):
-        return target
-    key = target.strip().lower()
-    name = TRIPLE_ALIASES.get(key, key)
-    if name not in TARGETS:
-        accepted = ", ".join([*TARGETS, *TRIPLE_ALIASES])
-        raise ToolchainError(f"unknown target '{target}'; accepted: {accepted}")
-    return TARGETS[name]
+    exit_code = 70
 
 
 # --- discovery (cached: each tool is looked up and probed once per process) ---
@@ -173,7 +90,7 @@ def check_aarch64_sysroot() -> Path:
     return AARCH64_SYSROOT
 
 
-def require_build_tools(target: str | TargetSpec) -> TargetSpec:
+def require_build_tools(target: str | Target) -> Target:
     """Fail early, with the package to install, if `target` cannot be built here."""
     spec = resolve_target(target)
     find_clang()
@@ -183,14 +100,14 @@ def require_build_tools(target: str | TargetSpec) -> TargetSpec:
     return spec
 
 
-def require_run_tools(target: str | TargetSpec) -> TargetSpec:
+def require_run_tools(target: str | Target) -> Target:
     """Fail early, with the package to install, if `target` binaries cannot run here."""
     spec = resolve_target(target)
     if spec.needs_qemu:
         find_qemu()
         check_aarch64_sysroot()
     elif not spec.runs_natively:
-        raise ToolchainError(f"{spec.name} binaries cannot run on this {_HOST_ARCH} machine")
+        raise ToolchainError(f"{spec.name} binaries cannot run on this {HOST_ARCH} machine")
     return spec
 
 
@@ -198,7 +115,7 @@ def describe_toolchain() -> dict[str, object]:
     """Tool paths and versions for benchmark reports; missing optional tools are None."""
     clang = find_clang()
     return {
-        "host": _HOST_ARCH,
+        "host": HOST_ARCH,
         "clang": {"path": str(clang), "version": tool_version(clang)},
         "lld": _optional_tool(find_lld),
         "qemu": _optional_tool(find_qemu),
@@ -262,7 +179,7 @@ def _find_lld(clang: Path) -> Path:
 def compile_object(
     sources: StrPath | Sequence[StrPath],
     out: StrPath,
-    target: str | TargetSpec = "host",
+    target: str | Target | None = None,
     *,
     opt_level: int | str = 3,
     defines: Mapping[str, object] | None = None,
@@ -281,7 +198,7 @@ def compile_object(
 def build_shared(
     sources: Sequence[StrPath],
     out: StrPath,
-    target: str | TargetSpec = "host",
+    target: str | Target | None = None,
     *,
     opt_level: int | str = 3,
     defines: Mapping[str, object] | None = None,
@@ -301,7 +218,7 @@ def build_shared(
 def build_executable(
     sources: Sequence[StrPath],
     out: StrPath,
-    target: str | TargetSpec = "host",
+    target: str | Target | None = None,
     *,
     static: bool = False,
     sanitize: Sequence[str] = (),
@@ -329,15 +246,28 @@ def _as_list(sources: StrPath | Sequence[StrPath]) -> list[Path]:
     return [Path(p).absolute() for p in paths]
 
 
-def _linker(spec: TargetSpec) -> list[str]:
-    return ["-fuse-ld=lld", f"--ld-path={find_lld()}"] if spec.uses_lld else []
+def compile_flags(spec: Target, opt_level: int | str = 3) -> list[str]:
+    """The code-generation flags of every build for `spec` (no warnings, paths or mode)."""
+    return [*spec.cflags, f"-O{opt_level}", "-std=c11", "-pthread"]
+
+
+def link_flags(spec: Target, libs: Sequence[str] = ()) -> list[str]:
+    """What a program or library for `spec` links with, as a user spells it (lld by name)."""
+    return [*([LLD_FLAG] if spec.uses_lld else []), *_libs(libs)]
+
+
+LLD_FLAG = "-fuse-ld=lld"
+
+
+def _linker(spec: Target) -> list[str]:
+    return [LLD_FLAG, f"--ld-path={find_lld()}"] if spec.uses_lld else []
 
 
 def _libs(libs: Sequence[str]) -> list[str]:
     return [f"-l{lib}" for lib in libs] + ["-lm"]
 
 
-def _sanitize_flags(spec: TargetSpec, static: bool, sanitize: Sequence[str]) -> list[str]:
+def _sanitize_flags(spec: Target, static: bool, sanitize: Sequence[str]) -> list[str]:
     if not sanitize:
         return []
     if not spec.runs_natively or static:
@@ -355,7 +285,7 @@ def _sanitize_flags(spec: TargetSpec, static: bool, sanitize: Sequence[str]) -> 
 
 
 def _command(
-    spec: TargetSpec,
+    spec: Target,
     sources: list[Path],
     out: StrPath,
     mode: list[str],
@@ -368,13 +298,10 @@ def _command(
     includes = [Path(d).absolute() for d in include_dirs]
     return [
         str(find_clang()),
-        *spec.cflags,
-        f"-O{opt_level}",
-        "-std=c11",
+        *compile_flags(spec, opt_level),
         "-Wall",
         "-Wextra",
         *(["-Werror"] if werror else []),
-        "-pthread",
         *(_define(k, v) for k, v in (defines or {}).items()),
         *(f"-I{d}" for d in includes),
         *_prefix_maps(sources, includes),
@@ -413,8 +340,9 @@ def _build(cmd: list[str], out: StrPath, sanitize: bool = False) -> Path:
             f"libclang-rt-{_major(cmd[0])}-dev",
             _details(proc.stderr, cmd),
         )
-    raise ToolchainError(
-        f"{Path(cmd[0]).name} failed building {out_path.name}: {_first_error(proc.stderr)}",
+    raise BuildError(
+        f"{Path(cmd[0]).name} failed building {out_path.name}: {_first_error(proc.stderr)} "
+        "(code grimc generates or ships must build: this is a grimc bug)",
         _details(proc.stderr, cmd),
     )
 
@@ -424,8 +352,12 @@ def _major(clang: str) -> str:
     return match.group(1) if match else "N"
 
 
+_SOURCE_DIR = re.compile(r"(?<![\w.])/(?:[^\s/:]+/)+(?=[^\s/:]+:\d+)")
+"""The folder part of `/tmp/.grimc-x/out.c:12:` in a diagnostic (a temporary folder)."""
+
+
 def _first_error(stderr: str) -> str:
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    lines = [_SOURCE_DIR.sub("", line.strip()) for line in stderr.splitlines() if line.strip()]
     # Prefer the compiler's or linker's own words over clang's "linker command failed".
     errors = [
         line
@@ -448,7 +380,7 @@ def _details(output: str, cmd: Sequence[str], tail: bool = False) -> str:
 def run_executable(
     exe: StrPath,
     args: Sequence[StrPath] = (),
-    target: str | TargetSpec = "host",
+    target: str | Target | None = None,
     *,
     timeout: float | None = 600.0,
     cwd: StrPath | None = None,

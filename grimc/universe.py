@@ -30,9 +30,16 @@ def _bcr_dialect() -> Dialect:
     return BCR
 
 
+def _sched_dialect() -> Dialect:
+    from grimc.dialects.sched import SCHED
+
+    return SCHED
+
+
 DIALECTS: dict[str, Callable[[], Dialect]] = {
     "graph": _graph_dialect,
     "bcr": _bcr_dialect,
+    "sched": _sched_dialect,
 }
 
 

@@ -6,9 +6,8 @@
 - ``bcr``       grimc's default pipeline (`grimc.driver.default_passes`) and BCR kernels
 - ``csr``       the same pipeline, the CSR baseline kernels (`--sparse-format csr`)
 - ``no-reorder`` BCR without the `bcr-reorder` pass (rows in model order, no thread balancing)
-- ``no-rle``    BCR with the schedules `bcr-rle` chose, but the `rle` flag cleared: same
-                register tile, every row reloads each input vector. (Leaving the pass out
-                would not turn RLE off: the lowering then picks its own RLE tile.)
+- ``no-rle``    BCR with the schedules `schedule-select` chose, but the `rle` flag
+                cleared: same register tile, every row reloads each input vector.
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from xdsl.dialects.builtin import ModuleOp
 
 from benches.bcr_layers import Compiled
 from benches.peers.engines import load_onnxruntime
+from grimc.dialects.sched import GemvSchedule, SpmmSchedule
 from grimc.driver import compile_model, default_passes, import_model, optimize
 from grimc.emit.codegen import GeneratedModel
-from grimc.transforms._bcr_utils import bcr_ops, encoding_of, weight_refs, with_schedule
 
 
 @dataclass(frozen=True)
@@ -50,12 +49,14 @@ LABELS = {e.name: e.label for e in ENGINES}
 
 
 def clear_rle(module: ModuleOp) -> int:
-    """Turn RLE off in every BCR weight's schedule, keeping its other knobs; how many."""
+    """Turn RLE off in every BCR kernel's schedule, keeping its other knobs; how many."""
     count = 0
-    for op in bcr_ops(module):
-        for ref in weight_refs(op):
-            op.properties[ref.encoding_prop] = with_schedule(encoding_of(op, ref), rle=False)
-            count += 1
+    for op in module.walk():
+        for key in ("sched", "sched.proj"):
+            sched = op.attributes.get(key)
+            if isinstance(sched, SpmmSchedule | GemvSchedule):
+                op.attributes[key] = sched.replace(rle=False)
+                count += 1
     return count
 
 
@@ -63,10 +64,10 @@ def compile_engine(engine: Engine, path: Path, target: str, threads: int) -> Gen
     """The engine's generated C for the model at `path`."""
     passes = [
         p
-        for p in default_passes(target, threads, engine.sparse_format)
+        for p in default_passes(target=target, threads=threads, sparse_format=engine.sparse_format)
         if not engine.drop_pass or p.split("{")[0] != engine.drop_pass
     ]
-    module = optimize(import_model(str(path)), passes, target=target, threads=threads)
+    module = optimize(import_model(str(path)), passes=passes, target=target, threads=threads)
     if engine.rle_off:
         clear_rle(module)
     return compile_model(

@@ -118,14 +118,12 @@ def _count_sparse_ops(module: Any) -> int:
 def compile_grimc(path: Path, threads: int, mode: str, target: str) -> tuple[Any, dict]:
     """Import, optimize with grimc's default pipeline for (target, threads, mode) and
     generate C for one mode (dense, bcr, csr); raises Unavailable."""
-    from grimc.artifacts import kernel_format
-    from grimc.driver import default_passes, import_model, optimize
-    from grimc.emit.codegen import generate
-    from grimc.emit.targets import emit_target
+    from grimc.driver import CompileOptions, default_passes, generate_model, import_model, optimize
 
-    passes = default_passes(target, threads, mode)
+    options = CompileOptions(target=target, threads=threads, sparse_format=mode)
+    passes = default_passes(options)
     try:
-        module = optimize(import_model(path), passes)
+        module = optimize(import_model(path), options)
     except Exception as exc:
         stage = "bcr passes failed" if mode != "dense" else "grimc frontend/passes failed"
         raise Unavailable(f"{stage}: {_line(exc)}") from None
@@ -135,7 +133,7 @@ def compile_grimc(path: Path, threads: int, mode: str, target: str) -> tuple[Any
         if not info["sparse_ops"]:
             raise Unavailable("bcr-detect found no BCR layer: nothing sparse to run")
     try:
-        gen = generate(module, emit_target(target), threads=threads, sparse_format=kernel_format(mode))
+        gen = generate_model(module, options)
     except Exception as exc:
         what = f"{mode} kernels not available" if mode != "dense" else "grimc codegen failed"
         raise Unavailable(f"{what}: {_line(exc)}") from None

@@ -9,9 +9,11 @@ so the generated code carries only sizes and live intervals.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 import re
+import shlex
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,6 +25,7 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 
 from grimc.dialects.graph import NAME_ATTR, WeightOp
+from grimc.dialects.sched import module_target_or
 from grimc.emit import kernels as kernels_pkg
 from grimc.emit.blob import Entry, stream_blob, write_blob
 from grimc.emit.kernel import (
@@ -37,7 +40,7 @@ from grimc.emit.kernel import (
     numel,
     shape,
 )
-from grimc.emit.targets import EmitTarget
+from grimc.layers import layer_of
 from grimc.limits import (
     ELEMENT_BYTES,
     MAX_ARENA_BYTES,
@@ -46,6 +49,7 @@ from grimc.limits import (
     check_threads,
 )
 from grimc.names import quote_for_message
+from grimc.target import Target
 from grimc.weights import store_for
 
 TEMPLATES = Path(str(resources.files("grimc.templates")))
@@ -60,15 +64,106 @@ RUNTIME_FILES = (
     "src/blob.c",
 )
 _LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"grimc_\w+\.h"\s*$', re.MULTILINE)
+_STATUS_ENUM = re.compile(r"enum \{\s*GRIMC_OK\b.*?\};", re.DOTALL)
+TIMING_FILES = ("include/grimc_rt.h", "src/timing.c")
+"""What the exe harness inlines: its clock and median."""
 
 
-def runtime_source() -> str:
-    """runtime_c headers and sources as one text, for a self-contained TU."""
-    parts = []
-    for name in RUNTIME_FILES:
-        text = (RUNTIME_C / name).read_text()
-        parts.append(f"/* ---- runtime_c/{name} ---- */\n" + _LOCAL_INCLUDE.sub("", text))
+def status_codes() -> str:
+    """grimc_rt.h's status enum under a guard, so that the inlined runtime and any
+    number of generated headers can share its one definition in one program."""
+    match = _STATUS_ENUM.search((RUNTIME_C / "include/grimc_rt.h").read_text())
+    if match is None:
+        raise CodegenError("runtime_c/include/grimc_rt.h has no GRIMC_OK status enum")
+    return f"#ifndef GRIMC_STATUS_CODES\n#define GRIMC_STATUS_CODES\n{match.group(0)}\n#endif"
+
+
+def runtime_source(files: tuple[str, ...] = RUNTIME_FILES) -> str:
+    """runtime_c headers and sources as one text with internal linkage, for a
+    self-contained TU that links beside other generated models."""
+    parts = ["#define GRIMC_RT_API static"]
+    for name in files:
+        text = _LOCAL_INCLUDE.sub("", (RUNTIME_C / name).read_text())
+        text = _STATUS_ENUM.sub(lambda _: status_codes(), text)
+        parts.append(f"/* ---- runtime_c/{name} ---- */\n" + text)
     return "\n".join(parts)
+
+
+API_NAMES = (
+    "create", "run", "destroy", "num_inputs", "num_outputs", "input", "output",
+    "arena_bytes", "flops", "tensor_desc", "kernel_desc", "num_kernels", "kernel",
+    "profile", "reset_profile", "strerror",
+)
+"""The `<prefix>_<name>` identifiers of a generated model (type: `<prefix>`)."""
+
+C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto "
+    "if inline int long register restrict return short signed sizeof static struct switch "
+    "typedef union unsigned void volatile while alignas alignof bool false nullptr "
+    "static_assert thread_local true typeof typeof_unqual constexpr main".split()
+)
+LIBC_NAMES = frozenset(
+    "abort abs acos asin atan atan2 atof atoi atol bsearch calloc ceil clock cos cosh div "
+    "errno exit exp exp2 expf fabs fclose feof ferror fflush fgetc fgets floor fma fmax "
+    "fmin fmod fopen fprintf fputs fread free frexp fscanf fseek ftell fwrite getc getchar "
+    "getenv index isnan isinf labs ldexp log log10 log2 logf lround malloc memchr memcmp "
+    "memcpy memmove memset modf nan perror pow printf putc putchar puts qsort rand realloc "
+    "remove rename rewind round scanf signal sin sinh snprintf sprintf sqrt sqrtf srand "
+    "sscanf stderr stdin stdout strcat strchr strcmp strcpy strerror strlen strncmp strncpy "
+    "strstr strtod strtol system tan tanh tanhf time tmpfile trunc ungetc pthread sched sem "
+    "timer clock_gettime sleep usleep read write open close tm timespec timeval sched_param "
+    "itimerspec sigaction stat".split()
+)
+"""C library names a model TU can see that its runtime and templates may not spell
+out; a prefix equal to one (or forming `pthread_create`...) gets renamed."""
+
+_IDENT = re.compile(r"\b[A-Za-z_]\w*\b")
+_CALLED = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_NOISE = re.compile(
+    r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"",
+    re.DOTALL,
+)
+_SHARED_NAME = re.compile(r"^(?:grimc_|GRIMC_|gv_|GV_)|_t$|^[A-Z][A-Z0-9_]*$")
+_KERNEL_NAME = re.compile(r"^k\d+(?:_|$)")
+_HEADER_PARAMS = frozenset({"weights_path", "nthreads"})
+"""Parameters that precede a use of the model type in one prototype of model.h.j2."""
+
+
+@functools.cache
+def reserved_identifiers() -> frozenset[str]:
+    """Names a generated model or harness TU declares besides its prefix's own.
+
+    model.c.j2 and harness.c.j2 spell only names like these (their locals end
+    in `_`, which a sanitized prefix never does); from the runtime and kernel
+    templates, whose locals may be any word, the names that reach file scope:
+    runtime namespaces, called functions, `*_t` types and macros."""
+    own = "".join((TEMPLATES / n).read_text() for n in ("model.c.j2", "harness.c.j2"))
+    shared = runtime_source() + "".join(
+        f.read_text() for f in sorted(TEMPLATES.rglob("*.j2"))
+    )
+    shared = _NOISE.sub(" ", shared)
+    names = {w for w in _IDENT.findall(shared) if _SHARED_NAME.search(w)}
+    names |= set(_CALLED.findall(shared))
+    return frozenset(
+        set(_IDENT.findall(_NOISE.sub(" ", own))) | names | C_KEYWORDS | LIBC_NAMES
+        | _HEADER_PARAMS
+    )
+
+
+def c_prefix(name: str) -> str:
+    """`name` (a sanitized identifier) made safe as the prefix of a generated model:
+    neither it, `<name>_<api>` nor its header guard may be a name the TU already
+    uses, so `_` is appended until none is (`int` -> `int_`, `free` -> `free_`);
+    kernel names (`k0_conv2d`) get `model_` in front."""
+    reserved = reserved_identifiers()
+    prefix = f"model_{name}" if _KERNEL_NAME.match(name) else name  # kernels own k<N>_*
+    while (
+        prefix in reserved
+        or f"{prefix.upper()}_H" in reserved
+        or any(f"{prefix}_{api}" in reserved for api in API_NAMES)
+    ):
+        prefix += "_"
+    return prefix
 
 
 @dataclass
@@ -101,6 +196,8 @@ class GeneratedModel:
     outputs: list[TensorDesc]
     kernels: list[KernelInstance]
     buffers: list[Buffer] = field(default_factory=list)
+    target: str = ""
+    """The name of the Target the C was generated for (`grimc.target`)."""
 
     @property
     def flops(self) -> int:
@@ -152,7 +249,7 @@ class Generator:
     def __init__(
         self,
         module: ModuleOp,
-        target: EmitTarget,
+        target: Target,
         threads: int,
         prefix: str,
         sparse_format: str = "bcr",
@@ -163,7 +260,7 @@ class Generator:
         self.module = module
         self.target = target
         self.threads = threads
-        self.prefix = prefix
+        self.prefix = c_prefix(prefix)
         self.buffers: list[Buffer] = []
         self.kernels: list[KernelInstance] = []
         self.ctx = LoweringContext(
@@ -277,6 +374,7 @@ class Generator:
             blob_sizes=[a.nbytes for a in self.ctx.blobs],
             blob_names=self.ctx.blob_names,
             threads=self.threads,
+            status_codes=status_codes(),
         )
         header = env.get_template("model.h.j2").render(**common)
         source = env.get_template("model.c.j2").render(
@@ -284,18 +382,23 @@ class Generator:
             run_parts=run_parts(calls),
             distinct_kernels=[c.kernel for c in calls if c.callee == c.kernel.fn],
             runtime=runtime_source(),
+            build=build_commands(self.target.name, self.prefix),
             **common,
+        )
+        harness = env.get_template("harness.c.j2").render(
+            timing=runtime_source(TIMING_FILES), **common
         )
         return GeneratedModel(
             source=source,
             header=header,
-            harness=env.get_template("harness.c.j2").render(**common),
+            harness=harness,
             blob_arrays=self.ctx.blobs,
             prefix=self.prefix,
             inputs=inputs,
             outputs=outputs,
             kernels=self.kernels,
             buffers=self.buffers,
+            target=self.target.name,
         )
 
     def _render_kernels(self, env: jinja2.Environment) -> tuple[list[str], list[Call]]:
@@ -356,11 +459,42 @@ def _weight_uses(fn: func.FuncOp) -> dict[str, int]:
     return uses
 
 
-def _weight_label(op: Operation) -> str:
-    """The key of the op's (first) weight, which names its layer; "" if it has none.
+@dataclass(frozen=True)
+class BuildCommands:
+    """How a user builds generated C by hand, with the flags grimc's own builds use
+    (grimc.toolchain): `cflags` of the target, `compile` for <prefix>.c, `link`
+    for a program main.c beside it."""
 
-    Keys are sanitized identifiers (verified on graph.weight and bcr ops), so
-    they are safe inside C string literals."""
+    cflags: str
+    compile: str
+    link: str
+
+
+def build_commands(target: str, prefix: str) -> BuildCommands:
+    from grimc import toolchain
+
+    spec = toolchain.resolve_target(target)
+    try:
+        cc = toolchain.find_clang().name
+    except toolchain.ToolchainError:  # emitting C needs no compiler; name the usual one
+        cc = toolchain.CLANG_NAMES[0]
+    flags = toolchain.compile_flags(spec)
+    link = [cc, *flags, "main.c", f"{prefix}.o", "-o", "main", *toolchain.link_flags(spec)]
+    return BuildCommands(
+        cflags=shlex.join(spec.cflags) or "no -march or --target flag",
+        compile=shlex.join([cc, *flags, "-c", f"{prefix}.c"]),
+        link=shlex.join(link),
+    )
+
+
+def _weight_label(op: Operation) -> str:
+    """The op's layer (`grimc.layers.layer_of`), else the key of its (first) weight;
+    "" if it has neither.
+
+    Both are sanitized identifiers (keys are verified on graph.weight and bcr
+    ops), so they are safe inside C string literals."""
+    if layer := layer_of(op):
+        return layer
     for prop in ("weights", "w_weights"):  # bcr.conv2d / bcr.matmul, bcr recurrent ops
         key = op.properties.get(prop)
         if isinstance(key, StringAttr):
@@ -382,13 +516,18 @@ def _io_name(fn: func.FuncOp, index: int, kind: str) -> str:
 
 def generate(
     module: ModuleOp,
-    target: EmitTarget,
+    target: str | Target | None = None,
     threads: int = 1,
     prefix: str = "grimc_model",
     sparse_format: str = "bcr",
     release_weights: bool = False,
 ) -> GeneratedModel:
-    """Lower a (graph- or bcr-dialect) module to C for `target`.
+    """Lower a (graph- or bcr-dialect) module to C for its `#sched.target`.
+
+    `target` (a name or Target) is attached to a module that records none
+    (None: the default, native); one that records another target is an error.
+    Every scheduled op must carry its schedule (the schedule-select pass, which
+    `grimc.driver.generate_model` runs for ops a pipeline left unscheduled).
 
     `sparse_format` picks the kernels of BCR-sparse ops: "bcr" (register-blocked)
     or "csr" (the baseline); see `LoweringContext.sparse_format`.
@@ -396,13 +535,14 @@ def generate(
     into the blob (for callers that generate once and drop the module), so
     the store and the blob are not both in memory.
     """
-    return Generator(module, target, threads, prefix, sparse_format, release_weights).run()
+    resolved = module_target_or(module, target)
+    return Generator(module, resolved, threads, prefix, sparse_format, release_weights).run()
 
 
 def ref_expr(ref: Ref) -> str:
     """The C expression of a kernel pointer argument inside model.c."""
     if isinstance(ref, BlobRef):
         if ref.ctype != "float":
-            return f"(const {ref.ctype} *)m->w[{ref.index}]"
-        return f"m->w[{ref.index}]"
-    return f"m->buf[{ref.buffer}]"
+            return f"(const {ref.ctype} *)m_->w[{ref.index}]"
+        return f"m_->w[{ref.index}]"
+    return f"m_->buf[{ref.buffer}]"

@@ -101,7 +101,7 @@ class CodegenError(GrimcError):
 class LoweringContext:
     """What a lowering may ask of the code generator."""
 
-    target: Any  # grimc.emit.targets.EmitTarget
+    target: Any  # grimc.target.Target
     threads: int
     store: Any  # grimc.weights.WeightStore
     refs: dict[SSAValue, Ref]

@@ -50,6 +50,7 @@ from grimc.frontend.load import (
     normalize_opset,
     skeleton,
 )
+from grimc.layers import imported_layer_names, tag_layer
 from grimc.limits import ELEMENT_BYTES, MAX_FOLDED_BYTES, MAX_FOLDED_TOTAL_BYTES, shape_problem
 from grimc.names import NameTable, quote_for_message, sanitize
 from grimc.weights import WeightStore, attach
@@ -88,9 +89,12 @@ def import_onnx(
     state = ImportState(label, opset, source_opset, block, WeightStore(), inference.shapes, used)
     state.env.update(weights)
     state.env.update({vi.name: arg for vi, arg in zip(real_inputs, block.args, strict=True)})
+    layers = imported_layer_names(original.graph, graph)
     for index, node in enumerate(graph.node):
         if index in live:
+            last = block.last_op
             _convert(state, node, index)
+            tag_layer(block, last, layers[index])
     results = [_graph_output(state, o.name) for o in graph.output]
     if inference.error is not None:
         raise FrontendError(inference.error)

@@ -48,7 +48,7 @@ DENSE_SLOTS_PER_WEIGHT = 1.2
 """Slots per weight of a register-blocked dense GEMM (one FMA plus its share of
 loads). With the two constants above, the model predicts 7.0x (8x compression)
 and 11.8x (16x) for 8x16 column-pruned 3x3 convs, where the prototype of
-DESIGN.md §6 measured 5.8x and 10.5x: close enough to rank block shapes."""
+docs/bcr.md measured 5.8x and 10.5x: close enough to rank block shapes."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class BlockSummary:
 def kernel_cost(kr: np.ndarray, kc: np.ndarray) -> float:
     """Predicted sparse kernel cost of blocks keeping `kr x kc` (arrays over blocks).
 
-    The kernel of DESIGN.md §2 loads each kept input column once per block
+    The kernel (docs/bcr.md) loads each kept input column once per block
     (redundant-load elimination) and runs one FMA per stored value, so per
     output pixel vector a block costs `kr*kc` FMAs + `kc` loads +
     BLOCK_OVERHEAD, or EMPTY_BLOCK when it keeps nothing. Compare with
@@ -469,8 +469,13 @@ class PackedWeight:
 
 def decode_packed(store: WeightStore, prefix: str, encoding: EncodingAttr) -> PackedWeight:
     """A packed weight as dense grids: `grimc.bcr_format.unpack`, checked against `encoding`."""
-    arrays = {suffix: np.asarray(store[key]) for suffix, key in store_keys(prefix).items()}
+    keys = store_keys(prefix)
+    present = set(store)
+    missing = [key for key in keys.values() if key not in present]
     where = f"packed weight '{prefix}'"
+    if missing:
+        raise GrimcError(f"{where} is missing {', '.join(missing)}")
+    arrays = {suffix: np.asarray(store[key]) for suffix, key in keys.items()}
     try:
         mats = unpack(arrays, encoding.matrix_shape, encoding.block_shape)
     except BCRFormatError as exc:
@@ -488,11 +493,6 @@ def schedule_with(schedule: ScheduleAttr, **changes: object) -> ScheduleAttr:
     """`schedule` with some fields replaced (keyword names as in ScheduleAttr's builder)."""
     fields: dict[str, object] = {
         "reorder": bool(schedule.reorder.data),
-        "rle": bool(schedule.rle.data),
-        "rows": schedule.rows.data,
-        "tile": schedule.tile.data,
-        "unroll": schedule.unroll.data,
-        "order": schedule.order.data,
         "threads": schedule.threads.data,
     }
     fields.update(changes)

@@ -47,8 +47,8 @@ weights the given order already explains; on a 4096 x 25088 FC layer
 (shuffled BCR, or random sparsity) it adds ~2 s to the ~1 s of scoring the
 candidates in the given order.
 
-A weight with fewer than `min_weights` elements (default 2048: first
-layers, tiny heads) stays dense, as do weights that are not constants.
+A weight with fewer than `min_weights` elements (default
+`grimc.layers.MIN_SPARSE_WEIGHTS`, 2048: first layers, tiny heads) stays dense, as do weights that are not constants.
 
 The chosen weight is packed per group/direction (`grimc.bcr_format.pack`),
 stored with `WeightStore.add_packed` under `<key>_bcr`, and the op becomes
@@ -85,6 +85,7 @@ from grimc.dialects import bcr, graph
 from grimc.dialects.bcr import EncodingAttr
 from grimc.dialects.graph import WeightOp, shape_of
 from grimc.errors import GrimcError
+from grimc.layers import MIN_SPARSE_WEIGHTS
 from grimc.transforms._bcr_utils import (
     EXACT_FILL,
     Block,
@@ -113,7 +114,7 @@ class DetectOptions:
     threshold: float = 0.5
     blocks: tuple[Block, ...] = parse_blocks(DEFAULT_BLOCKS, "bcr-detect")
     min_fill: float = 0.8
-    min_weights: int = 2048
+    min_weights: int = MIN_SPARSE_WEIGHTS
     depthwise: bool = False
     recurrent: bool = True
 
@@ -327,6 +328,7 @@ class Detect(RewritePattern):
         if new is None:
             return
         dead = [v.owner for v in op.operands if isinstance(v.owner, WeightOp)]
+        new.attributes.update(op.attributes)  # graph.layer (grimc.layers) and the like
         rewriter.replace(op, new)
         for weight in dict.fromkeys(dead):
             if not weight.result.uses:
@@ -581,7 +583,7 @@ class BcrDetect(ModulePass):
     threshold: float = 0.5
     blocks: str = DEFAULT_BLOCKS
     min_fill: float = 0.8
-    min_weights: int = 2048
+    min_weights: int = MIN_SPARSE_WEIGHTS
     depthwise: bool = False
     recurrent: bool = True
 

@@ -2,7 +2,7 @@
 
 A BCR kernel runs one stripe (br output rows) as a register group: every kept
 input column of a block is loaded once and used by all kept rows of the
-stripe (DESIGN.md §2). That works best when the rows of a stripe keep the same
+stripe (docs/bcr.md). That works best when the rows of a stripe keep the same
 columns; a model's row order rarely puts them together. This pass computes a
 row permutation per matrix (per conv group / RNN direction) and repacks the
 weight with `BCRMatrix.from_dense(w, block, perm=...)`. The kernel stores grid

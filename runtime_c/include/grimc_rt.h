@@ -28,6 +28,14 @@ extern "C" {
  * cache line, and enough for any AVX-512 / NEON aligned load. */
 #define GRIMC_ALIGN 64
 
+/* Linkage of every runtime function: external when runtime_c/src/ is built
+ * as a library (its own tests); grimc defines it as `static` where it inlines
+ * the runtime into a generated model, so that any number of models link into
+ * one program without clashing symbols. */
+#ifndef GRIMC_RT_API
+#define GRIMC_RT_API
+#endif
+
 /* ------------------------------------------------------------------------ */
 /* Status codes (shared by all functions that can fail).                    */
 /* ------------------------------------------------------------------------ */
@@ -47,7 +55,7 @@ enum {
 };
 
 /* Static English message for a status code; never NULL. */
-const char *grimc_strerror(int status);
+GRIMC_RT_API const char *grimc_strerror(int status);
 
 /* ------------------------------------------------------------------------ */
 /* Aligned memory and the arena planner.                                    */
@@ -56,8 +64,8 @@ const char *grimc_strerror(int status);
 /* Allocate `size` bytes aligned to `alignment` (a power of two; 0 means
  * GRIMC_ALIGN). Returns NULL on failure. size 0 still returns a unique
  * pointer. Release with grimc_aligned_free. */
-void *grimc_aligned_alloc(size_t alignment, size_t size);
-void grimc_aligned_free(void *ptr);
+GRIMC_RT_API void *grimc_aligned_alloc(size_t alignment, size_t size);
+GRIMC_RT_API void grimc_aligned_free(void *ptr);
 
 /* One intermediate buffer: `size` bytes, live for ops first_op..last_op
  * inclusive (op indices in execution order). */
@@ -78,12 +86,12 @@ typedef struct grimc_buffer_life {
  * Returns SIZE_MAX (offsets_out unspecified) if alignment is not a power of
  * two, a pointer is NULL with n > 0, an interval has first_op > last_op,
  * the size arithmetic overflows, or scratch allocation fails. */
-size_t grimc_arena_plan(const grimc_buffer_life *bufs, size_t n,
+GRIMC_RT_API size_t grimc_arena_plan(const grimc_buffer_life *bufs, size_t n,
                         size_t alignment, size_t *offsets_out);
 
 /* Lower bound for any plan: the largest total size of buffers live at the
  * same op (saturates at SIZE_MAX). Useful to report planner efficiency. */
-size_t grimc_arena_live_peak(const grimc_buffer_life *bufs, size_t n);
+GRIMC_RT_API size_t grimc_arena_live_peak(const grimc_buffer_life *bufs, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Thread pool.                                                             */
@@ -98,24 +106,24 @@ typedef void (*grimc_task_fn)(void *ctx, int task, int thread);
 /* Create a pool of `nthreads` threads counting the caller, i.e. nthreads-1
  * workers are started. nthreads <= 0 means the number of online CPUs.
  * nthreads == 1 gives a valid pool with no workers. NULL on failure. */
-grimc_pool *grimc_pool_create(int nthreads);
+GRIMC_RT_API grimc_pool *grimc_pool_create(int nthreads);
 
 /* Stop and join the workers. NULL is a no-op. Must not race with
  * grimc_parallel_for on the same pool. */
-void grimc_pool_destroy(grimc_pool *pool);
+GRIMC_RT_API void grimc_pool_destroy(grimc_pool *pool);
 
 /* Bracket one inference: while inside, the calling thread is kept on the
  * CPU the pool was created on, away from the workers' pinned CPUs (see
  * pool.c), and leave restores its affinity. No-ops for NULL or an unpinned
  * pool. Not nestable; one caller at a time. */
-void grimc_pool_enter(grimc_pool *pool);
-void grimc_pool_leave(grimc_pool *pool);
+GRIMC_RT_API void grimc_pool_enter(grimc_pool *pool);
+GRIMC_RT_API void grimc_pool_leave(grimc_pool *pool);
 
 /* Total threads of the pool including the caller; 1 for NULL. */
-int grimc_pool_threads(const grimc_pool *pool);
+GRIMC_RT_API int grimc_pool_threads(const grimc_pool *pool);
 
 /* Number of online CPUs (at least 1). */
-int grimc_cpu_count(void);
+GRIMC_RT_API int grimc_cpu_count(void);
 
 /* Run fn(ctx, task, thread) for every task in [0, ntasks) and return when
  * all have finished; all writes made by tasks are then visible to the
@@ -131,7 +139,7 @@ int grimc_cpu_count(void);
  * inline on the current thread, keeping its thread index, instead of
  * deadlocking. Calls from different external threads on one pool are
  * serialized. */
-void grimc_parallel_for(grimc_pool *pool, int ntasks, grimc_task_fn fn,
+GRIMC_RT_API void grimc_parallel_for(grimc_pool *pool, int ntasks, grimc_task_fn fn,
                         void *ctx);
 
 /* ------------------------------------------------------------------------ */
@@ -139,13 +147,13 @@ void grimc_parallel_for(grimc_pool *pool, int ntasks, grimc_task_fn fn,
 /* ------------------------------------------------------------------------ */
 
 /* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t grimc_now_ns(void);
+GRIMC_RT_API uint64_t grimc_now_ns(void);
 
 /* Median of n values; REORDERS the array (sorts it). For even n the mean of
  * the two middle values (u64: rounded down, no overflow). n == 0 gives NaN
  * (f64) or 0 (u64). NaNs in the f64 input sort last. */
-double grimc_median_f64(double *values, size_t n);
-uint64_t grimc_median_u64(uint64_t *values, size_t n);
+GRIMC_RT_API double grimc_median_f64(double *values, size_t n);
+GRIMC_RT_API uint64_t grimc_median_u64(uint64_t *values, size_t n);
 
 /* ------------------------------------------------------------------------ */
 /* Weight blob, format "GRIMCWB1" version 1.                                */
@@ -198,26 +206,26 @@ typedef struct grimc_blob {
 /* Read the file at `path` into 64-aligned memory and validate it. On
  * success *out owns the memory (release with grimc_blob_free); on failure
  * *out is zeroed and nothing is leaked. */
-int grimc_blob_load(const char *path, grimc_blob *out);
+GRIMC_RT_API int grimc_blob_load(const char *path, grimc_blob *out);
 
 /* Validate a blob already in memory (e.g. embedded with GRIMC_INCBIN) and
  * describe it in *out without copying. `data` must stay alive and be
  * 64-aligned. grimc_blob_free on a view only clears it. */
-int grimc_blob_view(const void *data, size_t size, grimc_blob *out);
+GRIMC_RT_API int grimc_blob_view(const void *data, size_t size, grimc_blob *out);
 
 /* Payload of entry `index` if it exists and holds exactly expected_bytes
  * bytes, else NULL. An existing empty entry with expected_bytes 0 gives a
  * non-NULL pointer. grimc_blob_tensor is the same, typed for fp32. */
-const void *grimc_blob_entry(const grimc_blob *blob, uint32_t index,
+GRIMC_RT_API const void *grimc_blob_entry(const grimc_blob *blob, uint32_t index,
                              size_t expected_bytes);
-const float *grimc_blob_tensor(const grimc_blob *blob, uint32_t index,
+GRIMC_RT_API const float *grimc_blob_tensor(const grimc_blob *blob, uint32_t index,
                                size_t expected_bytes);
 
 /* Byte size of entry `index`, or SIZE_MAX if it does not exist. */
-size_t grimc_blob_entry_size(const grimc_blob *blob, uint32_t index);
+GRIMC_RT_API size_t grimc_blob_entry_size(const grimc_blob *blob, uint32_t index);
 
 /* Free memory owned by a loaded blob and zero *blob. NULL is a no-op. */
-void grimc_blob_free(grimc_blob *blob);
+GRIMC_RT_API void grimc_blob_free(grimc_blob *blob);
 
 #ifdef __cplusplus
 }

@@ -10,7 +10,7 @@
 
 static int arena_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
-void *grimc_aligned_alloc(size_t alignment, size_t size) {
+GRIMC_RT_API void *grimc_aligned_alloc(size_t alignment, size_t size) {
     if (alignment == 0) {
         alignment = GRIMC_ALIGN;
     }
@@ -29,7 +29,7 @@ void *grimc_aligned_alloc(size_t alignment, size_t size) {
     return p;
 }
 
-void grimc_aligned_free(void *ptr) { free(ptr); }
+GRIMC_RT_API void grimc_aligned_free(void *ptr) { free(ptr); }
 
 /* Work record: a buffer in placement order. */
 typedef struct {
@@ -88,7 +88,7 @@ static size_t arena_find_offset(const arena_item *it,
     return cand;
 }
 
-size_t grimc_arena_plan(const grimc_buffer_life *bufs, size_t n,
+GRIMC_RT_API size_t grimc_arena_plan(const grimc_buffer_life *bufs, size_t n,
                         size_t alignment, size_t *offsets_out) {
     if (alignment == 0) {
         alignment = GRIMC_ALIGN;
@@ -145,7 +145,7 @@ done:
     return peak;
 }
 
-size_t grimc_arena_live_peak(const grimc_buffer_life *bufs, size_t n) {
+GRIMC_RT_API size_t grimc_arena_live_peak(const grimc_buffer_life *bufs, size_t n) {
     size_t best = 0;
     /* The live sum only changes at a first_op, so checking those suffices. */
     for (size_t i = 0; i < n; i++) {

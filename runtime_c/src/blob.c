@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *grimc_strerror(int status) {
+GRIMC_RT_API const char *grimc_strerror(int status) {
     switch (status) {
     case GRIMC_OK: return "success";
     case GRIMC_E_ARG: return "invalid argument";
@@ -84,7 +84,7 @@ static int blob_check_entries(const unsigned char *p, uint64_t total) {
     return GRIMC_OK;
 }
 
-int grimc_blob_view(const void *data, size_t size, grimc_blob *out) {
+GRIMC_RT_API int grimc_blob_view(const void *data, size_t size, grimc_blob *out) {
     if (out == NULL) {
         return GRIMC_E_ARG;
     }
@@ -121,7 +121,7 @@ static long blob_file_size(FILE *f) {
     return n;
 }
 
-int grimc_blob_load(const char *path, grimc_blob *out) {
+GRIMC_RT_API int grimc_blob_load(const char *path, grimc_blob *out) {
     if (out == NULL) {
         return GRIMC_E_ARG;
     }
@@ -172,7 +172,7 @@ done:
     return rc;
 }
 
-size_t grimc_blob_entry_size(const grimc_blob *blob, uint32_t index) {
+GRIMC_RT_API size_t grimc_blob_entry_size(const grimc_blob *blob, uint32_t index) {
     if (blob == NULL || blob->base == NULL || index >= blob->count) {
         return SIZE_MAX;
     }
@@ -181,7 +181,7 @@ size_t grimc_blob_entry_size(const grimc_blob *blob, uint32_t index) {
     return (size_t)blob_rd_u64(e + 8);
 }
 
-const void *grimc_blob_entry(const grimc_blob *blob, uint32_t index,
+GRIMC_RT_API const void *grimc_blob_entry(const grimc_blob *blob, uint32_t index,
                              size_t expected_bytes) {
     if (grimc_blob_entry_size(blob, index) != expected_bytes) {
         return NULL;
@@ -191,7 +191,7 @@ const void *grimc_blob_entry(const grimc_blob *blob, uint32_t index,
     return blob->base + blob_rd_u64(e);
 }
 
-const float *grimc_blob_tensor(const grimc_blob *blob, uint32_t index,
+GRIMC_RT_API const float *grimc_blob_tensor(const grimc_blob *blob, uint32_t index,
                                size_t expected_bytes) {
     if (expected_bytes % sizeof(float) != 0) {
         return NULL;
@@ -199,7 +199,7 @@ const float *grimc_blob_tensor(const grimc_blob *blob, uint32_t index,
     return grimc_blob_entry(blob, index, expected_bytes);
 }
 
-void grimc_blob_free(grimc_blob *blob) {
+GRIMC_RT_API void grimc_blob_free(grimc_blob *blob) {
     if (blob != NULL) {
         grimc_aligned_free(blob->owned);
         memset(blob, 0, sizeof *blob);

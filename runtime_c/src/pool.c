@@ -148,7 +148,7 @@ static void pool_pin_workers(grimc_pool *pool) {
 }
 #endif
 
-void grimc_pool_enter(grimc_pool *pool) {
+GRIMC_RT_API void grimc_pool_enter(grimc_pool *pool) {
 #ifdef __linux__
     if (pool != NULL && pool->home_cpu >= 0 &&
         pthread_getaffinity_np(pthread_self(), sizeof pool->saved, &pool->saved) == 0) {
@@ -160,7 +160,7 @@ void grimc_pool_enter(grimc_pool *pool) {
 #endif
 }
 
-void grimc_pool_leave(grimc_pool *pool) {
+GRIMC_RT_API void grimc_pool_leave(grimc_pool *pool) {
 #ifdef __linux__
     if (pool != NULL && pool->entered) {
         (void)pthread_setaffinity_np(pthread_self(), sizeof pool->saved, &pool->saved);
@@ -171,12 +171,12 @@ void grimc_pool_leave(grimc_pool *pool) {
 #endif
 }
 
-int grimc_cpu_count(void) {
+GRIMC_RT_API int grimc_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (n > 1024 ? 1024 : (int)n);
 }
 
-int grimc_pool_threads(const grimc_pool *pool) {
+GRIMC_RT_API int grimc_pool_threads(const grimc_pool *pool) {
     return pool ? pool->nthreads : 1;
 }
 
@@ -292,7 +292,7 @@ static void pool_teardown(grimc_pool *pool, int started) {
     free(pool);
 }
 
-grimc_pool *grimc_pool_create(int nthreads) {
+GRIMC_RT_API grimc_pool *grimc_pool_create(int nthreads) {
     if (nthreads <= 0) {
         nthreads = grimc_cpu_count();
     }
@@ -334,13 +334,13 @@ grimc_pool *grimc_pool_create(int nthreads) {
     return pool;
 }
 
-void grimc_pool_destroy(grimc_pool *pool) {
+GRIMC_RT_API void grimc_pool_destroy(grimc_pool *pool) {
     if (pool != NULL) {
         pool_teardown(pool, pool->nthreads - 1);
     }
 }
 
-void grimc_parallel_for(grimc_pool *pool, int ntasks, grimc_task_fn fn,
+GRIMC_RT_API void grimc_parallel_for(grimc_pool *pool, int ntasks, grimc_task_fn fn,
                         void *ctx) {
     if (ntasks <= 0 || fn == NULL) {
         return;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-uint64_t grimc_now_ns(void) {
+GRIMC_RT_API uint64_t grimc_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -29,7 +29,7 @@ static int timing_cmp_u64(const void *pa, const void *pb) {
     return (a > b) - (a < b);
 }
 
-double grimc_median_f64(double *values, size_t n) {
+GRIMC_RT_API double grimc_median_f64(double *values, size_t n) {
     if (n == 0 || values == NULL) {
         return NAN;
     }
@@ -40,7 +40,7 @@ double grimc_median_f64(double *values, size_t n) {
     return 0.5 * values[n / 2 - 1] + 0.5 * values[n / 2];
 }
 
-uint64_t grimc_median_u64(uint64_t *values, size_t n) {
+GRIMC_RT_API uint64_t grimc_median_u64(uint64_t *values, size_t n) {
     if (n == 0 || values == NULL) {
         return 0;
     }

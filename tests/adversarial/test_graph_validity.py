@@ -189,7 +189,7 @@ def test_constant_fold_overflow_is_refused() -> None:
     big = np.full((4,), 3e38, np.float32)
     module, _ = constant_module(g.AddOp, big, big)
     with pytest.raises(GrimcError) as info:
-        optimize(module, ["graph-constant-fold"])
+        optimize(module, passes=["graph-constant-fold"])
     assert (
         str(info.value)
         == "graph.add on weight 'w0': folding it gives non-finite values (NaN or Inf)"

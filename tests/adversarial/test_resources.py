@@ -21,7 +21,6 @@ from grimc.driver import build_model, compile_model, optimize
 from grimc.emit.blob import Deferred
 from grimc.emit.codegen import KERNELS_PER_PART, generate
 from grimc.emit.kernels.gemm import pack_panels
-from grimc.emit.targets import emit_target
 from grimc.frontend import FrontendError, import_onnx
 from grimc.weights import store_for
 from tests.adversarial.test_graph_validity import constant_module
@@ -83,7 +82,7 @@ def test_a_large_broadcast_of_constants_runs_at_run_time(monkeypatch: pytest.Mon
         ["y"],
         {"a": a, "b": b},
     )
-    module = optimize(import_onnx(source), ["graph-constant-fold"])
+    module = optimize(import_onnx(source), passes=["graph-constant-fold"])
     assert op_names(module) == ["graph.add", "graph.mul"]
     x = rand(64, 64, seed=2)
     sess = ort.InferenceSession(source.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -94,10 +93,10 @@ def test_a_large_broadcast_of_constants_runs_at_run_time(monkeypatch: pytest.Mon
 def test_constant_fold_pass_keeps_large_broadcasts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits, "MAX_FOLDED_BYTES", 1024)
     module, _ = constant_module(g.AddOp, rand(64, 1), rand(1, 64, seed=1))
-    optimize(module, ["graph-constant-fold"])
+    optimize(module, passes=["graph-constant-fold"])
     assert op_names(module) == ["graph.add", "graph.add"]
     small, _ = constant_module(g.AddOp, rand(8, 1), rand(1, 8, seed=1))
-    optimize(small, ["graph-constant-fold"])
+    optimize(small, passes=["graph-constant-fold"])
     assert op_names(small) == ["graph.add"]
 
 
@@ -164,7 +163,7 @@ def test_code_generation_copies_no_large_weight(tmp_path: Path) -> None:
     module = optimize(import_onnx(source))
     tracemalloc.start()
     try:
-        gen = generate(module, emit_target("host"))
+        gen = generate(module)
         _, generating = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
         gen.write_blob(tmp_path / "m.weights.bin")
@@ -182,7 +181,7 @@ def test_streamed_blob_is_the_blob(tmp_path: Path) -> None:
     w = rand(37, 50)
     source = model([node("Gemm", ["x", "w"], ["y"], transB=1, alpha=0.5)], {"x": [3, 50]},
                    ["y"], {"w": w})
-    gen = generate(optimize(import_onnx(source)), emit_target("host"))
+    gen = generate(optimize(import_onnx(source)))
     gen.write_blob(tmp_path / "m.weights.bin")
     assert (tmp_path / "m.weights.bin").read_bytes() == gen.blob
     entry = next(e for e in gen.blob_arrays if isinstance(e, Deferred))
@@ -247,8 +246,8 @@ def test_release_weights_empties_the_store_as_it_packs() -> None:
     kept = optimize(import_onnx(source))
     released = optimize(import_onnx(source))
     everything = set(store_for(kept))
-    a = generate(kept, emit_target("host"))
-    r = generate(released, emit_target("host"), release_weights=True)
+    a = generate(kept)
+    r = generate(released, release_weights=True)
     assert a.source == r.source and a.blob == r.blob
     assert set(store_for(kept)) == everything
     main = next(op for op in released.walk() if isinstance(op, func.ReturnOp))

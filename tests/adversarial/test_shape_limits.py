@@ -20,7 +20,6 @@ from xdsl.ir import Block, Region
 from grimc.dialects import graph as g
 from grimc.driver import compile_model
 from grimc.emit.codegen import generate
-from grimc.emit.targets import emit_target
 from grimc.errors import GrimcError
 from grimc.frontend import FrontendError, import_onnx
 from grimc.limits import MAX_ELEMENTS, LimitError
@@ -145,4 +144,4 @@ def test_code_generation_refuses_a_module_beyond_the_limit() -> None:
     block.add_ops([relu := g.ReluOp(block.args[0]), func.ReturnOp(relu.y)])
     module = ModuleOp([func.FuncOp("main", ([big], [big]), Region(block))])
     with pytest.raises(LimitError, match=r"^input 'input0' \(buffer 0\) needs 8589934592 bytes"):
-        generate(module, emit_target("host"))
+        generate(module, "host")

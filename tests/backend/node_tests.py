@@ -120,7 +120,7 @@ COMPILE_TIME_INPUTS: dict[str, tuple[int, ...]] = {
 }
 """ONNX input positions grimc needs at compile time, per op type.
 
-grimc compiles weights, shape tensors and bounds into the model (DESIGN.md:
+grimc compiles weights, shape tensors and bounds into the model (docs/pipeline.md:
 weights go to the blob, shapes are static), while the node tests feed every
 tensor as a graph input. `bind_compile_time_inputs` turns exactly these into
 initializers, as a deployed model carries them; everything else (activations,

@@ -38,7 +38,7 @@ from grimc.transforms.bcr_reorder import reorder_module
 from tests.bcr.test_bcr_passes import decode, normal, only, plant
 
 RTOL, ATOL = 1e-4, 1e-5
-DETECT_ONLY = [*GRAPH_PIPELINE, "bcr-detect", "bcr-rle"]
+DETECT_ONLY = [*GRAPH_PIPELINE, "bcr-detect", "schedule-select"]
 """Without bcr-reorder the kernels run exactly the row order detect stored."""
 
 

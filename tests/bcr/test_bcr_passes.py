@@ -1,4 +1,4 @@
-"""The BCR passes (bcr-detect, bcr-reorder, bcr-rle) and `grimc inspect`.
+"""The BCR passes (bcr-detect, bcr-reorder, schedule-select on BCR ops) and `grimc inspect`.
 
 Weights are pruned by hand with numpy here (`plant`), never by grimc, so that
 detection is tested on zeros grimc did not make. Numerics: the packed weights
@@ -26,19 +26,20 @@ from xdsl.printer import Printer
 
 from grimc.bcr_format import BCRMatrix, pack, store_keys, unpack
 from grimc.dialects import bcr, graph
+from grimc.dialects.sched import GemvSchedule, SpmmSchedule
 from grimc.errors import GrimcError
 from grimc.pipeline import BCR_PIPELINE, GRAPH_PIPELINE, PipelineRunner
+from grimc.target import resolve_target
 from grimc.transforms._bcr_utils import (
     bcr_ops,
     decode_packed,
     encoding_of,
     prefix_of,
     weight_refs,
-    with_schedule,
 )
 from grimc.transforms.bcr_detect import DetectOptions, choose_block, detect
 from grimc.transforms.bcr_reorder import reorder_module, stripe_stats
-from grimc.transforms.bcr_rle import loads_per_fma, op_load_counts, rle_module
+from grimc.transforms.schedule_select import loads_per_fma, op_load_counts, select_schedules
 from grimc.universe import PASSES, make_context
 from grimc.weights import WeightStore, attach, store_for
 from grimc.zoo import gru as zoo_gru
@@ -109,7 +110,7 @@ def only(module: ModuleOp, cls: type) -> list:
 
 def run_bcr_passes(module: ModuleOp) -> None:
     PassPipeline.parse_spec(
-        PASSES, "bcr-detect{min-weights=0},bcr-reorder{threads=2},bcr-rle"
+        PASSES, "bcr-detect{min-weights=0},bcr-reorder{threads=2},schedule-select"
     ).apply(make_context(), module)
     module.verify()
 
@@ -416,7 +417,7 @@ def test_reorder_stats_printout(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # --------------------------------------------------------------------------
-# bcr-rle and the loads-per-FMA model
+# schedule-select's register grouping and the loads-per-FMA model
 
 
 def test_loads_per_fma_drops_with_rle() -> None:
@@ -431,21 +432,22 @@ def test_loads_per_fma_drops_with_rle() -> None:
     module = module_from(text, {"w": conv})
     detect(module)
     (op,) = only(module, bcr.Conv2dOp)
-    assert loads_per_fma(op) == 2.0  # the plain nest: one input + one weight load per FMA
-    rle_module(module)  # AVX2: 16 registers, 8 floats
+    host, wide = resolve_target("host"), resolve_target("host-avx512")
+    assert loads_per_fma(op, host) == 2.0  # unscheduled: one input + one weight load per FMA
+    select_schedules(module, host)  # AVX2: 16 registers, 8 floats
     (op,) = only(module, bcr.Conv2dOp)
-    sched = op.encoding.schedule
-    rows, vectors = sched.rows.data, sched.tile.data // 8
+    sched = op.attributes["sched"]
+    assert isinstance(sched, SpmmSchedule)
+    rows, vectors = sched.rows.data, sched.nv.data
     assert sched.rle.data == 1 and rows > 1 and rows * vectors <= 12
-    assert loads_per_fma(op) == pytest.approx((vectors + rows) / (rows * vectors))
-    avx2 = loads_per_fma(op)
+    assert loads_per_fma(op, host) == pytest.approx((vectors + rows) / (rows * vectors))
+    avx2 = loads_per_fma(op, host)
     assert avx2 < 1.0
-    rle_module(module, registers=32, vector_width=16)  # AVX-512: more accumulators
-    (wide,) = only(module, bcr.Conv2dOp)
-    assert loads_per_fma(wide, 16) < avx2
+    select_schedules(module, wide, overwrite=True)  # AVX-512: more accumulators
+    assert loads_per_fma(op, wide) < avx2
     # Register blocking trades loads for the zeros of rows sharing a list: the
     # FMAs it runs are at least the stored values, per pixel vector.
-    counts = op_load_counts(wide, 16)
+    counts = op_load_counts(op, wide)
     assert counts.fmas >= np.count_nonzero(conv) * math.ceil(14 * 14 / 16)
 
 
@@ -454,10 +456,12 @@ def test_rle_off_reloads_per_row() -> None:
     w = planted(rng, (32, 64), (8, 16), (8, 4))
     module = packed_module({"w": w}, (8, 16))
     (op,) = only(module, bcr.MatMulOp)
-    op.properties["encoding"] = with_schedule(op.encoding, rows=4, tile=4)  # x is 4x64
-    assert loads_per_fma(op, vector_width=4) == pytest.approx(2.0)  # (4*1 + 4) / 4
-    op.properties["encoding"] = with_schedule(op.encoding, rows=4, tile=4, rle=True)
-    assert loads_per_fma(op, vector_width=4) == pytest.approx(1.25)  # (1 + 4) / 4
+    neon = resolve_target("aarch64")  # 4 floats: x (4x64) is one vector per column
+    knobs = dict(rows=4, nv=1, unroll=1, order="stripe", tblock=1, pf=0, threads=1, split="groups")
+    op.attributes["sched"] = SpmmSchedule(**knobs, rle=False)
+    assert loads_per_fma(op, neon) == pytest.approx(2.0)  # (4*1 + 4) / 4
+    op.attributes["sched"] = SpmmSchedule(**knobs, rle=True)
+    assert loads_per_fma(op, neon) == pytest.approx(1.25)  # (1 + 4) / 4
 
 
 def test_bcr_pipeline_on_a_pruned_gru(tmp_path: Path) -> None:
@@ -474,8 +478,8 @@ def test_bcr_pipeline_on_a_pruned_gru(tmp_path: Path) -> None:
     PipelineRunner().run(module, list(BCR_PIPELINE))
     (cell,) = only(module, bcr.GRUOp)
     for ref in weight_refs(cell):
-        enc = encoding_of(cell, ref)
-        assert enc.block_shape == (8, 16) and enc.schedule.rle.data == 1, prefix_of(cell, ref)
+        assert encoding_of(cell, ref).block_shape == (8, 16), prefix_of(cell, ref)
+    assert isinstance(cell.attributes["sched.proj"], SpmmSchedule | GemvSchedule)
     assert len(list(bcr_ops(module))) == 1  # the 64x10 head is too small to go sparse
 
 
@@ -505,10 +509,10 @@ def test_inspect_table(pruned_cnn: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rows = {line.split()[0]: line for line in proc.stdout.splitlines()}
     assert rows["layer"].split()[:6] == ["layer", "op", "shape", "block", "density", "kernel"]
-    for name in ("conv_1_w_bn", "conv_2_w_bn", "conv_4_w_bn"):
+    for name in ("conv_1", "conv_2", "conv_4"):  # layers are named by ONNX node (grimc.layers)
         assert rows[name].split()[3:6] == ["8x16", "0.250", "bcr"], rows[name]
-    assert rows["conv_5_w_bn"].split()[3] == "dense" and "unstructured" in rows["conv_5_w_bn"]
-    assert "depthwise" in rows["conv_3_w_bn"] and "small" in rows["conv_0_w_bn"]
+    assert rows["conv_5"].split()[3] == "dense" and "unstructured" in rows["conv_5"]
+    assert "depthwise" in rows["conv_3"] and "small" in rows["conv_0"]
     assert "3/7 bcr" in rows["total"] and "x smaller" in rows["total"]
 
 
@@ -517,7 +521,7 @@ def test_inspect_json(pruned_cnn: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     layers = {layer["layer"]: layer for layer in data["layers"]}
-    conv = layers["conv_2_w_bn"]
+    conv = layers["conv_2"]
     assert conv["block"] == [8, 16] and conv["kernel"] == "bcr" and conv["matrix"] == [64, 288]
     assert conv["compact_bytes"] < conv["dense_bytes"] == 4 * 64 * 288
     assert conv["rows_permuted"] is False  # grimc prune keeps rows in order

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.conftest import REPO
+from tests.conftest import REPO, tool_env
 
 EXAMPLE = REPO / "examples" / "small_cnn.onnx"
 HEADER_AFTER = "// -----// IR Dump After {} //----- //"
@@ -224,3 +227,126 @@ def test_bench_reports_latency(run_cli) -> None:
     proc = run_cli(["grimc", "bench", str(EXAMPLE), "--repeat", "3"])
     assert proc.returncode == 0, proc.stderr
     assert "median" in proc.stdout and "peak arena" in proc.stdout
+
+
+@pytest.mark.parametrize("flag", ["--print-ir-after", "--print-ir-before"])
+def test_print_ir_of_unknown_pass_is_an_error(run_cli, flag: str) -> None:
+    proc = run_cli(["grimc", str(EXAMPLE), f"{flag}=graph-bn-fodl"])
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert flag in lines[0] and "graph-bn-fodl" in lines[0]
+    assert "graph-bn-fold" in lines[0] and "bcr-detect" in lines[0]  # lists valid passes
+
+
+def test_run_check_without_onnxruntime_says_how_to_install(run_cli, tmp_path: Path) -> None:
+    # An interpreter where `import onnxruntime` fails as it does without the package.
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'onnxruntime':\n"
+        "            raise ModuleNotFoundError(\"No module named 'onnxruntime'\", name=name)\n"
+        "sys.meta_path.insert(0, _Block())\n"
+    )
+    env = tool_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker), env.get("PYTHONPATH", "")])
+    probe = subprocess.run(
+        [sys.executable, "-c", "import onnxruntime"], capture_output=True, env=env
+    )
+    assert probe.returncode != 0  # the blocker works
+    proc = subprocess.run(
+        [sys.executable, "-m", "grimc.cli", "run", str(EXAMPLE), "--check"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "onnxruntime" in lines[0] and "pip install" in lines[0]
+    assert "internal error" not in lines[0]
+
+
+def test_help_documents_the_harness_and_promises_no_missing_backend(run_cli) -> None:
+    from grimc.target import TARGETS
+
+    helptext = " ".join(run_cli(["grimc", "--help"]).stdout.split())
+    if "opencl" not in TARGETS:
+        assert "OpenCL" not in helptext
+    assert "input0.bin" in helptext and "output0.bin" in helptext
+    assert "float32" in helptext
+
+
+def test_bench_under_qemu_says_emulated_and_reports_no_gflops(run_cli) -> None:
+    proc = run_cli(["grimc", "bench", str(EXAMPLE), "--target", "aarch64", "--repeat", "1"])
+    assert proc.returncode == 0, proc.stderr
+    assert "emulated" in proc.stdout and "qemu" in proc.stdout
+    assert "GFLOP/s" not in proc.stdout
+    assert "benches.icount" in proc.stdout
+    host = run_cli(["grimc", "bench", str(EXAMPLE), "--repeat", "1"])
+    assert "GFLOP/s" in host.stdout and "emulated" not in host.stdout
+
+
+def test_replayed_dump_finds_the_weights_its_passes_add(run_cli, tmp_path: Path) -> None:
+    """Replaying a pass on a dump used to rename the weights it adds (conv_0_w_bn_1:
+    conv_0_w_bn is taken) to keys no file holds, so the replayed IR could not be
+    compiled or fed to another grimc-opt. A replay now yields the original keys."""
+    dumps = tmp_path / "dumps"
+    assert run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)]).returncode == 0
+    store = (dumps / "weights.npz").read_bytes()
+    before_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-constant-fold" in p.name)
+    after_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-bn-fold" in p.name)
+    replays = {
+        "by_opt": run_cli(["grimc-opt", str(before_fold), "-p", "graph-bn-fold"]),
+        "by_grimc": run_cli(["grimc", str(before_fold), "--passes", "graph-bn-fold"]),
+    }
+    for name, replay in replays.items():
+        assert replay.returncode == 0 and replay.stderr == "", replay.stderr
+        # the same IR as the original run's dump after the pass
+        assert replay.stdout.rstrip() == after_fold.read_text().split("\n", 1)[1].rstrip(), name
+        ir = tmp_path / f"{name}.mlir"
+        ir.write_text(replay.stdout)
+        again = run_cli(["grimc-opt", str(ir), "-p", "graph-fuse-activations,graph-dce,bcr-detect"])
+        assert again.returncode == 0, again.stderr
+        compiled = run_cli(["grimc", str(ir), "-o", str(tmp_path / f"{name}.c")])
+        assert compiled.returncode == 0, compiled.stderr
+    assert (dumps / "weights.npz").read_bytes() == store  # inputs are never rewritten
+
+
+def test_new_weights_of_a_replay_are_saved_beside_the_output(run_cli, tmp_path: Path) -> None:
+    dumps = tmp_path / "dumps"
+    assert run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)]).returncode == 0
+    last = sorted(dumps.glob("*_graph-dce.mlir"))[0]
+    detect = "bcr-detect{threshold=1.0 min-weights=0}"  # packs dense convs: new weights
+    on_stdout = run_cli(["grimc-opt", str(last), "-p", detect])
+    assert on_stdout.returncode == 0 and "bcr.conv2d" in on_stdout.stdout
+    assert "warning" in on_stdout.stderr and "-o FILE" in on_stdout.stderr
+    out = tmp_path / "detected.mlir"
+    to_file = run_cli(["grimc-opt", str(last), "-p", detect, "-o", str(out)])
+    assert to_file.returncode == 0 and to_file.stderr == "", to_file.stderr
+    assert (tmp_path / "detected.mlir.npz").is_file()
+    compiled = run_cli(["grimc", str(out), "--passes", "", "-o", str(tmp_path / "detected.c")])
+    assert compiled.returncode == 0, compiled.stderr
+
+
+def test_dumps_replay_after_a_failing_pass(run_cli, tmp_path: Path) -> None:
+    """The dump folder's weight store is written even when a pass fails midway."""
+    import numpy as np
+
+    dumps = tmp_path / "dumps"
+    assert run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)]).returncode == 0
+    before_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-constant-fold" in p.name)
+    with np.load(dumps / "weights.npz") as npz:  # a store missing the last BN's mean
+        np.savez(tmp_path / "broken.npz", **{k: npz[k] for k in npz.files if k != "bn_5_mean"})
+    broken = tmp_path / "broken.mlir"
+    broken.write_text(before_fold.read_text().replace(str(dumps / "weights.npz"),
+                                                      str(tmp_path / "broken.npz")))
+    again = tmp_path / "again"
+    proc = run_cli(["grimc", str(broken), "--ir-dump-dir", str(again)])
+    assert proc.returncode == 2 and "bn_5_mean" in proc.stderr, proc.stderr
+    first = again / "00_before_pipeline.mlir"
+    assert first.is_file() and (again / "weights.npz").is_file()
+    replay = run_cli(["grimc-opt", str(first), "-p", "graph-dce,bcr-detect"])
+    assert replay.returncode == 0, replay.stderr

@@ -16,9 +16,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
-from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr
 from xdsl.ir import Operation
 
+from grimc.dialects.sched import KnobsAttr
 from grimc.emit.codegen import GeneratedModel
 from grimc.runner import ExeModel, HostModel
 
@@ -140,9 +140,11 @@ def assert_matches_onnxruntime(
         np.testing.assert_allclose(got[name], ref, rtol=RTOL, atol=ATOL, err_msg=name)
 
 
-def set_kernel_params(ops: Iterable[Operation], knobs: dict[str, int]) -> None:
-    """Put `kernel_params` (the tuner's hook) on each cell op."""
+def set_cell_knobs(ops: Iterable[Operation], knobs: dict[str, int]) -> None:
+    """Change `knobs` in each cell op's recurrence schedule (`sched`, chosen by the
+    schedule-select pass), as a tuner would: a knob the schedule lacks or a value out of
+    range raises VerifyException."""
     for op in ops:
-        op.attributes["kernel_params"] = DictionaryAttr(
-            {key: IntegerAttr(value, 64) for key, value in knobs.items()}
-        )
+        sched = op.attributes["sched"]
+        assert isinstance(sched, KnobsAttr)
+        op.attributes["sched"] = sched.replace(**knobs)

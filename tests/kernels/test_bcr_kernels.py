@@ -27,21 +27,27 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
-from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, StringAttr, i64
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Region
+from xdsl.utils.exceptions import VerifyException
 
 from grimc.bcr_format import BCRMatrix, pack
 from grimc.dialects.bcr import Conv2dOp, EncodingAttr, MatMulOp, ScheduleAttr
 from grimc.dialects.graph import ActivationAttr, WeightOp, tensor
+from grimc.dialects.sched import GemvSchedule, SpmmSchedule
 from grimc.driver import compile_model
-from grimc.emit.codegen import GeneratedModel, generate
+from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernel import CodegenError
 from grimc.emit.kernels.bcr import balanced_bounds
-from grimc.emit.targets import emit_target
+from grimc.emit.kernels.bcr_matmul import STACK_BYTES
+from grimc.errors import GrimcError
 from grimc.pipeline import BCR_PIPELINE
 from grimc.runner import ExeModel, HostModel
+from grimc.target import resolve_target
+from grimc.transforms.schedule_select import select_schedules
 from grimc.weights import WeightStore, attach
+from tests.kernels.scheduled import generate
 
 RTOL, ATOL = 1e-4, 1e-5
 HOST_TARGETS = ["host", "host-avx512"]
@@ -108,17 +114,49 @@ def packed_weight(
 
 
 def schedules() -> st.SearchStrategy[ScheduleAttr | None]:
-    """None (untuned: the lowering chooses) or an explicit schedule the lowering must honour."""
-    explicit = st.builds(
-        ScheduleAttr,
-        rle=st.booleans(),
-        rows=st.integers(1, 8),
-        tile=st.integers(1, 64),
-        unroll=st.integers(1, 3),
-        order=st.sampled_from(["stripe", "spatial"]),
-        threads=st.integers(1, 3),
-    )
-    return st.one_of(st.none(), explicit)
+    """bcr-reorder's record: none, or rows balanced for 1-3 threads (the kernel's tasks)."""
+    return st.one_of(st.none(), st.builds(ScheduleAttr, threads=st.integers(1, 3)))
+
+
+def knob_sets() -> st.SearchStrategy[Knobs]:
+    """None (the cost model's schedule) or knobs set by hand, which the lowering must honour."""
+    explicit = st.fixed_dictionaries(
+        {
+            "rle": st.booleans(),
+            "rows": st.integers(1, 8),
+            "tile": st.integers(1, 64),
+            "unroll": st.integers(1, 3),
+            "order": st.sampled_from(["stripe", "spatial"]),
+        }
+    ).map(lambda knobs: tuple(sorted(knobs.items())))
+    return st.one_of(st.just(()), explicit)
+
+
+Knobs = tuple[tuple[str, object], ...]
+"""Schedule knobs set by hand, as a tuner would: `tile` (pixels or batch rows)
+becomes `nv` vectors of the target; knobs a kernel lacks are ignored."""
+
+
+def set_knobs(module: ModuleOp, target: str, threads: int, fmt: str, knobs: Knobs) -> None:
+    """Select every op's schedule, then change `knobs` in it (the typed schedule, in the IR)."""
+    if not knobs:
+        return
+    t = resolve_target(target)
+    select_schedules(module, t, threads, fmt)
+    for op in module.walk():
+        sched = op.attributes.get("sched")
+        if not isinstance(sched, SpmmSchedule | GemvSchedule):
+            continue
+        changes = dict(knobs)
+        tile = int(changes.pop("tile", 0))  # type: ignore[call-overload]
+        if tile:
+            changes["nv"] = max(1, math.ceil(tile / t.vw))
+            if isinstance(op, MatMulOp):  # the transposed batch tile lives on the stack
+                k = op.x.type.get_shape()[-1]  # type: ignore[attr-defined]
+                changes["nv"] = min(int(changes["nv"]), max(1, STACK_BYTES // (4 * k * t.vw)))
+        op.attributes["sched"] = sched.replace(
+            **{key: value for key, value in changes.items() if key in sched.FIELDS}  # type: ignore[arg-type]
+        )
 
 
 @st.composite
@@ -193,6 +231,7 @@ class ConvCase:
     act: str | None = None
     sparsity: Sparsity = Sparsity()
     schedule: ScheduleAttr | None = None
+    knobs: Knobs = ()
     fmt: str = "bcr"
 
     @property
@@ -250,7 +289,8 @@ def check_conv(
 ) -> GeneratedModel:
     rng = np.random.default_rng(seed)
     module, w, b = build_conv(c, rng)
-    gen = generate(module, emit_target(target), threads=threads)
+    set_knobs(module, target, threads, c.fmt, c.knobs)
+    gen = generate(module, resolve_target(target), threads=threads)
     x = rng.standard_normal((c.n, c.cin, c.h, c.w)).astype(np.float32)
     inputs = [x]
     want = conv_reference(c, x, w, b)
@@ -272,6 +312,7 @@ class MatMulCase:
     act: str | None = None
     sparsity: Sparsity = Sparsity()
     schedule: ScheduleAttr | None = None
+    knobs: Knobs = ()
     fmt: str = "bcr"
 
 
@@ -290,7 +331,8 @@ def check_matmul(
     )  # fmt: skip
     if c.fmt != "bcr":
         set_format(module, c.fmt)
-    gen = generate(module, emit_target(target), threads=threads)
+    set_knobs(module, target, threads, c.fmt, c.knobs)
+    gen = generate(module, resolve_target(target), threads=threads)
     x = rng.standard_normal((*c.lead, c.k)).astype(np.float32)
     inputs = [x]
     want = x.astype(np.float64) @ w.T.astype(np.float64)
@@ -323,7 +365,7 @@ def conv_cases(draw: st.DrawFn, fmt: st.SearchStrategy[str] = BCR_ONLY) -> ConvC
         pads=pads, dil=(dh, dw), group=group,  # type: ignore[arg-type]
         bias=draw(st.booleans()), residual=draw(st.booleans()),
         act=draw(st.sampled_from(list(ACTS))), sparsity=draw(sparsities()),
-        schedule=draw(schedules()), fmt=draw(fmt),
+        schedule=draw(schedules()), knobs=draw(knob_sets()), fmt=draw(fmt),
     )  # fmt: skip
 
 
@@ -334,7 +376,7 @@ def matmul_cases(draw: st.DrawFn, fmt: st.SearchStrategy[str] = BCR_ONLY) -> Mat
         lead=lead, k=draw(st.integers(1, 80)), m=draw(st.integers(1, 40)),
         bias=draw(st.booleans()), residual=draw(st.booleans()),
         act=draw(st.sampled_from(list(ACTS))), sparsity=draw(sparsities()),
-        schedule=draw(schedules()), fmt=draw(fmt),
+        schedule=draw(schedules()), knobs=draw(knob_sets()), fmt=draw(fmt),
     )  # fmt: skip
 
 
@@ -397,10 +439,11 @@ CONV_CASES = {
         cout=24,
         h=12,
         w=12,
-        schedule=ScheduleAttr(rle=False, rows=5, tile=20, unroll=3, order="spatial", threads=3),
+        schedule=ScheduleAttr(threads=3),
+        knobs=(("order", "spatial"), ("rle", False), ("rows", 5), ("tile", 20), ("unroll", 3)),
     ),  # fmt: skip
     "few_groups_tile_split": ConvCase(
-        cout=4, h=12, w=12, schedule=ScheduleAttr(rows=4, tile=16, threads=3)
+        cout=4, h=12, w=12, schedule=ScheduleAttr(threads=3), knobs=(("rows", 4), ("tile", 16))
     ),
     "csr_3x3": ConvCase(stride=(2, 1), pads=(1, 0, 1, 2), residual=True, fmt="csr"),
     "1x1_stride2_flat_after_split": ConvCase(
@@ -420,7 +463,8 @@ MATMUL_CASES = {
     "gemv_batch5_relu": MatMulCase(lead=(5,), residual=True, act="relu"),
     "gemm_batched": MatMulCase(lead=(4, 33), k=40, m=24, sparsity=Sparsity((4, 4), 0.5, 0.25)),
     "gemm_threads_rle_off": MatMulCase(
-        lead=(70,), k=50, m=30, schedule=ScheduleAttr(rle=False, rows=3, tile=40, threads=2)
+        lead=(70,), k=50, m=30, schedule=ScheduleAttr(threads=2),
+        knobs=(("rle", False), ("rows", 3), ("tile", 40)),
     ),
     "nothing_kept": MatMulCase(lead=(3,), sparsity=Sparsity((4, 8), 1.0), act="sigmoid"),
     "csr": MatMulCase(lead=(6,), residual=True, fmt="csr"),
@@ -478,10 +522,12 @@ def test_kernel_kinds_and_paths(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     kinds = {}
     for name, case in CONV_CASES.items():
-        kinds[name] = kernel_of(generate(build_conv(case, rng)[0], emit_target("host-avx512")))
+        module = build_conv(case, rng)[0]
+        set_knobs(module, "host-avx512", 1, case.fmt, case.knobs)
+        kinds[name] = kernel_of(generate(module, resolve_target("host-avx512")))
     assert kinds["3x3_same_8x16"].kind == "bcr_spmm"
     assert kinds["3x3_same_8x16"].params["mode"] == "flat"
-    strided = generate(build_conv(CONV_CASES["3x3_stride2_asym"], rng)[0], emit_target("host"))
+    strided = generate(build_conv(CONV_CASES["3x3_stride2_asym"], rng)[0], resolve_target("host"))
     assert [k.kind for k in strided.kernels] == ["phase_split", "bcr_spmm"]
     spmm = kinds["3x3_stride2_asym"].params  # a stride-1, unpadded 2x2 conv over 4 phase planes
     assert (spmm["sh"], spmm["sw"], spmm["kh"], spmm["kw"], spmm["pt"]) == (1, 1, 2, 2, 0)
@@ -500,13 +546,13 @@ def test_kernel_kinds_and_paths(tmp_path: Path) -> None:
     assert (few["split"], len(few["bounds"]) - 1, few["ngroups"]) == ("tiles", 3, 1)
     assert kinds["csr_3x3"].kind == "csr_conv"
     neon = kernel_of(
-        generate(build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], emit_target("aarch64"))
+        generate(build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], resolve_target("aarch64"))
     )
     assert neon.params["inb"] and not kinds["3x3_same_8x16"].params["inb"]
     assert (
         "vld1q_f32(p)), m)"
         in generate(  # the in-bounds masked load is emitted for NEON
-            build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], emit_target("aarch64")
+            build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], resolve_target("aarch64")
         ).source
     )
     assert kinds["nothing_kept"].params["entries"] == 0
@@ -515,11 +561,13 @@ def test_kernel_kinds_and_paths(tmp_path: Path) -> None:
 def test_rle_shares_input_loads() -> None:
     """With RLE an entry loads each input vector once for all R rows; without, once per row."""
     rng = np.random.default_rng(0)
-    on = ConvCase(schedule=ScheduleAttr(rle=True, rows=4, tile=16, order="stripe"))
-    off = replace(on, schedule=ScheduleAttr(rle=False, rows=4, tile=16, order="stripe"))
+    on = ConvCase(knobs=(("order", "stripe"), ("rle", True), ("rows", 4), ("tile", 16)))
+    off = replace(on, knobs=(("order", "stripe"), ("rle", False), ("rows", 4), ("tile", 16)))
     counts = []
     for case in (on, off):
-        src = generate(build_conv(case, rng)[0], emit_target("host-avx512")).source
+        module = build_conv(case, rng)[0]
+        set_knobs(module, "host-avx512", 1, "bcr", case.knobs)
+        src = generate(module, resolve_target("host-avx512")).source
         counts.append(src.count("gv_load(xp + "))
     # full-tile loop bodies: 1 vector per entry with RLE, 4 (one per row) without
     assert counts[1] == 4 * counts[0] > 0
@@ -528,20 +576,20 @@ def test_rle_shares_input_loads() -> None:
 def test_int32_index_blobs() -> None:
     """Offsets and lists travel as int32 blobs and typed kernel arguments."""
     rng = np.random.default_rng(0)
-    gen = generate(build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], emit_target("host"))
+    gen = generate(build_conv(CONV_CASES["3x3_same_8x16"], rng)[0], resolve_target("host"))
     kernel = kernel_of(gen)
     ctypes = {name: ref.ctype for name, ref in kernel.inputs}
     assert ctypes["off"] == ctypes["seg"] == ctypes["orow"] == ctypes["mask"] == "int32_t"
     assert ctypes["wv"] == ctypes["x"] == "float"
     assert "const int32_t *restrict off" in gen.source
-    assert "(const int32_t *)m->w[" in gen.source
+    assert "(const int32_t *)m_->w[" in gen.source
 
 
 def test_generation_is_deterministic() -> None:
     sources = []
     for _ in range(2):
         rng = np.random.default_rng(7)
-        gen = generate(build_conv(CONV_CASES["dilated_groups"], rng)[0], emit_target("aarch64"))
+        gen = generate(build_conv(CONV_CASES["dilated_groups"], rng)[0], resolve_target("aarch64"))
         sources.append((gen.source, gen.blob))
     assert sources[0] == sources[1]
 
@@ -560,68 +608,73 @@ def test_permutation_folds_into_stores() -> None:
     case = ConvCase(cout=13, sparsity=Sparsity((8, 8), 0.5, permute=True))
     store = WeightStore()
     w, perm = bcr_weight(rng, 13, 8 * 9, case.sparsity)
-    prefix, enc = packed_weight(store, [(w, perm)], (8, 8), ScheduleAttr(rows=4, tile=16))
+    prefix, enc = packed_weight(store, [(w, perm)], (8, 8), None)
     module = module_of(
         store, (1, 8, 9, 11), (1, 13, 9, 11),
         lambda x, b, r: Conv2dOp(x, prefix, enc, b, (1, 13, 9, 11), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
         False, None,
     )  # fmt: skip
-    gen = generate(module, emit_target("host"))
+    set_knobs(module, "host", 1, "bcr", (("rows", 4), ("tile", 16)))
+    gen = generate(module, resolve_target("host"))
     orow = blob_entry(gen, kernel_of(gen), "orow")
     assert len(orow) == 16  # 4 register groups of 4 rows, the last one 3 rows short
     np.testing.assert_array_equal(orow[:13], perm)
     assert (orow[13:] == -1).all()
 
 
-def test_kernel_params_override_schedule(tmp_path: Path) -> None:
-    """`kernel_params` sets knobs #bcr.schedule has no field for; results stay exact."""
+def test_hand_set_schedule_is_honoured(tmp_path: Path) -> None:
+    """Every knob of the op's #sched.spmm, set by hand in the IR, reaches the kernel; results
+    stay exact. (A tuner sets schedules the same way.)"""
     rng = np.random.default_rng(5)
     case = CONV_CASES["3x3_same_8x16"]
     module, w, b = build_conv(case, rng)
-    knobs = {"pf": 3, "tblock": 2, "nv": 1, "rows": 2, "order": "spatial", "rle": 0}
-    for op in module.walk():
-        if isinstance(op, Conv2dOp):
-            op.attributes["kernel_params"] = DictionaryAttr(
-                {
-                    k: StringAttr(v) if isinstance(v, str) else IntegerAttr(v, i64)
-                    for k, v in knobs.items()
-                }
-            )
-    gen = generate(module, emit_target("host-avx512"))
+    select_schedules(module, resolve_target("host-avx512"))
+    (op,) = [op for op in module.walk() if isinstance(op, Conv2dOp)]
+    chosen = op.attributes["sched"]
+    assert isinstance(chosen, SpmmSchedule)
+    knobs = {"pf": 3, "tblock": 2, "nv": 1, "rows": 2, "order": "spatial", "rle": False,
+             "unroll": 3, "threads": 2, "split": "tiles"}  # fmt: skip
+    assert any(chosen.knobs()[k] != v for k, v in knobs.items())
+    op.attributes["sched"] = chosen.replace(**knobs)
+    gen = generate(module, resolve_target("host-avx512"))
     p = kernel_of(gen).params
-    assert (p["pf"], p["tblock"], p["nv"], p["rows"], p["order"], p["rle"]) == (
-        3,
-        2,
-        1,
-        2,
-        "spatial",
-        False,
-    )
+    assert {k: p[k] for k in knobs} == knobs
     x = rng.standard_normal((case.n, case.cin, case.h, case.w)).astype(np.float32)
     got = run(gen, [x], tmp_path, "host-avx512", 1)
     np.testing.assert_allclose(got, conv_reference(case, x, w, b), rtol=RTOL, atol=ATOL)
 
 
-def test_kernel_params_rejects_unknown_knob() -> None:
+def test_schedules_are_typed() -> None:
+    """A knob a kernel lacks, a value out of range, or a schedule of the wrong kernel is an
+    error naming the op, never silently ignored."""
     module, _, _ = build_conv(CONV_CASES["3x3_same_8x16"], np.random.default_rng(0))
-    for op in module.walk():
-        if isinstance(op, Conv2dOp):
-            op.attributes["kernel_params"] = DictionaryAttr({"warp": IntegerAttr(4, i64)})
-    with pytest.raises(CodegenError, match="unknown kernel parameter 'warp'"):
-        generate(module, emit_target("host"))
+    select_schedules(module, resolve_target("host"))
+    (op,) = [op for op in module.walk() if isinstance(op, Conv2dOp)]
+    sched = op.attributes["sched"]
+    assert isinstance(sched, SpmmSchedule)
+    with pytest.raises(VerifyException, match="unknown knob"):
+        sched.replace(warp=4)
+    with pytest.raises(VerifyException, match="order must be one of stripe, spatial"):
+        sched.replace(order="zigzag")
+    op.attributes["sched"] = GemvSchedule(rows=2, nb_tile=1, sets=1, rle=True, threads=1)
+    with pytest.raises(GrimcError, match=r"bcr.conv2d: attribute sched must be a #sched.spmm"):
+        generate(module, resolve_target("host"))
+    op.attributes["sched"] = sched.replace(split="chunks")
+    with pytest.raises(CodegenError, match="a conv splits groups or tiles"):
+        generate(module, resolve_target("host"))
 
 
 def test_sparse_format_option_and_attribute() -> None:
     """generate(sparse_format=...) picks the family; an op's attribute overrides it."""
     rng = np.random.default_rng(0)
     module, _, _ = build_conv(CONV_CASES["3x3_same_8x16"], rng)
-    assert kernel_of(generate(module, emit_target("host"), sparse_format="csr")).kind == "csr_conv"
-    assert kernel_of(generate(module, emit_target("host"))).kind == "bcr_spmm"
+    assert kernel_of(generate(module, resolve_target("host"), sparse_format="csr")).kind == "csr_conv"
+    assert kernel_of(generate(module, resolve_target("host"))).kind == "bcr_spmm"
     set_format(module, "bcr")
-    assert kernel_of(generate(module, emit_target("host"), sparse_format="csr")).kind == "bcr_spmm"
+    assert kernel_of(generate(module, resolve_target("host"), sparse_format="csr")).kind == "bcr_spmm"
     set_format(module, "coo")
-    with pytest.raises(CodegenError, match="unknown sparse format 'coo'"):
-        generate(module, emit_target("host"))
+    with pytest.raises(GrimcError, match="unknown sparse format 'coo'"):
+        generate(module, resolve_target("host"))
 
 
 def test_missing_packed_arrays_are_reported() -> None:
@@ -632,8 +685,8 @@ def test_missing_packed_arrays_are_reported() -> None:
         lambda x, b, r: Conv2dOp(x, "absent", enc, b, (1, 8, 6, 6), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
         False, None,
     )  # fmt: skip
-    with pytest.raises(CodegenError, match="packed weight 'absent' is missing absent_vals"):
-        generate(module, emit_target("host"))
+    with pytest.raises(GrimcError, match="packed weight 'absent' is missing absent_vals"):
+        generate(module, resolve_target("host"))
 
 
 @settings(max_examples=200, deadline=None)

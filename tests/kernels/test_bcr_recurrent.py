@@ -8,8 +8,8 @@ host-avx512 at 1 and 2 threads, in BCR and CSR form. The cases cover every
 direction, B or none, initial_h / initial_c as graph inputs, peepholes,
 linear_before_reset 0 and 1, clip, input_forget and batch 1 to 3. Small cells
 are forced to split their steps over threads (MIN_PARALLEL_ENTRIES = 0) and
-the split is checked; every lane layout q (columns per vector) runs through
-`kernel_params`; the zoo's stacked GRU / LSTM / RNN run pruned; and a small
+the split is checked; every lane layout q (columns per vector) runs, set in
+the op's `#sched.sparse_cell`; the zoo's stacked GRU / LSTM / RNN run pruned; and a small
 case runs on aarch64 under qemu (ExeModel; its build is -Werror).
 
 Tolerance: rtol 1e-4, atol 1e-5 (the project default): the sums are short and
@@ -25,16 +25,18 @@ import numpy as np
 import onnx
 import pytest
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.utils.exceptions import VerifyException
 
 from grimc import zoo
 from grimc.dialects import bcr
 from grimc.driver import import_model, optimize
-from grimc.emit.codegen import GeneratedModel, generate
+from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernel import CodegenError, KernelInstance
 from grimc.emit.kernels import bcr_recurrent
-from grimc.emit.targets import emit_target
 from grimc.prune import prune_model
 from grimc.runner import ExeModel
+from grimc.target import resolve_target
+from grimc.transforms import schedule_select
 from tests.kernels import rnn_models
 from tests.kernels.rnn_models import (
     ATOL,
@@ -42,8 +44,9 @@ from tests.kernels.rnn_models import (
     assert_matches_onnxruntime,
     onnxruntime_outputs,
     random_inputs,
-    set_kernel_params,
+    set_cell_knobs,
 )
+from tests.kernels.scheduled import generate
 
 
 @dataclass(frozen=True)
@@ -95,13 +98,15 @@ def compile_sparse(
     knobs: dict[str, int] | None = None,
 ) -> tuple[ModuleOp, GeneratedModel]:
     """The default pipeline (asserted to go sparse), then the code generator; `knobs`
-    become the cell ops' `kernel_params` (the tuner's hook)."""
-    module = optimize(import_model(model), target=target, threads=threads)
+    change the cell ops' #sched.sparse_cell (as a tuner would)."""
+    module = optimize(
+        import_model(model), target=target, threads=threads, sparse_format=sparse_format
+    )
     cells = [op for op in module.walk() if isinstance(op, bcr.RecurrentOp)]
     assert cells, "the default pipeline did not rewrite the cell into a bcr op"
     if knobs:
-        set_kernel_params(cells, knobs)
-    gen = generate(module, emit_target(target), threads=threads, sparse_format=sparse_format)
+        set_cell_knobs(cells, knobs)
+    gen = generate(module, resolve_target(target), threads=threads, sparse_format=sparse_format)
     return module, gen
 
 
@@ -133,11 +138,11 @@ RUNS = [("host", 1), ("host-avx512", 2), ("host", 2), ("host-avx512", 1)]
 def test_cell_matches_onnxruntime(name: str, run: int, tmp_path, monkeypatch) -> None:
     """Each case on two of (host, host-avx512) x (1, 2 threads), all four combinations
     covered across cases; with 2 threads the step or the directions really split."""
-    monkeypatch.setattr(bcr_recurrent, "MIN_PARALLEL_ENTRIES", 0)
+    monkeypatch.setattr(schedule_select, "MIN_PARALLEL_ENTRIES", 0)
     case = CASES[name]
     target, threads = RUNS[2 * (sorted(CASES).index(name) % 2) + run]
     (k,) = check(cell_model(case), tmp_path, target, threads)
-    assert k.params["q"] >= 1 and k.params["p"] * k.params["q"] == emit_target(target).vw
+    assert k.params["q"] >= 1 and k.params["p"] * k.params["q"] == resolve_target(target).vw
     tasks = k.params["ntasks"] * case.dirs
     if threads == 1:
         assert k.params["ntasks"] == 1
@@ -147,7 +152,7 @@ def test_cell_matches_onnxruntime(name: str, run: int, tmp_path, monkeypatch) ->
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_cell_csr_matches_onnxruntime(name: str, tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr(bcr_recurrent, "MIN_PARALLEL_ENTRIES", 0)
+    monkeypatch.setattr(schedule_select, "MIN_PARALLEL_ENTRIES", 0)
     index = sorted(CASES).index(name)
     target, threads = RUNS[index % 4]
     (k,) = check(cell_model(CASES[name]), tmp_path, target, threads, "csr")
@@ -168,7 +173,7 @@ def test_cell_csr_matches_onnxruntime(name: str, tmp_path, monkeypatch) -> None:
 )
 def test_lane_layouts(target: str, knobs: dict[str, int], tmp_path) -> None:
     """Every q (p rows x q columns per vector, folded at the end), batch block, set
-    count and task split that `kernel_params` sets gives the same numbers."""
+    count and task split set in #sched.sparse_cell gives the same numbers."""
     (k,) = check(cell_model(CASES["gru_bidi_clip_lbr0_b3"]), tmp_path, target, 2, knobs=knobs)
     for key, value in knobs.items():
         assert k.params[key] == value, key
@@ -294,12 +299,13 @@ def test_deterministic_and_kernel_args() -> None:
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"bb": 4}, "'bb' = 4 exceeds the batch 3"),
-        ({"q": 3}, "'q' = 3 must be a power of two <= 8"),
-        ({"sets": 0}, "'sets' must be a positive integer"),
-        ({"nvg": 2}, "unknown kernel parameter 'nvg'"),
+        ({"bb": 4}, "bb = 4 exceeds the batch 3"),
+        ({"q": 3}, "q = 3 must be a power of two <= 8"),
+        ({"q": 0}, "q = 0 must be a power of two <= 8"),
+        ({"sets": 0}, "sets = 0 must be >= 1"),
+        ({"nvg": 2}, "unknown knob"),
     ],
 )
-def test_bad_kernel_params(knobs: dict[str, int], message: str) -> None:
-    with pytest.raises(CodegenError, match=message):
+def test_bad_schedules(knobs: dict[str, int], message: str) -> None:
+    with pytest.raises((VerifyException, CodegenError), match=message):
         compile_sparse(cell_model(CASES["gru_bidi_clip_lbr0_b3"]), "host", 1, knobs=knobs)

@@ -16,6 +16,7 @@ import math
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -28,16 +29,16 @@ from onnx import TensorProto, helper
 from grimc.driver import build_model, compile_model
 from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernel import BlobRef, KernelInstance
-from grimc.emit.kernels import conv as conv_kernels
 from grimc.emit.kernels.conv import (
-    BLOCK_BYTES,
     ConvShape,
     choose_kind,
-    default_schedule,
     pack_weights,
 )
 from grimc.runner import ExeModel, write_sources
+from grimc.target import resolve_target
 from grimc.toolchain import build_executable, find_clang
+from grimc.transforms import schedule_select
+from grimc.transforms.schedule_select import dense_conv_schedule
 
 RTOL, ATOL = 1e-4, 1e-5
 HOST_TARGETS = ["host", "host-avx512"]
@@ -330,18 +331,21 @@ def _shape(**kw: int) -> ConvShape:
     return ConvShape(**{**base, **kw})
 
 
-@pytest.mark.parametrize("vw", [1, 4, 8, 16])
+@pytest.mark.parametrize("name", ["generic", "aarch64", "host", "host-avx512"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_default_schedule_is_consistent(vw: int, threads: int) -> None:
+def test_default_schedule_is_consistent(name: str, threads: int) -> None:
+    target = resolve_target(name)
+    vw = target.vector_width
     for s in [_shape(), _shape(cin=512, cout=512, h=7, w=7, oh=7, ow=7), _shape(cin=3, cout=5)]:
-        sched = default_schedule(s, choose_kind(s), vw, threads)
+        sched = SimpleNamespace(**dense_conv_schedule(s, target, threads).knobs())
         t = sched.nv * vw
-        assert 1 <= sched.kc <= s.k and sched.kc * t * 4 <= 32 * 1024  # L1 tile
+        assert 1 <= sched.kc <= s.k and sched.kc * t * 4 <= target.l1_bytes  # L1 tile
         assert sched.ntasks in (1, threads)
         if sched.vec == "p":  # mr channels x t pixels, blocks of whole tiles
             assert sched.tb % t == 0 and sched.tb >= t
             assert 1 <= sched.mr <= s.cout_g
-            assert sched.kc * sched.tb * 4 <= max(BLOCK_BYTES, sched.kc * t * 4)  # L2 block
+            block = target.l2_bytes // 4  # L2 block
+            assert sched.kc * sched.tb * 4 <= max(block, sched.kc * t * 4)
         else:  # mr pixels x t channels, one block per image, no pixel split
             assert sched.tb == s.p and 1 <= sched.mr <= s.p
             assert sched.split != "p" or sched.ntasks == 1
@@ -391,15 +395,15 @@ def test_schedule_knobs_keep_numerics(
     overrides: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every value a tuner may pick renders and computes the same conv."""
-    orig = conv_kernels.default_schedule
+    orig = schedule_select.dense_conv_schedule
 
     def patched(*args, **kwargs):
         sched = orig(*args, **kwargs)
-        tb = overrides.get("tb", sched.tb)
-        t = overrides.get("nv", sched.nv) * 16
-        return replace(sched, **{**overrides, "tb": max(t, -(-tb // t) * t)})
+        tb = overrides.get("tb", sched.tb.data)
+        t = overrides.get("nv", sched.nv.data) * 16
+        return sched.replace(**{**overrides, "tb": max(t, -(-tb // t) * t)})
 
-    monkeypatch.setattr(conv_kernels, "default_schedule", patched)
+    monkeypatch.setattr(schedule_select, "dense_conv_schedule", patched)
     for i, name in enumerate(["3x3_residual_relu", "3x3_stride2_asym", "1x1_residual_relu"]):
         check_case(CASES[name], tmp_path / str(i), "host-avx512", threads=2)
 

@@ -33,12 +33,14 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from grimc.emit import kernels as kernel_modules  # noqa: F401  (registers lowerings)
-from grimc.emit.codegen import GeneratedModel, generate
+from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernels import activation, gemm, normalization
-from grimc.emit.targets import emit_target
 from grimc.frontend import import_onnx
 from grimc.pipeline import GRAPH_PIPELINE, PipelineRunner
 from grimc.runner import HostModel, write_sources
+from grimc.target import resolve_target
+from grimc.transforms import schedule_select
+from tests.kernels.scheduled import generate
 
 RTOL, ATOL = 1e-4, 1e-5
 HAVE_CLANG = shutil.which("clang-19") is not None or shutil.which("clang") is not None
@@ -108,7 +110,7 @@ def node(op: str, ins: list[str], out: str = "y", **attrs) -> onnx.NodeProto:
 def compile_model(model: onnx.ModelProto, target: str, threads: int) -> GeneratedModel:
     module = import_onnx(model)
     PipelineRunner().run(module, list(GRAPH_PIPELINE))
-    return generate(module, emit_target(target), threads=threads)
+    return generate(module, resolve_target(target), threads=threads)
 
 
 def reference(case: Case, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -135,7 +137,7 @@ def assert_matches(got: list[np.ndarray], want: list[np.ndarray], rtol=RTOL, ato
 
 def force_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every kernel split its work, however small."""
-    monkeypatch.setattr(gemm, "MIN_PARALLEL_FLOPS", 0)
+    monkeypatch.setattr(schedule_select, "GEMM_MIN_PARALLEL_FLOPS", 0)
     monkeypatch.setattr(activation, "MIN_PARALLEL_ELEMS", 0)
     monkeypatch.setattr(activation, "MIN_TASK_ELEMS", 0)
     monkeypatch.setattr(normalization, "MIN_PARALLEL_ELEMS", 0)

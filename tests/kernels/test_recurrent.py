@@ -6,8 +6,8 @@ clip, input_forget, batch 1..5 and hidden sizes that are no multiple of any
 vector width; each runs on host (AVX2) and host-avx512 at 1 and 2 threads
 and on generic (scalar C). The thread split is forced on these small cells
 (MIN_PARALLEL_MACS = 0) and the test checks that it really happened. Explicit
-schedules (chunk width, batch block, task count), set through the op's
-`kernel_params` attribute as a tuner would, run through the same template, the zoo's 2-layer GRU 153 -> 1024 runs 100 steps, the aarch64
+schedules (chunk width, batch block, task count), set in the op's typed
+`#sched.cell` schedule as a tuner would, run through the same template, the zoo's 2-layer GRU 153 -> 1024 runs 100 steps, the aarch64
 render compiles warning-free and runs under qemu, and the vector
 exp/sigmoid/tanh of grimc_simd.h are checked on every ISA.
 
@@ -28,6 +28,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.utils.exceptions import VerifyException
 
 from grimc import zoo
 from grimc.dialects import graph
@@ -35,6 +36,9 @@ from grimc.driver import compile_model, import_model
 from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernel import CodegenError
 from grimc.emit.kernels import recurrent
+from grimc.target import resolve_target
+from grimc.transforms import schedule_select
+from grimc.transforms.schedule_select import select_schedules
 from tests.kernels.rnn_models import (
     ATOL,
     RTOL,
@@ -44,7 +48,7 @@ from tests.kernels.rnn_models import (
     grimc_outputs,
     onnxruntime_outputs,
     random_inputs,
-    set_kernel_params,
+    set_cell_knobs,
 )
 
 RUNTIME_INCLUDE = Path(recurrent.__file__).resolve().parents[3] / "runtime_c" / "include"
@@ -79,12 +83,16 @@ CASES = {
 }
 
 
-def with_kernel_params(model: onnx.ModelProto, knobs: dict[str, int]) -> ModuleOp:
-    """The imported model with `kernel_params` (the tuner's hook) on its cell op."""
+def with_knobs(
+    model: onnx.ModelProto, knobs: dict[str, int], target: str = "host", threads: int = 1
+) -> ModuleOp:
+    """The imported model, scheduled for `target`, with `knobs` changed in its cell op's
+    #sched.cell (as a tuner would)."""
     module = import_model(model)
+    select_schedules(module, resolve_target(target), threads)
     cells = [op for op in module.walk() if isinstance(op, graph.RecurrentOp)]
     assert len(cells) == 1
-    set_kernel_params(cells, knobs)
+    set_cell_knobs(cells, knobs)
     return module
 
 
@@ -95,7 +103,7 @@ def check_against_onnxruntime(
     threads: int,
     knobs: dict[str, int] | None = None,
 ) -> GeneratedModel:
-    source = model if knobs is None else with_kernel_params(model, knobs)
+    source = model if knobs is None else with_knobs(model, knobs, target, threads)
     gen = compile_model(source, target=target, threads=threads)
     assert_matches_onnxruntime(model, gen, workdir, target, threads)
     return gen
@@ -137,7 +145,7 @@ def recurrent_kernel(gen: GeneratedModel):
 def test_cell_matches_onnxruntime(
     name: str, target: str, threads: int, tmp_path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(recurrent, "MIN_PARALLEL_MACS", 0)
+    monkeypatch.setattr(schedule_select, "MIN_PARALLEL_MACS", 0)
     case = CASES[name]
     gen = check_against_onnxruntime(cell_model(case), tmp_path, target, threads)
     k = recurrent_kernel(gen)
@@ -166,9 +174,9 @@ SCHEDULES = [
 @pytest.mark.parametrize(
     "name", ["gru_bidi_clip_lbr0_b3", "lstm_bidi_states_peep_clip_b3", "rnn_bidi_h0_clip_b3"]
 )
-def test_kernel_params_schedules(name: str, knobs: dict[str, int], tmp_path) -> None:
-    """Any schedule a tuner sets through `kernel_params` gives the same numbers
-    (ntasks is clamped to the chunk count)."""
+def test_hand_set_schedules(name: str, knobs: dict[str, int], tmp_path) -> None:
+    """Any schedule a tuner sets in #sched.cell gives the same numbers (ntasks is cut
+    to the chunk count)."""
     case = replace(CASES[name], hidden=41)
     gen = check_against_onnxruntime(cell_model(case), tmp_path, "host", 2, knobs)
     params = recurrent_kernel(gen).params
@@ -181,14 +189,15 @@ def test_kernel_params_schedules(name: str, knobs: dict[str, int], tmp_path) -> 
 @pytest.mark.parametrize(
     ("knobs", "message"),
     [
-        ({"bb": 4}, "'bb' = 4 exceeds the batch 3"),
-        ({"nvg": 0}, "'nvg' must be a positive integer"),
-        ({"tile": 2}, "unknown kernel parameter 'tile'"),
+        ({"bb": 4}, "bb = 4 exceeds the batch 3"),
+        ({"nvg": 0}, "nvg = 0 must be >= 1"),
+        ({"tile": 2}, "unknown knob"),
     ],
 )
-def test_bad_kernel_params(knobs: dict[str, int], message: str) -> None:
-    module = with_kernel_params(cell_model(CASES["gru_bidi_clip_lbr0_b3"]), knobs)
-    with pytest.raises(CodegenError, match=message):
+def test_bad_schedules(knobs: dict[str, int], message: str) -> None:
+    """A schedule knob the kernel lacks or cannot run is one clear error."""
+    with pytest.raises((VerifyException, CodegenError), match=message):
+        module = with_knobs(cell_model(CASES["gru_bidi_clip_lbr0_b3"]), knobs)
         compile_model(module, target="host")
 
 

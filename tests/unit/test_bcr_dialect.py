@@ -64,7 +64,7 @@ def recurrent(
             "w_weights": StringAttr("cell_w"),
             "w_encoding": enc((rows, inp), dirs, block=(8, 4)),
             "r_weights": StringAttr("cell_r"),
-            "r_encoding": enc((rows, hidden), dirs, block=(4, 8), schedule=ScheduleAttr(rle=True)),
+            "r_encoding": enc((rows, hidden), dirs, block=(4, 8), schedule=ScheduleAttr(threads=3)),
             "hidden_size": i64_attr(hidden),
             "direction": StringAttr(direction),
             **extra_props,
@@ -83,7 +83,7 @@ def every_op() -> ModuleOp:
         ops.append(op := WeightOp(key, shape))
         return op.result
 
-    schedule = ScheduleAttr(reorder=True, rle=True, rows=8, tile=48, unroll=2, order="spatial", threads=2)
+    schedule = ScheduleAttr(reorder=True, threads=2)
     conv = Conv2dOp(
         x, "conv", enc((4, 36), 2, block=(2, 16), keep=(1, 3), density=0.0938, balanced=True, schedule=schedule),
         weight("conv_b", (8,)), (1, 8, 3, 3), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 2,
@@ -135,12 +135,11 @@ def test_custom_syntax_reads_well() -> None:
     text = print_ir(every_op())
     assert (
         'bcr.conv2d %0 weights("conv", #bcr.encoding<matrix = [4, 36], groups = 2, block = [2, 16], '
-        "keep = [1, 3], balanced, density = 0.0938, schedule = {reorder, rle, rows = 8, tile = 48, "
-        "unroll = 2, threads = 2, order = spatial}>) bias(" in text
+        "keep = [1, 3], balanced, density = 0.0938, schedule = {reorder, threads = 2}>) bias(" in text
     )
     assert 'bcr.matmul %1 weights("fc2", #bcr.encoding<matrix = [7, 20], groups = 1, block = [4, 4], ' in text
     assert "bcr.lstm %2 w(" in text and ") r(" in text and "p(%" in text
-    assert "schedule = {rle, rows = 1, tile = 1, unroll = 1, threads = 1, order = stripe}" in text
+    assert "schedule = {threads = 3}" in text
 
 
 def test_lstm_results_in_onnx_order() -> None:
@@ -227,9 +226,10 @@ def test_encoding_defaults_and_any_order() -> None:
     assert (a.matrix_shape, a.block_shape, a.keep_counts, a.num_groups) == ((3, 5), (2, 4), (2, 4), 1)
     assert not a.is_balanced and a.schedule == ScheduleAttr() and a.density.data == 1.0
     assert str(a) == "#bcr.encoding<matrix = [3, 5], groups = 1, block = [2, 4], keep = [2, 4], density = 1.0>"
-    s = parse_attr("#bcr.schedule<threads = 4, rle>")
-    assert s == ScheduleAttr(rle=True, threads=4)
-    assert str(s) == "#bcr.schedule<rle, rows = 1, tile = 1, unroll = 1, threads = 4, order = stripe>"
+    s = parse_attr("#bcr.schedule<threads = 4, reorder>")
+    assert s == ScheduleAttr(reorder=True, threads=4)
+    assert str(s) == "#bcr.schedule<reorder, threads = 4>"
+    assert str(parse_attr("#bcr.schedule<>")) == "#bcr.schedule<threads = 1>"
 
 
 @pytest.mark.parametrize(
@@ -247,8 +247,9 @@ def test_encoding_defaults_and_any_order() -> None:
         ("matrix = [4, 5], block = [2, 2], keep = [1, 1]", "missing density"),
         ("matrix = [4, 5], block = [2, 2], keep = [1, 1], density = 0.5, tile = 3", "unknown field 'tile'"),
         ("matrix = [4, 5], matrix = [4, 5]", "field 'matrix' given twice"),
-        ("matrix = [4, 5], block = [2, 2], keep = [1, 1], density = 0.5, schedule = {rows = 0}", "rows must be >= 1"),
-        ("matrix = [4, 5], block = [2, 2], keep = [1, 1], density = 0.5, schedule = {order = zigzag}", "order must be one of stripe, spatial"),
+        ("matrix = [4, 5], block = [2, 2], keep = [1, 1], density = 0.5, schedule = {threads = 0}", "threads must be >= 1"),
+        # kernel knobs live in the op's #sched.* schedule, not in the encoding
+        ("matrix = [4, 5], block = [2, 2], keep = [1, 1], density = 0.5, schedule = {rows = 8}", "unknown field 'rows'"),
     ],
 )
 def test_encoding_errors(text: str, message: str) -> None:
@@ -261,15 +262,7 @@ def encodings(draw: st.DrawFn) -> EncodingAttr:
     matrix = (draw(st.integers(1, 5000)), draw(st.integers(1, 5000)))
     block = (draw(st.integers(1, 64)), draw(st.integers(1, 64)))
     keep = tuple(draw(st.integers(1, min(b, m))) for b, m in zip(block, matrix, strict=True))
-    schedule = ScheduleAttr(
-        reorder=draw(st.booleans()),
-        rle=draw(st.booleans()),
-        rows=draw(st.integers(1, 32)),
-        tile=draw(st.integers(1, 256)),
-        unroll=draw(st.integers(1, 8)),
-        order=draw(st.sampled_from(ScheduleAttr.ORDERS)),
-        threads=draw(st.integers(1, 64)),
-    )
+    schedule = ScheduleAttr(reorder=draw(st.booleans()), threads=draw(st.integers(1, 64)))
     return EncodingAttr(
         matrix=matrix,
         groups=draw(st.integers(1, 4)),
@@ -300,10 +293,10 @@ def test_describe_matrices() -> None:
     w[0:2, 0:2] = 1.0  # block (0, 0) of 4x8 keeps 2 rows x 2 cols
     w[4:6, 8:10] = 2.0  # partial edge block (1, 1) keeps 2 x 2
     mats = [BCRMatrix.from_dense(w, (4, 8)), BCRMatrix.from_dense(w[::-1].copy(), (4, 8))]
-    e = EncodingAttr.describe(mats, ScheduleAttr(rle=True))
+    e = EncodingAttr.describe(mats, ScheduleAttr(reorder=True))
     assert (e.matrix_shape, e.num_groups, e.block_shape, e.keep_counts) == ((6, 10), 2, (4, 8), (2, 2))
     assert not e.is_balanced  # the full block (0, 1) keeps nothing
-    assert e.density.data == pytest.approx(16 / 120, rel=1e-3) and e.schedule.rle.data == 1
+    assert e.density.data == pytest.approx(16 / 120, rel=1e-3) and e.schedule.reorder.data == 1
     w[0:2, 4:6] = 3.0
     assert EncodingAttr.describe([BCRMatrix.from_dense(w, (4, 8))]).keep_counts == (2, 4)
 

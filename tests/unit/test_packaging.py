@@ -6,9 +6,12 @@ installed inside the grimc package; this catches a missing package-data entry.
 
 from __future__ import annotations
 
+import fnmatch
 import subprocess
 import venv
 from pathlib import Path
+
+import tomllib
 
 from tests.conftest import REPO
 
@@ -45,3 +48,26 @@ def test_non_editable_install_in_fresh_venv(tmp_path: Path) -> None:
     )
     assert parsed.returncode == 0, parsed.stderr
     assert "graph.conv" in parsed.stdout
+
+
+def test_every_data_folder_is_a_declared_package_with_its_files() -> None:
+    """setuptools warns (one screenful per folder) and may drop files when a folder
+    of package data is not a declared package: each folder of templates/ and
+    runtime_c/ that grimc reads at run time must be one, its files matched."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages, data = set(config["packages"]), config["package-data"]
+    roots = {"grimc.templates": REPO / "templates", "grimc.runtime_c": REPO / "runtime_c"}
+    for package, root in roots.items():
+        for folder in [root, *sorted(p for p in root.rglob("*") if p.is_dir())]:
+            rel = folder.relative_to(root)
+            if rel.parts[:1] == ("tests",) or "__pycache__" in rel.parts:
+                continue  # the runtime's own C tests are not installed
+            name = ".".join([package, *rel.parts])
+            files = [f.name for f in folder.iterdir() if f.is_file() and f.suffix != ".py"]
+            if not files:
+                continue
+            assert name in packages, f"{folder}: add {name} to [tool.setuptools] packages"
+            for f in files:
+                assert any(fnmatch.fnmatch(f, pat) for pat in data.get(name, [])), (
+                    f"{folder / f}: no [tool.setuptools.package-data] pattern of {name} matches"
+                )

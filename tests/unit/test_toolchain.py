@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from grimc import toolchain
+from grimc.target import TARGETS, TargetError, resolve_target
 from grimc.toolchain import (
-    TARGETS,
     ToolchainError,
     build_executable,
     build_shared,
@@ -25,7 +25,6 @@ from grimc.toolchain import (
     find_qemu,
     require_build_tools,
     require_run_tools,
-    resolve_target,
     run_executable,
 )
 
@@ -125,6 +124,7 @@ def test_triples_resolve(value: str, expected: str) -> None:
 
 def test_target_facts() -> None:
     host, avx512, arm, generic = (resolve_target(n) for n in TARGETS)
+    assert (host.registers, avx512.registers, arm.registers) == (16, 32, 32)
     assert (host.vector_width, host.isa_macro, host.cflags) == (
         8,
         "__AVX2__",
@@ -142,10 +142,11 @@ def test_target_spec_is_frozen() -> None:
 
 
 def test_unknown_target_names_value_and_lists_accepted() -> None:
-    with pytest.raises(ToolchainError) as info:
+    with pytest.raises(TargetError) as info:
         resolve_target("riscv64")
     message = str(info.value)
     assert "'riscv64'" in message and "host-avx512" in message and "arm64" in message
+    assert "native" in message
     assert "\n" not in message
 
 

@@ -6,93 +6,23 @@ The weight store holds a BCR weight in its compact, block-ordered BCRC layout
 a time, walking one list over the kept columns of all blocks those rows cross;
 each list entry is the column's input offset plus its R weights, so one input
 vector load feeds R FMAs (redundant-load elimination). This module turns BCRC
-into those lists at compile time (`row_groups`), chooses the register group
-and tile size from the sparsity actually present (`choose_tile`), and splits groups
+into those lists at compile time (`row_groups`) for the register grouping the
+op's schedule names (chosen by the schedule-select pass), and splits groups
 over threads by nonzeros (`balanced_bounds`). The per-op lowerings are in
-`bcr_conv.py` and `bcr_matmul.py`; `csr.py` is the CSR baseline, chosen with
-`LoweringContext.sparse_format == "csr"` or a `sparse_format = "csr"`
-attribute on the op.
+`bcr_conv.py` and `bcr_matmul.py`; `csr.py` is the CSR baseline, which a
+`#sched.csr` schedule selects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, StringAttr
-from xdsl.ir import Operation
 
 from grimc.bcr_format import BCRFormatError, BCRMatrix, store_keys, unpack
-from grimc.dialects.bcr import EncodingAttr, ScheduleAttr
+from grimc.dialects.bcr import EncodingAttr
 from grimc.emit.kernel import BlobRef, CodegenError, LoweringContext
-
-FORMATS = ("bcr", "csr")
-FORMAT_ATTR = "sparse_format"
-"""Discardable op attribute that overrides `LoweringContext.sparse_format`."""
-
-PARAMS_ATTR = "kernel_params"
-"""Discardable op attribute, a dictionary of schedule knobs (ints or strings) that
-override the lowering's choices: what a tuner sets for knobs #bcr.schedule has
-no field for (e.g. `{pf = 16, tblock = 8}`)."""
-
-L2_BYTES = 512 * 1024
-"""Working-set budget for one spatial block of input (half a phone-class L2)."""
-
-MAX_PARALLEL_GRAIN = 50_000
-"""Below this many multiply-adds per thread, waking the pool costs more than it saves."""
-
-
-@dataclass(frozen=True)
-class RegisterBudget:
-    """How many accumulators a target's register file holds, and its issue widths."""
-
-    accumulators: int
-    max_rows: int
-    max_vectors: int
-    fma_per_cycle: float = 2.0
-    loads_per_cycle: float = 2.0
-    fma_latency: float = 4.0
-    entry_overhead: float = 1.0
-
-
-def register_budget(isa: str) -> RegisterBudget:
-    """32 vector registers (AVX-512, NEON) hold 24 accumulators; 16 (AVX2) hold 12."""
-    if isa in ("avx512", "neon"):
-        return RegisterBudget(24, 8, 6)
-    return RegisterBudget(12, 4, 3)
-
-
-def sparse_format(op: Operation, ctx: LoweringContext) -> str:
-    """ "bcr" or "csr": the op's `sparse_format` attribute, else the context's option."""
-    attr = op.attributes.get(FORMAT_ATTR)
-    fmt = attr.data if isinstance(attr, StringAttr) else ctx.sparse_format
-    if fmt not in FORMATS:
-        raise CodegenError(f"{op.name}: unknown sparse format '{fmt}' (expected bcr or csr)")
-    return fmt
-
-
-def param_overrides(op: Operation, allowed: Iterable[str]) -> dict[str, int | str]:
-    """The op's `kernel_params` overrides, checked against the knobs a kernel has."""
-    attr = op.attributes.get(PARAMS_ATTR)
-    if attr is None:
-        return {}
-    if not isinstance(attr, DictionaryAttr):
-        raise CodegenError(f"{op.name}: {PARAMS_ATTR} must be a dictionary")
-    allowed = set(allowed)
-    out: dict[str, int | str] = {}
-    for key, value in attr.data.items():
-        if key not in allowed:
-            raise CodegenError(
-                f"{op.name}: unknown kernel parameter '{key}' (expected {', '.join(sorted(allowed))})"
-            )
-        if isinstance(value, IntegerAttr):
-            out[key] = int(value.value.data)
-        elif isinstance(value, StringAttr):
-            out[key] = value.data
-        else:
-            raise CodegenError(f"{op.name}: kernel parameter '{key}' must be an integer or string")
-    return out
 
 
 def load_matrices(ctx: LoweringContext, prefix: str, encoding: EncodingAttr) -> list[BCRMatrix]:
@@ -172,20 +102,6 @@ def _padded(wp: np.ndarray, rows: int) -> np.ndarray:
     return np.pad(wp, ((0, pad), (0, 0))) if pad else wp
 
 
-def group_counts(grids: Sequence[np.ndarray], rows: int) -> np.ndarray:
-    """List length of every register group if rows are grouped R at a time (no lists built)."""
-    counts = [
-        (_padded(wp, rows) != 0).reshape(-1, rows, wp.shape[1]).any(axis=1).sum(axis=1)
-        for wp in grids
-    ]
-    return np.concatenate(counts).astype(np.int64)
-
-
-def group_entries(grids: Sequence[np.ndarray], rows: int) -> int:
-    """Total list entries if rows are grouped R at a time."""
-    return int(group_counts(grids, rows).sum())
-
-
 def row_groups(
     mats: Sequence[BCRMatrix],
     rows: int,
@@ -220,70 +136,6 @@ def row_groups(
             cols.append(c)
             weights.append(np.ascontiguousarray(block[:, c].T, dtype=np.float32))
     return RowGroups(rows, owner, np.concatenate(orow).astype(np.int32), cols, weights)
-
-
-def entry_cycles(rows: int, nv: int, budget: RegisterBudget) -> float:
-    """Modeled cycles of one list entry over one tile of nv vectors.
-
-    R*nv FMAs, nv input loads + R weight broadcasts, and the FMA latency: each
-    accumulator is updated once per entry, so an entry takes at least that long;
-    plus a fixed cost per entry (its offset load, loop control, prefetch), which
-    wider tiles amortize.
-    """
-    return budget.entry_overhead + max(
-        rows * nv / budget.fma_per_cycle,
-        (nv + rows) / budget.loads_per_cycle,
-        budget.fma_latency,
-    )
-
-
-def choose_tile(
-    grids: Sequence[np.ndarray],
-    budget: RegisterBudget,
-    block_rows: int,
-    tiles: Callable[[int], int],
-    rows: int | None = None,
-) -> tuple[int, int]:
-    """(R rows per register group, nv vectors per tile) minimizing modeled cycles.
-
-    Cycles = list entries when grouping R rows (grouping more rows shares input
-    loads but pays for the zeros of rows that do not keep a column) x tiles of
-    nv vectors (`tiles(nv)`, padding included) x `entry_cycles`. R*nv
-    accumulators must fit the register file. `rows` fixes R. Ties go to the
-    larger R (fewer loads), then to R near the block's rows, then to wider tiles.
-    """
-    ranked = []
-    for r in [rows] if rows else range(1, budget.max_rows + 1):
-        entries = group_entries(grids, r)
-        for nv in range(1, budget.max_vectors + 1):
-            if r * nv > budget.accumulators and nv > 1:
-                break
-            cost = round(entries * tiles(nv) * entry_cycles(r, nv, budget), 6)
-            ranked.append(((cost, -r, abs(r - block_rows), -nv), (r, nv)))
-    return min(ranked)[1]
-
-
-# --------------------------------------------------------------------------
-# schedule and thread split
-
-
-def is_default(schedule: ScheduleAttr) -> bool:
-    """An untuned schedule: every knob is chosen by the lowering's heuristics."""
-    return schedule == ScheduleAttr()
-
-
-def task_count(schedule: ScheduleAttr, ctx: LoweringContext, work: int) -> int:
-    """How many tasks a kernel of `work` multiply-adds splits into.
-
-    A schedule that names threads > 1 is honoured as is (tuners, tests);
-    otherwise the compile option's thread count, unless the work is too small
-    to repay waking the pool (`MAX_PARALLEL_GRAIN` per thread).
-    """
-    if schedule.threads.data > 1:
-        return schedule.threads.data
-    if ctx.threads <= 1:
-        return 1
-    return max(1, min(ctx.threads, work // MAX_PARALLEL_GRAIN))
 
 
 def balanced_bounds(costs: Sequence[int] | np.ndarray, ntasks: int) -> list[int]:

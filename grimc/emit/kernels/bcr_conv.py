@@ -23,27 +23,30 @@ then reads plane ((r*dh) % sh, (s*dw) % sw) shifted by ((r*dh) // sh,
 contiguous vectors instead of gathering every sh-th lane (4-15x faster on
 ResNet-18's stride-2 layers; the split copies the input once).
 
-Schedule (`params`, defaults here, overridable by a tuner): `rows` per
-register group and `nv` vectors per tile (rows*nv accumulators), `unroll` of
-the entry loop, `order` ("stripe": each group over all tiles; "spatial": a
-block of `tblock` tiles over all groups, so the input block stays in L2),
-`pf` (prefetch distance in entries, 0 = off; `PREFETCH` for kernels > 1x1), `rle` (off: every row reloads
-its input vector, the ablation), and `bounds` (register groups per task,
-balanced by nonzeros; tile ranges when there are fewer groups than tasks).
+Schedule: the op's `#sched.spmm` (chosen by the schedule-select pass, read
+here): `rows` per register group and `nv` vectors per tile (rows*nv
+accumulators), `unroll` of the entry loop, `order` ("stripe": each group over
+all tiles; "spatial": a block of `tblock` tiles over all groups, so the input
+block stays in L2), `pf` (prefetch distance in entries, 0 = off), `rle` (off:
+every row reloads its input vector, the ablation), `threads` tasks over
+register groups or pixel tiles (`split`); the task bounds are balanced by
+nonzeros here. A `#sched.csr` schedule selects the CSR baseline (csr.py).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from grimc.dialects import bcr
 from grimc.dialects.graph import ints
+from grimc.dialects.sched import SCHEDULE_ATTR, CsrSchedule, SpmmSchedule, schedule_of
 from grimc.emit.kernel import (
     ActRef,
+    CodegenError,
     KernelInstance,
     LoweringContext,
     act_params,
@@ -51,26 +54,14 @@ from grimc.emit.kernel import (
     shape,
 )
 from grimc.emit.kernels.bcr import (
-    L2_BYTES,
     RowGroups,
     balanced_bounds,
-    choose_tile,
     float_blob,
     int_blob,
-    is_default,
     load_weight,
-    param_overrides,
-    register_budget,
     row_groups,
-    sparse_format,
-    task_count,
 )
 from grimc.emit.kernels.normalization import plane_tasks
-
-PREFETCH = 24
-"""Entries ahead to prefetch inputs for (kernels larger than 1x1, whose list entries
-hop between channels and kernel positions): +10-25% on the DESIGN.md §6 layers
-with inputs in L2, neutral on 1x1 and L1-resident inputs."""
 
 
 @dataclass(frozen=True)
@@ -253,70 +244,6 @@ class PhaseSplit:
         return KernelInstance("phase_split", params, [("x", x)], [("y", planes)])
 
 
-@dataclass(frozen=True)
-class ConvSchedule:
-    """The tunable knobs of the bcr_spmm conv kernel."""
-
-    rows: int
-    nv: int
-    unroll: int
-    order: str
-    tblock: int
-    pf: int
-    rle: bool
-    threads: int
-
-
-def conv_schedule(
-    geo: ConvGeometry,
-    schedule: bcr.ScheduleAttr,
-    grids: list[np.ndarray],
-    block_rows: int,
-    ctx: LoweringContext,
-    overrides: dict[str, int | str] | None = None,
-) -> ConvSchedule:
-    """Honour a tuned schedule; choose every knob for an untuned one (see module doc).
-
-    `threads` is the task count (`task_count`); `overrides` (the op's
-    `kernel_params`) replace any knob, including those #bcr.schedule lacks.
-    """
-    vw = ctx.target.vw
-    budget = register_budget(ctx.target.isa)
-    auto = is_default(schedule)
-    nnz = int(sum(np.count_nonzero(g) for g in grids))
-    overrides = dict(overrides or {})
-    if "rle" in overrides:
-        overrides["rle"] = bool(overrides["rle"])
-    fixed_rows = None if auto or schedule.rows.data == 1 else schedule.rows.data
-    fixed_rows = int(overrides.pop("rows", 0)) or fixed_rows
-    rows, nv = choose_tile(
-        grids, budget, block_rows, lambda nv: geo.tiles(nv * vw)[0], rows=fixed_rows
-    )
-    if not auto and schedule.tile.data > 1:
-        nv = max(1, math.ceil(schedule.tile.data / vw))
-    nv = int(overrides.pop("nv", nv))
-    in_bytes = 4 * geo.cin * geo.h * geo.w
-    if auto:
-        order = "spatial" if in_bytes > L2_BYTES and geo.npos > 1 else "stripe"
-    else:
-        order = schedule.order.data
-    tile = nv * vw
-    halo = (geo.kh - 1) * geo.dh * geo.w + (geo.kw - 1) * geo.dw
-    step = tile * geo.sw if geo.flat else geo.w * geo.sh / math.ceil(geo.ow / tile)
-    tblock = max(1, int((L2_BYTES / 2 / (4 * geo.cin) - halo) // max(step, 1)))
-    sched = ConvSchedule(
-        rows=rows,
-        nv=nv,
-        unroll=1 if auto else schedule.unroll.data,
-        order=order,
-        tblock=tblock,
-        pf=PREFETCH if geo.npos > 1 else 0,
-        rle=True if auto else bool(schedule.rle.data),
-        threads=task_count(schedule, ctx, nnz * geo.oh * geo.ow * geo.n),
-    )
-    return replace(sched, **overrides)
-
-
 def segments(
     groups: RowGroups, positions: list[np.ndarray], split: bool
 ) -> tuple[np.ndarray, list[int]]:
@@ -344,10 +271,13 @@ def segments(
 def lower_bcr_conv(
     op: bcr.Conv2dOp, ctx: LoweringContext
 ) -> KernelInstance | list[KernelInstance]:
-    if sparse_format(op, ctx) == "csr":
+    if isinstance(op.attributes.get(SCHEDULE_ATTR), CsrSchedule):
         from grimc.emit.kernels.csr import lower_csr_conv
 
         return lower_csr_conv(op, ctx)
+    sched = schedule_of(op, SpmmSchedule).knobs()
+    if sched["split"] not in ("groups", "tiles"):
+        raise CodegenError(f"{op.name}: #sched.spmm split = {sched['split']}: a conv splits groups or tiles")
     geo = ConvGeometry.of(op)
     mats, grids = load_weight(ctx, op.weights.data, op.encoding)
     x: Any = ctx.operand(op.x)
@@ -357,12 +287,8 @@ def lower_bcr_conv(
         planes = ctx.scratch(split.nbytes)
         prologue.append(split.kernel(ctx, x, planes))
         geo, grids, x = split.phased, split.remap(grids), planes
-    overrides = param_overrides(op, (f.name for f in fields(ConvSchedule)))
-    sched = conv_schedule(
-        geo, op.encoding.schedule, grids, op.encoding.block_shape[0], ctx, overrides
-    )
     vw = ctx.target.vw
-    tile = sched.nv * vw
+    tile = int(sched["nv"]) * vw
     masks = geo.lane_masks(tile, vw)
     masked = bool((masks != (1 << vw) - 1).any())
 
@@ -370,7 +296,7 @@ def lower_bcr_conv(
         # Masks are fixed per kernel position: sort by position, then channel.
         return geo.position(cols) * geo.cin + cols // geo.npos if masked else cols
 
-    groups = row_groups(mats, sched.rows, key, grids=grids)
+    groups = row_groups(mats, int(sched["rows"]), key, grids=grids)
     offsets = np.concatenate(
         [geo.input_offset(c, g) for c, g in zip(groups.cols, groups.owner, strict=True)] or [[]]
     )
@@ -378,11 +304,11 @@ def lower_bcr_conv(
     nnz = int(sum(np.count_nonzero(g) for g in grids))
     pixels = geo.oh * geo.ow
     ntiles, per_row = geo.tiles(tile)
-    if groups.count < sched.threads <= ntiles:
-        # Too few register groups to go around: every task takes all groups, a tile range.
-        split, bounds = "tiles", balanced_bounds([1] * ntiles, sched.threads)
+    ntasks = int(sched["threads"])
+    if sched["split"] == "tiles":  # every task takes all groups, a range of tiles
+        bounds = balanced_bounds([1] * ntiles, ntasks)
     else:
-        split, bounds = "groups", balanced_bounds(groups.entries() + 1, sched.threads)
+        bounds = balanced_bounds(groups.entries() + 1, ntasks)
 
     inputs: list[tuple[str, Any]] = [
         ("x", x),
@@ -390,7 +316,7 @@ def lower_bcr_conv(
             "wv",
             float_blob(ctx, np.concatenate([w.ravel() for w in groups.weights] or [[]]), "bcr_w"),
         ),
-        ("off", int_blob(ctx, offsets, "bcr_off", pad=max(sched.pf, 0))),
+        ("off", int_blob(ctx, offsets, "bcr_off", pad=int(sched["pf"]))),
         ("seg", int_blob(ctx, segs, "bcr_seg")),
         ("gseg", int_blob(ctx, gseg, "bcr_gseg")),
         ("orow", int_blob(ctx, groups.orow, "bcr_orow")),
@@ -403,7 +329,7 @@ def lower_bcr_conv(
         inputs.append(("res", ctx.operand(op.residual)))
     params = {
         **asdict(geo),
-        **asdict(sched),
+        **sched,
         "op": "conv",
         "mode": "flat" if geo.flat else "rows",
         "masked": masked,
@@ -413,7 +339,6 @@ def lower_bcr_conv(
         "per_row": per_row,
         "npos": geo.npos if masked else 1,
         "ngroups": groups.count,
-        "split": split,
         "bounds": bounds,
         "xs": geo.cin * geo.h * geo.w,
         "ys": geo.cout * pixels,

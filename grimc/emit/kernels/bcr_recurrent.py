@@ -40,21 +40,28 @@ product over its own nonzeros (no register blocking, no load reuse).
 The bcr-reorder permutation of R is not used: the gate math needs the rows
 of all gates of one unit together, so groups are built from R's rows in
 their original (unit) order, which is also where pruning puts the blocks.
-R's `#bcr.schedule` (tile knobs of the spmm kernel) is not read either; the
-op's `kernel_params` attribute overrides the knobs here: q, bb, sets, ntasks.
-W's schedule drives the projection kernel as for a `bcr.matmul`.
+The recurrence's knobs (q, bb, sets, ntasks) are the op's `#sched.sparse_cell`
+schedule, chosen by the schedule-select pass (`choose_q` there models q).
+The projection kernel runs the op's `sched.proj` schedule (`#sched.spmm`,
+`#sched.gemv` or `#sched.csr`, chosen by schedule-select) as for a `bcr.matmul`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from grimc.dialects import bcr
+from grimc.dialects.sched import (
+    PROJECTION_ATTR,
+    CsrSchedule,
+    GemvSchedule,
+    SpmmSchedule,
+    schedule_of,
+)
 from grimc.emit.kernel import (
     ActRef,
     CodegenError,
@@ -65,21 +72,18 @@ from grimc.emit.kernel import (
     shape,
 )
 from grimc.emit.kernels.bcr import (
-    PARAMS_ATTR,
     balanced_bounds,
     float_blob,
     grid_dense,
     int_blob,
     load_matrices,
-    sparse_format,
-    task_count,
 )
-from grimc.emit.kernels.bcr_matmul import _gemm, _gemv, use_gemm
+from grimc.emit.kernels.bcr_matmul import _gemm, _gemv
 from grimc.emit.kernels.csr import csr_arrays
 from grimc.emit.kernels.recurrent import (
     Cell,
+    cell_knobs,
     cell_of,
-    cell_overrides,
     cell_params,
     const_operand,
     pad_gates,
@@ -87,27 +91,6 @@ from grimc.emit.kernels.recurrent import (
     scratch_layout,
     state_args,
 )
-
-MIN_PARALLEL_ENTRIES = 4096
-"""Per-step list entries (per direction, times batch rows) below which one task
-runs a step. An entry costs about a cycle (a weight vector load, an input
-broadcast, an FMA); a grimc_parallel_for round trip (~0.5 us, `recurrent.py`)
-is worth ~2k of them, so splitting pays from about twice that."""
-
-ENTRY_BYTES_PER_CYCLE = 26.0
-"""Bandwidth the weight stream gets from L2 (bytes per cycle; measured ~93 GB/s on
-the 3.5 GHz Zen 5 host): a layer's recurrent weights stay in L2 for the whole
-sequence, and an entry of vw floats costs vw * 4 / 26 cycles at least."""
-
-INPUT_CYCLES = {1: 0.0, 2: 0.5}
-"""Extra cycles per entry and batch row to form the input vector of q columns
-(q = 2: a second broadcast merged in); larger q: about q (lane loads and
-inserts). Measured per entry on the host: AVX-512 q=1 0.70 ns, q=2 0.80 ns,
-q=4 1.7 ns; AVX2 q=1 0.44 ns, q=2 0.64 ns."""
-
-MAX_SETS = 4
-"""Accumulator sets per group (hides the FMA latency when few batch rows)."""
-
 
 # --------------------------------------------------------------------------
 # register groups of the recurrence
@@ -178,80 +161,6 @@ def q_choices(vw: int) -> list[int]:
     return [1 << i for i in range(vw.bit_length()) if (1 << i) <= vw]
 
 
-def q_cost(entries: int, q: int, vw: int, bb: int) -> float:
-    """Modeled cycles of one step per batch block: per entry the weight stream
-    (vw floats from L2) or bb FMAs (two per cycle), whichever bounds it, plus forming the
-    input vector of each of the bb batch rows."""
-    per_entry = max(vw * 4 / ENTRY_BYTES_PER_CYCLE, bb / 2) + bb * INPUT_CYCLES.get(q, float(q))
-    return entries * per_entry
-
-
-def choose_q(r: np.ndarray, gates: int, hidden: int, vw: int, bb: int) -> int:
-    """The q of fewest modeled cycles (ties: the smaller q)."""
-    costs = [
-        (q_cost(int(list_lengths(r, gates, hidden, vw, q).sum()), q, vw, bb), q)
-        for q in q_choices(vw)
-    ]
-    return min(costs)[1]
-
-
-# --------------------------------------------------------------------------
-# schedule
-
-
-@dataclass(frozen=True)
-class SparseRnnSchedule:
-    """The tunable knobs of the sparse recurrence (`kernel_params` overrides)."""
-
-    q: int
-    """Columns per vector (p = vw / q rows per register group); 0 for CSR."""
-    bb: int
-    """Batch rows per register block (each weight vector feeds bb FMAs)."""
-    sets: int
-    """Accumulator sets per group (independent FMA chains)."""
-    ntasks: int
-    """Tasks per direction per step (contiguous chunk ranges, balanced by entries)."""
-
-
-def default_batch_block(batch: int) -> int:
-    """Up to 4 batch rows share each weight vector load (a tail block takes the rest)."""
-    return min(batch, 4)
-
-
-def default_sets(bb: int) -> int:
-    """Enough independent FMA chains (sets x batch rows >= 4)."""
-    return max(1, min(MAX_SETS, math.ceil(MAX_SETS / bb)))
-
-
-def default_tasks(threads: int, dirs: int, chunks: int, step_entries: int) -> int:
-    if threads <= 1 or step_entries < MIN_PARALLEL_ENTRIES:
-        return 1
-    return min(chunks, math.ceil(threads / dirs))  # threads <= dirs: one per direction
-
-
-def schedule_for(
-    op: bcr.RecurrentOp, r: np.ndarray, cell: Cell, batch: int, hidden: int, vw: int,
-    threads: int, csr: bool,
-) -> SparseRnnSchedule:
-    """Defaults from the cost model, then the op's `kernel_params` overrides."""
-    dirs = r.shape[0]
-    over = cell_overrides(op, ("q", "bb", "sets", "ntasks"), batch)
-    bb = over.get("bb", default_batch_block(batch))
-    if csr:
-        q = 0
-        step = int(np.count_nonzero(r)) * batch // dirs
-    else:
-        q = over.get("q", 0) or choose_q(r, cell.gates, hidden, vw, bb)
-        if q not in q_choices(vw):
-            raise CodegenError(f"{op.name}: {PARAMS_ATTR} 'q' = {q} must be a power of two <= {vw}")
-        step = int(list_lengths(r, cell.gates, hidden, vw, q).sum()) * batch // dirs
-    chunks = math.ceil(hidden / vw)
-    ntasks = default_tasks(threads, dirs, chunks, step)
-    sched = SparseRnnSchedule(q, bb, default_sets(bb), ntasks)
-    sched = replace(sched, **{k: v for k, v in over.items() if k in ("sets", "ntasks")})
-    return replace(sched, ntasks=min(sched.ntasks, chunks))
-
-
 def phase_bounds(costs: np.ndarray, cell: Cell, dirs: int, chunks: int, ntasks: int) -> list:
     """Per phase, per direction: ntasks+1 chunk bounds balanced by the chunk costs.
 
@@ -273,8 +182,7 @@ def _weights(ctx: LoweringContext, op: bcr.RecurrentOp, which: str) -> list:
 
 
 def projection_kernel(
-    op: bcr.RecurrentOp, ctx: LoweringContext, csr: bool, nb: int, bias: np.ndarray | None,
-    scratch: ActRef,
+    op: bcr.RecurrentOp, ctx: LoweringContext, nb: int, bias: np.ndarray | None, scratch: ActRef,
 ) -> KernelInstance:
     """xp = X W^T + bias over all steps and directions: the W matrices of the
     directions are the groups of one sparse linear kernel (rows d*G*H + g*H + j)."""
@@ -282,7 +190,8 @@ def projection_kernel(
     m, k = op.w_encoding.matrix_shape
     mtot = m * len(mats)
     x = ctx.operand(op.x)
-    if csr:
+    sched = op.attributes.get(PROJECTION_ATTR)
+    if isinstance(sched, CsrSchedule):
         row_ptr, cols, vals, _ = csr_arrays([mat.to_dense() for mat in mats])
         nnz = len(vals)
         inputs: list[tuple[str, Any]] = [
@@ -291,21 +200,19 @@ def projection_kernel(
             ("col", int_blob(ctx, cols, "csr_col")),
             ("ptr", int_blob(ctx, row_ptr, "csr_ptr")),
         ]
-        ntasks = task_count(op.w_encoding.schedule, ctx, nnz * nb)
+        ntasks = sched.threads.data
         params: dict[str, Any] = {"bounds": balanced_bounds(np.diff(row_ptr) + 1, ntasks)}
         kind = "csr_matmul"
     else:
         grids = [grid_dense(mat)[0] for mat in mats]
         nnz = int(sum(np.count_nonzero(g) for g in grids))
-        # _gemm/_gemv read only these fields of a bcr.matmul op (no kernel_params here:
-        # the cell's own kernel_params are the recurrence's knobs).
-        view = SimpleNamespace(encoding=op.w_encoding, x=op.x, attributes={})
-        if use_gemm(nb, k, ctx.target.vw):
-            params, inputs = _gemm(view, ctx, mats, grids, nb, k)  # type: ignore[arg-type]
-            kind = "bcr_spmm"
-        else:
-            params, inputs = _gemv(view, ctx, mats, grids, nb, k)  # type: ignore[arg-type]
+        if isinstance(sched, GemvSchedule):
+            params, inputs = _gemv(op, sched, ctx, mats, grids, nb)
             kind = "bcr_gemv"
+        else:
+            spmm = schedule_of(op, SpmmSchedule, PROJECTION_ATTR)
+            params, inputs = _gemm(op, spmm, ctx, mats, grids, nb, k)
+            kind = "bcr_spmm"
     if bias is not None:
         inputs.append(("b", ctx.blob(bias, "rnn_proj_bias")))
     params.update(nb=nb, k=k, mtot=mtot, nnz=nnz, act=None)
@@ -322,12 +229,12 @@ def _dense_r(ctx: LoweringContext, op: bcr.RecurrentOp) -> np.ndarray:
 
 
 def _recurrence_inputs(
-    ctx: LoweringContext, r: np.ndarray, cell: Cell, hidden: int, vw: int, sched: SparseRnnSchedule,
+    ctx: LoweringContext, r: np.ndarray, cell: Cell, hidden: int, vw: int, q: int,
 ) -> tuple[list[tuple[str, Ref]], np.ndarray, dict[str, Any]]:
     """The recurrent weight arrays, the per-chunk costs [dirs, chunks, G] and params."""
     dirs = r.shape[0]
     chunks = math.ceil(hidden / vw)
-    if sched.q == 0:
+    if q == 0:
         row_ptr, cols, vals, _ = csr_arrays(list(r))
         inputs = [
             ("rval", float_blob(ctx, vals, "csr_rval")),
@@ -338,13 +245,13 @@ def _recurrence_inputs(
         row_nnz = np.pad(row_nnz, ((0, 0), (0, 0), (0, chunks * vw - hidden)))
         costs = row_nnz.reshape(dirs, cell.gates, chunks, vw).sum(axis=3).transpose(0, 2, 1)
         return inputs, costs, {"nnz": int(len(vals)), "entries": int(len(vals))}
-    groups = pack_groups(r, cell.gates, hidden, vw, sched.q)
+    groups = pack_groups(r, cell.gates, hidden, vw, q)
     inputs = [
         ("rv", float_blob(ctx, groups.weights, "bcr_rnn_w")),
         ("rc", int_blob(ctx, groups.cols, "bcr_rnn_cols")),
         ("rg", int_blob(ctx, groups.gptr, "bcr_rnn_gptr")),
     ]
-    costs = groups.entries.reshape(dirs, chunks, cell.gates, sched.q).sum(axis=3)
+    costs = groups.entries.reshape(dirs, chunks, cell.gates, q).sum(axis=3)
     info = {"nnz": int(np.count_nonzero(r)), "entries": int(groups.entries.sum())}
     return inputs, costs, info
 
@@ -358,9 +265,12 @@ def lower_bcr_recurrent(op: bcr.RecurrentOp, ctx: LoweringContext) -> KernelInst
     vw = ctx.target.vw
     chunks = math.ceil(hidden / vw)
     hp = chunks * vw
-    csr = sparse_format(op, ctx) == "csr"
+    csr = isinstance(op.attributes.get(PROJECTION_ATTR), CsrSchedule)
     r = _dense_r(ctx, op)
-    sched = schedule_for(op, r, cell, batch, hidden, vw, ctx.threads, csr)
+    sched = cell_knobs(op, batch, hidden, vw)
+    if (sched["q"] == 0) != csr or (sched["q"] and sched["q"] not in q_choices(vw)):
+        want = "0 (the CSR projection's baseline)" if csr else f"a power of two <= {vw}"
+        raise CodegenError(f"{op.name}: #sched.sparse_cell q = {sched['q']} must be {want}")
 
     b = const_operand(ctx, op, "b")
     bias, _ = projection_bias(b, cell, dirs, hidden, hidden)
@@ -368,21 +278,22 @@ def lower_bcr_recurrent(op: bcr.RecurrentOp, ctx: LoweringContext) -> KernelInst
     # xp uses the first seq*batch*dirs*G*H floats of its (hp-sized) region.
     layout = scratch_layout(cell, seq, batch, dirs, hidden, hp, op.initial_h is None)
     scratch = ctx.scratch(4 * layout["total"])
-    proj = projection_kernel(op, ctx, csr, seq * batch, bias, scratch)
+    proj = projection_kernel(op, ctx, seq * batch, bias, scratch)
 
     inputs: list[tuple[str, Ref]] = [("x", proj.inputs[0][1])]
     inputs += [(f"p{name}", ref) for name, ref in proj.inputs[1:]]
-    rec_inputs, costs, info = _recurrence_inputs(ctx, r, cell, hidden, vw, sched)
+    q = sched["q"]
+    rec_inputs, costs, info = _recurrence_inputs(ctx, r, cell, hidden, vw, q)
     state_inputs, outputs = state_args(ctx, op, hidden, hp, rb_inside, scratch)
     params = {
         **cell_params(ctx, op, cell, hp, layout, proj),
         "format": "csr" if csr else "bcr",
         "chunks": chunks,
-        "p": vw // sched.q if sched.q else 1,
-        "qlevels": sched.q.bit_length() - 1 if sched.q else 0,
-        **asdict(sched),
+        "p": vw // q if q else 1,
+        "qlevels": q.bit_length() - 1 if q else 0,
+        **sched,
         **info,
-        "bounds": phase_bounds(costs, cell, dirs, chunks, sched.ntasks),
+        "bounds": phase_bounds(costs, cell, dirs, chunks, sched["ntasks"]),
         "proj_args": [name for name, _ in inputs[1 : len(proj.inputs)]],
     }
     rec_macs = seq * batch * info["nnz"]

@@ -37,8 +37,8 @@ from the packed block) x `nv` vectors of output channels (weights packed in
 `[group][panel][K][T]` panels), accumulated over all chunks in a pixel-major
 scratch accumulator, then transposed into y with the epilogue.
 
-Schedule knobs (all in `params`, defaults from `default_schedule`, free for a
-tuner): `vec`, `mr`, `nv`, `kc` (a `kc x T` tile fits L1), `tb`
+Schedule knobs (the op's `#sched.conv` / `#sched.depthwise`, chosen by the
+schedule-select pass and read here): `vec`, `mr`, `nv`, `kc` (a `kc x T` tile fits L1), `tb`
 (pixels per block, a multiple of T: the packed block fits L2 and each weight
 panel is reused `tb/T` times), `order` (`"cob"`: channel blocks outside pixel
 tiles, or `"tile"`), prefetch distances (`pf` input channels ahead in the pack,
@@ -57,6 +57,7 @@ import numpy as np
 
 from grimc.dialects import graph
 from grimc.dialects.graph import ints
+from grimc.dialects.sched import ConvSchedule, DepthwiseSchedule, schedule_of
 from grimc.emit.kernel import (
     CodegenError,
     KernelInstance,
@@ -66,24 +67,6 @@ from grimc.emit.kernel import (
     lowers,
     shape,
 )
-
-TILES: dict[int, tuple[int, int]] = {16: (8, 3), 8: (4, 3), 4: (8, 3), 1: (4, 2)}
-"""Default (mr, nv) per vector width: mr*nv accumulators + nv pixel vectors +
-one broadcast fit the register file (32 zmm, 16 ymm, 32 NEON q, 16 xmm)."""
-
-TILES_C: dict[int, tuple[tuple[int, int], ...]] = {16: ((7, 3), (6, 4)), 8: ((6, 2),)}
-"""(pixels, channel vectors) of the channel-vectorized tile (vec "c"), x86 only;
-the first that divides the image's pixel count, else the last. 7 divides every
-map size of a 224x224 network (7 * 2^k)."""
-
-L1_TILE_BYTES = 32 * 1024
-"""A packed `kc x T` tile (read by every channel block) stays within L1."""
-
-BLOCK_BYTES = 256 * 1024
-"""Packed block of `kc x tb` floats (per task, in arena scratch): within L2."""
-
-MIN_PARALLEL_FLOPS = 400_000
-"""Below this, waking the pool costs more than the work."""
 
 
 @dataclass(frozen=True)
@@ -160,82 +143,6 @@ def choose_kind(s: ConvShape) -> str:
     return "conv2d"
 
 
-@dataclass(frozen=True)
-class ConvSchedule:
-    """Tunable knobs of the GEMM-like conv kinds (see the module docstring)."""
-
-    mr: int
-    nv: int
-    kc: int
-    tb: int
-    order: str
-    split: str
-    ntasks: int
-    pf: int = 2
-    pfa: int = 64
-    pfb: int = 0
-    vec: str = "p"
-
-
-def _split(s: ConvShape, ncb: int, threads: int, by_pixels: bool) -> tuple[str, int]:
-    """Which dimension the threads share: images or groups when they cut into
-    equal parts, else pixel ranges (`by_pixels`) or channel blocks."""
-    if threads <= 1 or s.flops < MIN_PARALLEL_FLOPS:
-        return "p", 1
-    if s.n % threads == 0:
-        return "n", threads
-    if s.groups % threads == 0:
-        return "g", threads
-    if by_pixels:
-        return "p", threads
-    if ncb >= threads:
-        return "c", threads
-    return "p", 1
-
-
-def pixel_efficiency(p: int, vw: int) -> float:
-    """Share of computed lanes that are real pixels when vectorizing P pixels."""
-    return p / (math.ceil(p / vw) * vw)
-
-
-def default_schedule(s: ConvShape, kind: str, vw: int, threads: int) -> ConvSchedule:
-    """A good schedule without tuning: the target's register tile, L1-sized
-    reduction chunks, L2-sized pixel blocks, an even thread split. Small
-    images (7x7: 49 pixels fill 4 vectors of 16 to 77%) vectorize over output
-    channels instead (see ConvSchedule.vec)."""
-    if vw in TILES_C and s.k >= 64 and pixel_efficiency(s.p, vw) < 0.9:
-        return _channel_schedule(s, vw, threads)
-    mr, nv = TILES.get(vw, TILES[1])
-    mr = min(mr, s.cout_g)
-    t = nv * vw
-    kc = _chunk(s.k, t)
-    ncb = math.ceil(s.cout_g / mr)
-    split, ntasks = _split(s, ncb, threads, s.p >= 4 * t * threads or ncb < threads)
-    p_task = math.ceil(s.p / ntasks) if split == "p" else s.p
-    tiles = math.ceil(p_task / t)
-    blocks = math.ceil(tiles / max(1, BLOCK_BYTES // (4 * kc * t)))
-    return ConvSchedule(mr, nv, kc, math.ceil(tiles / blocks) * t, "cob", split, ntasks)
-
-
-def _chunk(k: int, t: int) -> int:
-    """The reduction chunk: equal chunks, each with a kc x t tile within L1."""
-    chunks = math.ceil(k / max(1, L1_TILE_BYTES // (4 * t)))
-    return math.ceil(k / chunks)
-
-
-def _channel_schedule(s: ConvShape, vw: int, threads: int) -> ConvSchedule:
-    """Channel vectors: mr pixels x nv vectors of output channels, the whole
-    image in one block, threads split over images, groups or channel panels
-    (pixel ranges would each need the whole weight matrix)."""
-    tiles = TILES_C[vw]
-    mr, nv = next((tile for tile in tiles if s.p % tile[0] == 0), tiles[-1])
-    mr = min(mr, s.p)
-    t = nv * vw
-    ncb = math.ceil(s.cout_g / t)
-    split, ntasks = _split(s, ncb, threads, by_pixels=False)
-    return ConvSchedule(mr, nv, _chunk(s.k, t), s.p, "cob", split, ntasks, vec="c")
-
-
 def pack_weights(w: np.ndarray, groups: int, mr: int) -> np.ndarray:
     """[Cout, Cin_g, kh, kw] -> [G][ceil(Cout_g/mr)][K][mr]: per channel block
     a panel of K rows of mr weights, zero rows padding the last block."""
@@ -272,26 +179,27 @@ def _gemm_kernel(
     op: graph.ConvOp, ctx: LoweringContext, s: ConvShape, kind: str, w: np.ndarray
 ) -> KernelInstance:
     vw = ctx.target.vw
-    sched = default_schedule(s, kind, vw, ctx.threads)
-    t = sched.nv * vw
+    sched = schedule_of(op, ConvSchedule).knobs()
+    vec, mr, ntasks = sched["vec"], int(sched["mr"]), int(sched["ntasks"])
+    t = int(sched["nv"]) * vw
     # vec "p": channel blocks of mr rows; vec "c": channel panels of t lanes.
-    panel = sched.mr if sched.vec == "p" else t
+    panel = mr if vec == "p" else t
     packed = ctx.blob(pack_weights(w, s.groups, panel), f"{kind}_packed_w")
     ncb = math.ceil(s.cout_g / panel)
     outputs = [("y", ctx.result(op.y))]
     pack = "none" if kind == "conv2d_1x1" else "linear" if s.is_linear else "rows"
-    layout = PackLayout.of(s, sched, pack)
+    layout = PackLayout.of(s, int(sched["tb"]), int(sched["kc"]), pack)
     ldc = ncb * t
     acc_off = layout.ws_task
-    ws_task = acc_off + (_round64(s.p * ldc) if sched.vec == "c" else 0)
+    ws_task = acc_off + (_round64(s.p * ldc) if vec == "c" else 0)
     if ws_task:
-        outputs.append(("ws", ctx.scratch(4 * ws_task * sched.ntasks)))
+        outputs.append(("ws", ctx.scratch(4 * ws_task * ntasks)))
     params: dict[str, Any] = {
         **_shape_params(s),
-        **asdict(sched),
+        **sched,
         "T": t,
         "ncb": ncb,
-        "mr_rem": s.cout_g % sched.mr if sched.vec == "p" else 0,  # last block's rows
+        "mr_rem": s.cout_g % mr if vec == "p" else 0,  # last block's rows
         "pack": pack,
         **asdict(layout),
         "ws_task": ws_task,
@@ -331,16 +239,17 @@ class PackLayout:
     phases: tuple[tuple[int, int, int], ...] = ()
 
     @staticmethod
-    def of(s: ConvShape, sched: ConvSchedule, pack: str) -> PackLayout:
+    def of(s: ConvShape, tb: int, kc: int, pack: str) -> PackLayout:
+        """The layout for blocks of `tb` pixels and chunks of `kc` reduction rows."""
         if pack == "none":
             return PackLayout(ldb=s.h * s.w, ws_task=0)
         # the packs write whole vectors: round up to 16 lanes (the widest vw)
-        ldb = _round64(sched.tb)
+        ldb = _round64(tb)
         ldb += 16 if (4 * ldb) % 4096 == 0 else 0
-        block = _round64(sched.kc * ldb)
+        block = _round64(kc * ldb)
         if pack == "linear":
             return PackLayout(ldb, block)
-        nseg = math.ceil(sched.tb / s.ow) + 1
+        nseg = math.ceil(tb / s.ow) + 1
         shifts = [(r * s.dw) // s.sw for r in range(s.kw)]
         rbm = s.ow + max(shifts)
         phases = []
@@ -353,27 +262,16 @@ class PackLayout:
         return PackLayout(ldb, block + rows, nseg, rbm, tuple(phases))
 
 
-@dataclass(frozen=True)
-class DepthwiseSchedule:
-    """Depthwise knobs: `dv` pixel vectors per step (independent FMA chains),
-    thread split over (image, channel) planes into `ntasks`."""
-
-    dv: int
-    ntasks: int
-
-
 def _depthwise_kernel(
     op: graph.ConvOp, ctx: LoweringContext, s: ConvShape, w: np.ndarray
 ) -> KernelInstance:
-    planes = s.n * s.cout
-    ntasks = 1 if ctx.threads <= 1 or s.flops < MIN_PARALLEL_FLOPS else min(ctx.threads, planes)
     packed = ctx.blob(w.reshape(s.cout, s.kh * s.kw), "conv2d_depthwise_w")
     # Output columns whose taps all fall inside the row: [ow_lo, ow_hi).
     ow_lo = min(s.ow, math.ceil(s.pl / s.sw))
     ow_hi = max(ow_lo, min(s.ow, (s.w - 1 + s.pl - (s.kw - 1) * s.dw) // s.sw + 1))
     params: dict[str, Any] = {
         **_shape_params(s),
-        **asdict(DepthwiseSchedule(4 if ctx.target.vw > 1 else 1, ntasks)),
+        **schedule_of(op, DepthwiseSchedule).knobs(),
         "MULT": s.cout_g,
         "ow_lo": ow_lo,
         "ow_hi": ow_hi,

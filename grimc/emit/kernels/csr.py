@@ -12,7 +12,8 @@ plain compressed sparse rows: per output row, its nonzeros as (column, value).
 - `csr_matmul`: scalar sparse dot products, one output row and batch row at
   a time (two partial sums).
 
-Threads split output rows balanced by nonzeros.
+Threads split output rows balanced by nonzeros, into the tasks of the op's
+`#sched.csr` (which also sets csr_conv's pixel tile).
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ from typing import Any
 import numpy as np
 
 from grimc.dialects import bcr
+from grimc.dialects.sched import CsrSchedule, schedule_of
 from grimc.emit.kernel import KernelInstance, LoweringContext, act_params
 from grimc.emit.kernels.bcr import (
     balanced_bounds,
     float_blob,
     int_blob,
     load_weight,
-    register_budget,
-    task_count,
 )
 from grimc.emit.kernels.bcr_conv import ConvGeometry
 from grimc.emit.kernels.bcr_matmul import linear_shape
@@ -61,13 +61,12 @@ def _common(
     ctx: LoweringContext,
     inputs: list[tuple[str, Any]],
     row_nnz: np.ndarray,
-    work: int,
 ) -> tuple[list[tuple[str, Any]], list[int]]:
     if op.b is not None:
         inputs.append(("b", ctx.operand(op.b)))
     if op.residual is not None:
         inputs.append(("res", ctx.operand(op.residual)))
-    ntasks = task_count(op.encoding.schedule, ctx, work)
+    ntasks = schedule_of(op, CsrSchedule).threads.data
     return inputs, balanced_bounds(row_nnz + 1, ntasks)
 
 
@@ -76,7 +75,7 @@ def lower_csr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
     dense = original_order(ctx, op)
     row_ptr, cols, vals, owner = csr_arrays(dense)
     vw = ctx.target.vw
-    nv = register_budget(ctx.target.isa).max_vectors
+    nv = schedule_of(op, CsrSchedule).nv.data
     masks = geo.lane_masks(nv * vw, vw)
     masked = bool((masks != (1 << vw) - 1).any())
     entry_owner = np.repeat(owner, np.diff(row_ptr))
@@ -92,7 +91,7 @@ def lower_csr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
     if masked:
         inputs.append(("pos", int_blob(ctx, geo.position(cols), "csr_pos")))
         inputs.append(("mask", int_blob(ctx, masks, "csr_mask")))
-    inputs, bounds = _common(op, ctx, inputs, np.diff(row_ptr), nnz * pixels * geo.n)
+    inputs, bounds = _common(op, ctx, inputs, np.diff(row_ptr))
     ntiles, per_row = geo.tiles(nv * vw)
     params = {
         "n": geo.n,
@@ -143,7 +142,7 @@ def lower_csr_matmul(op: bcr.MatMulOp, ctx: LoweringContext) -> KernelInstance:
         ("col", int_blob(ctx, cols, "csr_col")),
         ("ptr", int_blob(ctx, row_ptr, "csr_ptr")),
     ]
-    inputs, bounds = _common(op, ctx, inputs, np.diff(row_ptr), nnz * nb)
+    inputs, bounds = _common(op, ctx, inputs, np.diff(row_ptr))
     params = {"nb": nb, "k": k, "mtot": m, "nnz": nnz, "bounds": bounds, "act": act_params(op.act)}
     return KernelInstance(
         kind="csr_matmul",

@@ -4,7 +4,7 @@ Both ops lower to the `gemm` template: y[b] = act(A[b] B[b] + beta C + residual)
 over a batch of `nb` matrix products (matmul broadcasting is resolved here into
 per-batch matrix offsets, so the template never sees a broadcast).
 
-Schedule (all in `params`, defaults from `default_schedule`):
+Schedule: the op's `#sched.gemm` (chosen by the schedule-select pass, read here):
 - register tile `mr` rows x `nv` vectors of columns (`nr = nv * vw`): each B
   vector load feeds `mr` FMAs, each broadcast A value feeds `nv`;
 - `kc`: the K chunk (one `kc x nr` B panel chunk stays in L1), `mcb`: mr-row
@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from xdsl.ir import SSAValue
 
 from grimc.dialects import graph
+from grimc.dialects.graph import WeightOp
+from grimc.dialects.sched import GemmSchedule, schedule_of
 from grimc.emit.blob import Deferred
 from grimc.emit.kernel import (
     KernelInstance,
@@ -41,19 +43,6 @@ from grimc.emit.kernel import (
     lowers,
     shape,
 )
-
-L2_BLOCK_BYTES = 128 * 1024
-"""Target size of the A block (mc x kc floats) kept in L2."""
-
-KC_MAX = 256
-"""Longest K chunk; a kc x nr panel chunk then fits L1 next to the A rows."""
-
-MIN_PARALLEL_FLOPS = 200_000
-"""Below this, waking the pool costs more than the work."""
-
-TILES: dict[int, tuple[int, int]] = {16: (12, 2), 8: (6, 2), 4: (8, 3), 1: (4, 4)}
-"""Default (mr, nv) per vector width: mr*nv accumulators + nv B vectors + 1
-broadcast fill the register file (32 zmm, 16 ymm, 32 NEON q, scalar)."""
 
 
 @dataclass(frozen=True)
@@ -67,50 +56,30 @@ class Problem:
     b_const: bool = True
 
 
-@dataclass(frozen=True)
-class GemmSchedule:
-    """The tunable knobs of the gemm template."""
-
-    mr: int
-    nv: int
-    ku: int
-    kc: int
-    mcb: int
-    split: str
-    ntasks: int
+def gemm_problem(op: graph.GemmOp) -> Problem:
+    """The product ONNX Gemm computes: (M x K) A times (K x N) B."""
+    a_shape, b_shape = shape(op.a), shape(op.b)
+    m, k = (a_shape[1], a_shape[0]) if op.trans_a.value.data else a_shape
+    n = b_shape[0] if op.trans_b.value.data else b_shape[1]
+    return Problem(m, n, k, 1, isinstance(op.b.owner, WeightOp))
 
 
-def default_schedule(prob: Problem, vw: int, threads: int) -> GemmSchedule:
-    """A schedule that is good without tuning: GEMV tile for M = 1, else the
-    register-file-filling tile of the target."""
-    if prob.m == 1:
-        mr, nv, ku = 1, 4 if vw > 1 else 8, 2
-    else:
-        (mr, nv), ku = TILES.get(vw, TILES[1]), 1
-    nr = nv * vw
-    if prob.m == 1 and prob.b_const:
-        kc = prob.k
-    else:
-        chunks = math.ceil(prob.k / KC_MAX)
-        kc = math.ceil(prob.k / chunks)
-    # a run-time packed B chunk is packed once per L2 block of A: use bigger blocks
-    budget = L2_BLOCK_BYTES if prob.b_const else 4 * L2_BLOCK_BYTES
-    mcb = max(1, budget // (4 * kc * mr))
-    split, ntasks = _split(prob, mr, nr, threads)
-    return GemmSchedule(mr, nv, ku, kc, mcb, split, ntasks)
-
-
-def _split(prob: Problem, mr: int, nr: int, threads: int) -> tuple[str, int]:
-    """Which dimension the threads share, and into how many tasks."""
-    flops = 2 * prob.m * prob.n * prob.k * prob.nb
-    if threads <= 1 or flops < MIN_PARALLEL_FLOPS:
-        return "n", 1
-    panels, blocks = math.ceil(prob.n / nr), math.ceil(prob.m / mr)
-    if prob.nb >= threads:
-        return "b", threads
-    if panels >= 2 * threads or (not prob.b_const and panels >= threads) or blocks < threads:
-        return "n", min(threads, panels)
-    return "m", min(threads, blocks)
+def matmul_problem(op: graph.MatMulOp) -> tuple[Problem, list[int] | None, list[int] | None]:
+    """numpy matmul as a batch of products (1-D operands promoted, batch dims broadcast),
+    with A's element offset and B's matrix index per batch (None: no batch). When B has
+    no batch, A's batch folds into M (A and Y are contiguous row blocks)."""
+    a_shape, b_shape = shape(op.a), shape(op.b)
+    a2 = (1, *a_shape) if len(a_shape) == 1 else a_shape
+    b2 = (*b_shape, 1) if len(b_shape) == 1 else b_shape
+    m, k, n = a2[-2], a2[-1], b2[-1]
+    a_batch, b_batch = a2[:-2], b2[:-2]
+    b_const = isinstance(op.b.owner, WeightOp)
+    if math.prod(b_batch) == 1:
+        return Problem(m * math.prod(a_batch), n, k, 1, b_const), None, None
+    out_batch = graph.broadcast_shapes(a_batch, b_batch)
+    abat = [i * m * k for i in _batch_map(a_batch, out_batch)]
+    bbat = _batch_map(b_batch, out_batch)
+    return Problem(m, n, k, math.prod(out_batch), b_const), abat, bbat
 
 
 def panels(b: np.ndarray, nr: int, alpha: float = 1.0) -> Iterator[np.ndarray]:
@@ -177,7 +146,8 @@ def gemm_kernel(
     """The `gemm` KernelInstance for a problem whose B is already in the blob
     (packed with `sched`'s panel width when prob.b_const) or is an activation
     (addressed through ops.b_rs/b_cs)."""
-    nr = sched.nv * ctx.target.vw
+    knobs = sched.knobs()
+    nr = int(knobs["nv"]) * ctx.target.vw
     nb = prob.nb
     params: dict[str, Any] = {
         "M": prob.m,
@@ -197,7 +167,7 @@ def gemm_kernel(
         "c_cs": ops.c_cs,
         "beta": ops.beta,
         "act": act,
-        **asdict(sched),
+        **knobs,
     }
     inputs: list[tuple[str, Ref]] = [("a", ops.a), ("b", ops.b)]
     if ops.c is not None:
@@ -234,18 +204,16 @@ def _bias(ctx: LoweringContext, op: graph.GemmOp, m: int, n: int, ops: Operands)
 @lowers(graph.GemmOp)
 def lower_gemm(op: graph.GemmOp, ctx: LoweringContext) -> KernelInstance:
     """ONNX Gemm: alpha folds into packed B (or the run-time pack), beta into C."""
-    a_shape, b_shape = shape(op.a), shape(op.b)
     trans_a, trans_b = bool(op.trans_a.value.data), bool(op.trans_b.value.data)
-    m, k = (a_shape[1], a_shape[0]) if trans_a else a_shape
-    n = b_shape[0] if trans_b else b_shape[1]
+    prob = gemm_problem(op)
+    m, n, k = prob.m, prob.n, prob.k
     alpha = float(op.alpha.value.data)
     const_b = ctx.const(op.b)
-    prob = Problem(m, n, k, 1, const_b is not None)
-    sched = default_schedule(prob, ctx.target.vw, ctx.threads)
+    sched = schedule_of(op, GemmSchedule)
     a_rs, a_cs = (1, m) if trans_a else (k, 1)
     if const_b is not None:
         b_kn = const_b.T if trans_b else const_b
-        packed = deferred_panels(b_kn, sched.nv * ctx.target.vw, alpha)
+        packed = deferred_panels(b_kn, sched.nv.data * ctx.target.vw, alpha)
         ops = Operands(ctx.operand(op.a), a_rs, a_cs, ctx.blob(packed, "gemm_packed_b"))
         alpha = 1.0
     else:
@@ -266,25 +234,13 @@ def _batch_map(batch: tuple[int, ...], out_batch: tuple[int, ...]) -> list[int]:
 
 @lowers(graph.MatMulOp)
 def lower_matmul(op: graph.MatMulOp, ctx: LoweringContext) -> KernelInstance:
-    """numpy matmul: 1-D operands promoted, batch dims broadcast. When B has no
-    batch, A's batch folds into M (A and Y are contiguous row blocks)."""
-    a_shape, b_shape = shape(op.a), shape(op.b)
-    a2 = (1, *a_shape) if len(a_shape) == 1 else a_shape
-    b2 = (*b_shape, 1) if len(b_shape) == 1 else b_shape
-    m, k, n = a2[-2], a2[-1], b2[-1]
-    a_batch, b_batch = a2[:-2], b2[:-2]
-    out_batch = graph.broadcast_shapes(a_batch, b_batch)
+    """numpy matmul (see `matmul_problem`)."""
+    prob, abat, bbat = matmul_problem(op)
+    k, n = prob.k, prob.n
     const_b = ctx.const(op.b)
-    if math.prod(b_batch) == 1:
-        m, nb, abat, bbat = m * math.prod(a_batch), 1, None, None
-    else:
-        nb = math.prod(out_batch)
-        abat = [i * m * k for i in _batch_map(a_batch, out_batch)]
-        bbat = _batch_map(b_batch, out_batch)
-    prob = Problem(m, n, k, nb, const_b is not None)
-    sched = default_schedule(prob, ctx.target.vw, ctx.threads)
+    sched = schedule_of(op, GemmSchedule)
     if const_b is not None:
-        packed = deferred_panels(const_b.reshape(-1, k, n), sched.nv * ctx.target.vw)
+        packed = deferred_panels(const_b.reshape(-1, k, n), sched.nv.data * ctx.target.vw)
         b_ref, b_rs, b_cs = ctx.blob(packed, "matmul_packed_b"), 0, 0
     else:
         b_ref, b_rs, b_cs = ctx.operand(op.b), n, 1

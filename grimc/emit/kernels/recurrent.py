@@ -1,6 +1,6 @@
 """ONNX RNN, GRU and LSTM cells (`graph.rnn`, `graph.gru`, `graph.lstm`, layout 0).
 
-One kernel per cell op, in two stages (DESIGN.md section 2):
+One kernel per cell op, in two stages (docs/bcr.md, recurrent layers):
 
 1. Input projection for all time steps and both directions at once: one GEMM
    `xp[seq*batch, dirs*G*Hp] = X[seq*batch, I] W^T + bias`, rendered from the
@@ -30,13 +30,20 @@ o, f, c; peepholes P are i, o, f.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from grimc.dialects import bcr, graph
+from grimc.dialects.sched import (
+    PROJECTION_ATTR,
+    CellSchedule,
+    GemmSchedule,
+    SparseCellSchedule,
+    schedule_of,
+)
 from grimc.emit.kernel import (
     ActRef,
     CodegenError,
@@ -47,15 +54,6 @@ from grimc.emit.kernel import (
     shape,
 )
 from grimc.emit.kernels import gemm
-from grimc.emit.kernels.bcr import PARAMS_ATTR, param_overrides
-
-REGISTERS = {16: 32, 8: 16, 4: 32, 1: 16}
-"""Vector registers per target vector width (AVX-512, AVX2, NEON, scalar)."""
-
-MIN_PARALLEL_MACS = 65_536
-"""Per-step recurrent work (MACs per direction) below which one thread runs a step.
-A grimc_parallel_for round trip measured ~0.5 us on an idle 2-core host, about
-the time of 16k MACs; splitting pays from a few times that (GRU hidden ~150)."""
 
 GATE_NAMES = {"rnn": ["h"], "gru": ["z", "r", "h"], "lstm": ["i", "o", "f", "c"]}
 """ONNX gate order of W, R and B; the templates name gate values after these."""
@@ -96,69 +94,17 @@ def cell_of(op: CellOp) -> Cell:
     return CELLS[op.name.partition(".")[2], lbr is not None and bool(lbr.value.data)]
 
 
-@dataclass(frozen=True)
-class RnnSchedule:
-    """The tunable knobs of the recurrent templates."""
-
-    nvg: int
-    """Vectors per gate per hidden chunk (a chunk is nvg * vw units)."""
-    bb: int
-    """Batch rows per register block (accumulators = gates * nvg * bb)."""
-    ntasks: int
-    """Tasks per direction per step (each a contiguous range of chunks)."""
-
-
-def default_schedule(
-    cell: Cell, batch: int, hidden: int, dirs: int, vw: int, threads: int
-) -> RnnSchedule:
-    """Fill the register file with accumulators, whole batch in one block when
-    it fits; split chunks over threads only when a step is big enough."""
-    regs = REGISTERS.get(vw, 16)
-    gl = max(len(p) for p in cell.phases)
-
-    def rows_that_fit(nvg: int) -> int:
-        """Most batch rows whose accumulators, plus the gl*nvg weight vectors and
-        one broadcast, fit in the registers (at least 1)."""
-        bb = 1
-        while bb < batch and gl * nvg * (bb + 2) + 1 <= regs:
-            bb += 1
-        return bb
-
-    candidates = (4, 2, 1) if vw == 1 else (2, 1)
-    nvg = next((n for n in candidates if rows_that_fit(n) == batch), 1)
-    bb = rows_that_fit(nvg)
-    u = nvg * vw
-    chunks = math.ceil(hidden / u)
-    macs = cell.gates * hidden * hidden * batch
-    if threads <= 1 or macs < MIN_PARALLEL_MACS:
-        ntasks = 1
-    else:  # threads <= dirs: one thread per direction, no per-step barrier
-        ntasks = min(chunks, math.ceil(threads / dirs))
-    return RnnSchedule(nvg, bb, ntasks)
-
-
-def cell_overrides(op: CellOp, knobs: tuple[str, ...], batch: int) -> dict[str, int]:
-    """The op's `kernel_params` (the tuner's hook, as for the BCR kernels), checked:
-    positive integers, and a batch block `bb` no larger than the batch."""
-    over: dict[str, int] = {}
-    for key, value in param_overrides(op, knobs).items():
-        if not isinstance(value, int) or value < 1:
-            raise CodegenError(f"{op.name}: {PARAMS_ATTR} '{key}' must be a positive integer")
-        over[key] = value
-    if over.get("bb", 1) > batch:
-        raise CodegenError(f"{op.name}: {PARAMS_ATTR} 'bb' = {over['bb']} exceeds the batch {batch}")
-    return over
-
-
-def schedule_for(
-    op: graph.RecurrentOp, cell: Cell, batch: int, hidden: int, vw: int, threads: int
-) -> RnnSchedule:
-    """The default schedule with the op's `kernel_params` overrides: any of nvg, bb,
-    ntasks; ntasks is clamped to the chunks."""
-    sched = default_schedule(cell, batch, hidden, op.num_directions, vw, threads)
-    sched = replace(sched, **cell_overrides(op, ("nvg", "bb", "ntasks"), batch))
-    chunks = math.ceil(hidden / (sched.nvg * vw))
-    return replace(sched, ntasks=min(sched.ntasks, chunks))
+def cell_knobs(op: CellOp, batch: int, hidden: int, vw: int) -> dict[str, int]:
+    """The op's recurrence schedule (`#sched.cell` or `#sched.sparse_cell`), checked against
+    the op: a batch block no larger than the batch; tasks at most the hidden chunks (more
+    are cut to that many)."""
+    kind = SparseCellSchedule if isinstance(op, bcr.RecurrentOp) else CellSchedule
+    knobs = {k: int(v) for k, v in schedule_of(op, kind).knobs().items()}
+    if knobs["bb"] > batch:
+        raise CodegenError(f"{op.name}: #{kind.name} bb = {knobs['bb']} exceeds the batch {batch}")
+    u = knobs.get("nvg", 1) * vw
+    knobs["ntasks"] = min(knobs["ntasks"], math.ceil(hidden / u))
+    return knobs
 
 
 def pad_gates(a: np.ndarray, gates: int, hidden: int, hp: int) -> np.ndarray:
@@ -222,6 +168,7 @@ def projection_bias(
 
 def _projection(
     ctx: LoweringContext,
+    sched: GemmSchedule,
     x: Ref,
     w: np.ndarray,
     bias: np.ndarray | None,
@@ -237,8 +184,7 @@ def _projection(
     n = dirs * cell.gates * hp
     w_kn = pad_gates(w, cell.gates, hidden, hp).reshape(n, inp).T
     prob = gemm.Problem(rows, n, inp, 1, True)
-    sched = gemm.default_schedule(prob, ctx.target.vw, ctx.threads)
-    packed = gemm.pack_panels(w_kn, sched.nv * ctx.target.vw)
+    packed = gemm.pack_panels(w_kn, sched.nv.data * ctx.target.vw)
     args: list[tuple[str, Ref]] = [("wp", ctx.blob(packed, "rnn_packed_w"))]
     ops = gemm.Operands(x, inp, 1, args[0][1])
     if bias is not None:
@@ -326,8 +272,8 @@ def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstan
     hidden = op.hidden_size.value.data
     dirs = op.num_directions
     vw = ctx.target.vw
-    sched = schedule_for(op, cell, batch, hidden, vw, ctx.threads)
-    u = sched.nvg * vw
+    sched = cell_knobs(op, batch, hidden, vw)
+    u = sched["nvg"] * vw
     hp = math.ceil(hidden / u) * u
     w, r = const_operand(ctx, op, "w"), const_operand(ctx, op, "r")
     assert w is not None and r is not None
@@ -336,7 +282,10 @@ def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstan
     layout = scratch_layout(cell, seq, batch, dirs, hidden, hp, op.initial_h is None)
     scratch = ctx.scratch(4 * layout["total"])
     x = ctx.operand(op.x)
-    proj, proj_args = _projection(ctx, x, w, bias, cell, seq * batch, hidden, hp, scratch)
+    proj_sched = schedule_of(op, GemmSchedule, PROJECTION_ATTR)
+    proj, proj_args = _projection(
+        ctx, proj_sched, x, w, bias, cell, seq * batch, hidden, hp, scratch
+    )
     packed_r, phase_offsets = pack_recurrence(r, cell, hidden, u)
 
     inputs: list[tuple[str, Ref]] = [("x", x), *proj_args]
@@ -347,7 +296,7 @@ def lower_recurrent(op: graph.RecurrentOp, ctx: LoweringContext) -> KernelInstan
         "phase_offsets": phase_offsets,
         "u": u,
         "chunks": hp // u,
-        **asdict(sched),
+        **sched,
     }
     rec_macs = seq * batch * dirs * cell.gates * hidden * hidden
     return KernelInstance(

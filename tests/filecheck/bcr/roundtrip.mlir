@@ -10,8 +10,8 @@ builtin.module {
   // CHECK-LABEL: func.func @conv
   func.func @conv(%x: tensor<1x16x8x8xf32>) -> (tensor<1x8x8x8xf32>, tensor<1x8x4x4xf32>) {
     %b = graph.weight "conv_b" : tensor<8xf32>
-    // CHECK:      %y = bcr.conv2d %x weights("conv", #bcr.encoding<matrix = [8, 144], groups = 1, block = [8, 16], keep = [6, 2], balanced, density = 0.09375, schedule = {reorder, rle, rows = 8, tile = 48, unroll = 2, threads = 4, order = spatial}>) bias(%b : tensor<8xf32>) {kernel_shape = array<i64: 3, 3>, strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64, act = #graph.act<relu>} : tensor<1x16x8x8xf32> -> tensor<1x8x8x8xf32>
-    %y = bcr.conv2d %x weights("conv", #bcr.encoding<block = [8, 16], matrix = [8, 144], keep = [6, 2], density = 0.09375, balanced, schedule = {order = spatial, threads = 4, rle, rows = 8, tile = 48, unroll = 2, reorder}>) bias(%b : tensor<8xf32>) {kernel_shape = array<i64: 3, 3>, strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64, act = #graph.act<relu>} : tensor<1x16x8x8xf32> -> tensor<1x8x8x8xf32>
+    // CHECK:      %y = bcr.conv2d %x weights("conv", #bcr.encoding<matrix = [8, 144], groups = 1, block = [8, 16], keep = [6, 2], balanced, density = 0.09375, schedule = {reorder, threads = 4}>) bias(%b : tensor<8xf32>) {kernel_shape = array<i64: 3, 3>, strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64, act = #graph.act<relu>} : tensor<1x16x8x8xf32> -> tensor<1x8x8x8xf32>
+    %y = bcr.conv2d %x weights("conv", #bcr.encoding<block = [8, 16], matrix = [8, 144], keep = [6, 2], density = 0.09375, balanced, schedule = {threads = 4, reorder}>) bias(%b : tensor<8xf32>) {kernel_shape = array<i64: 3, 3>, strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64, act = #graph.act<relu>} : tensor<1x16x8x8xf32> -> tensor<1x8x8x8xf32>
     // Grouped and strided, with a residual and a partial edge block (72 = 4*16 + 8).
     // CHECK-NEXT: %z = graph.weight "zeros" : tensor<1x8x4x4xf32>
     // CHECK-NEXT: %r = bcr.conv2d %x weights("grouped", #bcr.encoding<matrix = [4, 72], groups = 2, block = [4, 16], keep = [3, 5], density = 0.2>) residual(%z : tensor<1x8x4x4xf32>) {kernel_shape = array<i64: 3, 3>, strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 2 : i64} : tensor<1x16x8x8xf32> -> tensor<1x8x4x4xf32>
@@ -34,8 +34,8 @@ builtin.module {
 
   // CHECK-LABEL: func.func @recurrent
   func.func @recurrent(%seq: tensor<5x2x16xf32>) -> (tensor<5x1x2x32xf32>, tensor<5x2x2x8xf32>, tensor<5x1x2x4xf32>) {
-    // CHECK:      %gy, %gyh = bcr.gru %seq w("gru_w", #bcr.encoding<matrix = [96, 16], groups = 1, block = [8, 8], keep = [4, 4], balanced, density = 0.25>) r("gru_r", #bcr.encoding<matrix = [96, 32], groups = 1, block = [16, 8], keep = [8, 2], density = 0.125, schedule = {rle, rows = 8, tile = 1, unroll = 1, threads = 1, order = stripe}>) {hidden_size = 32 : i64, direction = "forward", linear_before_reset = 1 : i64} : tensor<5x2x16xf32> -> tensor<5x1x2x32xf32>, tensor<1x2x32xf32>
-    %gy, %gyh = bcr.gru %seq w("gru_w", #bcr.encoding<matrix = [96, 16], block = [8, 8], keep = [4, 4], balanced, density = 0.25>) r("gru_r", #bcr.encoding<matrix = [96, 32], block = [16, 8], keep = [8, 2], density = 0.125, schedule = {rle, rows = 8}>) {hidden_size = 32 : i64, direction = "forward", linear_before_reset = 1 : i64} : tensor<5x2x16xf32> -> tensor<5x1x2x32xf32>, tensor<1x2x32xf32>
+    // CHECK:      %gy, %gyh = bcr.gru %seq w("gru_w", #bcr.encoding<matrix = [96, 16], groups = 1, block = [8, 8], keep = [4, 4], balanced, density = 0.25>) r("gru_r", #bcr.encoding<matrix = [96, 32], groups = 1, block = [16, 8], keep = [8, 2], density = 0.125, schedule = {reorder, threads = 1}>) {hidden_size = 32 : i64, direction = "forward", linear_before_reset = 1 : i64} : tensor<5x2x16xf32> -> tensor<5x1x2x32xf32>, tensor<1x2x32xf32>
+    %gy, %gyh = bcr.gru %seq w("gru_w", #bcr.encoding<matrix = [96, 16], block = [8, 8], keep = [4, 4], balanced, density = 0.25>) r("gru_r", #bcr.encoding<matrix = [96, 32], block = [16, 8], keep = [8, 2], density = 0.125, schedule = {reorder}>) {hidden_size = 32 : i64, direction = "forward", linear_before_reset = 1 : i64} : tensor<5x2x16xf32> -> tensor<5x1x2x32xf32>, tensor<1x2x32xf32>
     %lb = graph.weight "lstm_b" : tensor<2x64xf32>
     %lh = graph.weight "lstm_h0" : tensor<2x2x8xf32>
     %lp = graph.weight "lstm_p" : tensor<2x24xf32>
@@ -50,6 +50,6 @@ builtin.module {
   }
 
   // The schedule is an attribute of its own too.
-  // CHECK: "test.op"() {schedule = #bcr.schedule<rows = 4, tile = 16, unroll = 1, threads = 2, order = stripe>} : () -> ()
-  "test.op"() {schedule = #bcr.schedule<threads = 2, tile = 16, rows = 4>} : () -> ()
+  // CHECK: "test.op"() {schedule = #bcr.schedule<reorder, threads = 2>} : () -> ()
+  "test.op"() {schedule = #bcr.schedule<threads = 2, reorder>} : () -> ()
 }

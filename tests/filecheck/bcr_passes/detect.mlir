@@ -3,7 +3,7 @@
 // RUN: cd %S && grimc-opt %s -p bcr-detect | filecheck %s --check-prefix=SMALL
 // RUN: cd %S && grimc-opt %s -p 'bcr-detect{min-weights=0 depthwise=true}' | filecheck %s --check-prefix=DW
 // RUN: cd %S && grimc-opt %s -p 'bcr-detect{min-weights=0 blocks="4x16,8x8" threshold=0.26}' | filecheck %s --check-prefix=OPTS
-// RUN: cd %S && grimc-opt %s -p 'bcr-detect{min-weights=0},bcr-reorder,bcr-rle' | filecheck %s --check-prefix=CHAIN
+// RUN: cd %S && grimc-opt %s -p 'bcr-detect{min-weights=0},bcr-reorder,schedule-select' | filecheck %s --check-prefix=CHAIN
 // RUN: cd %S && not grimc-opt %s -p 'bcr-detect{blocks="8x16,8y8"}' 2>&1 | filecheck %s --check-prefix=BAD
 
 // bcr-detect finds the BCR structure that the zeros of a weight form (the
@@ -11,9 +11,10 @@
 // make_weights.py) and rewrites conv/gemm/matmul/rnn ops whose structure is
 // cheap into bcr ops, carrying bias, residual, act and attributes over.
 
-// The BCR pipeline: every sparse weight ends with an explicit RLE schedule.
+// The BCR pipeline: every sparse op ends with its kernel schedule (a recurrent
+// op's input projection: sched.proj).
 // CHAIN-LABEL: func.func @gru
-// CHAIN:       bcr.gru %x w("gru_w_bcr", #bcr.encoding<{{.*}}schedule = {rle, rows = {{[0-9]}}, {{.*}}r("gru_r_bcr", #bcr.encoding<{{.*}}schedule = {rle, rows = {{[0-9]}},
+// CHAIN:       bcr.gru %x w("gru_w_bcr", #bcr.encoding<{{.*}}r("gru_r_bcr", #bcr.encoding<{{.*}}sched.proj = #sched.{{(spmm|gemv)}}<rows = {{[0-9]}},
 
 // BAD: grimc-opt: error: bcr-detect: block '8y8' in blocks='8x16,8y8' is not ROWSxCOLS
 

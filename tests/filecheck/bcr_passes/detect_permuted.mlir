@@ -1,5 +1,5 @@
 // RUN: cd %S && grimc-opt %s -p bcr-detect | filecheck %s
-// RUN: cd %S && grimc-opt %s -p 'bcr-detect,bcr-reorder{stats=true},bcr-rle' 2>&1 | filecheck %s --check-prefix=CHAIN
+// RUN: cd %S && grimc-opt %s -p 'bcr-detect,bcr-reorder{stats=true},schedule-select' 2>&1 | filecheck %s --check-prefix=CHAIN
 
 // bcr-detect finds BCR structure whose output rows were shuffled after
 // pruning (Inputs/permuted.npz, see make_permuted_weights.py): it lays the
@@ -8,13 +8,14 @@
 // weight would give. Unstructured sparsity of the same density stays dense.
 
 // bcr-reorder starts from detect's perm (its "before" is already the
-// recovered structure), finds nothing better and keeps it; the schedule
-// records that the rows are permuted.
+// recovered structure), finds nothing better and keeps it; the encoding's
+// schedule records that the rows are permuted, and schedule-select gives each
+// op its kernel schedule.
 // CHAIN:      bcr-reorder statistics
 // CHAIN:      conv_w_bcr   {{.*}} 3976 -> 3976 {{ *}}unchanged
 // CHAIN-NEXT: fc_w_bcr     {{.*}} unchanged
-// CHAIN:      bcr.conv2d %x weights("conv_w_bcr", #bcr.encoding<{{.*}}schedule = {reorder, rle,
-// CHAIN:      bcr.matmul %a weights("fc_w_bcr", #bcr.encoding<{{.*}}schedule = {reorder, rle,
+// CHAIN:      bcr.conv2d %x weights("conv_w_bcr", #bcr.encoding<{{.*}}schedule = {reorder, threads = 1}>){{.*}}sched = #sched.spmm<rows =
+// CHAIN:      bcr.matmul %a weights("fc_w_bcr", #bcr.encoding<{{.*}}schedule = {reorder, threads = 1}>){{.*}}sched = #sched.{{(spmm|gemv)}}<rows =
 
 builtin.module attributes {graph.weight_store = "Inputs/permuted.npz"} {
 

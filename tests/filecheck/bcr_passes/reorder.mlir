@@ -11,16 +11,16 @@
 
 builtin.module attributes {graph.weight_store = "Inputs/reorder.npz"} {
   // CHECK-LABEL: func.func @shuffled
-  // CHECK-NEXT:  %y = bcr.matmul %x weights("shuffled_1", #bcr.encoding<matrix = [32, 64], groups = 1, block = [8, 16], keep = [8, 4], balanced, density = 0.25, schedule = {reorder, rows = 1, tile = 1, unroll = 1, threads = 2, order = stripe}>) : tensor<4x64xf32> -> tensor<4x32xf32>
+  // CHECK-NEXT:  %y = bcr.matmul %x weights("shuffled_1", #bcr.encoding<matrix = [32, 64], groups = 1, block = [8, 16], keep = [8, 4], balanced, density = 0.25, schedule = {reorder, threads = 2}>) : tensor<4x64xf32> -> tensor<4x32xf32>
   // TWICE-LABEL: func.func @shuffled
-  // TWICE-NEXT:  %y = bcr.matmul %x weights("shuffled_1", #bcr.encoding<matrix = [32, 64], groups = 1, block = [8, 16], keep = [8, 4], balanced, density = 0.25, schedule = {reorder, rows = 1, tile = 1, unroll = 1, threads = 1, order = stripe}>)
+  // TWICE-NEXT:  %y = bcr.matmul %x weights("shuffled_1", #bcr.encoding<matrix = [32, 64], groups = 1, block = [8, 16], keep = [8, 4], balanced, density = 0.25, schedule = {reorder, threads = 1}>)
   func.func @shuffled(%x: tensor<4x64xf32>) -> tensor<4x32xf32> {
     %y = bcr.matmul %x weights("shuffled", #bcr.encoding<matrix = [32, 64], groups = 1, block = [8, 16], keep = [8, 12], density = 0.6289>) : tensor<4x64xf32> -> tensor<4x32xf32>
     func.return %y : tensor<4x32xf32>
   }
 
   // CHECK-LABEL: func.func @ordered
-  // CHECK-NEXT:  %y = bcr.matmul %x weights("ordered", #bcr.encoding<matrix = [32, 64], groups = 1, block = [8, 16], keep = [8, 4], balanced, density = 0.25, schedule = {rows = 1, tile = 1, unroll = 1, threads = 2, order = stripe}>) : tensor<4x64xf32> -> tensor<4x32xf32>
+  // CHECK-NEXT:  %y = bcr.matmul %x weights("ordered", #bcr.encoding<matrix = [32, 64], groups = 1, block = [8, 16], keep = [8, 4], balanced, density = 0.25, schedule = {threads = 2}>) : tensor<4x64xf32> -> tensor<4x32xf32>
   func.func @ordered(%x: tensor<4x64xf32>) -> tensor<4x32xf32> {
     %y = bcr.matmul %x weights("ordered", #bcr.encoding<matrix = [32, 64], groups = 1, block = [8, 16], keep = [8, 4], balanced, density = 0.25>) : tensor<4x64xf32> -> tensor<4x32xf32>
     func.return %y : tensor<4x32xf32>

@@ -1,0 +1,141 @@
+"""What a compilation needs, validated once: `CompileOptions`, and option parsing.
+
+The CLI, the Python API (`grimc.driver`), the ONNX backend and the benches all
+describe a compile with one `CompileOptions`; nothing else re-derives pass
+lists or kernel choices from loose arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grimc.errors import GrimcError
+from grimc.limits import check_threads
+from grimc.names import sanitize
+
+SPARSE_FORMATS = ("bcr", "csr", "dense")
+"""bcr: register-blocked sparse kernels; csr: the CSR baseline; dense: ignore sparsity."""
+
+OPT_LEVELS = ("0", "1", "2", "3", "s")
+"""clang -O levels for obj/so/exe builds."""
+
+Shapes = tuple[tuple[str, tuple[int, ...]], ...]
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """One compilation: target, kernels, pipeline and build settings.
+
+    `target` is stored as its canonical name (`grimc.target`: "native" becomes
+    the running CPU's target, a clang triple such as aarch64-linux-gnu becomes
+    "aarch64"); None means the target a module (an IR file) records, else native. `passes=None` means the default
+    pipeline for (target, threads, sparse_format) (`grimc.driver.default_passes`).
+    `input_shapes` may be given as a mapping; it is stored as a tuple of pairs.
+    """
+
+    target: str | None = None
+    threads: int = 1
+    sparse_format: str = "bcr"
+    input_shapes: Shapes = ()
+    passes: tuple[str, ...] | None = None
+    opt_level: str = "3"
+    prefix: str = "grimc_model"
+    profile: bool = False
+    """Build with per-kernel timing (-DGRIMC_PROFILE)."""
+
+    def __post_init__(self) -> None:
+        from grimc.target import resolve_target
+
+        def set_(name: str, value: object) -> None:  # frozen: normalize once, here
+            object.__setattr__(self, name, value)
+
+        if self.target is not None:
+            set_("target", resolve_target(self.target).name)
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int):
+            raise GrimcError(f"threads {self.threads!r}: must be an integer")
+        check_threads(self.threads)
+        if self.sparse_format not in SPARSE_FORMATS:
+            raise GrimcError(
+                f"sparse format {self.sparse_format!r}: expected one of {', '.join(SPARSE_FORMATS)}"
+            )
+        if str(self.opt_level) not in OPT_LEVELS:
+            raise GrimcError(f"-O{self.opt_level}: expected one of {', '.join(OPT_LEVELS)}")
+        set_("opt_level", str(self.opt_level))
+        set_("input_shapes", _shape_pairs(self.input_shapes))
+        if self.passes is not None:
+            if isinstance(self.passes, str):
+                raise GrimcError(f"passes {self.passes!r}: expected a list of pass specs")
+            set_("passes", tuple(self.passes))
+        set_("prefix", sanitize(self.prefix, "model"))
+
+    @classmethod
+    def of(cls, options: CompileOptions | None = None, **fields: Any) -> CompileOptions:
+        """`options` (default: all defaults) with `fields` replaced."""
+        base = options if options is not None else cls()
+        if not isinstance(base, CompileOptions):
+            raise TypeError(f"expected CompileOptions, got {type(base).__name__}")
+        unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown compile option(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(base, **fields) if fields else base
+
+    def replace(self, **fields: Any) -> CompileOptions:
+        return CompileOptions.of(self, **fields)
+
+    @property
+    def shapes(self) -> dict[str, list[int]] | None:
+        """`input_shapes` as the frontend takes them (None: as in the model)."""
+        return shape_map(self.input_shapes)
+
+    @property
+    def kernel_format(self) -> str:
+        """The kernels for BCR-sparse ops (dense compiles have none: "bcr" is moot)."""
+        return "csr" if self.sparse_format == "csr" else "bcr"
+
+
+def shape_map(shapes: Mapping[str, Sequence[int]] | Sequence[Any] | None) -> dict[str, list[int]] | None:
+    """Input shapes (a mapping or name/dims pairs), validated, as the frontend takes them."""
+    return {name: list(dims) for name, dims in _shape_pairs(shapes)} or None
+
+
+def _shape_pairs(shapes: Mapping[str, Sequence[int]] | Sequence[Any] | None) -> Shapes:
+    items = shapes.items() if isinstance(shapes, Mapping) else (shapes or ())
+    pairs = []
+    for name, dims in items:
+        dims = tuple(int(d) for d in dims)
+        if not dims or min(dims) < 1:
+            raise GrimcError(f"input shape {name}={list(dims)}: dims must be positive")
+        pairs.append((str(name), dims))
+    return tuple(pairs)
+
+
+def parse_shape_option(text: str) -> tuple[str, list[int]]:
+    """`name=1x3x224x224` -> ("name", [1, 3, 224, 224])."""
+    name, sep, dims = text.rpartition("=")
+    try:
+        shape = [int(d) for d in dims.lower().split("x")]
+    except ValueError:
+        shape = []
+    if not sep or not name or not shape or min(shape) < 1:
+        raise GrimcError(
+            f"--input-shape {text!r}: expected NAME=D0xD1x... with positive dims, "
+            "e.g. input=1x3x224x224"
+        )
+    return name, shape
+
+
+def parse_shape_options(texts: Sequence[str]) -> dict[str, list[int]]:
+    """Repeated --input-shape values as one mapping."""
+    return dict(parse_shape_option(t) for t in texts)
+
+
+def parse_input_option(text: str) -> tuple[str, Path]:
+    """`name=file.npy` -> ("name", Path("file.npy"))."""
+    name, sep, path = text.partition("=")
+    if not sep or not name or not path:
+        raise GrimcError(f"--input {text!r}: expected NAME=FILE.npy")
+    return name, Path(path)
