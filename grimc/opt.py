@@ -30,7 +30,7 @@ from grimc.limits import shape_problem
 from grimc.names import quote_for_message
 from grimc.options import parse_shape_options
 from grimc.universe import make_context
-from grimc.weights import persist, store_for
+from grimc.weights import all_finite, persist, store_for
 
 
 class IRError(GrimcError):
@@ -90,7 +90,7 @@ def _check_weights(module: ModuleOp, path: Path) -> None:
                 f"{what} has shape {list(array.shape)}; the IR declares "
                 f"{list(op.result.type.get_shape())}"
             )
-        if not np.isfinite(array).all():
+        if not all_finite(array):
             raise IRError(f"{what} has non-finite values (NaN or Inf)")
 
 

@@ -22,7 +22,7 @@ from grimc.dialects.graph import IDENTIFIER, ReshapeOp, WeightOp, shape_of, tens
 from grimc.errors import GrimcError
 from grimc.limits import FoldBudget, shape_problem
 from grimc.names import quote_for_message
-from grimc.weights import WeightStore
+from grimc.weights import WeightStore, all_finite
 
 
 class FrontendError(GrimcError):
@@ -93,7 +93,7 @@ def to_float32(array: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(f"{what} has dtype {array.dtype}; grimc computes in float32 only")
     with np.errstate(over="ignore"):  # float64 overflow shows up as inf below
         result = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(result).all():
+    if not all_finite(result):
         bad = int(np.size(result) - np.count_nonzero(np.isfinite(result)))
         raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or Inf)")
     return result

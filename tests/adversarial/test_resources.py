@@ -22,7 +22,7 @@ from grimc.emit.blob import Deferred
 from grimc.emit.codegen import KERNELS_PER_PART, generate
 from grimc.emit.kernels.gemm import pack_panels
 from grimc.frontend import FrontendError, import_onnx
-from grimc.weights import store_for
+from grimc.weights import FINITE_CHUNK, all_finite, store_for
 from tests.adversarial.test_graph_validity import constant_module
 from tests.frontend.helpers import model, node, op_names, rand
 
@@ -151,6 +151,34 @@ def test_a_long_chain_compiles_as_parts_of_shared_kernels(tmp_path) -> None:
 
 # --------------------------------------------------------------------------
 # compile memory
+
+
+def test_import_holds_large_weights_once(tmp_path: Path) -> None:
+    """Importing a file with a 32 MiB weight: the payload is read straight into
+    its array and checked for finiteness a chunk at a time, so the import's
+    Python-side peak is the weight itself (the file's bytes, protobuf's copy, a
+    numpy copy and a full-size boolean mask made it several times that)."""
+    w = rand(4096, 2048)
+    path = tmp_path / "m.onnx"
+    onnx.save(model([node("Gemm", ["x", "w"], ["y"], transB=1)], {"x": [1, 2048]}, ["y"],
+                    {"w": w}), path)
+    tracemalloc.start()
+    try:
+        module = import_onnx(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(store_for(module)[next(iter(store_for(module)))], w)
+    assert peak <= 1.1 * w.nbytes, f"import peak {peak / w.nbytes:.2f}x the weight bytes"
+
+
+@pytest.mark.parametrize("where", [0, FINITE_CHUNK - 1, FINITE_CHUNK, 2 * FINITE_CHUNK + 6])
+def test_all_finite_sees_every_chunk(where: int) -> None:
+    a = np.zeros(2 * FINITE_CHUNK + 7, np.float32)
+    assert all_finite(a) and all_finite(a[::3]) and all_finite(a.reshape(-1, 1)[:0])
+    a[where] = np.inf if where % 2 else np.nan
+    assert not all_finite(a)
+    assert not all_finite(a.reshape(-1, 1)[::-1])
 
 
 def test_code_generation_copies_no_large_weight(tmp_path: Path) -> None:
