@@ -6,9 +6,10 @@ into place only when everything succeeded, so a failure leaves nothing behind.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +17,8 @@ import numpy as np
 
 from grimc.driver import ModelSource, compile_model
 from grimc.emit.codegen import GeneratedModel
-from grimc.errors import GrimcError
-from grimc.names import sanitize
+from grimc.errors import GrimcError, cannot_write
+from grimc.names import quote_for_message, sanitize
 from grimc.options import CompileOptions
 from grimc.progress import progress
 from grimc.runner import PROFILE_FLAG, ExeModel, RunStats, write_sources
@@ -45,7 +46,25 @@ def prefix_for(output: Path) -> str:
 def write_artifacts(
     gen: GeneratedModel, output: Path, kind: str, options: CompileOptions
 ) -> list[Path]:
-    """Write generated C beside `output` and (obj/so/exe) build it; returns the files written."""
+    """Write generated C beside `output` and (obj/so/exe) build it; returns the files written.
+
+    A full or read-only file system is one line naming `output` (nothing is left
+    behind); an `output` that is the model's own header or blob is refused."""
+    companions = {f"{gen.prefix}.h": "header", f"{gen.prefix}.weights.bin": "weight blob"}
+    if output.name in companions:
+        raise GrimcError(
+            f"{output}: the {kind} output would overwrite the model's {companions[output.name]} "
+            "of the same name; choose another -o"
+        )
+    try:
+        return _build_and_move(gen, output, kind, options)
+    except OSError as exc:
+        raise cannot_write(output, exc) from None
+
+
+def _build_and_move(
+    gen: GeneratedModel, output: Path, kind: str, options: CompileOptions
+) -> list[Path]:
     from grimc import toolchain
 
     spec = resolve_target(gen.target)
@@ -124,26 +143,38 @@ class CompiledRun:
         )
 
 
+def input_names(source: ModelSource, gen: GeneratedModel) -> list[str]:
+    """The names users give inputs by: the original ONNX names for an ONNX file
+    (IR names are sanitized, so `a.b` and `a_b` may collide), else the IR's names."""
+    if not isinstance(source, str | os.PathLike) or str(source).endswith(".mlir"):
+        return [d.name for d in gen.inputs]
+    from grimc.frontend.load import input_names as onnx_input_names
+
+    return onnx_input_names(source)
+
+
 def make_inputs(
-    gen: GeneratedModel, given: Mapping[str, Path], seed: int
+    gen: GeneratedModel, given: Mapping[str, Path], seed: int, names: Sequence[str]
 ) -> list[np.ndarray]:
-    """Inputs from .npy files by (sanitized) name, else seeded standard normal."""
-    wanted = {sanitize(k): v for k, v in given.items()}
-    unknown = set(wanted) - {d.name for d in gen.inputs}
+    """Inputs from .npy files by name (`names`, one per input), else seeded standard normal."""
+    wanted = dict(given)
+    unknown = set(wanted) - set(names)
     if unknown:
-        names = ", ".join(d.name for d in gen.inputs)
-        raise GrimcError(f"--input {sorted(unknown)[0]}: no such input; inputs are {names}")
+        listed = ", ".join(quote_for_message(n) for n in names)
+        raise GrimcError(
+            f"--input {quote_for_message(sorted(unknown)[0])}: no such input; inputs are {listed}"
+        )
     rng = np.random.default_rng(seed)
     arrays = []
-    for desc in gen.inputs:
-        if desc.name in wanted:
+    for name, desc in zip(names, gen.inputs, strict=True):
+        if name in wanted:
             try:
-                arr = np.load(wanted[desc.name], allow_pickle=False)
+                arr = np.load(wanted[name], allow_pickle=False)
             except (OSError, ValueError) as exc:
-                raise GrimcError(f"{wanted[desc.name]}: cannot read .npy ({exc})") from None
+                raise GrimcError(f"{wanted[name]}: cannot read .npy ({exc})") from None
             if tuple(arr.shape) != tuple(desc.shape):
                 raise GrimcError(
-                    f"{wanted[desc.name]}: shape {list(arr.shape)}, input '{desc.name}' "
+                    f"{wanted[name]}: shape {list(arr.shape)}, input {quote_for_message(name)} "
                     f"needs {list(desc.shape)}"
                 )
             arrays.append(arr.astype(np.float32))
@@ -198,7 +229,7 @@ def run_compiled(
     with progress(3, "run") as bar:
         bar.step("compile")
         gen = compile_model(source, options)
-        inputs = make_inputs(gen, given, seed)
+        inputs = make_inputs(gen, given, seed, input_names(source, gen))
         with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
             bar.step(f"clang -O3 harness for {gen.target}")
             exe = ExeModel.build(

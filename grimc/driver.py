@@ -115,13 +115,19 @@ def optimize(
 
 
 def generate_model(
-    module: ModuleOp, options: CompileOptions | None = None, **fields: Any
+    module: ModuleOp,
+    options: CompileOptions | None = None,
+    *,
+    release_weights: bool = False,
+    **fields: Any,
 ) -> GeneratedModel:
     """Generate C for an optimized module (the last step of `compile_model`).
 
     Ops a pipeline left unscheduled (a `--passes` list without schedule-select,
     a module built by hand) get schedule-select's choice first, on a copy:
-    `module` is left as it is.
+    `module` is left as it is, except that `release_weights` (for callers that
+    drop the module afterwards) lets code generation empty its weight store as
+    the weights are packed, so a large model is not held twice.
     """
     opts = CompileOptions.of(options, **fields)
     module = module.clone()
@@ -133,7 +139,7 @@ def generate_model(
         raise GrimcError(f"--precision {opts.precision}: only --target opencl supports it")
     return generate(
         module, target, threads=opts.threads, prefix=opts.prefix,
-        sparse_format=opts.kernel_format,
+        sparse_format=opts.kernel_format, release_weights=release_weights,
     )
 
 
@@ -151,7 +157,7 @@ def compile_model(
     """
     opts = CompileOptions.of(options, **fields)
     module = optimize(import_model(source, opts.input_shapes), opts, instrumentation)
-    return generate_model(module, opts)
+    return generate_model(module, opts, release_weights=not isinstance(source, ModuleOp))
 
 
 def build_model(

@@ -42,3 +42,8 @@ def run_guarded(func: Callable[[Sequence[str]], int], argv: Sequence[str], prog:
             file=sys.stderr,
         )
         return INTERNAL_ERROR_EXIT
+
+
+def cannot_write(path: object, exc: OSError) -> GrimcError:
+    """A full or read-only file system is the user's to fix, not a grimc bug."""
+    return GrimcError(f"{path}: cannot write ({exc.strerror or exc})")

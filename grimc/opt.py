@@ -17,35 +17,101 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from xdsl.dialects.builtin import ModuleOp, StringAttr
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp, StringAttr, TensorType, f32
 from xdsl.parser import Parser
 from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
 from xdsl.xdsl_opt_main import xDSLOptMain
 
 from grimc import __version__
-from grimc.dialects.graph import WEIGHT_STORE_ATTR
+from grimc.dialects.graph import WEIGHT_STORE_ATTR, WeightOp
 from grimc.errors import GrimcError, run_guarded
+from grimc.limits import shape_problem
+from grimc.names import quote_for_message
 from grimc.options import parse_shape_options
 from grimc.universe import make_context
-from grimc.weights import persist
+from grimc.weights import all_finite, persist, store_for
 
 
 class IRError(GrimcError):
-    """The input IR does not parse or verify (the diagnostic may span lines)."""
+    """The input IR does not parse or verify, or holds tensors grimc cannot compile."""
 
 
 def parse_mlir_file(path: Path) -> ModuleOp:
-    """Parse and verify a grimc IR file."""
+    """Parse and verify a grimc IR file; every error is one line."""
     try:
         text = path.read_text()
     except OSError as exc:
         raise GrimcError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise IRError(f"{path}: not a text file (not UTF-8)") from None
     try:
         module = Parser(make_context(), text, str(path)).parse_module()
         module.verify()
     except (ParseError, VerifyException, DiagnosticException) as exc:
-        raise IRError(f"{path}: {exc}") from None
+        raise IRError(f"{path}: {_one_line(str(exc), str(path))}") from None
+    _check_tensors(module, path)
+    _check_weights(module, path)
     return module
+
+
+def _one_line(diagnostic: str, name: str) -> str:
+    """One line from an xDSL diagnostic.
+
+    A located one reads `file:line:col`, the source line, a caret line, the
+    message: keep `line:col: message`. Others keep their first line (a verifier
+    may append the whole module).
+    """
+    lines = [line.strip() for line in diagnostic.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith(name):
+        return f"{lines[0].removeprefix(name).lstrip(':')}: {lines[-1]}"
+    return lines[0] if lines else "invalid IR"
+
+
+def _check_weights(module: ModuleOp, path: Path) -> None:
+    """Every graph.weight in the store must be a finite float32 array of its type
+    (an .npz given beside the IR is not written by grimc's importer). A missing
+    one is left to the pass or kernel that reads it, which names it: a dump
+    replayed up to that point still gets its dump folder."""
+    weights = [op for op in module.walk() if isinstance(op, WeightOp)]
+    if not weights:
+        return
+    store = store_for(module)
+    for op in weights:
+        key = op.key.data
+        if key not in store:
+            continue
+        array = store[key]
+        what = f"{path}: weight {quote_for_message(key)}"
+        if array.dtype != np.float32:
+            raise IRError(f"{what} has dtype {array.dtype}; the IR needs float32")
+        if array.shape != tuple(op.result.type.get_shape()):
+            raise IRError(
+                f"{what} has shape {list(array.shape)}; the IR declares "
+                f"{list(op.result.type.get_shape())}"
+            )
+        if not all_finite(array):
+            raise IRError(f"{what} has non-finite values (NaN or Inf)")
+
+
+def _check_tensors(module: ModuleOp, path: Path) -> None:
+    """Values must be static float32 tensors within `grimc.limits` (IR files skip
+    the importer, which guarantees this for ONNX models)."""
+    for op in module.walk():
+        values = [*op.results, *(a for r in op.regions for b in r.blocks for a in b.args)]
+        for value in values:
+            kind = value.type
+            if not isinstance(kind, TensorType):
+                continue
+            what = f"{path}: {op.name} has a {kind}"
+            if kind.element_type != f32:
+                raise IRError(f"{what}; grimc computes in float32 only")
+            shape = kind.get_shape()
+            if any(d < 0 for d in shape):
+                raise IRError(f"{what}; grimc needs static shapes")
+            problem = shape_problem(shape)
+            if problem is not None:
+                raise IRError(f"{what}: {problem}")
 
 
 class GrimcOptMain(xDSLOptMain):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from grimc.errors import GrimcError
+from grimc.limits import check_threads
 from grimc.names import sanitize
 
 SPARSE_FORMATS = ("bcr", "csr", "dense")
@@ -65,8 +66,9 @@ class CompileOptions:
 
         if self.target is not None:
             set_("target", resolve_target(self.target).name)
-        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
-            raise GrimcError(f"threads {self.threads!r}: must be an integer >= 1")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int):
+            raise GrimcError(f"threads {self.threads!r}: must be an integer")
+        check_threads(self.threads)
         if self.sparse_format not in SPARSE_FORMATS:
             raise GrimcError(
                 f"sparse format {self.sparse_format!r}: expected one of {', '.join(SPARSE_FORMATS)}"

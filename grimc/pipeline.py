@@ -31,6 +31,7 @@ from grimc.weights import rebind, save_beside
 GRAPH_PIPELINE: tuple[str, ...] = (
     "graph-constant-fold",
     "graph-bn-fold",
+    "graph-fuse-elementwise",
     "graph-fuse-activations",
     "graph-dce",
 )
@@ -129,7 +130,13 @@ class PipelineRunner:
     def run(self, module: ModuleOp, pass_names: Sequence[str]) -> ModuleOp:
         passes = resolve_passes(pass_names)  # bad names or options: nothing written
         if self.inst.dump_dir is not None:
-            self.inst.dump_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.inst.dump_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise GrimcError(
+                    f"--ir-dump-dir {self.inst.dump_dir}: cannot create the directory "
+                    f"({exc.strerror or exc})"
+                ) from None
             rebind(module, self.inst.dump_dir / "weights.npz")
             self._dump(module, "Before", "pipeline")
         try:

@@ -36,7 +36,7 @@ def write_sources(gen: GeneratedModel, outdir: str | os.PathLike[str]) -> tuple[
     blob_path = outdir / f"{gen.prefix}.weights.bin"
     c_path.write_text(gen.source)
     h_path.write_text(gen.header)
-    blob_path.write_bytes(gen.blob)
+    gen.write_blob(blob_path)
     return c_path, h_path, blob_path
 
 

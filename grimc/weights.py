@@ -25,7 +25,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from grimc.dialects.graph import WEIGHT_STORE_ATTR
-from grimc.errors import GrimcError
+from grimc.errors import GrimcError, cannot_write
 from grimc.names import NameTable, sanitize
 
 _REGISTRY: dict[str, WeightStore] = {}
@@ -50,6 +50,9 @@ class WeightStore(Mapping[str, np.ndarray]):
             return self._arrays[key]
         except KeyError:
             raise GrimcError(f"weight '{key}' is not in the weight store") from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._arrays  # Mapping's would call __getitem__, which raises GrimcError
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._arrays)
@@ -103,6 +106,12 @@ class WeightStore(Mapping[str, np.ndarray]):
         self.unsaved = True
         return prefix
 
+    def release(self, key: str) -> None:
+        """Forget the array of `key` (its memory goes once nothing else holds it).
+        The one exception to append-only: code generation of a module nobody
+        else holds drops each weight once it is packed."""
+        self._arrays.pop(key, None)
+
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self._arrays.values())
 
@@ -110,9 +119,13 @@ class WeightStore(Mapping[str, np.ndarray]):
         """Write an uncompressed .npz (written to a temp name, then renamed)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **self._arrays)
-        tmp.replace(path)
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **self._arrays)
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise cannot_write(path, exc) from None
         self.unsaved = False
 
     @classmethod
@@ -132,6 +145,20 @@ def _chain(base: str) -> Iterator[str]:
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return a.dtype == b.dtype and a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+FINITE_CHUNK = 1 << 20
+"""Elements `all_finite` checks at a time."""
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """`np.isfinite(array).all()` a chunk at a time: the boolean array of a whole
+    large weight (VGG-16's fc6: 100 MB) would be the import's peak."""
+    flat = array.reshape(-1)
+    return all(
+        bool(np.isfinite(flat[i : i + FINITE_CHUNK]).all())
+        for i in range(0, flat.size, FINITE_CHUNK)
+    )
 
 
 def attach(module: ModuleOp, store: WeightStore) -> str:

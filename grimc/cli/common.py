@@ -110,5 +110,9 @@ def compile_options(args: argparse.Namespace, **fields: object) -> CompileOption
 
 
 def output_dir_must_exist(output: Path | None) -> None:
+    """`-o` must name a file in an existing directory (a directory named by -o
+    would receive the artifact under its temporary name)."""
     if output is not None and not output.parent.exists():
         raise GrimcError(f"{output}: output directory does not exist")
+    if output is not None and output.is_dir():
+        raise GrimcError(f"{output}: is a directory; -o names the output file")

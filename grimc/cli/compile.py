@@ -147,12 +147,18 @@ def main(argv: Sequence[str]) -> int:
                 print(f"grimc: warning: {warning}", file=sys.stderr)
             sys.stdout.write(render_ir(module, args.print_op_generic))
             return 0
-        persist(module, args.output.with_name(args.output.name + ".npz"))
-        write_atomically(args.output, render_ir(module, args.print_op_generic))
+        npz = args.output.with_name(args.output.name + ".npz")
+        persist(module, npz)
+        try:
+            write_atomically(args.output, render_ir(module, args.print_op_generic))
+        except GrimcError:
+            npz.unlink(missing_ok=True)
+            raise
         return 0
     from grimc.artifacts import write_artifacts
 
-    written = write_artifacts(generate_model(module, options), args.output, kind, options)
+    gen = generate_model(module, options, release_weights=True)  # the module is ours alone
+    written = write_artifacts(gen, args.output, kind, options)
     print(chosen_target(args.target, module).describe(), file=sys.stderr)
     for path in written:
         print(path, file=sys.stderr)

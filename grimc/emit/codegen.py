@@ -28,7 +28,7 @@ from xdsl.ir import Operation, SSAValue
 from grimc.dialects.graph import NAME_ATTR, WeightOp
 from grimc.dialects.sched import module_target_or
 from grimc.emit import kernels as kernels_pkg
-from grimc.emit.blob import entry_specs, write_blob
+from grimc.emit.blob import Entry, entry_specs, stream_blob, write_blob
 from grimc.emit.kernel import (
     LOWERINGS,
     ActRef,
@@ -42,6 +42,14 @@ from grimc.emit.kernel import (
     shape,
 )
 from grimc.layers import layer_of
+from grimc.limits import (
+    ELEMENT_BYTES,
+    MAX_ARENA_BYTES,
+    MAX_TENSOR_BYTES,
+    check_bytes,
+    check_threads,
+)
+from grimc.names import quote_for_message
 from grimc.target import Target
 from grimc.weights import store_for
 
@@ -182,7 +190,8 @@ class GeneratedModel:
     source: str
     header: str
     harness: str
-    blob: bytes
+    blob_arrays: list[Entry]
+    """The blob's entries; `write_blob` streams them to a file."""
     prefix: str
     inputs: list[TensorDesc]
     outputs: list[TensorDesc]
@@ -194,6 +203,16 @@ class GeneratedModel:
     @property
     def flops(self) -> int:
         return sum(k.flops for k in self.kernels)
+
+    @property
+    def blob(self) -> bytes:
+        """The weight blob in memory (small models; files use `write_blob`)."""
+        return write_blob(self.blob_arrays)
+
+    def write_blob(self, path: Path) -> None:
+        """Write the weight blob to `path` without building it in memory."""
+        with open(path, "wb") as f:
+            stream_blob(self.blob_arrays, f)
 
 
 def _load_lowerings() -> None:
@@ -235,7 +254,10 @@ class Generator:
         threads: int,
         prefix: str,
         sparse_format: str = "bcr",
+        release_weights: bool = False,
     ):
+        check_threads(threads)
+        self.release_weights = release_weights
         self.module = module
         self.target = target
         self.threads = threads
@@ -252,11 +274,13 @@ class Generator:
             sparse_format=sparse_format,
         )
 
-    def _new_buffer(self, value: SSAValue) -> ActRef:
-        self.buffers.append(Buffer(numel(value) * 4, len(self.kernels), len(self.kernels)))
-        return ActRef(len(self.buffers) - 1)
+    def _new_buffer(self, value: SSAValue, what: str = "") -> ActRef:
+        owner = value.owner
+        what = what or (f"a result of {owner.name}" if isinstance(owner, Operation) else "an input")
+        return self._new_scratch(numel(value) * ELEMENT_BYTES, what)
 
-    def _new_scratch(self, nbytes: int) -> ActRef:
+    def _new_scratch(self, nbytes: int, what: str = "a scratch buffer") -> ActRef:
+        check_bytes(nbytes, MAX_TENSOR_BYTES, f"{what} (buffer {len(self.buffers)})")
         self.buffers.append(Buffer(nbytes, len(self.kernels), len(self.kernels)))
         return ActRef(len(self.buffers) - 1)
 
@@ -276,21 +300,34 @@ class Generator:
         _load_lowerings()
         fn = self.main_func()
         inputs = self._bind_inputs(fn)
+        pending = _weight_uses(fn) if self.release_weights else {}
         for op in fn.body.block.ops:
             if isinstance(op, WeightOp | func.ReturnOp):
                 continue
             self._lower(op)
+            self._release_consumed(op, pending)
         ret = fn.body.block.last_op
         assert isinstance(ret, func.ReturnOp)
         outputs = self._bind_outputs(fn, list(ret.arguments))
         return self._render(inputs, outputs)
 
+    def _release_consumed(self, op: Operation, pending: dict[str, int]) -> None:
+        """Drop weights from the store once every op using them is lowered: their
+        packed forms are in the blob now, and VGG-16's weights are 553 MB."""
+        for operand in op.operands:
+            if pending and isinstance(operand.owner, WeightOp):
+                key = operand.owner.key.data
+                pending[key] -= 1
+                if pending[key] == 0:
+                    self.ctx.store.release(key)
+
     def _bind_inputs(self, fn: func.FuncOp) -> list[TensorDesc]:
         descs = []
         for i, arg in enumerate(fn.args):
-            ref = self._new_buffer(arg)
+            name = _io_name(fn, i, "input")
+            ref = self._new_buffer(arg, f"input {quote_for_message(name)}")
             self.ctx.refs[arg] = ref
-            descs.append(TensorDesc(_io_name(fn, i, "input"), shape(arg), ref))
+            descs.append(TensorDesc(name, shape(arg), ref))
         return descs
 
     def _bind_outputs(self, fn: func.FuncOp, values: list[SSAValue]) -> list[TensorDesc]:
@@ -324,12 +361,15 @@ class Generator:
         self.kernels.append(kernel)
 
     def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
+        check_bytes(sum(b.nbytes for b in self.buffers), MAX_ARENA_BYTES, "the activation arena")
         env = _jinja_env()
-        kernel_sources = [self._render_kernel(env, k) for k in self.kernels]
+        kernel_sources, calls = self._render_kernels(env)
         common = self._common(inputs, outputs)
         header = env.get_template("model.h.j2").render(**common)
         source = env.get_template("model.c.j2").render(
             kernel_sources=kernel_sources,
+            run_parts=run_parts(calls),
+            distinct_kernels=[c.kernel for c in calls if c.callee == c.kernel.fn],
             runtime=runtime_source(),
             build=build_commands(self.target.name, self.prefix),
             **common,
@@ -341,7 +381,7 @@ class Generator:
             source=source,
             header=header,
             harness=harness,
-            blob=write_blob(self.ctx.blobs),
+            blob_arrays=self.ctx.blobs,
             prefix=self.prefix,
             inputs=inputs,
             outputs=outputs,
@@ -367,10 +407,62 @@ class Generator:
             status_codes=status_codes(),
         )
 
+    def _render_kernels(self, env: jinja2.Environment) -> tuple[list[str], list[Call]]:
+        """Each distinct kernel once, and what every kernel call invokes.
+
+        Kernels whose code differs only in their name (a repeated block, a long
+        chain of one activation) share the first one's function: clang then
+        compiles each distinct kernel once, however often the model repeats it.
+        """
+        sources: list[str] = []
+        first: dict[str, str] = {}
+        calls: list[Call] = []
+        for k in self.kernels:
+            text = self._render_kernel(env, k)
+            callee = first.setdefault(text.replace(k.fn, "\0"), k.fn)
+            if callee == k.fn:
+                sources.append(text)
+            calls.append(Call(k, callee))
+        return sources, calls
+
     def _render_kernel(self, env: jinja2.Environment, k: KernelInstance) -> str:
         names = [f"{family}/{k.kind}.c.j2" for family in self.target.families]
         template = env.select_template(names)
         return template.render(k=k, t=self.target, p=k.params)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One kernel call of `<prefix>_run`: the kernel and the C function it runs."""
+
+    kernel: KernelInstance
+    callee: str
+
+
+KERNELS_PER_PART = 256
+"""Kernel calls per C function of `<prefix>_run` (see `run_parts`)."""
+
+
+def run_parts(calls: list[Call]) -> list[list[tuple[int, Call]]]:
+    """The kernel calls, numbered, cut into parts of at most KERNELS_PER_PART.
+
+    clang inlines each single-use kernel into its caller; with one caller for
+    ten thousand kernels its optimization time grows much faster than the code.
+    A model with more kernels than one part runs them from several non-inlined
+    functions, so build time stays linear in the model size.
+    """
+    numbered = list(enumerate(calls))
+    return [numbered[i : i + KERNELS_PER_PART] for i in range(0, len(numbered), KERNELS_PER_PART)]
+
+
+def _weight_uses(fn: func.FuncOp) -> dict[str, int]:
+    """Per weight key, how many operands use it (the return counts, so a weight
+    that is a model output is never released)."""
+    uses: dict[str, int] = {}
+    for op in fn.body.block.ops:
+        if isinstance(op, WeightOp):
+            uses[op.key.data] = uses.get(op.key.data, 0) + sum(1 for _ in op.result.uses)
+    return uses
 
 
 @dataclass(frozen=True)
@@ -434,6 +526,7 @@ def generate(
     threads: int = 1,
     prefix: str = "grimc_model",
     sparse_format: str = "bcr",
+    release_weights: bool = False,
 ) -> GeneratedModel:
     """Lower a (graph- or bcr-dialect) module to C for its `#sched.target`.
 
@@ -444,9 +537,12 @@ def generate(
 
     `sparse_format` picks the kernels of BCR-sparse ops: "bcr" (register-blocked)
     or "csr" (the baseline); see `LoweringContext.sparse_format`.
+    `release_weights` empties the module's weight store as weights are packed
+    into the blob (for callers that generate once and drop the module), so
+    the store and the blob are not both in memory.
     """
     resolved = module_target_or(module, target)
-    return Generator(module, resolved, threads, prefix, sparse_format).run()
+    return Generator(module, resolved, threads, prefix, sparse_format, release_weights).run()
 
 
 def ref_expr(ref: Ref) -> str:

@@ -37,6 +37,7 @@ import numpy as np
 from xdsl.ir import Operation, SSAValue
 
 from grimc.dialects.graph import ActivationAttr, WeightOp
+from grimc.emit.blob import Deferred, Entry
 from grimc.errors import GrimcError
 
 
@@ -108,7 +109,7 @@ class LoweringContext:
     sparse_format: str = "bcr"
     """Kernels for sparse weights: "bcr" (register-blocked) or "csr" (baseline)."""
     new_scratch: Callable[[int], ActRef] | None = None
-    blobs: list[np.ndarray] = field(default_factory=list)
+    blobs: list[Entry] = field(default_factory=list)
     blob_names: list[str] = field(default_factory=list)
     _blob_by_key: dict[str, BlobRef] = field(default_factory=dict)
 
@@ -118,16 +119,18 @@ class LoweringContext:
             return None
         return np.asarray(self.store[value.owner.key.data], dtype=np.float32)
 
-    def blob(self, array: np.ndarray, hint: str, dtype: Any = np.float32) -> BlobRef:
+    def blob(self, array: np.ndarray | Deferred, hint: str, dtype: Any = np.float32) -> BlobRef:
         """Put a compile-time array in the weight blob (C order).
 
         `dtype` is np.float32 (weights) or np.int32 (indices, offsets); an
-        int32 blob reaches the kernel as a `const int32_t *` argument.
+        int32 blob reaches the kernel as a `const int32_t *` argument. A
+        `Deferred` entry (float32) is computed only when the blob is written.
         """
         kind = np.dtype(dtype).type
-        if kind not in BLOB_CTYPES:
+        if kind not in BLOB_CTYPES or (isinstance(array, Deferred) and kind != Deferred.dtype):
             raise CodegenError(f"blob '{hint}': unsupported dtype {np.dtype(dtype).name}")
-        self.blobs.append(np.ascontiguousarray(array, dtype=kind))
+        entry = array if isinstance(array, Deferred) else np.ascontiguousarray(array, dtype=kind)
+        self.blobs.append(entry)
         self.blob_names.append(hint)
         return BlobRef(len(self.blobs) - 1, BLOB_CTYPES[kind])
 

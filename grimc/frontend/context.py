@@ -20,8 +20,9 @@ from xdsl.irdl import IRDLOperation
 
 from grimc.dialects.graph import IDENTIFIER, ReshapeOp, WeightOp, shape_of, tensor
 from grimc.errors import GrimcError
+from grimc.limits import FoldBudget, shape_problem
 from grimc.names import quote_for_message
-from grimc.weights import WeightStore
+from grimc.weights import WeightStore, all_finite
 
 
 class FrontendError(GrimcError):
@@ -92,7 +93,7 @@ def to_float32(array: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(f"{what} has dtype {array.dtype}; grimc computes in float32 only")
     with np.errstate(over="ignore"):  # float64 overflow shows up as inf below
         result = np.ascontiguousarray(array, dtype=np.float32)
-    if not np.isfinite(result).all():
+    if not all_finite(result):
         bad = int(np.size(result) - np.count_nonzero(np.isfinite(result)))
         raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or Inf)")
     return result
@@ -141,6 +142,7 @@ class ImportState:
         self.env: dict[str, Value] = {}
         self.outputs: set[str] = set()
         """The graph's output names (set by the importer)."""
+        self.fold_budget = FoldBudget()
         self._weights: dict[str, SSAValue] = {}
 
     def fail(self, message: str) -> FrontendError:
@@ -153,6 +155,9 @@ class ImportState:
 
     def weight(self, hint: str, array: np.ndarray) -> SSAValue:
         """A new `graph.weight` holding `array` (already float32 and finite)."""
+        problem = shape_problem(array.shape)
+        if problem is not None:
+            raise self.fail(f"tensor {quote_for_message(hint)}: {problem}")
         key = self.store.add(hint, array)
         return self.emit(WeightOp(key, array.shape)).results[0]
 

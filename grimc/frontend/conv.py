@@ -320,6 +320,9 @@ def pool(ctx: NodeContext) -> list[Value]:
     if len(kernel) != rank:
         raise ctx.fail(f"kernel_shape {list(kernel)} does not match input shape {list(xs)}")
     window = read_window(ctx, xs[2:], kernel)
+    if any(pad >= k for pad, k in zip(window.pads, kernel * 2, strict=True)):
+        # A window lying wholly in the padding has no value (onnxruntime refuses too).
+        raise ctx.fail(f"pads {list(window.pads)} must be smaller than kernel_shape {list(kernel)}")
     ceil = ctx.int_attr("ceil_mode", 0)
     if ctx.node.op_type == "MaxPool":
         if ctx.int_attr("storage_order", 0) != 0:

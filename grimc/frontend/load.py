@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError, Message
 from onnx import numpy_helper, shape_inference, version_converter
 
+from grimc.frontend import wire
 from grimc.frontend.context import FrontendError, first_line, node_label
+from grimc.limits import shape_problem
 from grimc.names import quote_for_message
 
 TARGET_OPSET = 17
@@ -42,6 +46,72 @@ def load_model(source: Source, name: str) -> tuple[onnx.ModelProto, str]:
     return model, label
 
 
+Stored = dict[int, np.ndarray]
+"""Initializers read straight from the file, by index in `graph.initializer`."""
+
+
+def load_for_import(
+    source: Source, name: str, *, arrays: bool = True
+) -> tuple[onnx.ModelProto, str, Stored]:
+    """Like `load_model`, but a file's large initializers are read straight into
+    numpy (see `grimc.frontend.wire`) and are not in the returned model: pass
+    the third result to `initializers`. With `arrays=False` they are not read."""
+    if isinstance(source, onnx.ModelProto | bytes):
+        return (*load_model(source, name), {})
+    path = Path(os.fspath(source))
+    label = _label(str(path))
+    try:
+        with path.open("rb") as f:
+            loaded = _read_split(f, path, label, arrays)
+    except OSError as exc:
+        raise FrontendError(f"{label}: cannot read file ({exc.strerror or exc})") from None
+    if loaded is None:  # not walkable: protobuf reads it whole and says what is wrong
+        return (*load_model(path, name), {})
+    _check_is_model(loaded[0], label)
+    return loaded[0], label, loaded[1]
+
+
+def _read_split(
+    f: BinaryIO, path: Path, label: str, arrays: bool
+) -> tuple[onnx.ModelProto, Stored] | None:
+    """The parsed model and its stored arrays; None when the file is not walkable
+    (empty, not a regular file, not protobuf as far as the walk can tell)."""
+    info = os.fstat(f.fileno())
+    size = info.st_size
+    if not stat.S_ISREG(info.st_mode) or size == 0:
+        return None
+    try:
+        split = wire.split_payloads(f, size)
+    except wire.NotWalkable:
+        return None
+    model = _parse(split.model, label)
+    tensors = model.graph.initializer
+    for index in split.payloads:
+        if index >= len(tensors) or tensors[index].HasField("raw_data"):
+            return None  # protobuf saw other tensors than the walk: trust protobuf
+    _load_external_data(model, path, label)
+    stored: Stored = {}
+    for index, payload in split.payloads.items() if arrays else ():
+        tensor = tensors[index]
+        where = f"{label}: tensor {quote_for_message(tensor.name)}: cannot read data"
+        try:
+            stored[index] = wire.read_payload(f, payload, list(tensor.dims), where)
+        except ValueError as exc:
+            raise FrontendError(str(exc)) from None
+    return model, stored
+
+
+def input_names(path: str | os.PathLike) -> list[str]:
+    """The original names of the model's real inputs, in the order `import_onnx`
+    gives its arguments (IR names are sanitized, so may collide with originals)."""
+    model, _, _ = load_for_import(path, str(path), arrays=False)
+    graph = model.graph
+    constants = {t.name for t in graph.initializer} | {
+        s.values.name for s in graph.sparse_initializer
+    }
+    return [vi.name for vi in graph.input if vi.name not in constants]
+
+
 def _label(text: str) -> str:
     """File names and model names are printed as is unless they need escaping."""
     plain = text.isprintable() and text.isascii() and 0 < len(text) <= 200
@@ -63,11 +133,15 @@ def _read_file(path: Path, label: str) -> onnx.ModelProto:
     except OSError as exc:
         raise FrontendError(f"{label}: cannot read file ({exc.strerror or exc})") from None
     model = _parse(data, label)
+    _load_external_data(model, path, label)
+    return model
+
+
+def _load_external_data(model: onnx.ModelProto, path: Path, label: str) -> None:
     try:
         onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
     except (OSError, ValueError, onnx.checker.ValidationError) as exc:
         raise FrontendError(f"{label}: cannot load external data ({first_line(exc)})") from None
-    return model
 
 
 def _check_is_model(model: onnx.ModelProto, label: str) -> None:
@@ -107,6 +181,46 @@ def ai_onnx_opset(model: onnx.ModelProto, label: str) -> int:
         if entry.domain in ("", "ai.onnx"):
             return entry.version
     raise FrontendError(f"{label}: model imports no ai.onnx opset")
+
+
+def check_graph(model: onnx.ModelProto, label: str) -> None:
+    """What onnxruntime refuses before looking at any op: versions newer than the
+    installed ONNX knows, and tensor names defined twice (the graph is SSA)."""
+    if model.ir_version > onnx.IR_VERSION:
+        raise FrontendError(
+            f"{label}: IR version {model.ir_version} is newer than this grimc reads "
+            f"(at most {onnx.IR_VERSION})"
+        )
+    latest = onnx.defs.onnx_opset_version()
+    opset = ai_onnx_opset(model, label)
+    if opset > latest:
+        raise FrontendError(
+            f"{label}: ai.onnx opset {opset} is newer than this grimc knows (at most {latest})"
+        )
+    graph = model.graph
+    _unique(label, "graph input", [vi.name for vi in graph.input])
+    _unique(label, "initializer", [t.name for t in graph.initializer])
+    declared = {vi.name for vi in graph.input} | {t.name for t in graph.initializer}
+    defined: set[str] = set()
+    for index, node in enumerate(graph.node):
+        for name in node.output:
+            if not name:
+                continue
+            if name in declared or name in defined:
+                where = node_label(node, index)
+                raise FrontendError(
+                    f"{label}: {where}: output {quote_for_message(name)} is already defined "
+                    "(a tensor may be produced only once)"
+                )
+            defined.add(name)
+
+
+def _unique(label: str, what: str, names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise FrontendError(f"{label}: {what} {quote_for_message(name)} is declared twice")
+        seen.add(name)
 
 
 def check_nodes(model: onnx.ModelProto, label: str) -> None:
@@ -202,12 +316,16 @@ def normalize_opset(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto
     return converted, TARGET_OPSET
 
 
-def initializers(model: onnx.ModelProto, label: str) -> dict[str, np.ndarray]:
-    """Initializers (dense and sparse) as numpy arrays, in their stored dtype."""
+def initializers(
+    model: onnx.ModelProto, label: str, stored: Stored | None = None
+) -> dict[str, np.ndarray]:
+    """Initializers (dense and sparse) as numpy arrays, in their stored dtype;
+    `stored` gives those read straight from the file (`load_for_import`)."""
     arrays: dict[str, np.ndarray] = {}
     graph = model.graph
-    for tensor in graph.initializer:
-        arrays[tensor.name] = _to_array(tensor, label)
+    stored = stored or {}
+    for index, tensor in enumerate(graph.initializer):
+        arrays[tensor.name] = stored[index] if index in stored else _to_array(tensor, label)
     for sparse in graph.sparse_initializer:
         arrays[sparse.values.name] = _sparse_to_array(sparse, label)
     return arrays
@@ -314,7 +432,7 @@ def _input_shape(
             )
         if not shape or min(shape) < 1:
             raise FrontendError(f"{where}: --input-shape dims must be positive, got {list(shape)}")
-        return shape
+        return _within_limits(shape, where)
     if declared is None or None in declared:
         shown = "unknown rank" if declared is None else _format_dims(_symbolic(vi))
         example = "x".join(str(d or 1) for d in declared) if declared else "1x3x224x224"
@@ -322,7 +440,14 @@ def _input_shape(
             f"{where} has a dynamic shape ({shown}); give a static one with "
             f"--input-shape {_cli_name(vi.name)}={example}"
         )
-    return tuple(d for d in declared if d is not None)
+    return _within_limits(tuple(d for d in declared if d is not None), where)
+
+
+def _within_limits(shape: tuple[int, ...], where: str) -> tuple[int, ...]:
+    problem = shape_problem(shape)
+    if problem is not None:
+        raise FrontendError(f"{where}: {problem}")
+    return shape
 
 
 def _dtype_name(elem: int) -> str:

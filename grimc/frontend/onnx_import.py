@@ -14,6 +14,7 @@ activations become `graph.reshape`; Identity and Dropout disappear.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -49,15 +50,17 @@ from grimc.frontend.fold import evaluate, foldable
 from grimc.frontend.load import (
     Source,
     ai_onnx_opset,
+    check_graph,
     check_nodes,
     fix_input_shapes,
     infer_shapes,
     initializers,
-    load_model,
+    load_for_import,
     normalize_opset,
     skeleton,
 )
 from grimc.layers import imported_layer_names, tag_layer
+from grimc.limits import ELEMENT_BYTES, MAX_FOLDED_BYTES, MAX_FOLDED_TOTAL_BYTES, shape_problem
 from grimc.names import NameTable, quote_for_message, sanitize
 from grimc.weights import WeightStore, attach
 
@@ -76,13 +79,14 @@ def import_onnx(
     names. `name` labels diagnostics for in-memory models and names the module.
     Raises FrontendError (one line) for anything grimc cannot import.
     """
-    original, label = load_model(source, name)
+    original, label, stored = load_for_import(source, name)
     source_opset = ai_onnx_opset(original, label)
+    check_graph(original, label)
     check_nodes(original, label)
     model, opset = normalize_opset(skeleton(original), source_opset)
     # The large initializers come from the original; the small ones from the
     # converted skeleton, where version adapters may have added or changed some.
-    weights = {**initializers(original, label), **initializers(model, label)}
+    weights = {**initializers(original, label, stored), **initializers(model, label)}
     graph = model.graph
     real_inputs = [vi for vi in graph.input if vi.name not in weights]
     input_dims = fix_input_shapes(model, real_inputs, input_shapes, label)
@@ -157,6 +161,7 @@ def _convert(state: ImportState, node: onnx.NodeProto, index: int) -> None:
         raise ctx.fail(f"cannot convert ({type(exc).__name__}: {first_line(exc)})") from None
     for name, value in zip(node.output, outputs, strict=False):
         if name and value is not None:
+            _check_size(ctx, name, value)
             _check_inferred(ctx, name, value)
             state.env[name] = value
 
@@ -167,12 +172,35 @@ def _fold(ctx: NodeContext) -> Sequence[Value | None] | None:
     inputs = [ctx.input(i) if ctx.has_input(i) else None for i in range(ctx.num_inputs)]
     if not foldable(node) or not all(v is None or isinstance(v, np.ndarray) for v in inputs):
         return None
+    given = sum(v.nbytes for v in inputs if v is not None)
+    budget = ctx.state.fold_budget
+    expected = [ctx.state.inferred.get(name) for name in node.output if name]
+    known = sum(math.prod(s) * ELEMENT_BYTES for s in expected if s is not None)
+    if not budget.allows(known, given):
+        return _too_large_to_fold(ctx, known)
     try:
-        return evaluate(node, inputs, ctx.state.opset)
+        outputs = evaluate(node, inputs, ctx.state.opset)
     except Exception as exc:  # noqa: BLE001 - the reference evaluator raises anything
         raise ctx.fail(
             f"cannot fold constant node ({type(exc).__name__}: {first_line(exc)})"
         ) from None
+    made = sum(v.nbytes for v in outputs or () if v is not None)
+    if not budget.allows(made, given):
+        return _too_large_to_fold(ctx, made)
+    budget.spend(made, given)
+    return outputs
+
+
+def _too_large_to_fold(ctx: NodeContext, nbytes: int) -> None:
+    """A node whose constant result is too large to build at compile time runs at
+    run time; one without a kernel is refused."""
+    if ctx.node.domain in ("", "ai.onnx") and ctx.node.op_type in CONVERTERS:
+        return None
+    raise ctx.fail(
+        f"its constant result of {nbytes} bytes is more than grimc computes at compile time "
+        f"({MAX_FOLDED_BYTES >> 20} MiB per constant, {MAX_FOLDED_TOTAL_BYTES >> 20} MiB "
+        "in all), and the operator has no run-time kernel"
+    )
 
 
 def _lower(ctx: NodeContext) -> Sequence[Value | None]:
@@ -181,6 +209,13 @@ def _lower(ctx: NodeContext) -> Sequence[Value | None]:
     if lower is None:
         raise ctx.fail(f"unsupported operator; supported: {', '.join(supported_ops())}")
     return lower(ctx)
+
+
+def _check_size(ctx: NodeContext, name: str, value: Value) -> None:
+    """Every tensor must be within grimc's size limits (`grimc.limits`)."""
+    problem = shape_problem(shape_of(value) if isinstance(value, SSAValue) else value.shape)
+    if problem is not None:
+        raise ctx.fail(f"output {quote_for_message(name)}: {problem}")
 
 
 def _check_inferred(ctx: NodeContext, name: str, value: Value) -> None:

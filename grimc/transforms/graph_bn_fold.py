@@ -38,6 +38,8 @@ from xdsl.pattern_rewriter import (
 )
 
 from grimc.dialects.graph import BatchNormOp, ConvOp, GemmOp, f32_attr
+from grimc.errors import GrimcError
+from grimc.names import quote_for_message
 from grimc.transforms._graph_utils import Constants, fuse_into, key_of
 
 Changes = dict[str, "np.ndarray | Attribute"]
@@ -84,7 +86,15 @@ def bn_affine(consts: Constants, bn: BatchNormOp) -> tuple[np.ndarray, np.ndarra
     if stats is None:
         return None
     scale, bias, mean, var = (a.astype(np.float64) for a in stats)
-    s = scale / np.sqrt(var + bn.epsilon.value.data)
+    denominator = var + bn.epsilon.value.data
+    if not (denominator > 0).all():
+        channel = int(np.flatnonzero(~(denominator > 0))[0])
+        raise GrimcError(
+            f"graph.batch_norm on weight {quote_for_message(key_of(bn.var, 'var'))}: "
+            f"variance + epsilon is {denominator[channel]:g} at channel {channel}; "
+            "folding it would give non-finite weights"
+        )
+    s = scale / np.sqrt(denominator)
     return s, bias - mean * s
 
 
@@ -107,6 +117,16 @@ class FoldBatchNorm(RewritePattern):
         changes = None if affine is None else fold(self.consts, producer, *affine)
         if changes is None:
             return
+        for name, value in changes.items():
+            with np.errstate(over="ignore", invalid="ignore"):
+                finite = (
+                    not isinstance(value, np.ndarray) or np.isfinite(value.astype(np.float32)).all()
+                )
+            if not finite:
+                raise GrimcError(
+                    f"graph.batch_norm on weight {quote_for_message(key_of(bn.var, 'var'))}: "
+                    f"folding it into {producer.name} gives non-finite values in '{name}'"
+                )
         fuse_into(rewriter, producer, bn, **self._materialize(rewriter, producer, changes))
 
     def _materialize(

@@ -8,7 +8,9 @@ prune, and that costs nothing at run time.
 An op is folded when all its operands are graph.weight results and its type has
 a numpy evaluator in `EVALUATORS` (one entry per op type; ONNX semantics,
 including a fused `act`/`residual`). Matrix products are folded only below
-`MAX_FOLD_FLOPS`. Results go into the weight store under fresh keys; the old
+`MAX_FOLD_FLOPS`, and results larger than their operands only within
+`grimc.limits.FoldBudget` (a broadcast of two vectors into a huge matrix runs
+at run time instead). Results go into the weight store under fresh keys; the old
 weights are left for graph-dce. Ops on run-time inputs, conv, pooling,
 normalization and recurrent cells are never evaluated here.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
@@ -50,6 +52,9 @@ from grimc.dialects.graph import (
     ints,
     shape_of,
 )
+from grimc.errors import GrimcError
+from grimc.limits import ELEMENT_BYTES, FoldBudget
+from grimc.names import quote_for_message
 from grimc.transforms._graph_utils import Constants, key_of
 
 MAX_FOLD_FLOPS = 1 << 32
@@ -140,6 +145,7 @@ def flops(op: Operation) -> int:
 @dataclass
 class FoldConstantOp(RewritePattern):
     consts: Constants
+    budget: FoldBudget = field(default_factory=FoldBudget)
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         evaluate = EVALUATORS.get(type(op))
@@ -149,9 +155,20 @@ class FoldConstantOp(RewritePattern):
             or flops(op) > MAX_FOLD_FLOPS
         ):
             return
-        result = np.asarray(evaluate(op, self._lookup), dtype=np.float32)
+        result_bytes = math.prod(shape_of(op.results[0])) * ELEMENT_BYTES
+        operand_bytes = sum(math.prod(shape_of(v)) * ELEMENT_BYTES for v in op.operands)
+        if not self.budget.allows(result_bytes, operand_bytes):
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = np.asarray(evaluate(op, self._lookup), dtype=np.float32)
+        if not np.isfinite(result).all():
+            raise GrimcError(
+                f"{op.name} on weight {quote_for_message(key_of(op.operands[0], 'const'))}: "
+                "folding it gives non-finite values (NaN or Inf)"
+            )
         assert result.shape == shape_of(op.results[0]), f"{op.name}: evaluator shape mismatch"
         hint = f"{key_of(op.operands[0], 'const')}_{op.name.removeprefix('graph.')}"
+        self.budget.spend(result_bytes, operand_bytes)
         folded = self.consts.materialize(rewriter, hint, result, op)
         rewriter.replace(op, [], [folded])
 

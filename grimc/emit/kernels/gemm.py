@@ -24,6 +24,7 @@ packed chunk by chunk at run time into a stack buffer of `kc x nr` floats.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ from xdsl.ir import SSAValue
 from grimc.dialects import graph
 from grimc.dialects.graph import WeightOp
 from grimc.dialects.sched import GemmSchedule, schedule_of
+from grimc.emit.blob import Deferred
 from grimc.emit.kernel import (
     KernelInstance,
     LoweringContext,
@@ -80,13 +82,37 @@ def matmul_problem(op: graph.MatMulOp) -> tuple[Problem, list[int] | None, list[
     return Problem(m, n, k, math.prod(out_batch), b_const), abat, bbat
 
 
+def panels(b: np.ndarray, nr: int, alpha: float = 1.0) -> Iterator[np.ndarray]:
+    """The column panels of [..., K, N] in blob order: [K, nr] each, zero padded,
+    times alpha. One at a time: a transposed or padded copy of a large B
+    (VGG-16's fc6 is 411 MB) would double or triple its memory while compiling."""
+    *_, k, n = b.shape
+    for matrix in b.reshape(-1, k, n):
+        for p in range(math.ceil(n / nr)):
+            cols = matrix[:, p * nr : (p + 1) * nr]
+            panel = np.zeros((k, nr), dtype=np.float32)
+            panel[:, : cols.shape[-1]] = cols if alpha == 1.0 else cols.astype(np.float64) * alpha
+            yield panel
+
+
+def _packed_shape(b: np.ndarray, nr: int) -> tuple[int, ...]:
+    *batch, k, n = b.shape
+    return (*batch, math.ceil(n / nr), k, nr)
+
+
 def pack_panels(b: np.ndarray, nr: int, alpha: float = 1.0) -> np.ndarray:
     """[..., K, N] -> [..., ceil(N/nr), K, nr]: column panels, zero padded, times alpha."""
-    *batch, k, n = b.shape
-    panels = math.ceil(n / nr)
-    padded = np.zeros((*batch, k, panels * nr), dtype=np.float32)
-    padded[..., :n] = b if alpha == 1.0 else b.astype(np.float64) * alpha
-    return np.ascontiguousarray(padded.reshape(*batch, k, panels, nr).swapaxes(-2, -3))
+    shape = _packed_shape(b, nr)
+    out = np.empty(shape, dtype=np.float32)
+    for dst, panel in zip(out.reshape(-1, *shape[-2:]), panels(b, nr, alpha), strict=True):
+        dst[...] = panel
+    return out
+
+
+def deferred_panels(b: np.ndarray, nr: int, alpha: float = 1.0) -> Deferred:
+    """`pack_panels` as a blob entry packed while the blob is written, so a
+    constant B is in memory once (as itself), never beside its packed copy."""
+    return Deferred(_packed_shape(b, nr), lambda: panels(b, nr, alpha))
 
 
 @dataclass
@@ -187,7 +213,7 @@ def lower_gemm(op: graph.GemmOp, ctx: LoweringContext) -> KernelInstance:
     a_rs, a_cs = (1, m) if trans_a else (k, 1)
     if const_b is not None:
         b_kn = const_b.T if trans_b else const_b
-        packed = pack_panels(b_kn, sched.nv.data * ctx.target.vw, alpha)
+        packed = deferred_panels(b_kn, sched.nv.data * ctx.target.vw, alpha)
         ops = Operands(ctx.operand(op.a), a_rs, a_cs, ctx.blob(packed, "gemm_packed_b"))
         alpha = 1.0
     else:
@@ -214,7 +240,7 @@ def lower_matmul(op: graph.MatMulOp, ctx: LoweringContext) -> KernelInstance:
     const_b = ctx.const(op.b)
     sched = schedule_of(op, GemmSchedule)
     if const_b is not None:
-        packed = pack_panels(const_b.reshape(-1, k, n), sched.nv.data * ctx.target.vw)
+        packed = deferred_panels(const_b.reshape(-1, k, n), sched.nv.data * ctx.target.vw)
         b_ref, b_rs, b_cs = ctx.blob(packed, "matmul_packed_b"), 0, 0
     else:
         b_ref, b_rs, b_cs = ctx.operand(op.b), n, 1
