@@ -7,7 +7,7 @@ model), compiles both the dense and the pruned model with grimc, runs them on
 one seeded input and prints the latency of grimc dense, grimc BCR and
 onnxruntime on each, and the largest error against onnxruntime.
 
-    .venv/bin/python examples/run_example.py [--target host|host-avx512|aarch64] [--threads N]
+    .venv/bin/python examples/run_example.py [--target native|host|host-avx512|aarch64] [--threads N]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from grimc.artifacts import ATOL, RTOL
 from grimc.driver import compile_model
 from grimc.prune import prune_model
 from grimc.runner import ExeModel
+from grimc.target import resolve_target
 
 
 def onnxruntime_run(model: onnx.ModelProto, x: np.ndarray, threads: int, repeat: int):
@@ -48,18 +49,18 @@ def onnxruntime_run(model: onnx.ModelProto, x: np.ndarray, threads: int, repeat:
 def grimc_run(model: onnx.ModelProto, x: np.ndarray, args: argparse.Namespace, workdir: Path):
     """Compile, build and run with grimc: output, median milliseconds, kernels."""
     gen = compile_model(model, target=args.target, threads=args.threads)
-    exe = ExeModel.build(gen, workdir, target=args.target, threads=args.threads)
+    exe = ExeModel.build(gen, workdir, threads=args.threads)
     (y,), stats = exe.run_with_stats([x], repeat=args.repeat)
     return y, stats.median_ms, gen
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", default="host")
+    parser.add_argument("--target", default="native", help="native (default: this CPU's target), host, host-avx512, aarch64")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    emulated = args.target == "aarch64"
+    emulated = resolve_target(args.target).needs_qemu
     if emulated:
         args.repeat = 2
     start = time.perf_counter()
@@ -96,7 +97,7 @@ def main() -> int:
         print(line)
     print(f"speedup: over onnxruntime dense. grimc BCR over grimc dense: "
           f"{ms_dense / ms_bcr:.2f}x{note}; "
-          f"{len(gen_bcr.kernels)} kernels, target {args.target}, {args.threads} thread(s), "
+          f"{len(gen_bcr.kernels)} kernels, target {gen_bcr.target}, {args.threads} thread(s), "
           f"medians of {args.repeat} runs; tolerance rtol {RTOL:g} atol {ATOL:g}")
     print(f"total {time.perf_counter() - start:.1f} s")
     return 0 if ok else 1
