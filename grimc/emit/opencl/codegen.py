@@ -19,7 +19,6 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from grimc.emit import opencl as opencl_pkg
-from grimc.emit.blob import write_blob
 from grimc.emit.codegen import (
     RUNTIME_FILES,
     TIMING_FILES,
@@ -120,7 +119,7 @@ class ClGenerator(Generator):
             harness=env.get_template("harness.c.j2").render(
                 timing=runtime_source(TIMING_FILES), **common
             ),
-            blob=write_blob(self.ctx.blobs),
+            blob_arrays=list(self.ctx.blobs),
             prefix=self.prefix,
             inputs=inputs,
             outputs=outputs,
