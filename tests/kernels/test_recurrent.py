@@ -36,6 +36,7 @@ from grimc.driver import compile_model, import_model
 from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernel import CodegenError
 from grimc.emit.kernels import recurrent
+from grimc.frontend.context import FrontendError
 from grimc.target import resolve_target
 from grimc.transforms import schedule_select
 from grimc.transforms.schedule_select import select_schedules
@@ -395,10 +396,14 @@ def test_vector_math(isa: str, tmp_path) -> None:
 
 
 def test_runtime_weights_are_rejected() -> None:
-    """W fed as a graph input (not a weight) is one clear code-generator error."""
+    """W fed as a graph input (not a weight) is one clear import error naming node and input.
+
+    The importer rejects it before any IR exists; the code generator keeps its own check
+    for hand-written IR (`graph.rnn: operand W must be a constant weight`).
+    """
     model = cell_model(CASES["rnn_fwd"])
     w = next(i for i in model.graph.initializer if i.name == "W")
     model.graph.input.append(helper.make_tensor_value_info("W", TensorProto.FLOAT, list(w.dims)))
     model.graph.initializer.remove(w)
-    with pytest.raises(CodegenError, match="graph.rnn: operand W must be a constant weight"):
+    with pytest.raises(FrontendError, match=r"node #0 \(RNN\): input 1 'W' .*run-time weights are not supported"):
         compile_model(model, target="host")
