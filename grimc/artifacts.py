@@ -143,14 +143,18 @@ class CompiledRun:
         )
 
 
-def input_names(source: ModelSource, gen: GeneratedModel) -> list[str]:
+def input_names(
+    source: ModelSource, gen: GeneratedModel, options: CompileOptions | None = None
+) -> list[str]:
     """The names users give inputs by: the original ONNX names for an ONNX file
-    (IR names are sanitized, so `a.b` and `a_b` may collide), else the IR's names."""
+    (IR names are sanitized, so `a.b` and `a_b` may collide), else the IR's names.
+    Inputs the options fix at compile time (`input_values`) are none of them."""
     if not isinstance(source, str | os.PathLike) or str(source).endswith(".mlir"):
         return [d.name for d in gen.inputs]
     from grimc.frontend.load import input_names as onnx_input_names
 
-    return onnx_input_names(source)
+    fixed = [v.name for v in options.input_values] if options is not None else []
+    return onnx_input_names(source, fixed)
 
 
 def make_inputs(
@@ -198,15 +202,43 @@ def require_onnxruntime():
     return onnxruntime
 
 
-def onnxruntime_reference(model_path: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Run the original ONNX model in onnxruntime (1 thread) on the same inputs."""
+def onnxruntime_reference(
+    model_path: str, inputs: list[np.ndarray], fixed: Mapping[str, np.ndarray] | None = None
+) -> list[np.ndarray]:
+    """Run the original ONNX model in onnxruntime (1 thread) on the same inputs;
+    `fixed` are the compile-time input values, fed in the inputs' own dtypes."""
     ort = require_onnxruntime()
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sess = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
-    feeds = {i.name: x for i, x in zip(sess.get_inputs(), inputs, strict=True)}
+    fixed = fixed or {}
+    runtime = [i for i in sess.get_inputs() if i.name not in fixed]
+    feeds = {i.name: x for i, x in zip(runtime, inputs, strict=True)}
+    for i in sess.get_inputs():
+        if i.name in fixed:
+            feeds[i.name] = _ort_value(fixed[i.name], i.type, i.shape)
     return [np.asarray(y) for y in sess.run(None, feeds)]
+
+
+ORT_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+    "tensor(int16)": np.int16,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
+}
+
+
+def _ort_value(value: np.ndarray, ort_type: str, shape: Sequence[object]) -> np.ndarray:
+    """A compile-time input value as onnxruntime takes it (the importer has checked it)."""
+    static = all(isinstance(d, int) for d in shape)
+    array = value.astype(ORT_DTYPES[ort_type])
+    return array.reshape(list(shape)) if static else array  # type: ignore[arg-type]
 
 
 def run_compiled(
@@ -229,7 +261,7 @@ def run_compiled(
     with progress(3, "run") as bar:
         bar.step("compile")
         gen = compile_model(source, options)
-        inputs = make_inputs(gen, given, seed, input_names(source, gen))
+        inputs = make_inputs(gen, given, seed, input_names(source, gen, options))
         with tempfile.TemporaryDirectory(prefix="grimc-run-") as tmp:
             bar.step(f"clang -O3 harness for {gen.target}")
             exe = ExeModel.build(
@@ -240,5 +272,5 @@ def run_compiled(
             outputs, stats = exe.run_with_stats(inputs, repeat=repeat)
     run = CompiledRun(gen, inputs, outputs, stats)
     if check:
-        run.reference = onnxruntime_reference(str(source), inputs)
+        run.reference = onnxruntime_reference(str(source), inputs, options.values)
     return run

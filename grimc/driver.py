@@ -26,7 +26,7 @@ from grimc.dialects.sched import module_target_or
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.opencl.codegen import generate_opencl
 from grimc.errors import GrimcError
-from grimc.options import SPARSE_FORMATS, CompileOptions, shape_map
+from grimc.options import SPARSE_FORMATS, CompileOptions, shape_map, value_map
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
 from grimc.target import resolve_target
 from grimc.transforms.schedule_select import select_schedules
@@ -46,20 +46,28 @@ __all__ = [
 ModelSource = str | os.PathLike[str] | bytes | onnx.ModelProto | ModuleOp
 
 
-def import_model(source: ModelSource, input_shapes: Any = None) -> ModuleOp:
+def import_model(
+    source: ModelSource, input_shapes: Any = None, input_values: Any = None
+) -> ModuleOp:
     """A graph-dialect module from an ONNX model (path, bytes, proto) or IR file.
 
-    `input_shapes`: a mapping name -> dims (or CompileOptions.input_shapes).
+    `input_shapes`: a mapping name -> dims (or CompileOptions.input_shapes);
+    `input_values`: a mapping name -> value (or CompileOptions.input_values),
+    inputs fixed at compile time (an IR file has none left to fix).
     """
+    values = value_map(input_values)
+    is_ir = isinstance(source, str | os.PathLike) and str(source).endswith(".mlir")
+    if values and (is_ir or isinstance(source, ModuleOp)):
+        raise GrimcError("--input-value applies to ONNX models; an IR module has no such inputs")
     if isinstance(source, ModuleOp):
         return source
-    if isinstance(source, str | os.PathLike) and str(source).endswith(".mlir"):
+    if is_ir:
         from grimc.opt import parse_mlir_file
 
         return parse_mlir_file(Path(source))
     from grimc.frontend import import_onnx
 
-    return import_onnx(source, input_shapes=shape_map(input_shapes))
+    return import_onnx(source, input_shapes=shape_map(input_shapes), input_values=values)
 
 
 def default_passes(options: CompileOptions | None = None, **fields: Any) -> list[str]:
@@ -153,10 +161,12 @@ def compile_model(
     """Import, optimize and generate C: the one compile entry point.
 
     `fields` are CompileOptions fields (target, threads, sparse_format,
-    input_shapes, passes, opt_level, prefix, profile, precision) overriding `options`.
+    input_shapes, input_values, passes, opt_level, prefix, profile, precision) overriding `options`.
     """
     opts = CompileOptions.of(options, **fields)
-    module = optimize(import_model(source, opts.input_shapes), opts, instrumentation)
+    module = optimize(
+        import_model(source, opts.input_shapes, opts.input_values), opts, instrumentation
+    )
     return generate_model(module, opts, release_weights=not isinstance(source, ModuleOp))
 
 

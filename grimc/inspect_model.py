@@ -105,14 +105,15 @@ def write_table(reports: Sequence[MatrixReport], out: TextIO) -> None:
 
 
 def inspect(
-    source: ModelSource, detect_pass: BcrDetect, input_shapes: Any = None
+    source: ModelSource, detect_pass: BcrDetect, input_shapes: Any = None, input_values: Any = None
 ) -> list[MatrixReport]:
-    """Import `source`, run the graph passes and bcr-detect; return its decisions."""
+    """Import `source` (with `input_values` fixed), run the graph passes and
+    bcr-detect; return its decisions."""
     from grimc.driver import import_model, optimize
     from grimc.pipeline import GRAPH_PIPELINE
     from grimc.transforms.bcr_detect import detect
 
-    module = optimize(import_model(source, input_shapes), passes=GRAPH_PIPELINE)
+    module = optimize(import_model(source, input_shapes, input_values), passes=GRAPH_PIPELINE)
     layers = layers_by_weight(list(module.walk()))
     return [_named(report, layers) for report in detect(module, detect_pass.options())]
 

@@ -8,10 +8,13 @@ lists or kernel choices from loose arguments.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from grimc.errors import GrimcError
 from grimc.limits import check_threads
@@ -30,6 +33,36 @@ OPT_LEVELS = ("0", "1", "2", "3", "s")
 Shapes = tuple[tuple[str, tuple[int, ...]], ...]
 
 
+Scalar = bool | int | float
+
+
+@dataclass(frozen=True)
+class InputValue:
+    """A compile-time value for a graph input (`--input-value NAME=VALUE`).
+
+    Kept as flat Python scalars and a shape so that options stay hashable and
+    comparable; the importer checks them against the input's dtype and shape
+    (values of a static input shape may be given flat).
+    """
+
+    name: str
+    values: tuple[Scalar, ...]
+    shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if math.prod(self.shape) != len(self.values):
+            raise GrimcError(
+                f"input value {self.name}: {len(self.values)} values for shape {list(self.shape)}"
+            )
+
+    def array(self) -> np.ndarray:
+        """The values as given (bool, int64 or float64; the importer casts)."""
+        return np.array(self.values).reshape(self.shape)
+
+
+InputValues = tuple[InputValue, ...]
+
+
 @dataclass(frozen=True)
 class CompileOptions:
     """One compilation: target, kernels, pipeline and build settings.
@@ -39,12 +72,16 @@ class CompileOptions:
     "aarch64"); None means the target a module (an IR file) records, else native. `passes=None` means the default
     pipeline for (target, threads, sparse_format) (`grimc.driver.default_passes`).
     `input_shapes` may be given as a mapping; it is stored as a tuple of pairs.
+    `input_values` specializes control inputs (a sample rate, a flag) at
+    compile time: a mapping name -> scalar, sequence or numpy array, stored as
+    `InputValue`s; those inputs become constants and leave the model's inputs.
     """
 
     target: str | None = None
     threads: int = 1
     sparse_format: str = "bcr"
     input_shapes: Shapes = ()
+    input_values: InputValues = ()
     passes: tuple[str, ...] | None = None
     opt_level: str = "3"
     prefix: str = "grimc_model"
@@ -81,6 +118,7 @@ class CompileOptions:
             raise GrimcError(f"-O{self.opt_level}: expected one of {', '.join(OPT_LEVELS)}")
         set_("opt_level", str(self.opt_level))
         set_("input_shapes", _shape_pairs(self.input_shapes))
+        set_("input_values", input_value_tuple(self.input_values))
         if self.passes is not None:
             if isinstance(self.passes, str):
                 raise GrimcError(f"passes {self.passes!r}: expected a list of pass specs")
@@ -109,6 +147,11 @@ class CompileOptions:
         return shape_map(self.input_shapes)
 
     @property
+    def values(self) -> dict[str, np.ndarray] | None:
+        """`input_values` as the frontend takes them (None: no input is specialized)."""
+        return value_map(self.input_values)
+
+    @property
     def kernel_format(self) -> str:
         """The kernels for BCR-sparse ops (dense compiles have none: "bcr" is moot)."""
         return "csr" if self.sparse_format == "csr" else "bcr"
@@ -128,6 +171,70 @@ def _shape_pairs(shapes: Mapping[str, Sequence[int]] | Sequence[Any] | None) -> 
             raise GrimcError(f"input shape {name}={list(dims)}: dims must be positive")
         pairs.append((str(name), dims))
     return tuple(pairs)
+
+
+def value_map(values: Mapping[str, Any] | Sequence[Any] | None) -> dict[str, np.ndarray] | None:
+    """Input values (a mapping, `InputValue`s or name/value pairs), validated, by name."""
+    return {v.name: v.array() for v in input_value_tuple(values)} or None
+
+
+def input_value_tuple(values: Mapping[str, Any] | Sequence[Any] | None) -> InputValues:
+    """Validate input values given as a mapping, `InputValue`s or name/value pairs."""
+    if isinstance(values, Mapping):
+        items = list(values.items())
+    else:
+        items = [(v.name, v) if isinstance(v, InputValue) else tuple(v) for v in values or ()]
+    result: dict[str, InputValue] = {}
+    for name, value in items:
+        if str(name) in result:
+            raise GrimcError(f"--input-value {name}: given more than once")
+        result[str(name)] = value if isinstance(value, InputValue) else _input_value(str(name), value)
+    return tuple(result.values())
+
+
+def _input_value(name: str, value: Any) -> InputValue:
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        array = np.asarray(None)
+    if array.dtype.kind not in "biuf" or array.size == 0:
+        raise GrimcError(
+            f"input value {name}={value!r}: expected a number, a bool or a non-empty array of them"
+        )
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise GrimcError(f"input value {name}: values must be finite")
+    return InputValue(name, tuple(array.reshape(-1).tolist()), tuple(array.shape))
+
+
+def parse_value_option(text: str) -> InputValue:
+    """`sr=16000` -> a scalar; `ids=1,2,3` -> a list (shaped like the input at import)."""
+    name, sep, body = text.rpartition("=")  # ONNX names may hold "=", values never do
+    values = [_scalar(t.strip()) for t in body.split(",")] if sep and name else []
+    if not values or None in values:
+        raise GrimcError(
+            f"--input-value {text!r}: expected NAME=VALUE or NAME=V0,V1,... with numbers "
+            "or true/false, e.g. sr=16000"
+        )
+    shape = () if len(values) == 1 else (len(values),)
+    return InputValue(name, tuple(v for v in values if v is not None), shape)
+
+
+def _scalar(token: str) -> Scalar | None:
+    """An int, a finite float or true/false; None when `token` is none of them."""
+    if token.lower() in ("true", "false"):
+        return token.lower() == "true"
+    for kind in (int, float):
+        try:
+            value = kind(token)
+        except ValueError:
+            continue
+        return value if kind is int or math.isfinite(value) else None
+    return None
+
+
+def parse_value_options(texts: Sequence[str]) -> InputValues:
+    """Repeated --input-value options; a name given twice is an error."""
+    return input_value_tuple([parse_value_option(t) for t in texts])
 
 
 def parse_shape_option(text: str) -> tuple[str, list[int]]:

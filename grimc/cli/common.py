@@ -13,6 +13,7 @@ from grimc.options import (
     SPARSE_FORMATS,
     CompileOptions,
     parse_shape_options,
+    parse_value_options,
 )
 from grimc.progress import set_quiet
 
@@ -36,6 +37,15 @@ def add_frontend_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME=SHAPE",
         help="fix a dynamic or symbolic input shape, e.g. input=1x3x224x224 (repeatable)",
+    )
+    parser.add_argument(
+        "--input-value",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="fix a control input at compile time, e.g. sr=16000 (a scalar, a comma list "
+        "or true/false, in the input's declared dtype); it becomes a constant, is no "
+        "longer an input, and an If on it keeps only the chosen branch (repeatable)",
     )
 
 
@@ -101,6 +111,7 @@ def compile_options(args: argparse.Namespace, **fields: object) -> CompileOption
         threads=args.threads,
         sparse_format=args.sparse_format,
         input_shapes=parse_shape_options(args.input_shape),
+        input_values=parse_value_options(args.input_value),
         opt_level=args.opt_level,
         precision=args.precision,
         tuning_db=getattr(args, "tuning_db", None),

@@ -137,7 +137,9 @@ def main(argv: Sequence[str]) -> int:
         **({"prefix": prefix_for(args.output)} if args.output is not None else {}),
     )
     inst = instrumentation(args)
-    module = optimize(import_model(args.model, options.input_shapes), options, inst)
+    module = optimize(
+        import_model(args.model, options.input_shapes, options.input_values), options, inst
+    )
     if kind == "ir":
         from grimc.weights import persist
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from grimc.cli.common import add_frontend_options, parse
 from grimc.errors import GrimcError
 from grimc.layers import MIN_SPARSE_WEIGHTS
-from grimc.options import parse_shape_options
+from grimc.options import parse_shape_options, parse_value_options
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +65,12 @@ def main(argv: Sequence[str]) -> int:
         min_weights=args.min_weights,
         depthwise=args.depthwise,
     )
-    reports = inspect(args.model, detect_pass, parse_shape_options(args.input_shape))
+    reports = inspect(
+        args.model,
+        detect_pass,
+        parse_shape_options(args.input_shape),
+        parse_value_options(args.input_value),
+    )
     if args.json:
         data = {
             "model": args.model,

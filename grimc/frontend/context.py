@@ -39,6 +39,9 @@ CONVERTERS: dict[str, Converter] = {}
 FOLDED_ONLY = ("Constant", "ConstantOfShape")
 """Ops that are always folded into constants, so have no converter."""
 
+INLINED = ("If",)
+"""Ops the importer inlines (`grimc.frontend.control_flow`) instead of converting."""
+
 _F = TypeVar("_F", bound=Converter)
 _OP = TypeVar("_OP", bound=IRDLOperation)
 
@@ -68,7 +71,7 @@ def first_line(exc: BaseException) -> str:
 
 
 def supported_ops() -> list[str]:
-    return sorted({*CONVERTERS, *FOLDED_ONLY})
+    return sorted({*CONVERTERS, *FOLDED_ONLY, *INLINED})
 
 
 def op_label(node: onnx.NodeProto) -> str:
@@ -143,10 +146,25 @@ class ImportState:
         self.outputs: set[str] = set()
         """The graph's output names (set by the importer)."""
         self.fold_budget = FoldBudget()
+        self.runtime_inputs: list[str] = []
+        """The model's run-time inputs (set by the importer)."""
+        self.dependencies: dict[str, set[str]] = {}
+        """Tensor -> the tensors its producing node reads (set by the importer)."""
         self._weights: dict[str, SSAValue] = {}
 
     def fail(self, message: str) -> FrontendError:
         return FrontendError(f"{self.label}: {message}")
+
+    def runtime_inputs_of(self, name: str) -> list[str]:
+        """The run-time inputs tensor `name` depends on, in input order."""
+        seen: set[str] = set()
+        stack = [name]
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.dependencies.get(current, ()))
+        return [n for n in self.runtime_inputs if n in seen]
 
     def emit(self, op: Operation) -> Operation:
         op.verify()

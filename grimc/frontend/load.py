@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -101,15 +101,16 @@ def _read_split(
     return model, stored
 
 
-def input_names(path: str | os.PathLike) -> list[str]:
+def input_names(path: str | os.PathLike, specialized: Collection[str] = ()) -> list[str]:
     """The original names of the model's real inputs, in the order `import_onnx`
-    gives its arguments (IR names are sanitized, so may collide with originals)."""
+    gives its arguments (IR names are sanitized, so may collide with originals);
+    `specialized` inputs (given compile-time values) are not among them."""
     model, _, _ = load_for_import(path, str(path), arrays=False)
     graph = model.graph
     constants = {t.name for t in graph.initializer} | {
         s.values.name for s in graph.sparse_initializer
     }
-    return [vi.name for vi in graph.input if vi.name not in constants]
+    return [vi.name for vi in graph.input if vi.name not in constants | set(specialized)]
 
 
 def _label(text: str) -> str:
@@ -234,7 +235,10 @@ def check_nodes(model: onnx.ModelProto, label: str) -> None:
     for index, node in enumerate(model.graph.node):
         if node.domain not in ("", "ai.onnx") or not onnx.defs.has(node.op_type):
             continue
-        if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+        if any(
+            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+            for a in node.attribute
+        ):
             scoped.append(index)  # its subgraphs may read outer tensors: checked with the graph
             continue
         try:
@@ -364,6 +368,94 @@ def sparse_to_dense(sparse: onnx.SparseTensorProto) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
+# compile-time input values
+
+_INPUT_DTYPES = {
+    onnx.TensorProto.FLOAT: np.float32,
+    onnx.TensorProto.DOUBLE: np.float64,
+    onnx.TensorProto.FLOAT16: np.float16,
+    onnx.TensorProto.INT64: np.int64,
+    onnx.TensorProto.INT32: np.int32,
+    onnx.TensorProto.INT16: np.int16,
+    onnx.TensorProto.INT8: np.int8,
+    onnx.TensorProto.UINT8: np.uint8,
+    onnx.TensorProto.BOOL: np.bool_,
+}
+"""Input dtypes a compile-time value (`--input-value`) may be given for."""
+
+
+def specialize_inputs(
+    model: onnx.ModelProto, values: Mapping[str, np.ndarray] | None, label: str
+) -> None:
+    """Turn the inputs named in `values` into initializers of `model` (a skeleton:
+    modified in place), in the input's declared dtype and shape, so that they
+    are constants for shape inference and folding and leave the run-time inputs."""
+    if not values:
+        return
+    graph = model.graph
+    constants = {t.name for t in graph.initializer}
+    inputs = {vi.name: vi for vi in graph.input if vi.name not in constants}
+    for name, value in values.items():
+        if name not in inputs:
+            listed = ", ".join(quote_for_message(n) for n in inputs) or "none"
+            raise FrontendError(
+                f"{label}: --input-value names unknown input {quote_for_message(name)}; "
+                f"inputs are: {listed}"
+            )
+        array = _value_for(
+            inputs[name], np.asarray(value), f"{label}: --input-value {cli_name(name)}"
+        )
+        graph.initializer.append(numpy_helper.from_array(array, name))
+    kept = [vi for vi in graph.input if vi.name not in values]
+    del graph.input[:]
+    graph.input.extend(kept)
+
+
+def _value_for(vi: onnx.ValueInfoProto, value: np.ndarray, where: str) -> np.ndarray:
+    """`value` in the dtype and shape input `vi` declares, or a one-line error."""
+    elem = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+    dtype = _INPUT_DTYPES.get(elem)
+    if dtype is None:
+        raise FrontendError(
+            f"{where}: the input has dtype {_dtype_name(elem)}, which grimc cannot specialize"
+        )
+    kind = np.dtype(dtype).kind
+    given = value.dtype.kind
+    if kind == "b" and given != "b" and not np.isin(value, (0, 1)).all():
+        raise FrontendError(f"{where}: the input is bool; give true/false (or 1/0)")
+    if kind in "iu":
+        if given == "f" and not np.all(np.mod(value, 1) == 0):
+            raise FrontendError(f"{where}: the input is {_dtype_name(elem)}; give integers")
+        info = np.iinfo(dtype)
+        if value.min() < info.min or value.max() > info.max:
+            raise FrontendError(
+                f"{where}: out of the range of {_dtype_name(elem)} [{info.min}, {info.max}]"
+            )
+    if kind == "f" and given == "b":
+        raise FrontendError(
+            f"{where}: the input is {_dtype_name(elem)}; give numbers, not true/false"
+        )
+    declared = _dims(vi)
+    shape = tuple(value.shape)
+    if declared is not None and None not in declared:
+        static = tuple(d for d in declared if d is not None)
+        if math.prod(static) != value.size:
+            raise FrontendError(
+                f"{where}: {value.size} value(s) given; the input's shape {list(static)} "
+                f"holds {math.prod(static)}"
+            )
+        shape = static
+    elif declared is not None and (
+        len(declared) != len(shape)
+        or any(d not in (None, s) for d, s in zip(declared, shape, strict=True))
+    ):
+        raise FrontendError(
+            f"{where}: shape {list(shape)} does not fit the input's {_format_dims(_symbolic(vi))}"
+        )
+    return np.ascontiguousarray(value.astype(dtype).reshape(shape))
+
+
+# --------------------------------------------------------------------------
 # input shapes
 
 
@@ -380,7 +472,7 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[int | None] | None:
 
 def _format_dims(dims: Sequence[int | str | None]) -> str:
     """`[N, 3, ?, 224]`; symbolic names come from the model, so may be escaped."""
-    return "[" + ", ".join("?" if d is None else _cli_name(str(d)) for d in dims) + "]"
+    return "[" + ", ".join("?" if d is None else cli_name(str(d)) for d in dims) + "]"
 
 
 def fix_input_shapes(
@@ -420,8 +512,13 @@ def _input_shape(
         raise FrontendError(f"{where} is not a tensor")
     elem = vi.type.tensor_type.elem_type
     if elem != onnx.TensorProto.FLOAT:
+        hint = (
+            f": give it a compile-time value with --input-value {cli_name(vi.name)}=VALUE"
+            if elem in _INPUT_DTYPES
+            else ""
+        )
         raise FrontendError(
-            f"{where} has dtype {_dtype_name(elem)}; grimc computes in float32 only"
+            f"{where} has dtype {_dtype_name(elem)}; grimc computes in float32 only{hint}"
         )
     declared = _dims(vi)
     if override is not None:
@@ -438,7 +535,7 @@ def _input_shape(
         example = "x".join(str(d or 1) for d in declared) if declared else "1x3x224x224"
         raise FrontendError(
             f"{where} has a dynamic shape ({shown}); give a static one with "
-            f"--input-shape {_cli_name(vi.name)}={example}"
+            f"--input-shape {cli_name(vi.name)}={example}"
         )
     return _within_limits(tuple(d for d in declared if d is not None), where)
 
@@ -463,7 +560,7 @@ def _symbolic(vi: onnx.ValueInfoProto) -> list[int | str | None]:
     ]
 
 
-def _cli_name(name: str) -> str:
+def cli_name(name: str) -> str:
     safe = name and all(c.isalnum() or c in "_-./:" for c in name) and len(name) <= 60
     return name if safe else quote_for_message(name)
 

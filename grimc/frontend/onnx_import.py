@@ -10,6 +10,10 @@ float64 and bfloat16 initializers are converted; any other dtype reaching a
 compute op, and non-finite values, are errors. Nodes whose inputs are all
 constants are folded (see `grimc.frontend.fold`); Squeeze/Unsqueeze/Reshape of
 activations become `graph.reshape`; Identity and Dropout disappear.
+
+`input_values` specializes control inputs (a sample rate, a flag): they become
+constants before shape inference and folding, so an If on them selects its
+branch at import (`grimc.frontend.control_flow`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from grimc.frontend import (  # noqa: F401
 )
 from grimc.frontend.context import (
     CONVERTERS,
+    INLINED,
     FrontendError,
     ImportState,
     NodeContext,
@@ -46,6 +51,7 @@ from grimc.frontend.context import (
     first_line,
     supported_ops,
 )
+from grimc.frontend.control_flow import inline_if, live_nodes, reads
 from grimc.frontend.fold import evaluate, foldable
 from grimc.frontend.load import (
     Source,
@@ -58,6 +64,7 @@ from grimc.frontend.load import (
     load_for_import,
     normalize_opset,
     skeleton,
+    specialize_inputs,
 )
 from grimc.layers import imported_layer_names, tag_layer
 from grimc.limits import ELEMENT_BYTES, MAX_FOLDED_BYTES, MAX_FOLDED_TOTAL_BYTES, shape_problem
@@ -71,19 +78,24 @@ def import_onnx(
     source: Source,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     *,
+    input_values: Mapping[str, np.ndarray] | None = None,
     name: str = "model",
 ) -> ModuleOp:
     """Import an ONNX model (path, serialized bytes or ModelProto).
 
     `input_shapes` fixes dynamic input dims, keyed by the original ONNX input
-    names. `name` labels diagnostics for in-memory models and names the module.
-    Raises FrontendError (one line) for anything grimc cannot import.
+    names; `input_values` gives inputs compile-time values (they are then no
+    inputs of the module). `name` labels diagnostics for in-memory models and
+    names the module. Raises FrontendError (one line) for anything grimc
+    cannot import.
     """
     original, label, stored = load_for_import(source, name)
     source_opset = ai_onnx_opset(original, label)
     check_graph(original, label)
     check_nodes(original, label)
-    model, opset = normalize_opset(skeleton(original), source_opset)
+    specialized = skeleton(original)
+    specialize_inputs(specialized, input_values, label)
+    model, opset = normalize_opset(specialized, source_opset)
     # The large initializers come from the original; the small ones from the
     # converted skeleton, where version adapters may have added or changed some.
     weights = {**initializers(original, label, stored), **initializers(model, label)}
@@ -92,11 +104,13 @@ def import_onnx(
     input_dims = fix_input_shapes(model, real_inputs, input_shapes, label)
     inference = infer_shapes(model, label)
 
-    live = _live_nodes(graph)
-    used = {name for i in live for name in graph.node[i].input} | {o.name for o in graph.output}
+    live = live_nodes(graph.node, [o.name for o in graph.output])
+    used = {name for i in live for name in reads(graph.node[i])} | {o.name for o in graph.output}
     block = Block(arg_types=[tensor(dims) for dims in input_dims])
     state = ImportState(label, opset, source_opset, block, WeightStore(), inference.shapes, used)
     state.outputs = {o.name for o in graph.output}
+    state.runtime_inputs = [vi.name for vi in real_inputs]
+    state.dependencies = {out: reads(node) for node in graph.node for out in node.output}
     state.env.update(weights)
     state.env.update({vi.name: arg for vi, arg in zip(real_inputs, block.args, strict=True)})
     layers = imported_layer_names(original.graph, graph)
@@ -132,18 +146,6 @@ def _module(
     except VerifyException as exc:
         raise state.fail(f"imported IR does not verify: {first_line(exc)}") from None
     return module
-
-
-def _live_nodes(graph: onnx.GraphProto) -> set[int]:
-    """Indices of nodes that contribute to a graph output; dead ones are skipped."""
-    needed = {o.name for o in graph.output}
-    live: set[int] = set()
-    for index in reversed(range(len(graph.node))):
-        node = graph.node[index]
-        if needed.intersection(node.output):
-            live.add(index)
-            needed.update(node.input)
-    return live
 
 
 def _convert(state: ImportState, node: onnx.NodeProto, index: int) -> None:
@@ -205,6 +207,8 @@ def _too_large_to_fold(ctx: NodeContext, nbytes: int) -> None:
 
 def _lower(ctx: NodeContext) -> Sequence[Value | None]:
     node = ctx.node
+    if node.domain in ("", "ai.onnx") and node.op_type in INLINED:
+        return inline_if(ctx, lambda inner, index: _convert(ctx.state, inner, index))
     lower = CONVERTERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
     if lower is None:
         raise ctx.fail(f"unsupported operator; supported: {', '.join(supported_ops())}")

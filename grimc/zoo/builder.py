@@ -10,7 +10,8 @@ is meaningless once values blow up or vanish.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import onnx
@@ -38,6 +39,10 @@ class GraphBuilder:
         self.model = onnx.ModelProto()
         self.graph = self.model.graph
         self.shapes: dict[str, Shape] = {}
+        self.dtypes: dict[str, int] = {}
+        """Inputs that are not float32 (control inputs), by name."""
+        self._nodes = self.graph.node
+        """Where nodes go: the main graph, or a branch being built (`branch`)."""
         self._counts: dict[str, int] = {}
 
     # ----- names, weights, raw nodes -------------------------------------------------
@@ -75,14 +80,44 @@ class GraphBuilder:
     def _emit(
         self, name: str, op_type: str, inputs: Sequence[str], shape: Shape, **attrs: object
     ) -> str:
-        self.graph.node.append(helper.make_node(op_type, list(inputs), [name], name=name, **attrs))
+        self._nodes.append(helper.make_node(op_type, list(inputs), [name], name=name, **attrs))
         self.shapes[name] = shape
         return name
 
-    def input(self, name: str, shape: Shape) -> str:
-        """Declare a graph input with a static shape."""
+    def input(self, name: str, shape: Shape, dtype: int = TensorProto.FLOAT) -> str:
+        """Declare a graph input with a static shape (float32 unless `dtype` says)."""
         self.shapes[name] = tuple(shape)
+        if dtype != TensorProto.FLOAT:
+            self.dtypes[name] = dtype
         return name
+
+    # ----- control flow -----------------------------------------------------------------
+
+    @contextmanager
+    def branch(self, name: str) -> Iterator[onnx.GraphProto]:
+        """Nodes built inside go to a new graph (an If branch). Its weights stay
+        initializers of the main graph, which the branch reads as outer scope,
+        as exporters write it."""
+        graph = onnx.GraphProto(name=name)
+        outer, self._nodes = self._nodes, graph.node
+        try:
+            yield graph
+        finally:
+            self._nodes = outer
+
+    def if_(self, cond: str, then: Callable[[], str], otherwise: Callable[[], str]) -> str:
+        """If(cond) with one float output; both branches must give it the same shape."""
+        name = self.fresh("if")
+        branches = []
+        for tag, build in (("then", then), ("else", otherwise)):
+            with self.branch(f"{name}_{tag}") as graph:
+                out = build()
+            graph.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, self.shapes[out]))
+            branches.append((graph, self.shapes[out]))
+        (then_graph, shape), (else_graph, other) = branches
+        if shape != other:
+            raise ValueError(f"If branches give shapes {shape} and {other}")
+        return self._emit(name, "If", [cond], shape, then_branch=then_graph, else_branch=else_graph)
 
     def _normal(self, shape: Shape, std: float) -> np.ndarray:
         """float32 draws directly: VGG-16 has 138M weights, float64 would double the time."""
@@ -256,12 +291,26 @@ class GraphBuilder:
         name = self.fresh("split")
         outs = [f"{name}_{i}" for i in range(len(sizes))]
         sizes_t = self.const(f"{name}_sizes", np.array(sizes, dtype=np.int64))
-        self.graph.node.append(helper.make_node("Split", [x, sizes_t], outs, name=name, axis=axis))
+        self._nodes.append(helper.make_node("Split", [x, sizes_t], outs, name=name, axis=axis))
         for out, size in zip(outs, sizes, strict=True):
             shape = list(self.shapes[x])
             shape[axis] = size
             self.shapes[out] = tuple(shape)
         return outs
+
+    def conv1d(self, x: str, cout: int, k: int, stride: int = 1, pad: int = 0) -> str:
+        """Conv1d on [N, C, L] (an audio front end), He-normal weights and a bias."""
+        n, cin, length = self.shapes[x]
+        name = self.fresh("conv1d")
+        inputs = [
+            x,
+            self.const(f"{name}_w", self._he((cout, cin, k), cin * k)),
+            self.const(f"{name}_b", self._uniform((cout,), 1.0 / np.sqrt(cin * k))),
+        ]
+        shape = (n, cout, _conv_out(length, k, stride, pad))
+        return self._emit(
+            name, "Conv", inputs, shape, kernel_shape=[k], strides=[stride], pads=[pad, pad]
+        )
 
     # ----- pooling and reshaping -------------------------------------------------------
 
@@ -399,7 +448,8 @@ class GraphBuilder:
             node.input[:] = [renames.get(t, t) for t in node.input]
 
         def value_info(tensor: str, shape: Shape) -> onnx.ValueInfoProto:
-            return helper.make_tensor_value_info(tensor, TensorProto.FLOAT, list(shape))
+            dtype = self.dtypes.get(tensor, TensorProto.FLOAT)
+            return helper.make_tensor_value_info(tensor, dtype, list(shape))
 
         self.graph.name = name
         self.graph.input.extend(value_info(t, self.shapes[t]) for t in inputs)

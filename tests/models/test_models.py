@@ -7,6 +7,7 @@ on outputs whose magnitude is O(1-10) (zoo weights are scaled for that).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +21,23 @@ from grimc.driver import build_model
 RTOL, ATOL = 1e-4, 1e-5
 
 
-def reference(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
+def reference(
+    model: onnx.ModelProto, x: np.ndarray, fixed: Mapping[str, np.ndarray] | None = None
+) -> list[np.ndarray]:
+    """onnxruntime on `x` (the first input) and the `fixed` control inputs."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x})
+    return sess.run(None, {sess.get_inputs()[0].name: x, **(fixed or {})})
 
 
 def check_model(
-    model: onnx.ModelProto, tmp_path: Path, target: str, threads: int = 1, scaled: bool = False
+    model: onnx.ModelProto,
+    tmp_path: Path,
+    target: str,
+    threads: int = 1,
+    scaled: bool = False,
+    input_values: Mapping[str, np.ndarray] | None = None,
 ) -> None:
     """Compare with onnxruntime; `scaled` makes atol relative to the output range.
 
@@ -38,11 +47,16 @@ def check_model(
     here reach |y| ~ 5-8). An output that happens to be near zero then fails a
     fixed atol of 1e-5 although its error is ~3e-6 of the range. For those
     models atol is 1e-5 x max|y|; rtol stays 1e-4.
+
+    `input_values` are compiled in (--input-value) and fed to onnxruntime.
     """
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    expected = reference(model, x)
-    with build_model(model, tmp_path, target=target, threads=threads) as compiled:
+    expected = reference(model, x, input_values)
+    values = input_values or {}
+    with build_model(
+        model, tmp_path, target=target, threads=threads, input_values=values
+    ) as compiled:
         got = compiled.run([x])
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):

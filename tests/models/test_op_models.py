@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 
 from grimc import zoo
 from grimc.driver import compile_model
+from grimc.zoo.vad import SAMPLE_RATES
 from tests.conftest import run_tool
 from tests.models.test_models import check_model
 
@@ -118,3 +120,45 @@ def test_grimc_prune_and_inspect_cli_on_bert(tmp_path: Path) -> None:
     assert all(r["block"] == [8, 16] and r["density"] == 0.125 for r in bcr)
     dense_rest = [r for r in layers if r["kernel"] != "bcr"]
     assert len(dense_rest) == 8 and all("not a constant" in r["note"] for r in dense_rest)
+
+
+@pytest.mark.parametrize("target", ["host", "aarch64"])
+@pytest.mark.parametrize("rate", SAMPLE_RATES)
+def test_vad_specialized_sample_rate(rate: int, target: str, tmp_path: Path) -> None:
+    """The voice-activity detector compiled with --input-value sr=RATE: the If
+    keeps that rate's front end and the result matches onnxruntime fed sr."""
+    model = zoo.vad()
+    assert {"If", "Equal", "Conv", "LSTM", "Sigmoid"} <= {n.op_type for n in model.graph.node}
+    gen = compile_model(model, target=target, input_values={"sr": rate})
+    assert [d.name for d in gen.inputs] == ["input"]
+    check_model(
+        model, tmp_path, target, threads=2, input_values={"sr": np.array(rate, dtype=np.int64)}
+    )
+
+
+def test_vad_branches_differ() -> None:
+    """Each rate compiles its own front end: one more conv for 8 kHz."""
+    convs = {
+        rate: sum(k.source_op == "graph.conv" for k in compile_model(
+            zoo.vad(), target="host", input_values={"sr": rate}
+        ).kernels)
+        for rate in SAMPLE_RATES
+    }
+    assert convs == {16000: 2, 8000: 3}
+
+
+def test_vad_cli(tmp_path: Path) -> None:
+    """grimc run --input-value sr=8000 --check matches onnxruntime; without the
+    value the sample-rate input is refused in one line that names the option."""
+    path = tmp_path / "vad.onnx"
+    onnx.save(zoo.vad(), path)
+    ok = run_tool(["grimc", "run", str(path), "--input-value", "sr=8000", "--check", "-q"])
+    assert ok.returncode == 0, ok.stderr
+    assert "onnxruntime check: OK" in ok.stdout
+    refused = run_tool(["grimc", str(path), "-o", str(tmp_path / "vad.c")])
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"grimc: error: {path}: input 'sr' has dtype int64; grimc computes in float32 only: "
+        "give it a compile-time value with --input-value sr=VALUE"
+    ]
+    assert not list(tmp_path.glob("vad.c*")) and not list(tmp_path.glob("*.h"))
