@@ -146,6 +146,9 @@ class ImportState:
         self.outputs: set[str] = set()
         """The graph's output names (set by the importer)."""
         self.fold_budget = FoldBudget()
+        self.scope = ""
+        """Where nodes being converted live: "" (the main graph) or an inlined
+        branch, "node 'x' (If) then_branch: ", prefixed to their locations."""
         self.runtime_inputs: list[str] = []
         """The model's run-time inputs (set by the importer)."""
         self.dependencies: dict[str, set[str]] = {}
@@ -196,7 +199,7 @@ class NodeContext:
     def __init__(self, state: ImportState, node: onnx.NodeProto, index: int) -> None:
         self.state = state
         self.node = node
-        self.where = node_label(node, index)
+        self.where = state.scope + node_label(node, index)
         self._attrs = {a.name: a for a in node.attribute}
 
     # -- diagnostics -------------------------------------------------------

@@ -74,14 +74,16 @@ def inline_if(ctx: NodeContext, convert: ConvertNode) -> list[Value]:
         raise ctx.fail(_runtime_condition(ctx))
     if cond.size != 1:
         raise ctx.fail(f"condition has {cond.size} elements; If needs a single one")
-    branch = ctx.attr("then_branch" if bool(cond.reshape(-1)[0]) else "else_branch")
+    chosen = "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"
+    branch = ctx.attr(chosen)
     if len(branch.output) != len(ctx.node.output):
         raise ctx.fail(
             f"branch {quote_for_message(branch.name)} has {len(branch.output)} outputs, "
             f"the node {len(ctx.node.output)}"
         )
-    outer = state.env
+    outer, scope = state.env, state.scope
     state.env = {**outer, **initializers(onnx.ModelProto(graph=branch), state.label)}
+    state.scope = f"{ctx.where} {chosen}: "
     try:
         state.used |= {name for node in branch.node for name in reads(node)}
         state.used |= {o.name for o in branch.output}
@@ -94,7 +96,7 @@ def inline_if(ctx: NodeContext, convert: ConvertNode) -> list[Value]:
             raise ctx.fail(f"branch output {quote_for_message(missing[0])} is never produced")
         return [state.env[o.name] for o in branch.output]
     finally:
-        state.env = outer
+        state.env, state.scope = outer, scope
 
 
 def _runtime_condition(ctx: NodeContext) -> str:

@@ -122,6 +122,7 @@ COMPILE_TIME_INPUTS: dict[str, tuple[int, ...]] = {
     "Resize": (1, 2, 3),  # roi, scales, sizes
     "LayerNormalization": (1, 2),  # scale, bias
     **dict.fromkeys(("ReduceMax", "ReduceMin", "ReduceSum", "ReduceMean"), (1,)),  # axes
+    "If": (0,),  # cond: a control input, as --input-value gives it
 }
 """ONNX input positions grimc needs at compile time, per op type.
 

@@ -157,6 +157,11 @@ EXCLUDED: dict[str, Exclusion] = {
     "test_maxpool_3d_*": Exclusion(
         "3-D pooling (the graph dialect is NCHW)", r"only 1-D and 2-D pools are supported"
     ),
+    "test_if_*": Exclusion(
+        "If branches that produce sequences or optionals (test_if itself runs, its "
+        "condition given at compile time)",
+        r"node #0 \(If\) (then|else)_branch: node #1 \(SequenceConstruct\): unsupported",
+    ),
     "test_convtranspose_3d": Exclusion(
         "3-D transposed convolution (the graph dialect is NCHW)",
         r"only 1-D and 2-D transposed convolutions are supported",

@@ -173,6 +173,14 @@ def test_runtime_condition_names_the_input_to_specialize() -> None:
     )
 
 
+def test_errors_inside_a_branch_name_the_if() -> None:
+    onnx_model = rate_model()
+    (then_attr,) = [a for a in onnx_model.graph.node[1].attribute if a.name == "then_branch"]
+    then_attr.g.node[0].op_type = "Sign"
+    message = error_of(onnx_model, input_values={"sr": np.array(16000)}, name="m")
+    assert message.startswith("m: node #1 (If) then_branch: node #0 (Sign): unsupported operator")
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [

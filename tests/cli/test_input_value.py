@@ -1,0 +1,70 @@
+"""`--input-value NAME=VALUE` on grimc compile, run, bench and inspect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+from tests.frontend.test_input_values import rate_model
+
+
+@pytest.fixture
+def rate_path(tmp_path: Path) -> Path:
+    """y = If(sr == 16000) then Relu(x) else Neg(x); sr is an int64 scalar input."""
+    path = tmp_path / "rate.onnx"
+    onnx.save(rate_model(), path)
+    return path
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["bench"], ["inspect"]])
+def test_help_lists_the_option(run_cli, command: list[str]) -> None:
+    proc = run_cli(["grimc", *command, "--help"])
+    assert proc.returncode == 0 and "--input-value NAME=VALUE" in proc.stdout
+
+
+@pytest.mark.parametrize(("rate", "op"), [("16000", "graph.relu"), ("8000", "graph.neg")])
+def test_compile_keeps_the_chosen_branch(run_cli, rate_path: Path, rate: str, op: str) -> None:
+    proc = run_cli(["grimc", str(rate_path), "--emit=ir", "--input-value", f"sr={rate}"])
+    assert proc.returncode == 0, proc.stderr
+    main = proc.stdout.split("func.func @main(")[1].split("\n")[0]
+    assert main.count("tensor<") == 2  # x in, y out: sr is no input any more
+    other = "graph.neg" if op == "graph.relu" else "graph.relu"
+    assert op in proc.stdout and other not in proc.stdout
+
+
+def test_run_check_feeds_onnxruntime_the_value(run_cli, rate_path: Path) -> None:
+    for rate in ("16000", "8000"):
+        proc = run_cli(["grimc", "run", str(rate_path), "--input-value", f"sr={rate}", "--check"])
+        assert proc.returncode == 0, proc.stderr
+        assert "onnxruntime check: OK" in proc.stdout
+
+
+def test_bench_and_inspect_take_the_value(run_cli, rate_path: Path) -> None:
+    bench = run_cli(["grimc", "bench", str(rate_path), "--input-value", "sr=8000", "--repeat", "1"])
+    assert bench.returncode == 0, bench.stderr
+    inspect = run_cli(["grimc", "inspect", str(rate_path), "--input-value", "sr=8000", "--json"])
+    assert inspect.returncode == 0, inspect.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "input 'sr' has dtype int64; grimc computes in float32 only: give it a "
+         "compile-time value with --input-value sr=VALUE"),
+        (["--input-value", "sr=fast"], "--input-value 'sr=fast': expected NAME=VALUE"),
+        (["--input-value", "rate=1"], "--input-value names unknown input 'rate'"),
+        (["--input-value", "sr=1.5"], "--input-value sr: the input is int64; give integers"),
+        (["--input-value", "sr=1", "--input-value", "sr=2"], "--input-value sr: given more than once"),
+    ],
+)  # fmt: skip
+def test_bad_values_are_one_line_exit_2(
+    run_cli, rate_path: Path, args: list[str], message: str
+) -> None:
+    out = rate_path.with_suffix(".c")
+    proc = run_cli(["grimc", str(rate_path), "-o", str(out), *args])
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("grimc: error: ") and message in lines[0]
+    assert sorted(p.name for p in rate_path.parent.iterdir()) == ["rate.onnx"]
