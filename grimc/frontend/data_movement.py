@@ -1,9 +1,11 @@
-"""Data-movement ONNX ops: Slice, Split, Pad, Expand, Resize, DepthToSpace.
+"""Data-movement ONNX ops: Slice, Split, Gather, Pad, Expand, Resize, DepthToSpace.
 
 Slice/Split become `graph.slice` (clamped starts and steps per axis, Python
-slice semantics, which are ONNX's); Pad, Expand and Resize keep their ONNX
-meaning in `graph.pad`, `graph.expand`, `graph.resize`; DepthToSpace is a
-reshape -> transpose -> reshape. All index arguments must be constants.
+slice semantics, which are ONNX's); Gather of an activation by constant
+indices is one strided `graph.slice` per run of evenly spaced indices, joined
+by `graph.concat`; Pad, Expand and Resize keep their ONNX meaning in
+`graph.pad`, `graph.expand`, `graph.resize`; DepthToSpace is a reshape ->
+transpose -> reshape. All index arguments must be constants.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from grimc.dialects.graph import (
     PAD_MODES,
     RESIZE_COORDINATES,
     RESIZE_NEAREST,
+    ConcatOp,
     ExpandOp,
     PadOp,
     ResizeOp,
@@ -87,6 +90,49 @@ def split(ctx: NodeContext) -> list[Value]:
         outputs.append(slice_range(ctx, x, ranges))
         begin += size
     return outputs
+
+
+@converter("Gather")
+def gather(ctx: NodeContext) -> list[Value]:
+    """Gather of run-time data by constant indices (constant data folds)."""
+    dims = ctx.shape(0)
+    axis = normalize_axis(ctx, ctx.int_attr("axis", 0), len(dims))
+    flat = ctx.int_const(1, "indices")  # a run-time int64 input is refused at import
+    indices = ctx.const(1, "indices")
+    n = dims[axis]
+    if not flat:
+        raise ctx.fail("empty indices (a zero-size result) are not supported")
+    bad = [i for i in flat if not -n <= i < n]
+    if bad:
+        raise ctx.fail(f"index {bad[0]} is out of range for axis {axis} of size {n}")
+    x = ctx.value(0)
+    pieces = []
+    for run in index_runs([i % n for i in flat]):
+        ranges = [range(d) for d in dims]
+        ranges[axis] = run
+        pieces.append(slice_range(ctx, x, ranges))
+    y = pieces[0] if len(pieces) == 1 else ctx.emit(ConcatOp(pieces, axis)).y
+    out = (*dims[:axis], *indices.shape, *dims[axis + 1 :])
+    if not out:
+        raise ctx.fail("a scalar result (rank 0) is not supported")
+    return [ctx.reshape(y, out)]
+
+
+def index_runs(indices: Sequence[int]) -> list[range]:
+    """`indices` as few ranges as possible, each evenly spaced (greedy, in order)."""
+    runs: list[range] = []
+    i = 0
+    while i < len(indices):
+        start, end = indices[i], i + 1
+        step = indices[end] - start if end < len(indices) else 1
+        if step == 0:
+            step = 1  # a repeated index starts a new run
+        else:
+            while end < len(indices) and indices[end] - indices[end - 1] == step:
+                end += 1
+        runs.append(range(start, start + step * (end - i), step))
+        i = end
+    return runs
 
 
 @converter("Pad")

@@ -123,6 +123,7 @@ COMPILE_TIME_INPUTS: dict[str, tuple[int, ...]] = {
     "LayerNormalization": (1, 2),  # scale, bias
     **dict.fromkeys(("ReduceMax", "ReduceMin", "ReduceSum", "ReduceMean"), (1,)),  # axes
     "If": (0,),  # cond: a control input, as --input-value gives it
+    "Gather": (1,),  # indices
 }
 """ONNX input positions grimc needs at compile time, per op type.
 

@@ -193,6 +193,8 @@ AARCH64_SUBSET = (
     "test_gru_with_initial_bias",
     "test_lstm_with_peepholes",
     "test_simple_rnn_with_initial_bias",
+    "test_gather_2d_indices",
+    "test_if",
 )
 """One or two node tests per op family, run under qemu-aarch64 (NEON kernels)."""
 
