@@ -10,7 +10,8 @@ op type; they receive a `NodeContext` and return one entry per node output.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
@@ -157,6 +158,19 @@ class ImportState:
 
     def fail(self, message: str) -> FrontendError:
         return FrontendError(f"{self.label}: {message}")
+
+    @contextmanager
+    def branch_scope(self, where: str, names: Mapping[str, Value]) -> Iterator[None]:
+        """Convert an inlined subgraph: it sees the enclosing tensors plus `names`
+        (its own initializers); what it defines is forgotten afterwards, so a
+        sibling branch may reuse its names."""
+        outer, scope, weights = self.env, self.scope, self._weights
+        self.env, self.scope, self._weights = {**outer, **names}, where, dict(weights)
+        try:
+            yield
+        finally:
+            kept = {k: v for k, v in self._weights.items() if k in outer}
+            self.env, self.scope, self._weights = outer, scope, {**weights, **kept}
 
     def runtime_inputs_of(self, name: str) -> list[str]:
         """The run-time inputs tensor `name` depends on, in input order."""

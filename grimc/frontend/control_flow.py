@@ -1,21 +1,26 @@
-"""If with a compile-time condition, inlined at import.
+"""If, inlined at import.
 
 A condition that is a constant (an initializer, a folded subgraph, or a
 control input specialized with `--input-value`) selects one branch; its nodes
 are converted in place of the If, reading the enclosing scope's tensors, and
-its outputs become the If's. grimc generates straight-line code, so an If
-whose condition is known only at run time is refused, naming the run-time
-inputs it depends on.
+its outputs become the If's. grimc generates straight-line code, so with a
+condition known only at run time both branches are converted and every output
+is `graph.where(cond, then, else)`: both run, one is kept. Outputs whose
+shapes differ between the branches cannot be selected so; that is refused,
+naming the run-time inputs to fix with `--input-value`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import onnx
+from xdsl.ir import SSAValue
 
-from grimc.frontend.context import NodeContext, Value
+from grimc.dialects.graph import WhereOp, shape_of
+from grimc.frontend.context import NodeContext, Value, to_float32
 from grimc.frontend.load import cli_name, initializers
 from grimc.names import quote_for_message
 
@@ -66,25 +71,31 @@ def live_nodes(nodes: Sequence[onnx.NodeProto], outputs: Iterable[str]) -> set[i
 
 
 def inline_if(ctx: NodeContext, convert: ConvertNode) -> list[Value]:
-    """The outputs of an If whose condition is a constant: its chosen branch,
-    converted node by node (`convert`) in a scope that sees the enclosing one."""
-    state = ctx.state
+    """The outputs of an If: with a constant condition its chosen branch,
+    converted node by node (`convert`) in a scope that sees the enclosing one;
+    with a run-time condition both branches, selected by `graph.where`."""
     cond = ctx.input(0)
-    if not isinstance(cond, np.ndarray):
-        raise ctx.fail(_runtime_condition(ctx))
-    if cond.size != 1:
-        raise ctx.fail(f"condition has {cond.size} elements; If needs a single one")
-    chosen = "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"
-    branch = ctx.attr(chosen)
+    size = cond.size if isinstance(cond, np.ndarray) else math.prod(shape_of(cond))
+    if size != 1:
+        raise ctx.fail(f"condition has {size} elements; If needs a single one")
+    if isinstance(cond, np.ndarray):
+        return _branch(ctx, convert, "then_branch" if bool(cond.reshape(-1)[0]) else "else_branch")
+    then = _branch(ctx, convert, "then_branch")
+    otherwise = _branch(ctx, convert, "else_branch")
+    return [
+        _select(ctx, cond, name, a, b)
+        for name, a, b in zip(ctx.node.output, then, otherwise, strict=True)
+    ]
+
+
+def _branch(ctx: NodeContext, convert: ConvertNode, which: str) -> list[Value]:
+    """The outputs of branch `which`, its nodes converted in place."""
+    state = ctx.state
+    branch = ctx.attr(which)
     if len(branch.output) != len(ctx.node.output):
-        raise ctx.fail(
-            f"branch {quote_for_message(branch.name)} has {len(branch.output)} outputs, "
-            f"the node {len(ctx.node.output)}"
-        )
-    outer, scope = state.env, state.scope
-    state.env = {**outer, **initializers(onnx.ModelProto(graph=branch), state.label)}
-    state.scope = f"{ctx.where} {chosen}: "
-    try:
+        raise ctx.fail(f"{which} has {len(branch.output)} outputs, the node {len(ctx.node.output)}")
+    own = initializers(onnx.ModelProto(graph=branch), state.label)
+    with state.branch_scope(f"{ctx.where} {which}: ", own):
         state.used |= {name for node in branch.node for name in reads(node)}
         state.used |= {o.name for o in branch.output}
         live = live_nodes(branch.node, [o.name for o in branch.output])
@@ -93,22 +104,42 @@ def inline_if(ctx: NodeContext, convert: ConvertNode) -> list[Value]:
                 convert(node, index)
         missing = [o.name for o in branch.output if o.name not in state.env]
         if missing:
-            raise ctx.fail(f"branch output {quote_for_message(missing[0])} is never produced")
+            raise ctx.fail(f"{which} output {quote_for_message(missing[0])} is never produced")
         return [state.env[o.name] for o in branch.output]
-    finally:
-        state.env, state.scope = outer, scope
 
 
-def _runtime_condition(ctx: NodeContext) -> str:
-    """Why a run-time condition is refused, and which inputs to specialize."""
+def _select(ctx: NodeContext, cond: SSAValue, name: str, then: Value, otherwise: Value) -> Value:
+    """where(cond, then, otherwise) for one output of an If decided at run time."""
+    shapes = [
+        tuple(v.shape) if isinstance(v, np.ndarray) else shape_of(v) for v in (then, otherwise)
+    ]
+    if shapes[0] != shapes[1]:
+        raise ctx.fail(
+            f"output {quote_for_message(name)} has shape {list(shapes[0])} in then_branch and "
+            f"{list(shapes[1])} in else_branch, so the run-time condition "
+            f"{quote_for_message(ctx.node.input[0])} cannot select one{_specialize_hint(ctx)}"
+        )
+    operands = []
+    for value, which in ((then, "then"), (otherwise, "else")):
+        if isinstance(value, np.ndarray):
+            try:
+                value = ctx.state.weight(
+                    f"{name}_{which}", to_float32(value, f"output {quote_for_message(name)}")
+                )
+            except ValueError as exc:
+                raise ctx.fail(str(exc)) from None
+        operands.append(value)
+    flag = ctx.reshape(cond, (1,) * len(shapes[0]))
+    return ctx.emit(WhereOp(flag, operands[0], operands[1])).y
+
+
+def _specialize_hint(ctx: NodeContext) -> str:
+    """Which inputs the condition depends on, to be fixed with --input-value."""
     inputs = ctx.state.runtime_inputs_of(ctx.node.input[0])
-    if inputs:
-        fixes = " or ".join(f"--input-value {cli_name(name)}=VALUE" for name in inputs)
-        hint = f"; it depends on run-time input {', '.join(map(quote_for_message, inputs))}: "
-        hint += f"fix its value at compile time with {fixes}"
-    else:
-        hint = "; fix the inputs it depends on with --input-value NAME=VALUE"
+    if not inputs:
+        return "; fix the inputs it depends on with --input-value NAME=VALUE"
+    fixes = " or ".join(f"--input-value {cli_name(name)}=VALUE" for name in inputs)
     return (
-        f"condition {quote_for_message(ctx.node.input[0])} is known only at run time and "
-        f"grimc compiles one branch{hint}"
+        f"; it depends on run-time input {', '.join(map(quote_for_message, inputs))}: "
+        f"fix its value at compile time with {fixes}"
     )

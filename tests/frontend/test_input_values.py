@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from grimc.driver import import_model
+from grimc.driver import build_model, import_model
 from grimc.errors import GrimcError
 from grimc.frontend import import_onnx
 from grimc.options import CompileOptions, InputValue, parse_value_option, parse_value_options
@@ -156,20 +156,63 @@ def test_unspecialized_control_input_names_the_option() -> None:
     )
 
 
-def test_runtime_condition_names_the_input_to_specialize() -> None:
-    """A condition computed from float data is known only at run time."""
+def runtime_if_model(then: onnx.GraphProto, otherwise: onnx.GraphProto) -> onnx.ModelProto:
+    """y = If(max(x) > 0): the condition is computed from float data at run time."""
     nodes = [
         node("ReduceMax", ["x"], ["m"], keepdims=1),
         node("Greater", ["m", "zero"], ["c"]),
-        node("If", ["c"], ["y"], then_branch=branch("Relu"), else_branch=branch("Neg")),
+        node("If", ["c"], ["y"], then_branch=then, else_branch=otherwise),
     ]
     onnx_model = model(nodes, {"x": XS}, ["y"], {"zero": np.array(0.0, np.float32)})
-    onnx_model.graph.output[0].type.tensor_type.shape.dim.add().dim_value = 2
-    onnx_model.graph.output[0].type.tensor_type.shape.dim.add().dim_value = 3
+    onnx_model.graph.output[0].type.tensor_type.shape.dim.add().dim_value = XS[0]
+    onnx_model.graph.output[0].type.tensor_type.shape.dim.add().dim_value = XS[1]
+    return onnx_model
+
+
+def constant_branch(values: list[float], out: str = "b") -> onnx.GraphProto:
+    """A branch whose output is a Constant named like its sibling's (names may repeat)."""
+    tensor = helper.make_tensor("k", TensorProto.FLOAT, XS, values)
+    info = helper.make_tensor_value_info(out, TensorProto.FLOAT, XS)
+    nodes = [node("Constant", [], ["k"], value=tensor), node("Add", ["x", "k"], [out])]
+    return helper.make_graph(nodes, "constant_branch", [], [info])
+
+
+@pytest.mark.parametrize(
+    "branches",
+    [
+        (branch("Relu"), branch("Neg")),
+        (constant_branch([1.0] * 6), constant_branch([-5.0] * 6)),
+    ],
+    ids=["ops", "same_names"],
+)
+def test_runtime_condition_selects_with_where(
+    branches: tuple[onnx.GraphProto, onnx.GraphProto], tmp_path
+) -> None:
+    """Both branches are compiled and graph.where keeps one: the result equals
+    onnxruntime's whichever way the condition goes."""
+    onnx_model = runtime_if_model(*branches)
+    module = import_onnx(onnx_model)
+    assert "graph.where" in op_names(module)
+    sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal(XS).astype(np.float32)
+    with build_model(onnx_model, tmp_path, target="host") as compiled:
+        for data in (np.abs(x), -np.abs(x)):  # then, else
+            np.testing.assert_array_equal(compiled.run([data])[0], sess.run(None, {"x": data})[0])
+
+
+def test_runtime_condition_with_differing_shapes_names_the_input() -> None:
+    wide = helper.make_graph(
+        [node("Concat", ["x", "x"], ["b"], axis=1)],
+        "wide",
+        [],
+        [helper.make_tensor_value_info("b", TensorProto.FLOAT, [XS[0], 2 * XS[1]])],
+    )
+    onnx_model = runtime_if_model(branch("Relu"), wide)
+    onnx_model.graph.output[0].type.tensor_type.shape.dim[1].dim_param = "w"
     assert error_of(onnx_model, name="m") == (
-        "m: node #2 (If): condition 'c' is known only at run time and grimc compiles one "
-        "branch; it depends on run-time input 'x': fix its value at compile time with "
-        "--input-value x=VALUE"
+        "m: node #2 (If): output 'y' has shape [2, 3] in then_branch and [2, 6] in else_branch, "
+        "so the run-time condition 'c' cannot select one; it depends on run-time input 'x': "
+        "fix its value at compile time with --input-value x=VALUE"
     )
 
 
