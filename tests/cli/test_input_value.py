@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import onnx
@@ -18,10 +19,10 @@ def rate_path(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["bench"], ["inspect"]])
-def test_help_lists_the_option(run_cli, command: list[str]) -> None:
-    proc = run_cli(["grimc", *command, "--help"])
-    assert proc.returncode == 0 and "--input-value NAME=VALUE" in proc.stdout
+@pytest.mark.parametrize("command", ["compile", "run", "bench", "inspect"])
+def test_help_lists_the_option(command: str) -> None:
+    parser = importlib.import_module(f"grimc.cli.{command}").build_parser()
+    assert "--input-value NAME=VALUE" in parser.format_help()
 
 
 @pytest.mark.parametrize(("rate", "op"), [("16000", "graph.relu"), ("8000", "graph.neg")])
