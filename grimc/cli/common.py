@@ -38,6 +38,10 @@ def add_frontend_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=SHAPE",
         help="fix a dynamic or symbolic input shape, e.g. input=1x3x224x224 (repeatable)",
     )
+    add_input_value_option(parser)
+
+
+def add_input_value_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input-value",
         action="append",

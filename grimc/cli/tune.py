@@ -12,7 +12,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from grimc.cli.common import add_build_options, add_quiet_option, compile_options, parse
+from grimc.cli.common import (
+    add_build_options,
+    add_input_value_option,
+    add_quiet_option,
+    compile_options,
+    parse,
+)
 from grimc.errors import GrimcError
 
 UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -38,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--input-shape", action="append", default=[], metavar="NAME=SHAPE",
         help="fix a dynamic input shape, e.g. input=1x3x224x224 (repeatable)",
     )
+    add_input_value_option(parser)
     add_build_options(parser)
     parser.add_argument("--budget", default="5m", help="time for the whole model (default 5m)")
     parser.add_argument(

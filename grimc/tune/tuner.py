@@ -66,7 +66,7 @@ def tune_model(
     as the baseline: the database is not applied while tuning)."""
     opts = CompileOptions.of(options, **fields).replace(use_tuning_db=False)
     db = db if db is not None else TuningDB()
-    module = optimize(import_model(source, opts.input_shapes), opts)
+    module = optimize(import_model(source, opts.input_shapes, opts.input_values), opts)
     target = target_of(module)
     assert target is not None
     metric = metric_for(target)

@@ -19,7 +19,7 @@ def rate_path(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("command", ["compile", "run", "bench", "inspect"])
+@pytest.mark.parametrize("command", ["compile", "run", "bench", "inspect", "tune"])
 def test_help_lists_the_option(command: str) -> None:
     parser = importlib.import_module(f"grimc.cli.{command}").build_parser()
     assert "--input-value NAME=VALUE" in parser.format_help()
@@ -42,11 +42,17 @@ def test_run_check_feeds_onnxruntime_the_value(run_cli, rate_path: Path) -> None
         assert "onnxruntime check: OK" in proc.stdout
 
 
-def test_bench_and_inspect_take_the_value(run_cli, rate_path: Path) -> None:
+def test_bench_inspect_and_tune_take_the_value(run_cli, rate_path: Path) -> None:
     bench = run_cli(["grimc", "bench", str(rate_path), "--input-value", "sr=8000", "--repeat", "1"])
     assert bench.returncode == 0, bench.stderr
     inspect = run_cli(["grimc", "inspect", str(rate_path), "--input-value", "sr=8000", "--json"])
     assert inspect.returncode == 0, inspect.stderr
+    db = rate_path.with_name("tuning.sqlite")
+    tune = run_cli(
+        ["grimc", "tune", str(rate_path), "--input-value", "sr=8000", "--budget", "1s",
+         "--db", str(db), "--target", "host"]
+    )  # fmt: skip
+    assert tune.returncode == 0 and "0 tasks" in tune.stdout, tune.stderr
 
 
 @pytest.mark.parametrize(
