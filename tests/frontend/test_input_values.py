@@ -178,15 +178,16 @@ def constant_branch(values: list[float], out: str = "b") -> onnx.GraphProto:
 
 
 @pytest.mark.parametrize(
-    "branches",
+    ("branches", "target"),
     [
-        (branch("Relu"), branch("Neg")),
-        (constant_branch([1.0] * 6), constant_branch([-5.0] * 6)),
+        ((branch("Relu"), branch("Neg")), "host"),
+        ((branch("Relu"), branch("Neg")), "aarch64"),
+        ((constant_branch([1.0] * 6), constant_branch([-5.0] * 6)), "host"),
     ],
-    ids=["ops", "same_names"],
+    ids=["ops", "ops_aarch64", "same_names"],
 )
 def test_runtime_condition_selects_with_where(
-    branches: tuple[onnx.GraphProto, onnx.GraphProto], tmp_path
+    branches: tuple[onnx.GraphProto, onnx.GraphProto], target: str, tmp_path
 ) -> None:
     """Both branches are compiled and graph.where keeps one: the result equals
     onnxruntime's whichever way the condition goes."""
@@ -195,7 +196,7 @@ def test_runtime_condition_selects_with_where(
     assert "graph.where" in op_names(module)
     sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).standard_normal(XS).astype(np.float32)
-    with build_model(onnx_model, tmp_path, target="host") as compiled:
+    with build_model(onnx_model, tmp_path, target=target) as compiled:
         for data in (np.abs(x), -np.abs(x)):  # then, else
             np.testing.assert_array_equal(compiled.run([data])[0], sess.run(None, {"x": data})[0])
 
