@@ -68,6 +68,7 @@ TINY: dict[str, dict[str, Any]] = {
     "fpn_text_detector": {"image_size": 32, "width": 0.25},
     "super_resolution": {"image_size": 8, "width": 0.25},
     "log_mel": {"frames": 4, "n_fft": 64, "n_mels": 8},
+    "vad": {"samples": 64, "channels": 4, "hidden": 8},
 }
 
 WEIGHTLESS = {"log_mel"}
