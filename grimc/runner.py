@@ -60,7 +60,7 @@ def check_inputs(
             raise RunError(f"input '{name}': expected dtype float32, got {x.dtype}")
         if tuple(x.shape) != tuple(desc.shape):
             raise RunError(f"input '{name}': expected shape {list(desc.shape)}, got {list(x.shape)}")
-        arrays.append(np.ascontiguousarray(x))
+        arrays.append(x if x.flags.c_contiguous else np.copy(x, order="C"))  # keeps 0-d inputs 0-d
     return arrays
 
 
