@@ -188,7 +188,8 @@ def input_value_tuple(values: Mapping[str, Any] | Sequence[Any] | None) -> Input
     for name, value in items:
         if str(name) in result:
             raise GrimcError(f"--input-value {name}: given more than once")
-        result[str(name)] = value if isinstance(value, InputValue) else _input_value(str(name), value)
+        checked = value if isinstance(value, InputValue) else _input_value(str(name), value)
+        result[str(name)] = checked
     return tuple(result.values())
 
 

@@ -385,19 +385,27 @@ _INPUT_DTYPES = {
 
 
 def specialize_inputs(
-    model: onnx.ModelProto, values: Mapping[str, np.ndarray] | None, label: str
+    model: onnx.ModelProto,
+    values: Mapping[str, np.ndarray] | None,
+    label: str,
+    declared: Collection[str],
 ) -> None:
     """Turn the inputs named in `values` into initializers of `model` (a skeleton:
     modified in place), in the input's declared dtype and shape, so that they
-    are constants for shape inference and folding and leave the run-time inputs."""
+    are constants for shape inference and folding and leave the run-time inputs.
+
+    `declared` are the original model's graph inputs (the skeleton adds its
+    large initializers as inputs); one with an initializer is a default the
+    value replaces, as a run-time feed would in onnxruntime."""
     if not values:
         return
     graph = model.graph
-    constants = {t.name for t in graph.initializer}
-    inputs = {vi.name: vi for vi in graph.input if vi.name not in constants}
+    inputs = {vi.name: vi for vi in graph.input if vi.name in declared}
     for name, value in values.items():
         if name not in inputs:
-            listed = ", ".join(quote_for_message(n) for n in inputs) or "none"
+            names = [quote_for_message(n) for n in inputs]
+            listed = ", ".join(names[:10]) or "none"
+            listed += f", ... ({len(names)} in all)" if len(names) > 10 else ""
             raise FrontendError(
                 f"{label}: --input-value names unknown input {quote_for_message(name)}; "
                 f"inputs are: {listed}"
@@ -405,6 +413,9 @@ def specialize_inputs(
         array = _value_for(
             inputs[name], np.asarray(value), f"{label}: --input-value {cli_name(name)}"
         )
+        defaults = [i for i, t in enumerate(graph.initializer) if t.name == name]
+        for index in reversed(defaults):
+            del graph.initializer[index]
         graph.initializer.append(numpy_helper.from_array(array, name))
     kept = [vi for vi in graph.input if vi.name not in values]
     del graph.input[:]

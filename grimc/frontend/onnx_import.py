@@ -94,7 +94,7 @@ def import_onnx(
     check_graph(original, label)
     check_nodes(original, label)
     specialized = skeleton(original)
-    specialize_inputs(specialized, input_values, label)
+    specialize_inputs(specialized, input_values, label, {vi.name for vi in original.graph.input})
     model, opset = normalize_opset(specialized, source_opset)
     # The large initializers come from the original; the small ones from the
     # converted skeleton, where version adapters may have added or changed some.

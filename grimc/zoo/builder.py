@@ -112,7 +112,8 @@ class GraphBuilder:
         for tag, build in (("then", then), ("else", otherwise)):
             with self.branch(f"{name}_{tag}") as graph:
                 out = build()
-            graph.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, self.shapes[out]))
+            dims = list(self.shapes[out])
+            graph.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, dims))
             branches.append((graph, self.shapes[out]))
         (then_graph, shape), (else_graph, other) = branches
         if shape != other:

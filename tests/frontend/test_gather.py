@@ -78,7 +78,9 @@ def test_run_time_indices_need_a_value() -> None:
 @pytest.mark.parametrize(
     ("target", "cases"), [("host", sorted(CASES)), ("aarch64", ["strided_2d", "repeated_int32"])]
 )
-def test_gather_matches_numpy_and_onnxruntime(target: str, cases: list[str], tmp_path: Path) -> None:
+def test_gather_matches_numpy_and_onnxruntime(
+    target: str, cases: list[str], tmp_path: Path
+) -> None:
     x = rand(*XS)
     for case in cases:
         indices, axis = CASES[case]

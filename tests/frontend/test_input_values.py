@@ -91,6 +91,18 @@ def test_float_input_becomes_a_folded_constant() -> None:
     np.testing.assert_array_equal(weight_of(module, mul.operands[1]), [1.0, 2.0, 4.0])
 
 
+def test_value_replaces_an_input_default() -> None:
+    """An input that also has an initializer is a default a feed may replace."""
+    onnx_model = model(
+        [node("Mul", ["x", "gain"], ["y"])], {"x": XS, "gain": [3]}, ["y"],
+        {"gain": np.ones(3, np.float32)},
+    )  # fmt: skip
+    module = import_onnx(onnx_model, input_values={"gain": np.array([1.0, 2.0, 4.0])})
+    (mul,) = [op for op in main(module).body.ops if op.name == "graph.mul"]
+    np.testing.assert_array_equal(weight_of(module, mul.operands[1]), [1.0, 2.0, 4.0])
+    assert "unknown input 'w'" in error_of(onnx_model, input_values={"w": np.array(1)})
+
+
 def test_dynamic_input_takes_the_value_shape() -> None:
     """gain [n] given 3 values is a [3] constant."""
     onnx_model = model([node("Mul", ["x", "gain"], ["y"])], {"x": XS, "gain": ["n"]}, ["y"])
@@ -102,7 +114,11 @@ def test_nested_if_and_branch_only_tensors_are_converted() -> None:
     """The outer If's chosen branch holds another If on the same control input;
     `sq` (Sqrt of x) is read only inside the branches, so it must stay alive."""
     inner = helper.make_graph(
-        [node("If", ["c"], ["b"], then_branch=branch("Relu", "sq", "t"), else_branch=branch("Neg"))],
+        [
+            node(
+                "If", ["c"], ["b"], then_branch=branch("Relu", "sq", "t"), else_branch=branch("Neg")
+            )
+        ],
         "inner",
         [],
         [helper.make_tensor_value_info("b", TensorProto.FLOAT, XS)],
