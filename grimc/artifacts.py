@@ -215,7 +215,7 @@ def onnxruntime_reference(
     fixed = fixed or {}
     runtime = [i for i in sess.get_inputs() if i.name not in fixed]
     feeds = {i.name: x for i, x in zip(runtime, inputs, strict=True)}
-    for i in sess.get_inputs():
+    for i in [*sess.get_inputs(), *sess.get_overridable_initializers()]:
         if i.name in fixed:
             feeds[i.name] = _ort_value(fixed[i.name], i.type, i.shape)
     return [np.asarray(y) for y in sess.run(None, feeds)]

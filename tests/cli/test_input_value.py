@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from tests.frontend.test_input_values import rate_model
 
@@ -75,3 +77,22 @@ def test_bad_values_are_one_line_exit_2(
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("grimc: error: ") and message in lines[0]
     assert sorted(p.name for p in rate_path.parent.iterdir()) == ["rate.onnx"]
+
+
+def test_run_check_replaces_an_input_default(run_cli, tmp_path: Path) -> None:
+    """An input with an initializer default: onnxruntime is fed the same value."""
+    path = tmp_path / "gain.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "gain"], ["y"])],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+            helper.make_tensor_value_info("gain", TensorProto.FLOAT, [3]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])],
+        [numpy_helper.from_array(np.ones(3, np.float32), "gain")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    proc = run_cli(["grimc", "run", str(path), "--input-value", "gain=1,-2,4", "--check"])
+    assert proc.returncode == 0, proc.stderr
+    assert "onnxruntime check: OK" in proc.stdout
