@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from grimc.cli.common import add_build_options, add_frontend_options, compile_options, parse
+from grimc.cli.common import (
+    add_build_options,
+    add_device_option,
+    add_frontend_options,
+    compile_options,
+    device_of,
+    parse,
+)
 from grimc.runner import RunStats
 from grimc.target import resolve_target
 
@@ -17,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_frontend_options(parser)
     add_build_options(parser)
+    add_device_option(parser)
     parser.add_argument("--repeat", type=int, default=20, help="timed runs (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     parser.add_argument(
@@ -26,10 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def summary(model: str, target: str, stats: RunStats) -> str:
+def summary(model: str, target: str, stats: RunStats, device: str | None = None) -> str:
     """One line of results; an emulated run reports no latency or GFLOP/s as if measured."""
-    where = f"{model}: target {target}, {stats.threads} thread(s)"
-    if resolve_target(target).needs_qemu:
+    where = f"{model}: target {target}{f' on {device}' if device else ''}, {stats.threads} thread(s)"
+    if resolve_target(target).needs_qemu and device is None:
         return (
             f"{where}: emulated under qemu-aarch64, {stats.median_ms:.3f} ms median wall time "
             f"over {stats.repeat} runs is emulator time, not device latency, and gives no "
@@ -48,8 +56,10 @@ def main(argv: Sequence[str]) -> int:
 
     args = parse(build_parser(), argv)
     options = compile_options(args, profile=args.profile)
-    result = run_compiled(args.model, options, {}, seed=args.seed, repeat=max(1, args.repeat))
-    print(summary(args.model, result.gen.target, result.stats))
+    device = device_of(args.device)
+    result = run_compiled(args.model, options, {}, seed=args.seed, repeat=max(1, args.repeat),
+                          device=device)
+    print(summary(args.model, result.gen.target, result.stats, args.device))
     if args.profile:
         from grimc.runner import format_profile, stats_profile
 

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from grimc.device import Device, parse_device
 from grimc.errors import GrimcError
 from grimc.options import (
     OPT_LEVELS,
@@ -44,6 +45,19 @@ def add_quiet_option(parser: argparse.ArgumentParser) -> None:
         "-q", "--quiet", action="store_true",
         help="no progress output (shown on a terminal only; a bar with tqdm installed)",
     )
+
+
+def add_device_option(parser: argparse.ArgumentParser, flag: str = "--device") -> None:
+    parser.add_argument(
+        flag, metavar="SPEC", default=None,
+        help="run the harness on a remote device: ssh://[user@]host[:port][/dir] or "
+        "cmd:RUNNER (docs/devices.md); default: this machine (aarch64 under qemu)",
+    )
+
+
+def device_of(text: str | None) -> Device | None:
+    """The parsed --device/--runner (None: this machine)."""
+    return None if text is None else parse_device(text)
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
