@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grimc.device import Device
+from grimc.device import parse_device
 from grimc.driver import ModelSource, compile_model
 from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError, cannot_write
@@ -217,18 +217,18 @@ def run_compiled(
     seed: int = 0,
     repeat: int = 1,
     check: bool = False,
-    device: Device | None = None,
 ) -> CompiledRun:
     """Compile `source`, build the harness, run it `repeat` times after warm-up.
 
     `given` maps input names to .npy files (the rest get seeded random data);
-    `check` runs the .onnx model in onnxruntime on the same inputs; `device`
-    (grimc.device) runs the harness there instead of on this machine.
+    `check` runs the .onnx model in onnxruntime on the same inputs; the harness
+    runs on `options.device` (grimc.device) when one is given.
     """
     if check:
         if not str(source).endswith(".onnx"):
             raise GrimcError("--check needs an .onnx model to run in onnxruntime")
         require_onnxruntime()  # before minutes of compiling
+    device = parse_device(options.device) if options.device is not None else None
     if device is not None:
         device.check()
     with progress(3, "run") as bar:

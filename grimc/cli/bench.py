@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from grimc.cli.common import (
-    add_build_options,
-    add_device_option,
-    add_frontend_options,
-    compile_options,
-    device_of,
-    parse,
-)
+from grimc.cli.common import add_build_options, add_frontend_options, compile_options, parse
 from grimc.runner import RunStats
 from grimc.target import resolve_target
 
@@ -24,7 +17,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_frontend_options(parser)
     add_build_options(parser)
-    add_device_option(parser)
     parser.add_argument("--repeat", type=int, default=20, help="timed runs (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="seed for random inputs")
     parser.add_argument(
@@ -56,10 +48,8 @@ def main(argv: Sequence[str]) -> int:
 
     args = parse(build_parser(), argv)
     options = compile_options(args, profile=args.profile)
-    device = device_of(args.device)
-    result = run_compiled(args.model, options, {}, seed=args.seed, repeat=max(1, args.repeat),
-                          device=device)
-    print(summary(args.model, result.gen.target, result.stats, args.device))
+    result = run_compiled(args.model, options, {}, seed=args.seed, repeat=max(1, args.repeat))
+    print(summary(args.model, result.gen.target, result.stats, options.device))
     if args.profile:
         from grimc.runner import format_profile, stats_profile
 

@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from grimc.device import Device, parse_device
 from grimc.errors import GrimcError
 from grimc.options import (
     OPT_LEVELS,
@@ -47,19 +46,6 @@ def add_quiet_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_device_option(parser: argparse.ArgumentParser, flag: str = "--device") -> None:
-    parser.add_argument(
-        flag, metavar="SPEC", default=None,
-        help="run the harness on a remote device: ssh://[user@]host[:port][/dir] or "
-        "cmd:RUNNER (docs/devices.md); default: this machine (aarch64 under qemu)",
-    )
-
-
-def device_of(text: str | None) -> Device | None:
-    """The parsed --device/--runner (None: this machine)."""
-    return None if text is None else parse_device(text)
-
-
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
     """Parse `argv`; -q/--quiet silences grimc.progress for the whole command."""
     args = parser.parse_args(argv)
@@ -85,6 +71,12 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         default="fp32",
         help="opencl only: fp16-storage keeps weights and activations as half, computes in "
         "float; fp16 also computes the inner products in half (devices with cl_khr_fp16)",
+    )
+    parser.add_argument(
+        "--device", metavar="SPEC", default=None,
+        help="the remote device the model runs on: ssh://[user@]host[:port][/dir] or "
+        "cmd:RUNNER (docs/devices.md); run, bench and tune run there, and its tuning "
+        "records are used. Default: this machine (aarch64 under qemu)",
     )
     parser.add_argument(
         "-O",
@@ -119,6 +111,7 @@ def compile_options(args: argparse.Namespace, **fields: object) -> CompileOption
         precision=args.precision,
         tuning_db=getattr(args, "tuning_db", None),
         use_tuning_db=not getattr(args, "no_tuning_db", False),
+        device=args.device,
         **fields,  # type: ignore[arg-type]
     )
 

@@ -6,14 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from grimc.cli.common import (
-    add_build_options,
-    add_device_option,
-    add_frontend_options,
-    compile_options,
-    device_of,
-    parse,
-)
+from grimc.cli.common import add_build_options, add_frontend_options, compile_options, parse
 from grimc.options import parse_input_option
 
 
@@ -24,7 +17,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_frontend_options(parser)
     add_build_options(parser)
-    add_device_option(parser)
     parser.add_argument(
         "--input",
         action="append",
@@ -48,10 +40,8 @@ def main(argv: Sequence[str]) -> int:
 
     args = parse(build_parser(), argv)
     given = dict(parse_input_option(s) for s in args.input)
-    device = device_of(args.device)
     result = run_compiled(
-        args.model, compile_options(args), given, seed=args.seed, repeat=1, check=args.check,
-        device=device,
+        args.model, compile_options(args), given, seed=args.seed, repeat=1, check=args.check
     )
     for desc, out in zip(result.gen.outputs, result.outputs, strict=True):
         print(f"{desc.name}: shape {list(out.shape)} min {out.min():.6g} max {out.max():.6g} "

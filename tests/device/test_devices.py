@@ -1,4 +1,5 @@
-"""Remote devices (grimc.device): a real sshd on this machine, and command runners.
+"""Remote devices (grimc.device): a real sshd on this machine, and command runners;
+tuning on a device (grimc tune --device) and compiling with its records.
 
 The ssh device is exercised end to end against an OpenSSH server started for the
 test on a free local port, with keys made for it: `grimc run --device ssh://...
@@ -8,6 +9,7 @@ an unreachable device or a failing program is one line and exit 2.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -23,6 +25,15 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from grimc.device import CommandDevice, DeviceError, SshDevice, parse_device
+from grimc.dialects.sched import target_of
+from grimc.driver import CompileOptions, import_model, optimize
+from grimc.prune import prune_model
+from grimc.tune.measure import Measurer
+from grimc.tune.search import tune_task
+from grimc.tune.tasks import extract_tasks
+from grimc.tune.tuner import tune_model
+from grimc.tunedb import Record, TuningDB, target_key, version_key
+from grimc.zoo.builder import GraphBuilder
 from tests.conftest import REPO, require, run_tool
 
 EXAMPLE = REPO / "examples" / "small_cnn.onnx"
@@ -189,3 +200,72 @@ def test_unreachable_ssh_device_is_one_line_exit_2(sshd: tuple[str, str],
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and spec in proc.stderr
     assert "Connection refused" in proc.stderr
+
+
+# ------------------------------------------------------------------ tuning on a device
+
+
+@pytest.fixture(scope="module")
+def sparse_conv(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A BCR-pruned 3x3 conv (16->32 at 6x6): one tuning task with spmm knobs."""
+    b = GraphBuilder(1, 17)
+    y = b.conv(b.input("input", (1, 16, 6, 6)), 32, 3)
+    path = tmp_path_factory.mktemp("tune") / "conv.onnx"
+    onnx.save(prune_model(b.finish(["input"], {"output": y}, "conv"), block="8x16", rate=4.0).model,
+              path)
+    return str(path)
+
+
+@pytest.mark.slow  # three tuning runs; the fast tier measures on the device in the next test
+def test_tuning_measures_on_the_device_and_keys_records_by_it(
+    sparse_conv: str, ssh_env: str, tmp_path: Path
+) -> None:
+    db = TuningDB(tmp_path / "t.sqlite")
+    remote = CompileOptions(target="host", device=ssh_env)
+    first = tune_model(sparse_conv, remote, db, budget_s=3, workdir=tmp_path / "w")
+    assert first.tasks == 1 and first.measured > 0 and first.metric == "time_ms"
+    assert {r.target for r in db.records()} == {f"host@{ssh_env}"}
+    warm = tune_model(sparse_conv, remote, db, budget_s=3, workdir=tmp_path / "w")
+    assert warm.cached == 1 and warm.measured == 0
+    here = tune_model(sparse_conv, CompileOptions(target="host"), db, budget_s=1,
+                      workdir=tmp_path / "w")
+    assert here.cached == 0  # this machine's timings are not the device's
+
+
+def test_wrong_candidate_on_the_device_is_rejected(
+    sparse_conv: str, ssh_env: str, tmp_path: Path
+) -> None:
+    module = optimize(import_model(sparse_conv), CompileOptions(target="host", use_tuning_db=False))
+    (task,) = extract_tasks(module)
+    broken, fine = task.default.replace(rows=1, nv=1), task.default.replace(unroll=1)
+
+    def corrupt(attr, outputs):  # the planted bug: this schedule's kernel is off by one
+        return [o + 1.0 for o in outputs] if attr == broken else outputs
+
+    device = parse_device(ssh_env)
+    with Measurer(module, target_of(module), 1, tmp_path, perturb=corrupt, rounds=2,
+                  device=device) as m:
+        result = tune_task(task, m, deadline=0, candidates=[broken, fine])
+    assert [(o.attr, o.status) for o in result.rejected] == [(broken, "wrong")]
+    assert m.measured > 0 and result.best != broken
+
+
+def test_compile_for_a_device_uses_its_records(sparse_conv: str, tmp_path: Path) -> None:
+    """`--device` picks the records measured there; without it, this machine's (none)."""
+    module = optimize(import_model(sparse_conv), CompileOptions(target="host", use_tuning_db=False))
+    (task,) = extract_tasks(module)
+    tuned = task.default.replace(rows=2, nv=1, unroll=1)
+    assert tuned != task.default
+    spec = "ssh://pi@board.local:2222"
+    db = TuningDB(tmp_path / "t.sqlite")
+    target = target_of(module)
+    db.put(Record(task.signature, target_key(target, "time_ms", spec), 1, version_key(), task.kind,
+                  task.key, task.shapes, json.dumps(tuned.knobs()),
+                  json.dumps(task.default.knobs()), "time_ms", 1.0, 2.0, 0.02, 1))
+    db.close()
+    base = ["grimc", sparse_conv, "--emit=ir", "--target", "host", "--tuning-db", str(db.path)]
+    for_device = run_tool([*base, "--device", spec])
+    assert for_device.returncode == 0, for_device.stderr
+    assert str(tuned) in for_device.stdout
+    here = run_tool(base)
+    assert here.returncode == 0 and str(tuned) not in here.stdout
