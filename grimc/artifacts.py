@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grimc.device import parse_device
 from grimc.driver import ModelSource, compile_model
 from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError, cannot_write
@@ -252,12 +253,16 @@ def run_compiled(
     """Compile `source`, build the harness, run it `repeat` times after warm-up.
 
     `given` maps input names to .npy files (the rest get seeded random data);
-    `check` runs the .onnx model in onnxruntime on the same inputs.
+    `check` runs the .onnx model in onnxruntime on the same inputs; the harness
+    runs on `options.device` (grimc.device) when one is given.
     """
     if check:
         if not str(source).endswith(".onnx"):
             raise GrimcError("--check needs an .onnx model to run in onnxruntime")
         require_onnxruntime()  # before minutes of compiling
+    device = parse_device(options.device) if options.device is not None else None
+    if device is not None:
+        device.check()
     with progress(3, "run") as bar:
         bar.step("compile")
         gen = compile_model(source, options)
@@ -266,9 +271,9 @@ def run_compiled(
             bar.step(f"clang -O3 harness for {gen.target}")
             exe = ExeModel.build(
                 gen, Path(tmp), target=gen.target, threads=options.threads,
-                profile=options.profile,
+                profile=options.profile, device=device,
             )
-            bar.step(f"run: warm-up + {repeat}")
+            bar.step(f"run on {device.spec if device else 'this machine'}: warm-up + {repeat}")
             outputs, stats = exe.run_with_stats(inputs, repeat=repeat)
     run = CompiledRun(gen, inputs, outputs, stats)
     if check:

@@ -101,7 +101,8 @@ def tuned_passes(opts: CompileOptions) -> list[str]:
         if opts.tuning_db is not None:
             raise GrimcError(f"--tuning-db {path}: no such file (create it with grimc tune)")
         return []
-    return [f'schedule-apply-tuned{{db="{path}" threads={opts.threads}}}']
+    device = f' device="{opts.device}"' if opts.device is not None else ""
+    return [f'schedule-apply-tuned{{db="{path}" threads={opts.threads}{device}}}']
 
 
 def pipeline_of(options: CompileOptions) -> list[str]:

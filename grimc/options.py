@@ -94,6 +94,9 @@ class CompileOptions:
     """The tuning database to read measured schedules from (None: grimc.tunedb's default file)."""
     use_tuning_db: bool = True
     """Apply the database's schedules (the default pipeline's schedule-apply-tuned)."""
+    device: str | None = None
+    """The remote device the model runs on (`grimc.device`: ssh://... or cmd:...): its
+    tuning records are the ones applied, and run/bench/tune run there. None: this machine."""
 
     def __post_init__(self) -> None:
         from grimc.target import resolve_target
@@ -126,6 +129,10 @@ class CompileOptions:
         set_("prefix", sanitize(self.prefix, "model"))
         if self.tuning_db is not None:
             set_("tuning_db", str(self.tuning_db))
+        if self.device is not None:
+            from grimc.device import parse_device
+
+            parse_device(self.device)  # one clear line for a malformed spec, before any work
 
     @classmethod
     def of(cls, options: CompileOptions | None = None, **fields: Any) -> CompileOptions:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grimc.device import Device
 from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError
 from grimc.target import Target
@@ -259,10 +260,11 @@ class ExeModel:
     """
 
     def __init__(
-        self, gen: GeneratedModel, exe: Path, blob: Path, target: str, workdir: Path, threads: int
+        self, gen: GeneratedModel, exe: Path, blob: Path, target: str, workdir: Path, threads: int,
+        device: Device | None = None,
     ):
         self.gen, self.exe, self.blob, self.target = gen, exe, blob, target
-        self.workdir, self.threads = workdir, threads
+        self.workdir, self.threads, self.device = workdir, threads, device
 
     @classmethod
     def build(
@@ -274,8 +276,13 @@ class ExeModel:
         extra_flags: Sequence[str] = (),
         sanitize: Sequence[str] = (),
         profile: bool = False,
+        device: Device | None = None,
     ) -> ExeModel:
-        """Build the harness executable; `target`: default the one `gen` was generated for."""
+        """Build the harness executable; `target`: default the one `gen` was generated for.
+
+        For a remote `device` (grimc.device) it is linked statically: the device's
+        libraries are unknown.
+        """
         from grimc.toolchain import build_executable, resolve_target
 
         c_path, _, blob_path = write_sources(gen, outdir)
@@ -285,10 +292,10 @@ class ExeModel:
         exe = outdir / gen.prefix
         spec = resolve_target(target if target is not None else gen.target or None)
         build_executable(
-            [c_path, harness], exe, spec, static=spec.needs_qemu, sanitize=sanitize,
-            extra_flags=with_profile_flag(extra_flags, profile),
+            [c_path, harness], exe, spec, static=spec.needs_qemu or device is not None,
+            sanitize=sanitize, extra_flags=with_profile_flag(extra_flags, profile),
         )
-        return cls(gen, exe, blob_path, spec.name, outdir, threads)
+        return cls(gen, exe, blob_path, spec.name, outdir, threads, device)
 
     def run_with_stats(
         self, inputs: Sequence[np.ndarray], repeat: int = 1, timeout: float = 900
@@ -296,19 +303,28 @@ class ExeModel:
         from grimc.toolchain import resolve_target, run_executable
 
         arrays = check_inputs(self.gen, inputs)
-        in_dir = Path(tempfile.mkdtemp(prefix="in_", dir=self.workdir))
-        out_dir = Path(tempfile.mkdtemp(prefix="out_", dir=self.workdir))
-        for i, arr in enumerate(arrays):
-            arr.astype("<f4").tofile(in_dir / f"input{i}.bin")
-        args = [str(self.blob), str(self.threads), str(repeat), str(in_dir), str(out_dir)]
-        proc = run_executable(self.exe, args, resolve_target(self.target), timeout=timeout)
-        stats = RunStats(**json.loads(proc.stdout.strip().splitlines()[-1]))
-        outs = [
-            np.fromfile(out_dir / f"output{i}.bin", dtype="<f4").reshape(d.shape)
-            for i, d in enumerate(self.gen.outputs)
-        ]
-        shutil.rmtree(in_dir)
-        shutil.rmtree(out_dir)
+        stage = Path(tempfile.mkdtemp(prefix="run_", dir=self.workdir))
+        try:
+            (stage / "in").mkdir()
+            (stage / "out").mkdir()
+            for i, arr in enumerate(arrays):
+                arr.astype("<f4").tofile(stage / "in" / f"input{i}.bin")
+            if self.device is None:
+                args = [str(self.blob), str(self.threads), str(repeat), stage / "in", stage / "out"]
+                stdout = run_executable(self.exe, args, resolve_target(self.target),
+                                        timeout=timeout).stdout
+            else:  # the stage is all the device sees: paths relative to it
+                for path in (self.exe, self.blob):
+                    os.link(path, stage / path.name)
+                args = [self.blob.name, str(self.threads), str(repeat), "in", "out"]
+                stdout = self.device.run(stage, self.exe.name, args, timeout)
+            stats = RunStats(**json.loads(stdout.strip().splitlines()[-1]))
+            outs = [
+                np.fromfile(stage / "out" / f"output{i}.bin", dtype="<f4").reshape(d.shape)
+                for i, d in enumerate(self.gen.outputs)
+            ]
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
         return outs, stats
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:

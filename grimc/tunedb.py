@@ -113,16 +113,20 @@ def cpu_features() -> str:
     return hashlib.sha256("\n".join(seen).encode()).hexdigest()[:12]
 
 
-def metric_for(target: Target) -> str:
-    """What a tuner measures for `target`: kernel time where it runs here, else
-    instructions executed under qemu (wall time under emulation means nothing)."""
-    return "time_ms" if target.runs_natively else "icount"
+def metric_for(target: Target, device: str | None = None) -> str:
+    """What a tuner measures for `target`: kernel time where it runs (here or on a
+    remote device), else instructions executed under qemu (wall time under
+    emulation means nothing)."""
+    return "time_ms" if target.runs_natively or device is not None else "icount"
 
 
-def target_key(target: Target, metric: str) -> str:
-    """The target's name, plus the host CPU when the cost is wall time measured here.
+def target_key(target: Target, metric: str, device: str | None = None) -> str:
+    """The target's name, plus where wall time was measured: the host CPU, or the
+    remote device's spec (grimc.device).
 
     Instruction counts (aarch64 under qemu) do not depend on the host's CPU."""
+    if device is not None:
+        return f"{target.name}@{device}"
     return target.name if metric == "icount" else f"{target.name}@{cpu_features()}"
 
 

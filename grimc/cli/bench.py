@@ -26,10 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def summary(model: str, target: str, stats: RunStats) -> str:
+def summary(model: str, target: str, stats: RunStats, device: str | None = None) -> str:
     """One line of results; an emulated run reports no latency or GFLOP/s as if measured."""
-    where = f"{model}: target {target}, {stats.threads} thread(s)"
-    if resolve_target(target).needs_qemu:
+    where = f"{model}: target {target}{f' on {device}' if device else ''}, {stats.threads} thread(s)"
+    if resolve_target(target).needs_qemu and device is None:
         return (
             f"{where}: emulated under qemu-aarch64, {stats.median_ms:.3f} ms median wall time "
             f"over {stats.repeat} runs is emulator time, not device latency, and gives no "
@@ -49,7 +49,7 @@ def main(argv: Sequence[str]) -> int:
     args = parse(build_parser(), argv)
     options = compile_options(args, profile=args.profile)
     result = run_compiled(args.model, options, {}, seed=args.seed, repeat=max(1, args.repeat))
-    print(summary(args.model, result.gen.target, result.stats))
+    print(summary(args.model, result.gen.target, result.stats, options.device))
     if args.profile:
         from grimc.runner import format_profile, stats_profile
 

@@ -87,6 +87,12 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         "float; fp16 also computes the inner products in half (devices with cl_khr_fp16)",
     )
     parser.add_argument(
+        "--device", metavar="SPEC", default=None,
+        help="the remote device the model runs on: ssh://[user@]host[:port][/dir] or "
+        "cmd:RUNNER (docs/devices.md); run, bench and tune run there, and its tuning "
+        "records are used. Default: this machine (aarch64 under qemu)",
+    )
+    parser.add_argument(
         "-O",
         dest="opt_level",
         default="3",
@@ -120,6 +126,7 @@ def compile_options(args: argparse.Namespace, **fields: object) -> CompileOption
         precision=args.precision,
         tuning_db=getattr(args, "tuning_db", None),
         use_tuning_db=not getattr(args, "no_tuning_db", False),
+        device=args.device,
         **fields,  # type: ignore[arg-type]
     )
 

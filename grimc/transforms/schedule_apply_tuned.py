@@ -25,10 +25,12 @@ from grimc.tunedb import TuningDB, metric_for, target_key, task_signature
 KINDS: dict[str, type[KnobsAttr]] = {cls.name: cls for cls in SCHEDULES}
 
 
-def apply_tuned(module: ModuleOp, db: TuningDB, threads: int) -> int:
-    """Write every current record's schedule on its ops; returns how many changed."""
+def apply_tuned(module: ModuleOp, db: TuningDB, threads: int, device: str | None = None) -> int:
+    """Write every current record's schedule on its ops; returns how many changed.
+
+    `device`: the records measured on that remote device (grimc.device spec) instead."""
     target = module_target_or(module, None)
-    where = target_key(target, metric_for(target))
+    where = target_key(target, metric_for(target, device), device)
     changed = 0
     for op in list(module.walk()):
         for key in schedule_keys(op):
@@ -56,10 +58,12 @@ class ScheduleApplyTuned(ModulePass):
 
     db: str = ""
     threads: int = 1
+    device: str = ""
+    """A remote device's spec: use the records measured there."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         database = TuningDB(self.db or None)
         try:
-            apply_tuned(op, database, self.threads)
+            apply_tuned(op, database, self.threads, self.device or None)
         finally:
             database.close()

@@ -19,6 +19,10 @@ Costs:
   median over rounds.
 - `icount` (aarch64, under qemu): instructions executed inside the kernel
   (grimc.tune.icount); exact, so one sample and no noise.
+- `time_ms` on a remote device (grimc.device): each candidate is a static
+  harness built with per-kernel timing; a sample is one run of it on the
+  device (`DEVICE_REPEAT` timed runs after warm-up), its kernel's mean
+  milliseconds; rounds are interleaved and shuffled as above.
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
+from grimc.device import Device
 from grimc.dialects.sched import KnobsAttr
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.errors import GrimcError
-from grimc.runner import PROFILE_FLAG, HostModel, write_sources
+from grimc.runner import PROFILE_FLAG, ExeModel, HostModel, write_sources
 from grimc.target import Target
 from grimc.tune.tasks import Task, task_module
 from grimc.tunedb import metric_for
@@ -49,6 +54,8 @@ from grimc.tunedb import metric_for
 MIN_SAMPLE_S = 0.002
 """A sample averages enough runs to last this long (timer resolution, call overhead)."""
 MAX_RUNS = 200
+DEVICE_REPEAT = 20
+"""Timed runs per harness start on a remote device (a start costs a round trip)."""
 RTOL = 1e-4
 ATOL_SCALE = 1e-5
 
@@ -117,11 +124,13 @@ class Measurer:
         seed: int = 0,
         perturb: Perturb | None = None,
         log: Callable[[str], None] = lambda _: None,
+        device: Device | None = None,
     ):
         self.module, self.target, self.threads = module, target, threads
         self.workdir, self.sparse_format = workdir, sparse_format
         self.jobs, self.rounds, self.perturb, self.log = jobs, rounds, perturb, log
-        self.metric = metric_for(target)
+        self.device = device
+        self.metric = metric_for(target, device.spec if device is not None else None)
         self.rng = random.Random(seed)
         self.measured = 0
         """Candidates timed or counted so far (a warm database makes none)."""
@@ -159,8 +168,8 @@ class Measurer:
 
     def build(self, task: Task, attrs: Sequence[KnobsAttr]) -> list[tuple[Outcome, GeneratedModel | None, Path | None]]:
         """Generate every candidate here, build them in the pool."""
-        exe = self.metric == "icount"
-        flags = [] if exe else [PROFILE_FLAG]
+        exe = self.metric == "icount" or self.device is not None
+        flags = [] if self.metric == "icount" else [PROFILE_FLAG]
         jobs = []
         for attr in attrs:
             try:
@@ -207,6 +216,8 @@ class Measurer:
         built = self.build(task, attrs)
         if self.metric == "icount":
             outcomes = self._count(built)
+        elif self.device is not None:
+            outcomes = self._time_on_device(built, rounds or self.rounds)
         else:
             outcomes = self._time(built, rounds or self.rounds)
         spent = (time.monotonic() - start) / len(attrs)
@@ -275,4 +286,29 @@ class Measurer:
         finally:
             for model in models.values():
                 model.close()
+        return outcomes
+
+    def _time_on_device(
+        self, built: list[tuple[Outcome, GeneratedModel | None, Path | None]], rounds: int
+    ) -> list[Outcome]:
+        assert self.device is not None
+        outcomes = [b[0] for b in built]
+        models = {
+            i: ExeModel(gen, exe, exe.with_name(f"{gen.prefix}.weights.bin"), self.target.name,
+                        exe.parent, self.threads, self.device)
+            for i, (outcome, gen, exe) in enumerate(built)
+            if outcome.status == "ok" and gen is not None and exe is not None
+        }
+        gen0 = built[0][1]
+        inputs = seeded_inputs(gen0) if gen0 is not None else []
+        outputs = [models[i].run(inputs) if i in models else None for i in range(len(built))]
+        self.check(outcomes, outputs)
+        live = [i for i in models if outcomes[i].status == "ok"]
+        for _ in range(rounds):
+            order = list(live)
+            self.rng.shuffle(order)
+            for i in order:
+                _, stats = models[i].run_with_stats(inputs, repeat=DEVICE_REPEAT)
+                outcomes[i].samples.append(sum(stats.kernel_ms or ()))
+        self.measured += len(live)
         return outcomes

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grimc.device import parse_device
 from grimc.dialects.sched import target_of
 from grimc.driver import ModelSource, import_model, optimize
 from grimc.options import CompileOptions
@@ -69,20 +70,23 @@ def tune_model(
     module = optimize(import_model(source, opts.input_shapes, opts.input_values), opts)
     target = target_of(module)
     assert target is not None
-    metric = metric_for(target)
-    where, version = target_key(target, metric), version_key()
+    metric = metric_for(target, opts.device)
+    where, version = target_key(target, metric, opts.device), version_key()
     tasks = extract_tasks(module)
     todo = [t for t in tasks if db.lookup(t.signature, where, opts.threads) is None]
     report = TuneReport(len(tasks), len(tasks) - len(todo), metric=metric)
     if not todo:
         return report
+    device = parse_device(opts.device) if opts.device is not None else None
+    if device is not None:
+        device.check()
     own = tempfile.TemporaryDirectory(prefix="grimc-tune-") if workdir is None else None
     root = Path(own.name if own is not None else workdir)  # type: ignore[arg-type]
     start = time.monotonic()
     try:
         with Measurer(
             module, target, opts.threads, root, opts.kernel_format, jobs=jobs, seed=seed,
-            perturb=perturb, log=log,
+            perturb=perturb, log=log, device=device,
         ) as measurer, progress(len(todo), "tune") as bar:
             # the biggest kernels first: a budget that runs out leaves the small ones
             todo.sort(key=lambda t: -measurer.flops(t))

@@ -33,6 +33,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "runtime_c"
 INCLUDE = RUNTIME / "include"
@@ -90,16 +92,6 @@ CASES = [
     for prog in TEST_PROGRAMS
     if cfg not in ("tsan", "helgrind") or prog == "pool"
 ]
-
-
-def require(found: bool, what: str, package: str) -> None:
-    """Fail (or skip under GRIMC_ALLOW_SKIP=1) naming the package to install."""
-    if found:
-        return
-    msg = f"{what} not found: install the Debian package {package} (apt-get install {package})"
-    if os.environ.get("GRIMC_ALLOW_SKIP") == "1":
-        pytest.skip(msg)
-    pytest.fail(msg, pytrace=False)
 
 
 def require_toolchain(cfg: Config) -> None:
