@@ -42,6 +42,9 @@ SCHEDULE_ATTR = "sched"
 PROJECTION_ATTR = "sched.proj"
 """Key of the schedule of a recurrent op's input projection (a nested kernel)."""
 
+PHASE_ATTR = "sched.phase"
+"""Key of the schedule of a strided BCR conv's phase split (a kernel before its own)."""
+
 # --------------------------------------------------------------------------
 # key = value records (also used by #bcr.encoding and #bcr.schedule)
 
@@ -456,6 +459,32 @@ class SparseCellSchedule(KnobsAttr):
     MINIMUM = {"q": 0}
 
 
+@irdl_attr_definition
+class SplitSchedule(KnobsAttr):
+    """A memory-bound sweep split over threads: the element-wise kernels (`activation`,
+    `eltwise`), pooling, the normalizations and a strided BCR conv's phase split (key
+    `sched.phase`). `threads` tasks over `over`: `elems` (a flat array cut into chunks
+    that start on multiples of `align` floats), or whole `rows` or `planes` per task
+    (`align` = 1)."""
+
+    name = "sched.split"
+    threads: IntAttr = param_def(IntAttr)
+    over: StringAttr = param_def(StringAttr)
+    align: IntAttr = param_def(IntAttr)
+
+    FIELDS = ("threads", "over", "align")
+    WORDS = {"over": ("elems", "rows", "planes")}
+
+    def verify(self) -> None:
+        super().verify()
+        align = self.align.data
+        require(align & (align - 1) == 0, f"{self.name}: align = {align} must be a power of two")
+        require(
+            self.over.data == "elems" or align == 1,
+            f"{self.name}: align applies to over = elems (whole {self.over.data}: align = 1)",
+        )
+
+
 CL_WIDTHS = (1, 2, 4, 8, 16)
 """OpenCL vector widths a work-item's weight loads may have (float3 loads like float4)."""
 
@@ -529,6 +558,7 @@ SCHEDULES: tuple[type[KnobsAttr], ...] = (
     DepthwiseSchedule,
     CellSchedule,
     SparseCellSchedule,
+    SplitSchedule,
     ClLinearSchedule,
     ClCellSchedule,
 )
@@ -545,6 +575,15 @@ def schedule_of(op: Operation, kind: type[KnobsAttrT], key: str = SCHEDULE_ATTR)
         have = "none" if attr is None else str(attr)
         raise GrimcError(f"{op.name}: attribute {key} must be a #{kind.name}<...>, got {have}")
     return attr
+
+
+def split_of(op: Operation, over: str, key: str = SCHEDULE_ATTR) -> SplitSchedule:
+    """The op's `#sched.split` (attribute `key`), which must split `over` what the
+    op's kernel splits (elems, rows or planes)."""
+    split = schedule_of(op, SplitSchedule, key)
+    if split.over.data != over:
+        raise GrimcError(f"{op.name}: #{split.name} over = {split.over.data}: its kernel splits {over}")
+    return split
 
 
 SCHED = Dialect("sched", [], [TargetAttr, *SCHEDULES])

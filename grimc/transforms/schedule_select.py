@@ -58,6 +58,11 @@ batch fits the registers; tasks once a step has `MIN_PARALLEL_MACS`) and a
 `#sched.conv` or `#sched.depthwise`: the ISA's register tile (`DENSE_TILES`),
 a GEMV tile for one row, K chunks within L1, blocks within L2, channel vectors
 for small images on x86, and an even thread split.
+**Sweeps.** Memory-bound kernels get `#sched.split`: element-wise ops a flat
+split into chunks aligned to `CHUNK_ALIGN` floats (or whole rows of a
+broadcast), pools and batch norm / LRN their planes, softmax and layer norm
+their rows, a strided BCR conv's phase split (key `sched.phase`) its planes;
+one task per thread once the sweep is large enough to repay waking the pool.
 **OpenCL** (target `opencl`): GEMM, GEMV and conv kernels, BCR or dense
 (and a recurrence's input projection), get `#sched.cl_linear`: R rows per
 work-item (its `floatR` weight loads; register groups as above) minimizing
@@ -84,6 +89,7 @@ from grimc.dialects.bcr import BCROp, Conv2dOp, EncodingAttr, RecurrentOp
 from grimc.dialects.graph import shape_of
 from grimc.dialects.sched import (
     CL_WIDTHS,
+    PHASE_ATTR,
     PROJECTION_ATTR,
     SCHEDULE_ATTR,
     CellSchedule,
@@ -96,13 +102,16 @@ from grimc.dialects.sched import (
     GemvSchedule,
     KnobsAttr,
     SparseCellSchedule,
+    SplitSchedule,
     SpmmSchedule,
     module_target_or,
 )
+from grimc.emit.kernels.activation import ACTIVATION_OPS
 from grimc.emit.kernels.bcr_conv import ConvGeometry, PhaseSplit
 from grimc.emit.kernels.bcr_matmul import STACK_BYTES
 from grimc.emit.kernels.bcr_recurrent import list_lengths, q_choices
 from grimc.emit.kernels.conv import ConvShape, choose_kind, conv_shape
+from grimc.emit.kernels.elementwise import ELTWISE_OPS, eltwise_layout
 from grimc.emit.kernels.gemm import Problem, gemm_problem, matmul_problem
 from grimc.emit.kernels.recurrent import Cell, cell_of
 from grimc.errors import GrimcError
@@ -686,7 +695,78 @@ def dense_schedules(op: Operation, target: Target, threads: int) -> dict[str, Kn
         hp = math.ceil(hidden / u) * u
         prob = Problem(seq * batch, op.num_directions * cell.gates * hp, inp, 1, True)
         return {SCHEDULE_ATTR: sched, PROJECTION_ATTR: gemm_schedule(prob, target, threads)}
-    return {}
+    split = sweep_split(op, threads)
+    return {} if split is None else {SCHEDULE_ATTR: split}
+
+
+# --------------------------------------------------------------------------
+# memory-bound sweeps: element-wise, pooling, normalization, the phase split
+
+SWEEP_MIN_PARALLEL_ELEMS = 1 << 16
+"""Below this many elements a flat element-wise sweep is not worth waking the pool."""
+
+MIN_TASK_ELEMS = 1024
+"""Smallest chunk of a flat sweep worth a task of its own."""
+
+CHUNK_ALIGN = 16
+"""Flat sweeps cut chunks on multiples of 16 floats (64 bytes, a cache line)."""
+
+PLANE_MIN_PARALLEL_ELEMS = 1 << 15
+"""Below this many elements a sweep over planes or rows is not worth waking the pool."""
+
+PLANE_OPS: tuple[type[Operation], ...] = (
+    graph.BatchNormOp,
+    graph.LRNOp,
+    graph.MaxPoolOp,
+    graph.AvgPoolOp,
+    graph.GlobalAvgPoolOp,
+)
+ROW_OPS: tuple[type[Operation], ...] = (graph.SoftmaxOp, graph.LayerNormOp)
+
+
+def elems_split(n: int, threads: int) -> SplitSchedule:
+    """A flat sweep of n elements: one aligned chunk per thread when it pays."""
+    if threads <= 1 or n < SWEEP_MIN_PARALLEL_ELEMS:
+        tasks = 1
+    else:
+        tasks = max(1, min(threads, n // max(MIN_TASK_ELEMS, CHUNK_ALIGN)))
+    return SplitSchedule(threads=tasks, over="elems", align=CHUNK_ALIGN)
+
+
+def items_split(items: int, elems: int, threads: int, over: str = "planes") -> SplitSchedule:
+    """A sweep of `items` independent planes or rows (`elems` elements in all)."""
+    if threads <= 1 or elems < PLANE_MIN_PARALLEL_ELEMS:
+        tasks = 1
+    else:
+        tasks = max(1, min(threads, items))
+    return SplitSchedule(threads=tasks, over=over, align=1)
+
+
+def sweep_split(op: Operation, threads: int) -> SplitSchedule | None:
+    """The `#sched.split` of an element-wise, pooling or normalization op; None for others."""
+    if isinstance(op, ACTIVATION_OPS):
+        return elems_split(math.prod(shape_of(op.x)), threads)
+    if isinstance(op, ELTWISE_OPS):
+        layout = eltwise_layout(op)
+        flat = elems_split(layout.rows * layout.inner, threads)
+        if layout.rows == 1:
+            return flat
+        return SplitSchedule(threads=min(flat.threads.data, layout.rows), over="rows", align=1)
+    if isinstance(op, PLANE_OPS):
+        xs = shape_of(op.x)
+        return items_split(xs[0] * xs[1], math.prod(xs), threads)
+    if isinstance(op, ROW_OPS):  # rows: the axes before `axis`
+        xs = shape_of(op.x)
+        return items_split(math.prod(xs[: op.axis.value.data]), math.prod(xs), threads, "rows")
+    return None
+
+
+def phase_split_schedule(op: Conv2dOp, threads: int) -> dict[str, KnobsAttr]:
+    """`sched.phase` of a strided conv: its planes split over the threads."""
+    split = PhaseSplit.of(ConvGeometry.of(op))
+    if split is None:
+        return {}
+    return {PHASE_ATTR: items_split(split.nplanes, split.nplanes * split.hq * split.wq, threads)}
 
 
 # --------------------------------------------------------------------------
@@ -788,7 +868,10 @@ def op_schedules(
         work = int(np.count_nonzero(grids)) * nb
         return {SCHEDULE_ATTR: csr_schedule(op, encoding, grids, work, target, threads)}
     if isinstance(op, Conv2dOp):
-        return {SCHEDULE_ATTR: sparse_conv_schedule(op, grids, target, threads)}
+        return {
+            SCHEDULE_ATTR: sparse_conv_schedule(op, grids, target, threads),
+            **phase_split_schedule(op, threads),
+        }
     return {SCHEDULE_ATTR: linear_schedule(encoding, grids, nb, target, threads)}
 
 
@@ -866,11 +949,19 @@ def opencl_schedules(op: Operation, target: Target) -> dict[str, KnobsAttr]:
     return {}
 
 
+SWEEP_OPS: tuple[type[Operation], ...] = (*ACTIVATION_OPS, *ELTWISE_OPS, *PLANE_OPS, *ROW_OPS)
+"""The ops whose kernel gets a `#sched.split` (on C targets)."""
+
+
 def schedule_keys(op: Operation) -> tuple[str, ...]:
-    """The attributes `op_schedules` writes on `op`."""
+    """The attributes `op_schedules` writes on `op` (a strided BCR conv's phase split
+    only while it has no CSR schedule)."""
     if isinstance(op, RecurrentOp | graph.RecurrentOp):
         return (SCHEDULE_ATTR, PROJECTION_ATTR)
-    if isinstance(op, BCROp | graph.GemmOp | graph.MatMulOp | graph.ConvOp):
+    if isinstance(op, Conv2dOp) and not isinstance(op.attributes.get(SCHEDULE_ATTR), CsrSchedule):
+        geo = ConvGeometry.of(op)
+        return (SCHEDULE_ATTR, PHASE_ATTR) if (geo.sh, geo.sw) != (1, 1) else (SCHEDULE_ATTR,)
+    if isinstance(op, (BCROp, graph.GemmOp, graph.MatMulOp, graph.ConvOp, *SWEEP_OPS)):
         return (SCHEDULE_ATTR,)
     return ()
 

@@ -82,6 +82,20 @@ def test_warm_db_measures_nothing_and_version_change_retunes(
         version_key.cache_clear()
 
 
+def test_sweeps_are_not_tasks(tmp_path: Path) -> None:
+    """Pools and element-wise sweeps carry a #sched.split but no knobs to search:
+    only the conv is a task."""
+    b = GraphBuilder(0, 17)
+    x = b.input("input", (1, 8, 16, 16))
+    y = b.maxpool(b.add(b.conv(x, 8, 3), x))
+    path = tmp_path / "sweeps.onnx"
+    onnx.save(b.finish(["input"], {"output": y}, "sweeps"), path)
+    module, _ = optimized(path)
+    kinds = {op.attributes["sched"].name for op in module.walk() if "sched" in op.attributes}
+    assert "sched.split" in kinds
+    assert [task.kind for task in extract_tasks(module)] == ["sched.conv"]
+
+
 def test_wrong_candidate_is_rejected(model_path: Path, tmp_path: Path) -> None:
     module, target = optimized(model_path)
     (task,) = extract_tasks(module)
