@@ -345,16 +345,18 @@ class SpmmSchedule(KnobsAttr):
 class GemvSchedule(KnobsAttr):
     """`bcr_gemv` (bcr.matmul with few batch rows): `rows` per register group,
     `nb_tile` batch rows sharing each weight load, `sets` of accumulators (independent
-    FMA chains), `rle`, and `threads` tasks over the register groups."""
+    FMA chains), `gather` inputs gathered per pass (a multiple of the vector width),
+    `rle`, and `threads` tasks over the register groups."""
 
     name = "sched.gemv"
     rows: IntAttr = param_def(IntAttr)
     nb_tile: IntAttr = param_def(IntAttr)
     sets: IntAttr = param_def(IntAttr)
+    gather: IntAttr = param_def(IntAttr)
     rle: IntAttr = param_def(IntAttr)
     threads: IntAttr = param_def(IntAttr)
 
-    FIELDS = ("rows", "nb_tile", "sets", "rle", "threads")
+    FIELDS = ("rows", "nb_tile", "sets", "gather", "rle", "threads")
     FLAGS = ("rle",)
 
 

@@ -39,7 +39,8 @@ is loaded once and feeds all R rows. Two models pick R and the tile, in turn:
 **Other knobs.** Spatial blocks (`tblock`) hold a quarter of the L2 of input;
 prefetch (`pf`) is `PREFETCH` entries for kernels larger than 1x1. GEMV:
 R by modeled weight loads + gathers (`gemv_rows`), `nb_tile` batch rows within
-the accumulators, enough accumulator `sets` to cover the FMA latency.
+the accumulators, enough accumulator `sets` to cover the FMA latency, `gather`
+the longest group list in whole vectors (at most `GATHER_CHUNK` per pass).
 **Threads**: bcr-reorder's balance (`#bcr.schedule` threads > 1) if it set one,
 else the compile's thread count unless the work is under `MAX_PARALLEL_GRAIN`
 multiply-adds per thread; tasks split register groups, or pixel tiles when
@@ -139,6 +140,10 @@ inputs in L2, neutral on 1x1 and L1-resident inputs."""
 
 MAX_PARALLEL_GRAIN = 50_000
 """Below this many multiply-adds per thread, waking the pool costs more than it saves."""
+
+GATHER_CHUNK = 2048
+"""Most inputs the GEMV kernel gathers per pass (on the stack; a multiple of every
+vector width); a group's list shorter than that is gathered in one pass."""
 
 GATHER_CYCLES = 0.5
 """Modeled cost of gathering one input element (a scalar load and store)."""
@@ -452,8 +457,13 @@ def linear_schedule(
     rows = first.rows if first.rows > 1 else gemv_rows(mats, vw, nb_cap, budget)
     nb_tile = max(1, min(nb_cap, budget.accumulators // rows))
     sets = max(1, min(4, math.ceil(2 * budget.fma_latency / (rows * nb_tile))))
-    ntasks = task_count(encoding, threads, group_entries(mats, rows) * rows * nb)
-    return GemvSchedule(rows=rows, nb_tile=nb_tile, sets=sets, rle=True, threads=ntasks)
+    counts = group_counts(mats, rows)
+    chunks = -(-counts // vw)  # vectors of each group's list
+    gather = min(GATHER_CHUNK, max(vw, int(chunks.max(initial=1)) * vw))
+    ntasks = task_count(encoding, threads, int(counts.sum()) * rows * nb)
+    return GemvSchedule(
+        rows=rows, nb_tile=nb_tile, sets=sets, gather=gather, rle=True, threads=ntasks
+    )
 
 
 def csr_schedule(

@@ -32,11 +32,12 @@ builtin.module attributes {graph.weight_store = "../bcr_passes/Inputs/reorder.np
   }
 
   // A matmul with 4 batch rows runs the GEMV kernel: 4 rows per register group
-  // (8 on AVX-512), 3 batch rows sharing each weight load.
+  // (8 on AVX-512), 3 batch rows sharing each weight load, the longest list (at
+  // most 48 of the 64 columns) gathered in one pass.
   // CHECK-LABEL: func.func @matmul
-  // CHECK-NEXT:  bcr.matmul %x weights("shuffled", #bcr.encoding<{{.*}}schedule = {reorder, threads = 1}>) {sched = #sched.gemv<rows = 4, nb_tile = 3, sets = 1, rle, threads = 1>}
+  // CHECK-NEXT:  bcr.matmul %x weights("shuffled", #bcr.encoding<{{.*}}schedule = {reorder, threads = 1}>) {sched = #sched.gemv<rows = 4, nb_tile = 3, sets = 1, gather = 48, rle, threads = 1>}
   // WIDE-LABEL:  func.func @matmul
-  // WIDE-NEXT:   {sched = #sched.gemv<rows = 8, nb_tile = 3, sets = 1, rle, threads = 1>}
+  // WIDE-NEXT:   {sched = #sched.gemv<rows = 8, nb_tile = 3, sets = 1, gather = 48, rle, threads = 1>}
   func.func @matmul(%x: tensor<4x64xf32>) -> tensor<4x32xf32> {
     %y = bcr.matmul %x weights("shuffled", #bcr.encoding<matrix = [32, 64], groups = 1, block = [8, 16], keep = [8, 12], density = 0.6289, schedule = {reorder}>) : tensor<4x64xf32> -> tensor<4x32xf32>
     func.return %y : tensor<4x32xf32>
