@@ -18,23 +18,26 @@ BCR ops (bcr.conv2d, bcr.matmul; the projection of bcr.gru/lstm/rnn) get:
 row reads the same kept columns. The sparse kernel holds the accumulators of a
 register group of R consecutive rows of the reordered row space and walks one
 list over the columns any of them keeps, so each input vector of a list entry
-is loaded once and feeds all R rows. Two models pick R and the tile, in turn:
+is loaded once and feeds all R rows. One cost model (`RegisterBudget`,
+`register_tiles`) picks R and the tile: tiles of R rows x V vectors of pixels
+(or batch rows), R in 1..max_rows, V in 1..max_vectors, R*V within the
+target's accumulators (`register_budget`: three quarters of its registers),
+cost `entries(R) * tiles(V) * (overhead + max(R*V/2, (V+R)/2, 4))` cycles (two
+FMAs and two loads per cycle, the FMA latency per entry; per list entry and
+tile R*V FMAs, R weight broadcasts and V input loads, R*V without RLE, so
+loads/FMA = 1/R + 1/V with RLE). It runs in two steps:
 
-1. *Loads per FMA* (`loads_per_fma`), per list entry and tile of V =
-   ceil(min(tile, P) / vw) vectors (P output pixels or batch rows): R*V FMAs,
-   R weight broadcasts, V input loads (R*V without RLE): loads/FMA =
-   1/R + 1/V with RLE. For R in 1..max_rows, V in 1..max_vectors with R*V
-   within the target's accumulators (`grimc.target.register_budget`),
-   minimize `entries(R) * tiles(V) * max(R*V/2, (V+R)/2, 4)` cycles (two FMAs
-   and two loads per cycle, the FMA latency per entry); tiles within 2% of
-   the fewest cycles tie and go to fewer loads per FMA, larger R, R nearer
-   the block height, wider tiles. `unroll` is 2 when the lists average at
-   least 8 entries per group; `order` is `spatial` for a conv larger than 1x1
-   whose input exceeds half the L2.
-2. *Kernel cycles* (`choose_tile`), on the geometry the kernel really runs
-   (after a strided conv's polyphase split): when (1) chose R = 1 it picks R
-   again by list entries x tiles x `entry_cycles` (with a fixed cost per
-   entry); the tile stays (1)'s unless (1) chose a single pixel.
+1. `loads_tile`, on the op's own pixel count P (tiles = ceil(P / (V*vw))), no
+   entry overhead: tiles within 2% of the fewest cycles tie and go to fewer
+   loads per FMA, larger R, R nearer the block height, wider tiles. `unroll`
+   is 2 when the lists average at least 8 entries per group; `order` is
+   `spatial` for a conv larger than 1x1 whose input exceeds half the L2.
+2. `choose_tile`, on the geometry the kernel really runs (after a strided
+   conv's polyphase split, its real tile padding) with the fixed cost per
+   entry: when step 1 chose R = 1 it picks R again (else R is kept); the tile
+   stays step 1's unless step 1 chose a single pixel.
+
+`fits_registers` is the same budget for what a tuner may try.
 
 **Other knobs.** Spatial blocks (`tblock`) hold a quarter of the L2 of input;
 prefetch (`pf`) is `PREFETCH` entries for kernels larger than 1x1. GEMV:
@@ -76,7 +79,7 @@ work-group of `CL_CELL_LOCAL` per direction). There are no CSR OpenCL kernels.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,7 +119,7 @@ from grimc.emit.kernels.elementwise import ELTWISE_OPS, eltwise_layout
 from grimc.emit.kernels.gemm import Problem, gemm_problem, matmul_problem
 from grimc.emit.kernels.recurrent import Cell, cell_of
 from grimc.errors import GrimcError
-from grimc.target import RegisterBudget, Target, register_budget
+from grimc.target import Target
 from grimc.transforms._bcr_utils import (
     LINEAR_REFS,
     PackedWeight,
@@ -148,9 +151,6 @@ vector width); a group's list shorter than that is gathered in one pass."""
 GATHER_CYCLES = 0.5
 """Modeled cost of gathering one input element (a scalar load and store)."""
 
-FMA_PER_CYCLE = 2.0
-LOADS_PER_CYCLE = 2.0
-FMA_LATENCY = 4.0
 NEAR = 0.02
 """Register tiles within this fraction of the fewest modeled cycles count as ties,
 decided by fewer loads per FMA: the issue model ignores load latency and port
@@ -189,7 +189,137 @@ def group_count(grids: Sequence[np.ndarray], rows: int) -> int:
 
 
 # --------------------------------------------------------------------------
-# model 1: loads per FMA
+# the register-tile cost model
+
+
+@dataclass(frozen=True)
+class RegisterBudget:
+    """The register tiles a target's kernels may use, and the issue model that costs
+    them: `fma_per_cycle` FMAs and `loads_per_cycle` loads issue per cycle, an
+    accumulator is updated at most once per `fma_latency`, and a list entry of a
+    sparse kernel has a fixed `entry_overhead` (offset load, loop control, prefetch)."""
+
+    accumulators: int
+    max_rows: int
+    max_vectors: int
+    fma_per_cycle: float = 2.0
+    loads_per_cycle: float = 2.0
+    fma_latency: float = 4.0
+    entry_overhead: float = 1.0
+
+    def issue_cycles(self, rows: int, vectors: int) -> float:
+        """Cycles of one list entry over a tile of `vectors` vectors: rows*vectors FMAs,
+        `vectors` input loads + `rows` weight broadcasts, at least the FMA latency (each
+        accumulator is updated once per entry)."""
+        return max(
+            rows * vectors / self.fma_per_cycle,
+            (vectors + rows) / self.loads_per_cycle,
+            self.fma_latency,
+        )
+
+
+def register_budget(target: Target) -> RegisterBudget:
+    """Three quarters of the vector registers hold accumulators (the rest: inputs and
+    broadcasts): 32 registers (AVX-512, NEON) -> 24, at most 8 rows x 6 vectors;
+    16 (AVX2) -> 12, 4 x 3."""
+    accumulators = target.registers * 3 // 4
+    return RegisterBudget(accumulators, max(1, accumulators // 3), max(1, accumulators // 4))
+
+
+@dataclass(frozen=True)
+class RegisterTile:
+    """A register tile of `rows` rows x `vectors` vectors and its modeled cost."""
+
+    rows: int
+    vectors: int
+    entries: int
+    cycles: float
+
+    @property
+    def loads_per_fma(self) -> float:
+        """Input loads + weight broadcasts per FMA (with RLE): 1/rows + 1/vectors."""
+        return (self.vectors + self.rows) / (self.rows * self.vectors)
+
+
+def register_tiles(
+    grids: Sequence[np.ndarray],
+    budget: RegisterBudget,
+    tiles: Callable[[int], int],
+    rows: Iterable[int],
+    overhead: float,
+) -> list[RegisterTile]:
+    """Every tile of R rows (from `rows`) x V vectors within the accumulators, costed:
+    list entries when grouping R rows x `tiles(V)` tiles (padding included) x
+    (`overhead` + issue cycles) per entry and tile."""
+    out = []
+    for r in rows:
+        entries = group_entries(grids, r)
+        for v in range(1, budget.max_vectors + 1):
+            if r * v > budget.accumulators:
+                break
+            cycles = entries * tiles(v) * (overhead + budget.issue_cycles(r, v))
+            out.append(RegisterTile(r, v, entries, cycles))
+    return out
+
+
+def _tiles(pixel_count: int, vectors: int, vector_width: int) -> int:
+    return max(1, -(-pixel_count // (vectors * vector_width)))
+
+
+def loads_tile(grids: np.ndarray, height: int, pixel_count: int, target: Target) -> RegisterTile:
+    """Step 1: the tile of fewest issue cycles over the op's own `pixel_count` (no
+    entry overhead), near-ties to fewer loads per FMA (module docstring). `height`
+    is the block rows."""
+    budget = register_budget(target)
+    vw = target.vector_width
+    tiles = register_tiles(
+        grids != 0, budget, lambda v: _tiles(pixel_count, v, vw), range(1, budget.max_rows + 1), 0.0
+    )
+    fastest = min(t.cycles for t in tiles)
+    near = [t for t in tiles if t.cycles <= (1 + NEAR) * fastest]
+    return min(
+        near,
+        key=lambda t: (round(t.loads_per_fma, 9), -t.rows, abs(t.rows - height), -t.vectors),
+    )
+
+
+def choose_tile(
+    grids: Sequence[np.ndarray],
+    budget: RegisterBudget,
+    block_rows: int,
+    tiles: Callable[[int], int],
+    rows: int | None = None,
+) -> tuple[int, int]:
+    """Step 2: (R, nv) of fewest modeled cycles on the kernel's own geometry
+    (`tiles(nv)`), the entry overhead included. `rows` fixes R. Ties go to the larger
+    R, then to R near the block's rows, then to wider tiles."""
+    ranked = register_tiles(
+        grids, budget, tiles, [rows] if rows else range(1, budget.max_rows + 1),
+        budget.entry_overhead,
+    )  # fmt: skip
+    best = min(
+        ranked,
+        key=lambda t: (round(t.cycles, 6), -t.rows, abs(t.rows - block_rows), -t.vectors),
+    )
+    return best.rows, best.vectors
+
+
+def fits_registers(attr: KnobsAttr, target: Target) -> bool:
+    """Whether a schedule's register tile fits the target's accumulators (more would
+    spill every FMA): what a tuner may try."""
+    k = attr.knobs()
+    budget = register_budget(target).accumulators
+    if isinstance(attr, SpmmSchedule):
+        return int(k["rows"]) * int(k["nv"]) <= budget
+    if isinstance(attr, GemmSchedule | ConvSchedule):
+        return int(k["mr"]) * int(k["nv"]) <= budget
+    if isinstance(attr, GemvSchedule):
+        return int(k["rows"]) * int(k["nb_tile"]) * int(k["sets"]) <= budget
+    return True
+
+
+# --------------------------------------------------------------------------
+# loads per FMA of a chosen schedule (an analysis: benches and tests report it)
 
 
 @dataclass(frozen=True)
@@ -222,53 +352,6 @@ def entry_counts(entries: int, tiles: int, rle: bool, rows: int, vectors: int) -
     )
 
 
-def _tiles(pixel_count: int, vectors: int, vector_width: int) -> int:
-    return max(1, -(-pixel_count // (vectors * vector_width)))
-
-
-@dataclass(frozen=True)
-class RegisterTile:
-    rows: int
-    vectors: int
-    entries: int
-    cycles: float
-
-
-def issue_cycles(rows: int, vectors: int) -> float:
-    """Modeled cycles of one list entry over one tile (issue widths, FMA latency)."""
-    return max(rows * vectors / FMA_PER_CYCLE, (vectors + rows) / LOADS_PER_CYCLE, FMA_LATENCY)
-
-
-def loads_tile(grids: np.ndarray, height: int, pixel_count: int, target: Target) -> RegisterTile:
-    """Model 1: the register tile with the fewest issue cycles that fits, ties to
-    fewer loads per FMA (module docstring). `height` is the block rows."""
-    budget = register_budget(target)
-    nz = grids != 0
-    tiles: list[RegisterTile] = []
-    for rows in range(1, budget.max_rows + 1):
-        entries = group_entries(nz, rows)
-        for vectors in range(1, budget.max_vectors + 1):
-            if rows * vectors > budget.accumulators:
-                break
-            cycles = (
-                entries
-                * _tiles(pixel_count, vectors, target.vector_width)
-                * issue_cycles(rows, vectors)
-            )
-            tiles.append(RegisterTile(rows, vectors, entries, cycles))
-    fastest = min(t.cycles for t in tiles)
-    near = [t for t in tiles if t.cycles <= (1 + NEAR) * fastest]
-    return min(
-        near,
-        key=lambda t: (
-            round((t.vectors + t.rows) / (t.rows * t.vectors), 9),
-            -t.rows,
-            abs(t.rows - height),
-            -t.vectors,
-        ),
-    )
-
-
 def loads_per_fma(op: BCROp, target: Target) -> float:
     """Input-vector + weight loads per FMA of the inner loop of `op`'s sparse kernel
     under its `#sched.spmm`/`#sched.gemv` (the plain nest, 2.0, when it has none)."""
@@ -293,50 +376,6 @@ def op_load_counts(op: BCROp, target: Target) -> LoadCounts:
             group_entries(grids, rows), _tiles(p, v, vw) * runs, rle, rows, v
         )
     return total
-
-
-# --------------------------------------------------------------------------
-# model 2: kernel cycles
-
-
-def entry_cycles(rows: int, nv: int, budget: RegisterBudget) -> float:
-    """Modeled cycles of one list entry over one tile of nv vectors.
-
-    R*nv FMAs, nv input loads + R weight broadcasts, and the FMA latency: each
-    accumulator is updated once per entry, so an entry takes at least that long;
-    plus a fixed cost per entry (its offset load, loop control, prefetch), which
-    wider tiles amortize.
-    """
-    return budget.entry_overhead + max(
-        rows * nv / budget.fma_per_cycle,
-        (nv + rows) / budget.loads_per_cycle,
-        budget.fma_latency,
-    )
-
-
-def choose_tile(
-    grids: Sequence[np.ndarray],
-    budget: RegisterBudget,
-    block_rows: int,
-    tiles: Callable[[int], int],
-    rows: int | None = None,
-) -> tuple[int, int]:
-    """(R rows per register group, nv vectors per tile) minimizing modeled cycles.
-
-    Cycles = list entries when grouping R rows x tiles of nv vectors
-    (`tiles(nv)`, padding included) x `entry_cycles`. R*nv accumulators must
-    fit. `rows` fixes R. Ties go to the larger R, then to R near the block's
-    rows, then to wider tiles.
-    """
-    ranked = []
-    for r in [rows] if rows else range(1, budget.max_rows + 1):
-        entries = group_entries(grids, r)
-        for nv in range(1, budget.max_vectors + 1):
-            if r * nv > budget.accumulators and nv > 1:
-                break
-            cost = round(entries * tiles(nv) * entry_cycles(r, nv, budget), 6)
-            ranked.append(((cost, -r, abs(r - block_rows), -nv), (r, nv)))
-    return min(ranked)[1]
 
 
 def gemv_rows(grids: Sequence[np.ndarray], vw: int, nb_tile: int, budget: RegisterBudget) -> int:
