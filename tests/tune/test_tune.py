@@ -96,6 +96,29 @@ def test_sweeps_are_not_tasks(tmp_path: Path) -> None:
     assert [task.kind for task in extract_tasks(module)] == ["sched.conv"]
 
 
+def built(workdir: Path) -> set[bytes]:
+    return {path.read_bytes() for path in workdir.rglob("*.so")}
+
+
+def test_candidates_build_at_the_compile_opt_level(model_path: Path, tmp_path: Path) -> None:
+    """-O reaches the candidates' builds: grimc tune -O0 times -O0 code, the code the
+    compiles it tunes for get (it used to build every candidate at -O3)."""
+    module, target = optimized(model_path)
+    (task,) = extract_tasks(module)
+    levels = {}
+    for level in ("0", "3"):
+        with Measurer(module, target, 1, tmp_path / f"m{level}", opt_level=level) as m:
+            (outcome, _, _), = m.build(task, [task.default])
+        assert outcome.status == "ok"
+        (levels[level],) = built(tmp_path / f"m{level}")
+    assert levels["0"] != levels["3"]
+    db = TuningDB(tmp_path / "t.sqlite")
+    tune_model(
+        str(model_path), None, db, budget_s=1, target=TARGET, opt_level="0", workdir=tmp_path / "w"
+    )
+    assert levels["0"] in built(tmp_path / "w") and levels["3"] not in built(tmp_path / "w")
+
+
 def test_wrong_candidate_is_rejected(model_path: Path, tmp_path: Path) -> None:
     module, target = optimized(model_path)
     (task,) = extract_tasks(module)
