@@ -14,14 +14,14 @@ import numpy as np
 import onnx
 import pytest
 
-from grimc.dialects.sched import target_of
+from grimc.dialects.sched import SplitSchedule, target_of
 from grimc.driver import CompileOptions, import_model, optimize
 from grimc.prune import prune_model
 from grimc.tune.measure import Measurer
 from grimc.tune.search import accept, noise_floor, tune_task
 from grimc.tune.tasks import extract_tasks
 from grimc.tune.tuner import tune_model
-from grimc.tunedb import Record, TuningDB, metric_for, target_key, version_key
+from grimc.tunedb import Record, TuningDB, metric_for, target_key, task_signature, version_key
 from grimc.zoo.builder import GraphBuilder
 from tests.conftest import run_tool
 
@@ -117,6 +117,17 @@ def test_candidates_build_at_the_compile_opt_level(model_path: Path, tmp_path: P
         str(model_path), None, db, budget_s=1, target=TARGET, opt_level="0", workdir=tmp_path / "w"
     )
     assert levels["0"] in built(tmp_path / "w") and levels["3"] not in built(tmp_path / "w")
+
+
+def test_signature_ignores_schedules(model_path: Path) -> None:
+    """A task's signature is what its kernel computes: no schedule attribute (a strided
+    conv's phase split included) changes it."""
+    module, _ = optimized(model_path)
+    (task,) = extract_tasks(module)
+    before = task_signature(task.op, "sched")
+    task.op.attributes["sched.phase"] = SplitSchedule(threads=2, over="planes", align=1)
+    task.op.attributes["sched"] = task.default.replace(unroll=1)
+    assert task_signature(task.op, "sched") == before
 
 
 def test_wrong_candidate_is_rejected(model_path: Path, tmp_path: Path) -> None:
