@@ -655,6 +655,13 @@ def test_hand_set_gemv_gather_is_honoured(tmp_path: Path) -> None:
         check_matmul(replace(case, knobs=(("gather", 12),)), tmp_path, "host", 1)
 
 
+def test_gemv_batch_tile_beyond_the_batch_is_refused(tmp_path: Path) -> None:
+    """nb_tile larger than the batch (a tuner's candidate for one batch row) is one clear
+    error, not C that fails to build (its full-tile group function went unused)."""
+    with pytest.raises(CodegenError, match="nb_tile exceeds the 1 batch row"):
+        check_matmul(replace(MATMUL_CASES["gemv"], knobs=(("nb_tile", 4),)), tmp_path, "host", 1)
+
+
 def test_schedules_are_typed() -> None:
     """A knob a kernel lacks, a value out of range, or a schedule of the wrong kernel is an
     error naming the op, never silently ignored."""

@@ -146,6 +146,8 @@ def _gemv(
     rows = int(knobs["rows"])
     if int(knobs["gather"]) % vw:
         raise CodegenError(f"{op.name}: {sched}: gather must be a multiple of the vector width {vw}")
+    if int(knobs["nb_tile"]) > nb:
+        raise CodegenError(f"{op.name}: {sched}: nb_tile exceeds the {nb} batch row(s)")
     groups = row_groups(mats, rows, grids=grids)
     counts = groups.entries()
     chunks = -(-counts // vw)
