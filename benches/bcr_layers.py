@@ -52,9 +52,9 @@ from grimc.dialects.sched import KnobsAttr, SpmmSchedule
 from grimc.driver import generate_model
 from grimc.emit.codegen import RUNTIME_C, GeneratedModel
 from grimc.runner import HostModel
-from grimc.target import register_budget, resolve_target
+from grimc.target import resolve_target
 from grimc.toolchain import build_executable
-from grimc.transforms.schedule_select import select_schedules
+from grimc.transforms.schedule_select import register_budget, select_schedules
 from grimc.weights import WeightStore, attach
 
 

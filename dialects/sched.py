@@ -42,6 +42,9 @@ SCHEDULE_ATTR = "sched"
 PROJECTION_ATTR = "sched.proj"
 """Key of the schedule of a recurrent op's input projection (a nested kernel)."""
 
+PHASE_ATTR = "sched.phase"
+"""Key of the schedule of a strided BCR conv's phase split (a kernel before its own)."""
+
 # --------------------------------------------------------------------------
 # key = value records (also used by #bcr.encoding and #bcr.schedule)
 
@@ -232,22 +235,37 @@ def module_target_or(module: ModuleOp, target: str | Target | None) -> Target:
 
 Knob = int | str | bool
 
+PARAMETER_TYPES = ("IntAttr", "StringAttr")
+"""How a knob's parameter is annotated (integers and flags; words)."""
+
 
 class KnobsAttr(ParametrizedAttribute):
     """The knobs of one kernel: integers with a minimum, words from a fixed set, flags.
 
     A subclass declares its parameters (IntAttr for integers and flags, StringAttr
-    for words) in the order of `FIELDS`; `MINIMUM` (default 1), `WORDS` and
-    `FLAGS` say what each accepts. Printed as `<a = 1, w = word, flag>`, a flag
-    only when set; parsing needs every integer and word, in any order. Field
-    names are those of the kernel's template parameters, so a lowering passes
-    `knobs()` straight to its template.
+    for words), shared ones in mixins listed before it (their fields come first,
+    as xDSL orders them); `FIELDS` is derived from the declarations, in that
+    order. `MINIMUM` (default 1), `WORDS` and `FLAGS` say what each accepts.
+    Printed as `<a = 1, w = word, flag>`, a flag only when set; parsing needs
+    every integer and word, in any order. Field names are those of the kernel's
+    template parameters, so a lowering passes `knobs()` straight to its template.
     """
 
     FIELDS: ClassVar[tuple[str, ...]] = ()
     FLAGS: ClassVar[tuple[str, ...]] = ()
     WORDS: ClassVar[dict[str, tuple[str, ...]]] = {}
     MINIMUM: ClassVar[dict[str, int]] = {}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.FIELDS = tuple(
+            dict.fromkeys(
+                field
+                for klass in reversed(cls.__mro__)
+                for field, hint in vars(klass).get("__annotations__", {}).items()
+                if str(hint) in PARAMETER_TYPES
+            )
+        )
 
     def __init__(self, **knobs: Knob):
         unknown = sorted(set(knobs) - set(self.FIELDS))
@@ -311,8 +329,32 @@ class KnobsAttr(ParametrizedAttribute):
         printer.print_string(f"<{', '.join(parts)}>")
 
 
+CL_WIDTHS = (1, 2, 4, 8, 16)
+"""OpenCL vector widths a work-item's weight loads may have (float3 loads like float4)."""
+
+
+class GroupRows:
+    """The first knob of the sparse and OpenCL linear kernels: `rows` output rows per
+    register group (a work-item's weight vector on OpenCL), sharing every input load."""
+
+    rows: IntAttr = param_def(IntAttr)
+
+
+class ClGroupRows(GroupRows):
+    """`rows` of an OpenCL kernel: the width of a `float{rows}` weight load."""
+
+    name: ClassVar[str]
+
+    def verify(self) -> None:
+        super().verify()  # type: ignore[misc]
+        require(
+            self.rows.data in CL_WIDTHS,
+            f"{self.name}: rows must be one of {', '.join(map(str, CL_WIDTHS))}",
+        )
+
+
 @irdl_attr_definition
-class SpmmSchedule(KnobsAttr):
+class SpmmSchedule(GroupRows, KnobsAttr):
     """`bcr_spmm`, the register-blocked sparse kernel of bcr.conv2d and (many batch rows)
     bcr.matmul: `rows` output rows per register group x `nv` vectors of pixels (batch
     rows) per tile, `unroll` list entries per step, `rle` (each input vector loaded once
@@ -322,7 +364,6 @@ class SpmmSchedule(KnobsAttr):
     batch `chunks`. A matmul runs stripe order, tblock 1."""
 
     name = "sched.spmm"
-    rows: IntAttr = param_def(IntAttr)
     nv: IntAttr = param_def(IntAttr)
     unroll: IntAttr = param_def(IntAttr)
     order: StringAttr = param_def(StringAttr)
@@ -332,26 +373,25 @@ class SpmmSchedule(KnobsAttr):
     threads: IntAttr = param_def(IntAttr)
     split: StringAttr = param_def(StringAttr)
 
-    FIELDS = ("rows", "nv", "unroll", "order", "tblock", "pf", "rle", "threads", "split")
     FLAGS = ("rle",)
     WORDS = {"order": ("stripe", "spatial"), "split": ("groups", "tiles", "chunks")}
     MINIMUM = {"pf": 0}
 
 
 @irdl_attr_definition
-class GemvSchedule(KnobsAttr):
+class GemvSchedule(GroupRows, KnobsAttr):
     """`bcr_gemv` (bcr.matmul with few batch rows): `rows` per register group,
     `nb_tile` batch rows sharing each weight load, `sets` of accumulators (independent
-    FMA chains), `rle`, and `threads` tasks over the register groups."""
+    FMA chains), `gather` inputs gathered per pass (a multiple of the vector width),
+    `rle`, and `threads` tasks over the register groups."""
 
     name = "sched.gemv"
-    rows: IntAttr = param_def(IntAttr)
     nb_tile: IntAttr = param_def(IntAttr)
     sets: IntAttr = param_def(IntAttr)
+    gather: IntAttr = param_def(IntAttr)
     rle: IntAttr = param_def(IntAttr)
     threads: IntAttr = param_def(IntAttr)
 
-    FIELDS = ("rows", "nb_tile", "sets", "rle", "threads")
     FLAGS = ("rle",)
 
 
@@ -363,8 +403,6 @@ class CsrSchedule(KnobsAttr):
     name = "sched.csr"
     nv: IntAttr = param_def(IntAttr)
     threads: IntAttr = param_def(IntAttr)
-
-    FIELDS = ("nv", "threads")
 
 
 @irdl_attr_definition
@@ -383,7 +421,6 @@ class GemmSchedule(KnobsAttr):
     split: StringAttr = param_def(StringAttr)
     ntasks: IntAttr = param_def(IntAttr)
 
-    FIELDS = ("mr", "nv", "ku", "kc", "mcb", "split", "ntasks")
     WORDS = {"split": ("n", "m", "b")}
 
 
@@ -410,7 +447,6 @@ class ConvSchedule(KnobsAttr):
     pfa: IntAttr = param_def(IntAttr)
     pfb: IntAttr = param_def(IntAttr)
 
-    FIELDS = ("vec", "mr", "nv", "kc", "tb", "order", "split", "ntasks", "pf", "pfa", "pfb")
     WORDS = {"vec": ("p", "c"), "order": ("cob", "tile"), "split": ("n", "g", "p", "c")}
     MINIMUM = {"pf": 0, "pfa": 0, "pfb": 0}
 
@@ -424,8 +460,6 @@ class DepthwiseSchedule(KnobsAttr):
     dv: IntAttr = param_def(IntAttr)
     ntasks: IntAttr = param_def(IntAttr)
 
-    FIELDS = ("dv", "ntasks")
-
 
 @irdl_attr_definition
 class CellSchedule(KnobsAttr):
@@ -436,8 +470,6 @@ class CellSchedule(KnobsAttr):
     nvg: IntAttr = param_def(IntAttr)
     bb: IntAttr = param_def(IntAttr)
     ntasks: IntAttr = param_def(IntAttr)
-
-    FIELDS = ("nvg", "bb", "ntasks")
 
 
 @irdl_attr_definition
@@ -452,16 +484,36 @@ class SparseCellSchedule(KnobsAttr):
     sets: IntAttr = param_def(IntAttr)
     ntasks: IntAttr = param_def(IntAttr)
 
-    FIELDS = ("q", "bb", "sets", "ntasks")
     MINIMUM = {"q": 0}
 
 
-CL_WIDTHS = (1, 2, 4, 8, 16)
-"""OpenCL vector widths a work-item's weight loads may have (float3 loads like float4)."""
+@irdl_attr_definition
+class SplitSchedule(KnobsAttr):
+    """A memory-bound sweep split over threads: the element-wise kernels (`activation`,
+    `eltwise`), pooling, the normalizations and a strided BCR conv's phase split (key
+    `sched.phase`). `threads` tasks over `over`: `elems` (a flat array cut into chunks
+    that start on multiples of `align` floats), or whole `rows` or `planes` per task
+    (`align` = 1)."""
+
+    name = "sched.split"
+    threads: IntAttr = param_def(IntAttr)
+    over: StringAttr = param_def(StringAttr)
+    align: IntAttr = param_def(IntAttr)
+
+    WORDS = {"over": ("elems", "rows", "planes")}
+
+    def verify(self) -> None:
+        super().verify()
+        align = self.align.data
+        require(align & (align - 1) == 0, f"{self.name}: align = {align} must be a power of two")
+        require(
+            self.over.data == "elems" or align == 1,
+            f"{self.name}: align applies to over = elems (whole {self.over.data}: align = 1)",
+        )
 
 
 @irdl_attr_definition
-class ClLinearSchedule(KnobsAttr):
+class ClLinearSchedule(ClGroupRows, KnobsAttr):
     """The OpenCL `linear` and `conv` kernels (BCR and dense GEMM, GEMV and
     convolution; a recurrent op's input projection). A work-item runs one
     register group of `rows` output rows (its weights are one `float{rows}`
@@ -471,22 +523,16 @@ class ClLinearSchedule(KnobsAttr):
     work-group size per NDRange dimension, all 0 to let the driver pick."""
 
     name = "sched.cl_linear"
-    rows: IntAttr = param_def(IntAttr)
     order: StringAttr = param_def(StringAttr)
     lx: IntAttr = param_def(IntAttr)
     ly: IntAttr = param_def(IntAttr)
     lz: IntAttr = param_def(IntAttr)
 
-    FIELDS = ("rows", "order", "lx", "ly", "lz")
     WORDS = {"order": ("data", "rows")}
     MINIMUM = {"lx": 0, "ly": 0, "lz": 0}
 
     def verify(self) -> None:
         super().verify()
-        require(
-            self.rows.data in CL_WIDTHS,
-            f"{self.name}: rows must be one of {', '.join(map(str, CL_WIDTHS))}",
-        )
         local = (self.lx.data, self.ly.data, self.lz.data)
         require(
             all(v == 0 for v in local) or all(v >= 1 for v in local),
@@ -501,7 +547,7 @@ class ClLinearSchedule(KnobsAttr):
 
 
 @irdl_attr_definition
-class ClCellSchedule(KnobsAttr):
+class ClCellSchedule(ClGroupRows, KnobsAttr):
     """The OpenCL recurrence (`recurrent`): one work-group of `local` work-items
     per direction steps through time, multiplying h by R in register groups of
     `rows` rows (vector loads of `rows` weights)."""
@@ -510,7 +556,6 @@ class ClCellSchedule(KnobsAttr):
     rows: IntAttr = param_def(IntAttr)
     local: IntAttr = param_def(IntAttr)
 
-    FIELDS = ("rows", "local")
 
     def verify(self) -> None:
         super().verify()
@@ -529,6 +574,7 @@ SCHEDULES: tuple[type[KnobsAttr], ...] = (
     DepthwiseSchedule,
     CellSchedule,
     SparseCellSchedule,
+    SplitSchedule,
     ClLinearSchedule,
     ClCellSchedule,
 )
@@ -545,6 +591,15 @@ def schedule_of(op: Operation, kind: type[KnobsAttrT], key: str = SCHEDULE_ATTR)
         have = "none" if attr is None else str(attr)
         raise GrimcError(f"{op.name}: attribute {key} must be a #{kind.name}<...>, got {have}")
     return attr
+
+
+def split_of(op: Operation, over: str, key: str = SCHEDULE_ATTR) -> SplitSchedule:
+    """The op's `#sched.split` (attribute `key`), which must split `over` what the
+    op's kernel splits (elems, rows or planes)."""
+    split = schedule_of(op, SplitSchedule, key)
+    if split.over.data != over:
+        raise GrimcError(f"{op.name}: #{split.name} over = {split.over.data}: its kernel splits {over}")
+    return split
 
 
 SCHED = Dialect("sched", [], [TargetAttr, *SCHEDULES])

@@ -225,28 +225,3 @@ def resolve_target(target: str | Target | None = None) -> Target:
     if name not in TARGETS:
         raise TargetError(f"unknown target '{target}'; accepted: {', '.join(known_names())}")
     return TARGETS[name]
-
-
-# --------------------------------------------------------------------------
-# what the cost models derive from the register file
-
-
-@dataclass(frozen=True)
-class RegisterBudget:
-    """How many accumulators a register tile may use, and the issue widths it is modeled with."""
-
-    accumulators: int
-    max_rows: int
-    max_vectors: int
-    fma_per_cycle: float = 2.0
-    loads_per_cycle: float = 2.0
-    fma_latency: float = 4.0
-    entry_overhead: float = 1.0
-
-
-def register_budget(target: Target) -> RegisterBudget:
-    """Three quarters of the vector registers hold accumulators (the rest: inputs and
-    broadcasts): 32 registers (AVX-512, NEON) -> 24, at most 8 rows x 6 vectors;
-    16 (AVX2) -> 12, 4 x 3."""
-    accumulators = target.registers * 3 // 4
-    return RegisterBudget(accumulators, max(1, accumulators // 3), max(1, accumulators // 4))

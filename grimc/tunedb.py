@@ -37,7 +37,7 @@ from grimc import __version__
 from grimc.errors import GrimcError
 from grimc.target import Target
 
-IGNORED_ATTRS = frozenset({"sched", "sched.proj", "graph.layer"})
+IGNORED_ATTRS = frozenset({"sched", "sched.proj", "sched.phase", "graph.layer"})
 """Attributes that do not change what a kernel computes or how fast it can be."""
 WEIGHT_KEYS = frozenset({"weights", "w_weights", "r_weights"})
 """Properties naming a weight in the store (the same layer shape under another name)."""

@@ -18,28 +18,32 @@ BCR ops (bcr.conv2d, bcr.matmul; the projection of bcr.gru/lstm/rnn) get:
 row reads the same kept columns. The sparse kernel holds the accumulators of a
 register group of R consecutive rows of the reordered row space and walks one
 list over the columns any of them keeps, so each input vector of a list entry
-is loaded once and feeds all R rows. Two models pick R and the tile, in turn:
+is loaded once and feeds all R rows. One cost model (`RegisterBudget`,
+`register_tiles`) picks R and the tile: tiles of R rows x V vectors of pixels
+(or batch rows), R in 1..max_rows, V in 1..max_vectors, R*V within the
+target's accumulators (`register_budget`: three quarters of its registers),
+cost `entries(R) * tiles(V) * (overhead + max(R*V/2, (V+R)/2, 4))` cycles (two
+FMAs and two loads per cycle, the FMA latency per entry; per list entry and
+tile R*V FMAs, R weight broadcasts and V input loads, R*V without RLE, so
+loads/FMA = 1/R + 1/V with RLE). It runs in two steps:
 
-1. *Loads per FMA* (`loads_per_fma`), per list entry and tile of V =
-   ceil(min(tile, P) / vw) vectors (P output pixels or batch rows): R*V FMAs,
-   R weight broadcasts, V input loads (R*V without RLE): loads/FMA =
-   1/R + 1/V with RLE. For R in 1..max_rows, V in 1..max_vectors with R*V
-   within the target's accumulators (`grimc.target.register_budget`),
-   minimize `entries(R) * tiles(V) * max(R*V/2, (V+R)/2, 4)` cycles (two FMAs
-   and two loads per cycle, the FMA latency per entry); tiles within 2% of
-   the fewest cycles tie and go to fewer loads per FMA, larger R, R nearer
-   the block height, wider tiles. `unroll` is 2 when the lists average at
-   least 8 entries per group; `order` is `spatial` for a conv larger than 1x1
-   whose input exceeds half the L2.
-2. *Kernel cycles* (`choose_tile`), on the geometry the kernel really runs
-   (after a strided conv's polyphase split): when (1) chose R = 1 it picks R
-   again by list entries x tiles x `entry_cycles` (with a fixed cost per
-   entry); the tile stays (1)'s unless (1) chose a single pixel.
+1. `loads_tile`, on the op's own pixel count P (tiles = ceil(P / (V*vw))), no
+   entry overhead: tiles within 2% of the fewest cycles tie and go to fewer
+   loads per FMA, larger R, R nearer the block height, wider tiles. `unroll`
+   is 2 when the lists average at least 8 entries per group; `order` is
+   `spatial` for a conv larger than 1x1 whose input exceeds half the L2.
+2. `choose_tile`, on the geometry the kernel really runs (after a strided
+   conv's polyphase split, its real tile padding) with the fixed cost per
+   entry: when step 1 chose R = 1 it picks R again (else R is kept); the tile
+   stays step 1's unless step 1 chose a single pixel.
+
+`fits_registers` is the same budget for what a tuner may try.
 
 **Other knobs.** Spatial blocks (`tblock`) hold a quarter of the L2 of input;
 prefetch (`pf`) is `PREFETCH` entries for kernels larger than 1x1. GEMV:
 R by modeled weight loads + gathers (`gemv_rows`), `nb_tile` batch rows within
-the accumulators, enough accumulator `sets` to cover the FMA latency.
+the accumulators, enough accumulator `sets` to cover the FMA latency, `gather`
+the longest group list in whole vectors (at most `GATHER_CHUNK` per pass).
 **Threads**: bcr-reorder's balance (`#bcr.schedule` threads > 1) if it set one,
 else the compile's thread count unless the work is under `MAX_PARALLEL_GRAIN`
 multiply-adds per thread; tasks split register groups, or pixel tiles when
@@ -58,6 +62,11 @@ batch fits the registers; tasks once a step has `MIN_PARALLEL_MACS`) and a
 `#sched.conv` or `#sched.depthwise`: the ISA's register tile (`DENSE_TILES`),
 a GEMV tile for one row, K chunks within L1, blocks within L2, channel vectors
 for small images on x86, and an even thread split.
+**Sweeps.** Memory-bound kernels get `#sched.split`: element-wise ops a flat
+split into chunks aligned to `CHUNK_ALIGN` floats (or whole rows of a
+broadcast), pools and batch norm / LRN their planes, softmax and layer norm
+their rows, a strided BCR conv's phase split (key `sched.phase`) its planes;
+one task per thread once the sweep is large enough to repay waking the pool.
 **OpenCL** (target `opencl`): GEMM, GEMV and conv kernels, BCR or dense
 (and a recurrence's input projection), get `#sched.cl_linear`: R rows per
 work-item (its `floatR` weight loads; register groups as above) minimizing
@@ -70,7 +79,7 @@ work-group of `CL_CELL_LOCAL` per direction). There are no CSR OpenCL kernels.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +93,7 @@ from grimc.dialects.bcr import BCROp, Conv2dOp, EncodingAttr, RecurrentOp
 from grimc.dialects.graph import shape_of
 from grimc.dialects.sched import (
     CL_WIDTHS,
+    PHASE_ATTR,
     PROJECTION_ATTR,
     SCHEDULE_ATTR,
     CellSchedule,
@@ -96,17 +106,20 @@ from grimc.dialects.sched import (
     GemvSchedule,
     KnobsAttr,
     SparseCellSchedule,
+    SplitSchedule,
     SpmmSchedule,
     module_target_or,
 )
+from grimc.emit.kernels.activation import ACTIVATION_OPS
 from grimc.emit.kernels.bcr_conv import ConvGeometry, PhaseSplit
 from grimc.emit.kernels.bcr_matmul import STACK_BYTES
 from grimc.emit.kernels.bcr_recurrent import list_lengths, q_choices
 from grimc.emit.kernels.conv import ConvShape, choose_kind, conv_shape
+from grimc.emit.kernels.elementwise import ELTWISE_OPS, eltwise_layout
 from grimc.emit.kernels.gemm import Problem, gemm_problem, matmul_problem
 from grimc.emit.kernels.recurrent import Cell, cell_of
 from grimc.errors import GrimcError
-from grimc.target import RegisterBudget, Target, register_budget
+from grimc.target import Target
 from grimc.transforms._bcr_utils import (
     LINEAR_REFS,
     PackedWeight,
@@ -131,12 +144,13 @@ inputs in L2, neutral on 1x1 and L1-resident inputs."""
 MAX_PARALLEL_GRAIN = 50_000
 """Below this many multiply-adds per thread, waking the pool costs more than it saves."""
 
+GATHER_CHUNK = 2048
+"""Most inputs the GEMV kernel gathers per pass (on the stack; a multiple of every
+vector width); a group's list shorter than that is gathered in one pass."""
+
 GATHER_CYCLES = 0.5
 """Modeled cost of gathering one input element (a scalar load and store)."""
 
-FMA_PER_CYCLE = 2.0
-LOADS_PER_CYCLE = 2.0
-FMA_LATENCY = 4.0
 NEAR = 0.02
 """Register tiles within this fraction of the fewest modeled cycles count as ties,
 decided by fewer loads per FMA: the issue model ignores load latency and port
@@ -175,7 +189,137 @@ def group_count(grids: Sequence[np.ndarray], rows: int) -> int:
 
 
 # --------------------------------------------------------------------------
-# model 1: loads per FMA
+# the register-tile cost model
+
+
+@dataclass(frozen=True)
+class RegisterBudget:
+    """The register tiles a target's kernels may use, and the issue model that costs
+    them: `fma_per_cycle` FMAs and `loads_per_cycle` loads issue per cycle, an
+    accumulator is updated at most once per `fma_latency`, and a list entry of a
+    sparse kernel has a fixed `entry_overhead` (offset load, loop control, prefetch)."""
+
+    accumulators: int
+    max_rows: int
+    max_vectors: int
+    fma_per_cycle: float = 2.0
+    loads_per_cycle: float = 2.0
+    fma_latency: float = 4.0
+    entry_overhead: float = 1.0
+
+    def issue_cycles(self, rows: int, vectors: int) -> float:
+        """Cycles of one list entry over a tile of `vectors` vectors: rows*vectors FMAs,
+        `vectors` input loads + `rows` weight broadcasts, at least the FMA latency (each
+        accumulator is updated once per entry)."""
+        return max(
+            rows * vectors / self.fma_per_cycle,
+            (vectors + rows) / self.loads_per_cycle,
+            self.fma_latency,
+        )
+
+
+def register_budget(target: Target) -> RegisterBudget:
+    """Three quarters of the vector registers hold accumulators (the rest: inputs and
+    broadcasts): 32 registers (AVX-512, NEON) -> 24, at most 8 rows x 6 vectors;
+    16 (AVX2) -> 12, 4 x 3."""
+    accumulators = target.registers * 3 // 4
+    return RegisterBudget(accumulators, max(1, accumulators // 3), max(1, accumulators // 4))
+
+
+@dataclass(frozen=True)
+class RegisterTile:
+    """A register tile of `rows` rows x `vectors` vectors and its modeled cost."""
+
+    rows: int
+    vectors: int
+    entries: int
+    cycles: float
+
+    @property
+    def loads_per_fma(self) -> float:
+        """Input loads + weight broadcasts per FMA (with RLE): 1/rows + 1/vectors."""
+        return (self.vectors + self.rows) / (self.rows * self.vectors)
+
+
+def register_tiles(
+    grids: Sequence[np.ndarray],
+    budget: RegisterBudget,
+    tiles: Callable[[int], int],
+    rows: Iterable[int],
+    overhead: float,
+) -> list[RegisterTile]:
+    """Every tile of R rows (from `rows`) x V vectors within the accumulators, costed:
+    list entries when grouping R rows x `tiles(V)` tiles (padding included) x
+    (`overhead` + issue cycles) per entry and tile."""
+    out = []
+    for r in rows:
+        entries = group_entries(grids, r)
+        for v in range(1, budget.max_vectors + 1):
+            if r * v > budget.accumulators:
+                break
+            cycles = entries * tiles(v) * (overhead + budget.issue_cycles(r, v))
+            out.append(RegisterTile(r, v, entries, cycles))
+    return out
+
+
+def _tiles(pixel_count: int, vectors: int, vector_width: int) -> int:
+    return max(1, -(-pixel_count // (vectors * vector_width)))
+
+
+def loads_tile(grids: np.ndarray, height: int, pixel_count: int, target: Target) -> RegisterTile:
+    """Step 1: the tile of fewest issue cycles over the op's own `pixel_count` (no
+    entry overhead), near-ties to fewer loads per FMA (module docstring). `height`
+    is the block rows."""
+    budget = register_budget(target)
+    vw = target.vector_width
+    tiles = register_tiles(
+        grids != 0, budget, lambda v: _tiles(pixel_count, v, vw), range(1, budget.max_rows + 1), 0.0
+    )
+    fastest = min(t.cycles for t in tiles)
+    near = [t for t in tiles if t.cycles <= (1 + NEAR) * fastest]
+    return min(
+        near,
+        key=lambda t: (round(t.loads_per_fma, 9), -t.rows, abs(t.rows - height), -t.vectors),
+    )
+
+
+def choose_tile(
+    grids: Sequence[np.ndarray],
+    budget: RegisterBudget,
+    block_rows: int,
+    tiles: Callable[[int], int],
+    rows: int | None = None,
+) -> tuple[int, int]:
+    """Step 2: (R, nv) of fewest modeled cycles on the kernel's own geometry
+    (`tiles(nv)`), the entry overhead included. `rows` fixes R. Ties go to the larger
+    R, then to R near the block's rows, then to wider tiles."""
+    ranked = register_tiles(
+        grids, budget, tiles, [rows] if rows else range(1, budget.max_rows + 1),
+        budget.entry_overhead,
+    )  # fmt: skip
+    best = min(
+        ranked,
+        key=lambda t: (round(t.cycles, 6), -t.rows, abs(t.rows - block_rows), -t.vectors),
+    )
+    return best.rows, best.vectors
+
+
+def fits_registers(attr: KnobsAttr, target: Target) -> bool:
+    """Whether a schedule's register tile fits the target's accumulators (more would
+    spill every FMA): what a tuner may try."""
+    k = attr.knobs()
+    budget = register_budget(target).accumulators
+    if isinstance(attr, SpmmSchedule):
+        return int(k["rows"]) * int(k["nv"]) <= budget
+    if isinstance(attr, GemmSchedule | ConvSchedule):
+        return int(k["mr"]) * int(k["nv"]) <= budget
+    if isinstance(attr, GemvSchedule):
+        return int(k["rows"]) * int(k["nb_tile"]) * int(k["sets"]) <= budget
+    return True
+
+
+# --------------------------------------------------------------------------
+# loads per FMA of a chosen schedule (an analysis: benches and tests report it)
 
 
 @dataclass(frozen=True)
@@ -208,53 +352,6 @@ def entry_counts(entries: int, tiles: int, rle: bool, rows: int, vectors: int) -
     )
 
 
-def _tiles(pixel_count: int, vectors: int, vector_width: int) -> int:
-    return max(1, -(-pixel_count // (vectors * vector_width)))
-
-
-@dataclass(frozen=True)
-class RegisterTile:
-    rows: int
-    vectors: int
-    entries: int
-    cycles: float
-
-
-def issue_cycles(rows: int, vectors: int) -> float:
-    """Modeled cycles of one list entry over one tile (issue widths, FMA latency)."""
-    return max(rows * vectors / FMA_PER_CYCLE, (vectors + rows) / LOADS_PER_CYCLE, FMA_LATENCY)
-
-
-def loads_tile(grids: np.ndarray, height: int, pixel_count: int, target: Target) -> RegisterTile:
-    """Model 1: the register tile with the fewest issue cycles that fits, ties to
-    fewer loads per FMA (module docstring). `height` is the block rows."""
-    budget = register_budget(target)
-    nz = grids != 0
-    tiles: list[RegisterTile] = []
-    for rows in range(1, budget.max_rows + 1):
-        entries = group_entries(nz, rows)
-        for vectors in range(1, budget.max_vectors + 1):
-            if rows * vectors > budget.accumulators:
-                break
-            cycles = (
-                entries
-                * _tiles(pixel_count, vectors, target.vector_width)
-                * issue_cycles(rows, vectors)
-            )
-            tiles.append(RegisterTile(rows, vectors, entries, cycles))
-    fastest = min(t.cycles for t in tiles)
-    near = [t for t in tiles if t.cycles <= (1 + NEAR) * fastest]
-    return min(
-        near,
-        key=lambda t: (
-            round((t.vectors + t.rows) / (t.rows * t.vectors), 9),
-            -t.rows,
-            abs(t.rows - height),
-            -t.vectors,
-        ),
-    )
-
-
 def loads_per_fma(op: BCROp, target: Target) -> float:
     """Input-vector + weight loads per FMA of the inner loop of `op`'s sparse kernel
     under its `#sched.spmm`/`#sched.gemv` (the plain nest, 2.0, when it has none)."""
@@ -279,50 +376,6 @@ def op_load_counts(op: BCROp, target: Target) -> LoadCounts:
             group_entries(grids, rows), _tiles(p, v, vw) * runs, rle, rows, v
         )
     return total
-
-
-# --------------------------------------------------------------------------
-# model 2: kernel cycles
-
-
-def entry_cycles(rows: int, nv: int, budget: RegisterBudget) -> float:
-    """Modeled cycles of one list entry over one tile of nv vectors.
-
-    R*nv FMAs, nv input loads + R weight broadcasts, and the FMA latency: each
-    accumulator is updated once per entry, so an entry takes at least that long;
-    plus a fixed cost per entry (its offset load, loop control, prefetch), which
-    wider tiles amortize.
-    """
-    return budget.entry_overhead + max(
-        rows * nv / budget.fma_per_cycle,
-        (nv + rows) / budget.loads_per_cycle,
-        budget.fma_latency,
-    )
-
-
-def choose_tile(
-    grids: Sequence[np.ndarray],
-    budget: RegisterBudget,
-    block_rows: int,
-    tiles: Callable[[int], int],
-    rows: int | None = None,
-) -> tuple[int, int]:
-    """(R rows per register group, nv vectors per tile) minimizing modeled cycles.
-
-    Cycles = list entries when grouping R rows x tiles of nv vectors
-    (`tiles(nv)`, padding included) x `entry_cycles`. R*nv accumulators must
-    fit. `rows` fixes R. Ties go to the larger R, then to R near the block's
-    rows, then to wider tiles.
-    """
-    ranked = []
-    for r in [rows] if rows else range(1, budget.max_rows + 1):
-        entries = group_entries(grids, r)
-        for nv in range(1, budget.max_vectors + 1):
-            if r * nv > budget.accumulators and nv > 1:
-                break
-            cost = round(entries * tiles(nv) * entry_cycles(r, nv, budget), 6)
-            ranked.append(((cost, -r, abs(r - block_rows), -nv), (r, nv)))
-    return min(ranked)[1]
 
 
 def gemv_rows(grids: Sequence[np.ndarray], vw: int, nb_tile: int, budget: RegisterBudget) -> int:
@@ -443,8 +496,13 @@ def linear_schedule(
     rows = first.rows if first.rows > 1 else gemv_rows(mats, vw, nb_cap, budget)
     nb_tile = max(1, min(nb_cap, budget.accumulators // rows))
     sets = max(1, min(4, math.ceil(2 * budget.fma_latency / (rows * nb_tile))))
-    ntasks = task_count(encoding, threads, group_entries(mats, rows) * rows * nb)
-    return GemvSchedule(rows=rows, nb_tile=nb_tile, sets=sets, rle=True, threads=ntasks)
+    counts = group_counts(mats, rows)
+    chunks = -(-counts // vw)  # vectors of each group's list
+    gather = min(GATHER_CHUNK, max(vw, int(chunks.max(initial=1)) * vw))
+    ntasks = task_count(encoding, threads, int(counts.sum()) * rows * nb)
+    return GemvSchedule(
+        rows=rows, nb_tile=nb_tile, sets=sets, gather=gather, rle=True, threads=ntasks
+    )
 
 
 def csr_schedule(
@@ -686,7 +744,78 @@ def dense_schedules(op: Operation, target: Target, threads: int) -> dict[str, Kn
         hp = math.ceil(hidden / u) * u
         prob = Problem(seq * batch, op.num_directions * cell.gates * hp, inp, 1, True)
         return {SCHEDULE_ATTR: sched, PROJECTION_ATTR: gemm_schedule(prob, target, threads)}
-    return {}
+    split = sweep_split(op, threads)
+    return {} if split is None else {SCHEDULE_ATTR: split}
+
+
+# --------------------------------------------------------------------------
+# memory-bound sweeps: element-wise, pooling, normalization, the phase split
+
+SWEEP_MIN_PARALLEL_ELEMS = 1 << 16
+"""Below this many elements a flat element-wise sweep is not worth waking the pool."""
+
+MIN_TASK_ELEMS = 1024
+"""Smallest chunk of a flat sweep worth a task of its own."""
+
+CHUNK_ALIGN = 16
+"""Flat sweeps cut chunks on multiples of 16 floats (64 bytes, a cache line)."""
+
+PLANE_MIN_PARALLEL_ELEMS = 1 << 15
+"""Below this many elements a sweep over planes or rows is not worth waking the pool."""
+
+PLANE_OPS: tuple[type[Operation], ...] = (
+    graph.BatchNormOp,
+    graph.LRNOp,
+    graph.MaxPoolOp,
+    graph.AvgPoolOp,
+    graph.GlobalAvgPoolOp,
+)
+ROW_OPS: tuple[type[Operation], ...] = (graph.SoftmaxOp, graph.LayerNormOp)
+
+
+def elems_split(n: int, threads: int) -> SplitSchedule:
+    """A flat sweep of n elements: one aligned chunk per thread when it pays."""
+    if threads <= 1 or n < SWEEP_MIN_PARALLEL_ELEMS:
+        tasks = 1
+    else:
+        tasks = max(1, min(threads, n // max(MIN_TASK_ELEMS, CHUNK_ALIGN)))
+    return SplitSchedule(threads=tasks, over="elems", align=CHUNK_ALIGN)
+
+
+def items_split(items: int, elems: int, threads: int, over: str = "planes") -> SplitSchedule:
+    """A sweep of `items` independent planes or rows (`elems` elements in all)."""
+    if threads <= 1 or elems < PLANE_MIN_PARALLEL_ELEMS:
+        tasks = 1
+    else:
+        tasks = max(1, min(threads, items))
+    return SplitSchedule(threads=tasks, over=over, align=1)
+
+
+def sweep_split(op: Operation, threads: int) -> SplitSchedule | None:
+    """The `#sched.split` of an element-wise, pooling or normalization op; None for others."""
+    if isinstance(op, ACTIVATION_OPS):
+        return elems_split(math.prod(shape_of(op.x)), threads)
+    if isinstance(op, ELTWISE_OPS):
+        layout = eltwise_layout(op)
+        flat = elems_split(layout.rows * layout.inner, threads)
+        if layout.rows == 1:
+            return flat
+        return SplitSchedule(threads=min(flat.threads.data, layout.rows), over="rows", align=1)
+    if isinstance(op, PLANE_OPS):
+        xs = shape_of(op.x)
+        return items_split(xs[0] * xs[1], math.prod(xs), threads)
+    if isinstance(op, ROW_OPS):  # rows: the axes before `axis`
+        xs = shape_of(op.x)
+        return items_split(math.prod(xs[: op.axis.value.data]), math.prod(xs), threads, "rows")
+    return None
+
+
+def phase_split_schedule(op: Conv2dOp, threads: int) -> dict[str, KnobsAttr]:
+    """`sched.phase` of a strided conv: its planes split over the threads."""
+    split = PhaseSplit.of(ConvGeometry.of(op))
+    if split is None:
+        return {}
+    return {PHASE_ATTR: items_split(split.nplanes, split.nplanes * split.hq * split.wq, threads)}
 
 
 # --------------------------------------------------------------------------
@@ -788,7 +917,10 @@ def op_schedules(
         work = int(np.count_nonzero(grids)) * nb
         return {SCHEDULE_ATTR: csr_schedule(op, encoding, grids, work, target, threads)}
     if isinstance(op, Conv2dOp):
-        return {SCHEDULE_ATTR: sparse_conv_schedule(op, grids, target, threads)}
+        return {
+            SCHEDULE_ATTR: sparse_conv_schedule(op, grids, target, threads),
+            **phase_split_schedule(op, threads),
+        }
     return {SCHEDULE_ATTR: linear_schedule(encoding, grids, nb, target, threads)}
 
 
@@ -866,11 +998,19 @@ def opencl_schedules(op: Operation, target: Target) -> dict[str, KnobsAttr]:
     return {}
 
 
+SWEEP_OPS: tuple[type[Operation], ...] = (*ACTIVATION_OPS, *ELTWISE_OPS, *PLANE_OPS, *ROW_OPS)
+"""The ops whose kernel gets a `#sched.split` (on C targets)."""
+
+
 def schedule_keys(op: Operation) -> tuple[str, ...]:
-    """The attributes `op_schedules` writes on `op`."""
+    """The attributes `op_schedules` writes on `op` (a strided BCR conv's phase split
+    only while it has no CSR schedule)."""
     if isinstance(op, RecurrentOp | graph.RecurrentOp):
         return (SCHEDULE_ATTR, PROJECTION_ATTR)
-    if isinstance(op, BCROp | graph.GemmOp | graph.MatMulOp | graph.ConvOp):
+    if isinstance(op, Conv2dOp) and not isinstance(op.attributes.get(SCHEDULE_ATTR), CsrSchedule):
+        geo = ConvGeometry.of(op)
+        return (SCHEDULE_ATTR, PHASE_ATTR) if (geo.sh, geo.sw) != (1, 1) else (SCHEDULE_ATTR,)
+    if isinstance(op, (BCROp, graph.GemmOp, graph.MatMulOp, graph.ConvOp, *SWEEP_OPS)):
         return (SCHEDULE_ATTR,)
     return ()
 

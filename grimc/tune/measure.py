@@ -78,8 +78,8 @@ class Outcome:
         return statistics.median(self.samples) if self.samples else math.inf
 
 
-def _build(c_path: str, out: str, target: str, flags: list[str], exe: bool) -> str:
-    """A pool job: build one candidate; returns '' or the error's first line."""
+def _build(c_path: str, out: str, target: str, flags: list[str], exe: bool, opt_level: str) -> str:
+    """A pool job: build one candidate at -O`opt_level`; returns '' or the error's first line."""
     from grimc.toolchain import build_executable, build_shared, resolve_target
 
     spec = resolve_target(target)
@@ -87,9 +87,11 @@ def _build(c_path: str, out: str, target: str, flags: list[str], exe: bool) -> s
     try:
         if exe:
             harness = str(Path(c_path).with_name(Path(c_path).stem + "_main.c"))
-            build_executable([c_path, harness], tmp, spec, static=True, extra_flags=flags)
+            build_executable(
+                [c_path, harness], tmp, spec, static=True, opt_level=opt_level, extra_flags=flags
+            )
         else:
-            build_shared([c_path], tmp, spec, extra_flags=flags)
+            build_shared([c_path], tmp, spec, opt_level=opt_level, extra_flags=flags)
     except GrimcError as exc:
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     os.replace(tmp, out)
@@ -124,9 +126,12 @@ class Measurer:
         seed: int = 0,
         perturb: Perturb | None = None,
         log: Callable[[str], None] = lambda _: None,
+        opt_level: str = "3",
         device: Device | None = None,
     ):
         self.module, self.target, self.threads = module, target, threads
+        self.opt_level = str(opt_level)
+        """clang -O level of every candidate: the one the compiles it tunes for use."""
         self.workdir, self.sparse_format = workdir, sparse_format
         self.jobs, self.rounds, self.perturb, self.log = jobs, rounds, perturb, log
         self.device = device
@@ -177,7 +182,9 @@ class Measurer:
             except GrimcError as exc:
                 jobs.append((Outcome(attr, "invalid", message=str(exc).splitlines()[0]), None, None, None))
                 continue
-            key = hashlib.sha256((gen.source + self.target.name + gen.harness * exe).encode())
+            key = hashlib.sha256(
+                (gen.source + self.target.name + gen.harness * exe + self.opt_level).encode()
+            )
             cdir = self.workdir / key.hexdigest()[:16]
             c_path, _, _ = write_sources(gen, cdir)
             if exe:
@@ -185,7 +192,9 @@ class Measurer:
             out = cdir / (gen.prefix if exe else f"{gen.prefix}.so")
             future = None
             if not out.exists():
-                future = self._pool_().submit(_build, str(c_path), str(out), self.target.name, flags, exe)
+                future = self._pool_().submit(
+                    _build, str(c_path), str(out), self.target.name, flags, exe, self.opt_level
+                )
             jobs.append((Outcome(attr), gen, out, future))
         built = []
         for outcome, gen, out, future in jobs:

@@ -15,7 +15,8 @@ import random
 from xdsl.utils.exceptions import VerifyException
 
 from grimc.dialects.sched import KnobsAttr
-from grimc.target import Target, register_budget
+from grimc.target import Target
+from grimc.transforms.schedule_select import fits_registers
 
 SPACE: dict[str, dict[str, tuple[object, ...]]] = {
     "sched.spmm": {
@@ -59,19 +60,6 @@ def knob_values(default: KnobsAttr) -> dict[str, tuple[object, ...]]:
     return out
 
 
-def fits(attr: KnobsAttr, target: Target) -> bool:
-    """Register tiles within the target's accumulators (more would spill every FMA)."""
-    k = attr.knobs()
-    budget = register_budget(target).accumulators
-    if attr.name == "sched.spmm":
-        return int(k["rows"]) * int(k["nv"]) <= budget
-    if attr.name in ("sched.gemm", "sched.conv"):
-        return int(k["mr"]) * int(k["nv"]) <= budget
-    if attr.name == "sched.gemv":
-        return int(k["rows"]) * int(k["nb_tile"]) * int(k["sets"]) <= budget
-    return True
-
-
 def make(default: KnobsAttr, knobs: dict[str, object], target: Target) -> KnobsAttr | None:
     """The default with `knobs` changed, or None if the verifier or register budget refuses."""
     try:
@@ -79,7 +67,7 @@ def make(default: KnobsAttr, knobs: dict[str, object], target: Target) -> KnobsA
         attr.verify()
     except (VerifyException, TypeError, ValueError):
         return None
-    return attr if fits(attr, target) else None
+    return attr if fits_registers(attr, target) else None
 
 
 def sample(default: KnobsAttr, target: Target, rng: random.Random) -> KnobsAttr | None:

@@ -1,5 +1,8 @@
 """Tuning tasks: one per distinct (kernel, shapes, encoding signature, schedule key).
 
+Only schedules with knobs to search are tasks: a `#sched.split` of an
+element-wise or pooling sweep has none (its threads stay the compile's).
+
 A task is measured on a one-op module cut from the optimized model: the op
 with its real packed weights (the store is shared), its activations as
 function inputs and its results as outputs, so only its kernel runs.
@@ -17,6 +20,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from grimc.dialects.graph import WeightOp
 from grimc.dialects.sched import KnobsAttr
 from grimc.transforms.schedule_select import schedule_keys
+from grimc.tune.space import knob_values
 from grimc.tunedb import op_shapes, task_signature
 
 
@@ -52,7 +56,7 @@ def extract_tasks(module: ModuleOp) -> list[Task]:
     for op in module.walk():
         for key in schedule_keys(op):
             attr = op.attributes.get(key)
-            if not isinstance(attr, KnobsAttr):
+            if not isinstance(attr, KnobsAttr) or not knob_values(attr):
                 continue
             signature = task_signature(op, key)
             layer = op.attributes.get("graph.layer")

@@ -86,7 +86,7 @@ def tune_model(
     try:
         with Measurer(
             module, target, opts.threads, root, opts.kernel_format, jobs=jobs, seed=seed,
-            perturb=perturb, log=log, device=device,
+            perturb=perturb, log=log, opt_level=opts.opt_level, device=device,
         ) as measurer, progress(len(todo), "tune") as bar:
             # the biggest kernels first: a budget that runs out leaves the small ones
             todo.sort(key=lambda t: -measurer.flops(t))

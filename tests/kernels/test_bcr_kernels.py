@@ -644,6 +644,24 @@ def test_hand_set_schedule_is_honoured(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, conv_reference(case, x, w, b), rtol=RTOL, atol=ATOL)
 
 
+def test_hand_set_gemv_gather_is_honoured(tmp_path: Path) -> None:
+    """The GEMV's gather chunk is a #sched.gemv knob: a hand-set one (several passes
+    over the 300-column lists) reaches the kernel with exact results; one that is not
+    a multiple of the vector width is refused."""
+    case = MATMUL_CASES["gemv"]
+    gen = check_matmul(replace(case, knobs=(("gather", 16),)), tmp_path, "host", 1)
+    assert kernel_of(gen).kind == "bcr_gemv" and kernel_of(gen).params["chunk"] == 16
+    with pytest.raises(CodegenError, match="gather must be a multiple of the vector width 8"):
+        check_matmul(replace(case, knobs=(("gather", 12),)), tmp_path, "host", 1)
+
+
+def test_gemv_batch_tile_beyond_the_batch_is_refused(tmp_path: Path) -> None:
+    """nb_tile larger than the batch (a tuner's candidate for one batch row) is one clear
+    error, not C that fails to build (its full-tile group function went unused)."""
+    with pytest.raises(CodegenError, match="nb_tile exceeds the 1 batch row"):
+        check_matmul(replace(MATMUL_CASES["gemv"], knobs=(("nb_tile", 4),)), tmp_path, "host", 1)
+
+
 def test_schedules_are_typed() -> None:
     """A knob a kernel lacks, a value out of range, or a schedule of the wrong kernel is an
     error naming the op, never silently ignored."""
@@ -656,7 +674,7 @@ def test_schedules_are_typed() -> None:
         sched.replace(warp=4)
     with pytest.raises(VerifyException, match="order must be one of stripe, spatial"):
         sched.replace(order="zigzag")
-    op.attributes["sched"] = GemvSchedule(rows=2, nb_tile=1, sets=1, rle=True, threads=1)
+    op.attributes["sched"] = GemvSchedule(rows=2, nb_tile=1, sets=1, gather=64, rle=True, threads=1)
     with pytest.raises(GrimcError, match=r"bcr.conv2d: attribute sched must be a #sched.spmm"):
         generate(module, resolve_target("host"))
     op.attributes["sched"] = sched.replace(split="chunks")

@@ -34,7 +34,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from grimc.emit import kernels as kernel_modules  # noqa: F401  (registers lowerings)
 from grimc.emit.codegen import GeneratedModel
-from grimc.emit.kernels import activation, gemm, normalization
+from grimc.emit.kernels import gemm
 from grimc.frontend import import_onnx
 from grimc.pipeline import GRAPH_PIPELINE, PipelineRunner
 from grimc.runner import HostModel, write_sources
@@ -139,9 +139,9 @@ def assert_matches(got: list[np.ndarray], want: list[np.ndarray], rtol=RTOL, ato
 def force_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every kernel split its work, however small."""
     monkeypatch.setattr(schedule_select, "GEMM_MIN_PARALLEL_FLOPS", 0)
-    monkeypatch.setattr(activation, "MIN_PARALLEL_ELEMS", 0)
-    monkeypatch.setattr(activation, "MIN_TASK_ELEMS", 0)
-    monkeypatch.setattr(normalization, "MIN_PARALLEL_ELEMS", 0)
+    monkeypatch.setattr(schedule_select, "SWEEP_MIN_PARALLEL_ELEMS", 0)
+    monkeypatch.setattr(schedule_select, "MIN_TASK_ELEMS", 0)
+    monkeypatch.setattr(schedule_select, "PLANE_MIN_PARALLEL_ELEMS", 0)
 
 
 # --------------------------------------------------------------------------

@@ -14,14 +14,14 @@ import numpy as np
 import onnx
 import pytest
 
-from grimc.dialects.sched import target_of
+from grimc.dialects.sched import SplitSchedule, target_of
 from grimc.driver import CompileOptions, import_model, optimize
 from grimc.prune import prune_model
 from grimc.tune.measure import Measurer
 from grimc.tune.search import accept, noise_floor, tune_task
 from grimc.tune.tasks import extract_tasks
 from grimc.tune.tuner import tune_model
-from grimc.tunedb import Record, TuningDB, metric_for, target_key, version_key
+from grimc.tunedb import Record, TuningDB, metric_for, target_key, task_signature, version_key
 from grimc.zoo.builder import GraphBuilder
 from tests.conftest import run_tool
 
@@ -80,6 +80,54 @@ def test_warm_db_measures_nothing_and_version_change_retunes(
     finally:
         monkeypatch.delenv("GRIMC_TUNING_VERSION")
         version_key.cache_clear()
+
+
+def test_sweeps_are_not_tasks(tmp_path: Path) -> None:
+    """Pools and element-wise sweeps carry a #sched.split but no knobs to search:
+    only the conv is a task."""
+    b = GraphBuilder(0, 17)
+    x = b.input("input", (1, 8, 16, 16))
+    y = b.maxpool(b.add(b.conv(x, 8, 3), x))
+    path = tmp_path / "sweeps.onnx"
+    onnx.save(b.finish(["input"], {"output": y}, "sweeps"), path)
+    module, _ = optimized(path)
+    kinds = {op.attributes["sched"].name for op in module.walk() if "sched" in op.attributes}
+    assert "sched.split" in kinds
+    assert [task.kind for task in extract_tasks(module)] == ["sched.conv"]
+
+
+def built(workdir: Path) -> set[bytes]:
+    return {path.read_bytes() for path in workdir.rglob("*.so")}
+
+
+def test_candidates_build_at_the_compile_opt_level(model_path: Path, tmp_path: Path) -> None:
+    """-O reaches the candidates' builds: grimc tune -O0 times -O0 code, the code the
+    compiles it tunes for get (it used to build every candidate at -O3)."""
+    module, target = optimized(model_path)
+    (task,) = extract_tasks(module)
+    levels = {}
+    for level in ("0", "3"):
+        with Measurer(module, target, 1, tmp_path / f"m{level}", opt_level=level) as m:
+            (outcome, _, _), = m.build(task, [task.default])
+        assert outcome.status == "ok"
+        (levels[level],) = built(tmp_path / f"m{level}")
+    assert levels["0"] != levels["3"]
+    db = TuningDB(tmp_path / "t.sqlite")
+    tune_model(
+        str(model_path), None, db, budget_s=1, target=TARGET, opt_level="0", workdir=tmp_path / "w"
+    )
+    assert levels["0"] in built(tmp_path / "w") and levels["3"] not in built(tmp_path / "w")
+
+
+def test_signature_ignores_schedules(model_path: Path) -> None:
+    """A task's signature is what its kernel computes: no schedule attribute (a strided
+    conv's phase split included) changes it."""
+    module, _ = optimized(model_path)
+    (task,) = extract_tasks(module)
+    before = task_signature(task.op, "sched")
+    task.op.attributes["sched.phase"] = SplitSchedule(threads=2, over="planes", align=1)
+    task.op.attributes["sched"] = task.default.replace(unroll=1)
+    assert task_signature(task.op, "sched") == before
 
 
 def test_wrong_candidate_is_rejected(model_path: Path, tmp_path: Path) -> None:

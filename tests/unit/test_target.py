@@ -27,9 +27,9 @@ from grimc.target import (
     cpu_flags,
     detect_native,
     native_name,
-    register_budget,
     resolve_target,
 )
+from grimc.transforms.schedule_select import register_budget
 from grimc.zoo import small_cnn
 
 ZEN4_FLAGS = " ".join(sorted(X86_64_V4 | {"sse", "sse2", "avx512_bf16", "sha_ni"}))

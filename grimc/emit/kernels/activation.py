@@ -2,33 +2,17 @@
 
 Every kind runs as a gv_* vector loop (`act_vector`): the transcendental ones
 (sigmoid, tanh, exp, log, erf, gelu, silu) use the polynomial vector math of
-grimc_simd.h. Large tensors are cut into cache-line-aligned chunks, one per
-thread.
+grimc_simd.h. Large tensors are cut into aligned chunks, one per task, as the
+op's `#sched.split` says.
 """
 
 from __future__ import annotations
 
 from grimc.dialects import graph
+from grimc.dialects.sched import split_of
 from grimc.emit.kernel import KernelInstance, LoweringContext, act_params, lowers, numel
 
-MIN_PARALLEL_ELEMS = 1 << 16
-"""Below this many elements a memory-bound sweep is not worth waking the pool."""
-
-MIN_TASK_ELEMS = 1024
-"""Smallest chunk worth a task of its own."""
-
-CHUNK_ALIGN = 16
-"""Thread chunks start on multiples of 16 floats (64 bytes)."""
-
-
-def chunk_tasks(threads: int, n: int) -> int:
-    """Tasks for a flat sweep of n elements: one per thread when it pays."""
-    if threads <= 1 or n < MIN_PARALLEL_ELEMS:
-        return 1
-    return max(1, min(threads, n // max(MIN_TASK_ELEMS, CHUNK_ALIGN)))
-
-
-@lowers(
+ACTIVATION_OPS: tuple[type[graph.UnaryOp], ...] = (
     graph.ReluOp,
     graph.ClipOp,
     graph.LeakyReluOp,
@@ -38,15 +22,20 @@ def chunk_tasks(threads: int, n: int) -> int:
     graph.HardSwishOp,
     *graph.UNARY_MATH_OPS,
 )
+"""The ops lowered to the `activation` kernel."""
+
+
+@lowers(*ACTIVATION_OPS)
 def lower_activation(op: graph.UnaryOp, ctx: LoweringContext) -> KernelInstance:
     n = numel(op.x)
+    split = split_of(op, "elems")
     return KernelInstance(
         kind="activation",
         params={
             "n": n,
             "act": act_params(op.activation()),
-            "ntasks": chunk_tasks(ctx.threads, n),
-            "chunk_align": CHUNK_ALIGN,
+            "ntasks": split.threads.data,
+            "chunk_align": split.align.data,
         },
         inputs=[("x", ctx.operand(op.x))],
         outputs=[("y", ctx.result(op.y))],

@@ -43,7 +43,14 @@ import numpy as np
 
 from grimc.dialects import bcr
 from grimc.dialects.graph import ints
-from grimc.dialects.sched import SCHEDULE_ATTR, CsrSchedule, SpmmSchedule, schedule_of
+from grimc.dialects.sched import (
+    PHASE_ATTR,
+    SCHEDULE_ATTR,
+    CsrSchedule,
+    SpmmSchedule,
+    schedule_of,
+    split_of,
+)
 from grimc.emit.kernel import (
     ActRef,
     CodegenError,
@@ -61,7 +68,6 @@ from grimc.emit.kernels.bcr import (
     load_weight,
     row_groups,
 )
-from grimc.emit.kernels.normalization import plane_tasks
 
 
 @dataclass(frozen=True)
@@ -231,7 +237,8 @@ class PhaseSplit:
     def nbytes(self) -> int:
         return 4 * self.nplanes * self.hq * self.wq
 
-    def kernel(self, ctx: LoweringContext, x: Any, planes: ActRef) -> KernelInstance:
+    def kernel(self, x: Any, planes: ActRef, ntasks: int) -> KernelInstance:
+        """The `phase_split` kernel writing the planes, in `ntasks` tasks."""
         g, nplanes = self.geo, self.nplanes
         params = {
             "h": g.h, "w": g.w, "sh": g.sh, "sw": g.sw, "pt": g.pt, "cin_g": g.cin_g,
@@ -239,7 +246,7 @@ class PhaseSplit:
             "row_phase": [a for a, _ in self.phases],
             "cols": self.col_ranges(),
             "planes": nplanes,
-            "ntasks": plane_tasks(ctx, nplanes, nplanes * self.hq * self.wq),
+            "ntasks": ntasks,
         }
         return KernelInstance("phase_split", params, [("x", x)], [("y", planes)])
 
@@ -285,7 +292,7 @@ def lower_bcr_conv(
     split = PhaseSplit.of(geo)
     if split is not None:
         planes = ctx.scratch(split.nbytes)
-        prologue.append(split.kernel(ctx, x, planes))
+        prologue.append(split.kernel(x, planes, split_of(op, "planes", PHASE_ATTR).threads.data))
         geo, grids, x = split.phased, split.remap(grids), planes
     vw = ctx.target.vw
     tile = int(sched["nv"]) * vw

@@ -44,9 +44,6 @@ from grimc.emit.kernels.bcr import (
 STACK_BYTES = 256 * 1024
 """Largest stack buffer a kernel may use (transposed batch tile, gathered inputs)."""
 
-GATHER_CHUNK = 2048
-"""Entries gathered per pass of the GEMV kernel (a multiple of every vector width)."""
-
 
 def linear_shape(op: bcr.MatMulOp) -> tuple[int, int, int]:
     """(batch rows, K, M) of y[..., M] = x[..., K] W^T."""
@@ -147,6 +144,10 @@ def _gemv(
     knobs = sched.knobs()
     vw = ctx.target.vw
     rows = int(knobs["rows"])
+    if int(knobs["gather"]) % vw:
+        raise CodegenError(f"{op.name}: {sched}: gather must be a multiple of the vector width {vw}")
+    if int(knobs["nb_tile"]) > nb:
+        raise CodegenError(f"{op.name}: {sched}: nb_tile exceeds the {nb} batch row(s)")
     groups = row_groups(mats, rows, grids=grids)
     counts = groups.entries()
     chunks = -(-counts // vw)
@@ -168,7 +169,7 @@ def _gemv(
         "rle": knobs["rle"],
         "nb_tile": knobs["nb_tile"],
         "sets": knobs["sets"],
-        "chunk": min(GATHER_CHUNK, max(vw, int(chunks.max(initial=1)) * vw)),
+        "chunk": knobs["gather"],
         "ngroups": groups.count,
         "bounds": balanced_bounds(counts + 1, int(knobs["threads"])),
         "entries": groups.total_entries(),

@@ -9,8 +9,8 @@ collapsed so that adjacent axes merge whenever every input walks them as one
 elements, where each input is either contiguous (inner stride 1) or constant
 (stride 0) along the row: same-shape operands become one flat row, a per-channel
 bias `[1, C, 1, 1]` becomes rows of H*W with a broadcast scalar per row. The
-inner loop is vectorized with gv_*; rows (or chunks of a flat row) are split
-over threads.
+inner loop is vectorized with gv_*; rows (or aligned chunks of a flat row) are
+split over tasks as the op's `#sched.split` says.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 from xdsl.ir import SSAValue
 
 from grimc.dialects import graph
+from grimc.dialects.sched import split_of
 from grimc.emit.kernel import KernelInstance, LoweringContext, act_params, lowers, shape
-from grimc.emit.kernels.activation import CHUNK_ALIGN, chunk_tasks
 
 
 @dataclass(frozen=True)
@@ -81,18 +81,31 @@ def collapse(out_shape: Sequence[int], in_shapes: Sequence[Sequence[int]]) -> La
     )
 
 
-def _ntasks(ctx: LoweringContext, layout: Layout) -> int:
-    """Flat rows are cut into aligned chunks; otherwise whole rows per task."""
-    tasks = chunk_tasks(ctx.threads, layout.rows * layout.inner)
-    return tasks if layout.rows == 1 else min(tasks, layout.rows)
+def eltwise_layout(op: graph.GraphOp) -> Layout:
+    """The collapsed iteration space of an op lowered to `eltwise`."""
+    operands, y = eltwise_operands(op)
+    return collapse(shape(y), [shape(v) for v in operands])
+
+
+def eltwise_operands(op: graph.GraphOp) -> tuple[list[SSAValue], SSAValue]:
+    """(the operands the `eltwise` kernel combines, in order; the result)."""
+    if isinstance(op, graph.WhereOp):
+        return [op.cond, op.x, op.y_in], op.y
+    if isinstance(op, graph.PReluOp):
+        return [op.x, op.slope], op.y
+    if isinstance(op, graph.BinaryOp):
+        return [op.lhs, op.rhs], op.y
+    return list(op.inputs), op.y  # type: ignore[attr-defined]
 
 
 def eltwise_kernel(
-    ctx: LoweringContext, op_kind: str, operands: Sequence[SSAValue], y: SSAValue, act: Any
+    ctx: LoweringContext, op: graph.GraphOp, op_kind: str, act: Any
 ) -> KernelInstance:
     """One `eltwise` kernel: y = act(x0 (op) x1 (op) ...), broadcast resolved."""
+    operands, y = eltwise_operands(op)
     out_shape = shape(y)
-    layout = collapse(out_shape, [shape(v) for v in operands])
+    layout = eltwise_layout(op)
+    split = split_of(op, "elems" if layout.rows == 1 else "rows")
     n = math.prod(out_shape)
     return KernelInstance(
         kind="eltwise",
@@ -103,8 +116,8 @@ def eltwise_kernel(
             "strides": [list(s) for s in layout.strides],
             "inner_strides": list(layout.inner_strides),
             "act": act,
-            "ntasks": _ntasks(ctx, layout),
-            "chunk_align": CHUNK_ALIGN,
+            "ntasks": split.threads.data,
+            "chunk_align": split.align.data,
         },
         inputs=[(f"x{i}", ctx.operand(v)) for i, v in enumerate(operands)],
         outputs=[("y", ctx.result(y))],
@@ -128,23 +141,26 @@ BINARY_KINDS: dict[type[graph.BinaryOp], str] = {
 
 VARIADIC_KINDS: dict[type, str] = {graph.SumOp: "add", graph.MaxOp: "max", graph.MinOp: "min"}
 
+ELTWISE_OPS: tuple[type, ...] = (*BINARY_KINDS, *VARIADIC_KINDS, graph.WhereOp, graph.PReluOp)
+"""The ops lowered to the `eltwise` kernel."""
+
 
 @lowers(*BINARY_KINDS)
 def lower_binary(op: graph.BinaryOp, ctx: LoweringContext) -> KernelInstance:
-    return eltwise_kernel(ctx, BINARY_KINDS[type(op)], [op.lhs, op.rhs], op.y, act_params(op.act))
+    return eltwise_kernel(ctx, op, BINARY_KINDS[type(op)], act_params(op.act))
 
 
 @lowers(*VARIADIC_KINDS)
 def lower_variadic(op: graph.SumOp | graph.VariadicOp, ctx: LoweringContext) -> KernelInstance:
-    return eltwise_kernel(ctx, VARIADIC_KINDS[type(op)], list(op.inputs), op.y, None)
+    return eltwise_kernel(ctx, op, VARIADIC_KINDS[type(op)], None)
 
 
 @lowers(graph.WhereOp)
 def lower_where(op: graph.WhereOp, ctx: LoweringContext) -> KernelInstance:
-    return eltwise_kernel(ctx, "where", [op.cond, op.x, op.y_in], op.y, None)
+    return eltwise_kernel(ctx, op, "where", None)
 
 
 @lowers(graph.PReluOp)
 def lower_prelu(op: graph.PReluOp, ctx: LoweringContext) -> KernelInstance:
     """PRelu as max(x, 0) + slope * min(x, 0): branch-free, so it vectorizes."""
-    return eltwise_kernel(ctx, "prelu", [op.x, op.slope], op.y, None)
+    return eltwise_kernel(ctx, op, "prelu", None)

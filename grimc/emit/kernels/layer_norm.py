@@ -1,15 +1,15 @@
 """`graph.layer_norm`: rows of N = prod(x dims from axis) normalized in two
 passes (mean, then the variance of x - mean, which keeps precision when the
-mean is large), gv_* vectors over each row; rows are split over threads
-like the other normalizations' planes (`plane_tasks`)."""
+mean is large), gv_* vectors over each row; rows are split over tasks as the
+op's `#sched.split` says."""
 
 from __future__ import annotations
 
 import math
 
 from grimc.dialects import graph
+from grimc.dialects.sched import split_of
 from grimc.emit.kernel import KernelInstance, LoweringContext, lowers, shape
-from grimc.emit.kernels.normalization import plane_tasks
 
 
 @lowers(graph.LayerNormOp)
@@ -25,7 +25,7 @@ def lower_layer_norm(op: graph.LayerNormOp, ctx: LoweringContext) -> KernelInsta
             "rows": rows,
             "n": n,
             "eps": op.epsilon.value.data,
-            "ntasks": plane_tasks(ctx, rows, rows * n),
+            "ntasks": split_of(op, "rows").threads.data,
         },
         inputs=inputs,
         outputs=[("y", ctx.result(op.y)), ("mean", ctx.result(op.mean)), ("inv_std", ctx.result(op.inv_std))],

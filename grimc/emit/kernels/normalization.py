@@ -1,7 +1,8 @@
 """`graph.batch_norm` (when not folded into a conv/gemm), `graph.lrn`, `graph.softmax`.
 
 All three work on `[outer, channels, inner]` views of NCHW tensors: batch norm
-and LRN sweep H*W planes with gv_* vectors (planes split over threads),
+and LRN sweep H*W planes with gv_* vectors (planes split over tasks as the op's
+`#sched.split` says; softmax splits its rows),
 softmax reduces along one axis, either contiguous rows (axis innermost) or
 columns vectorized across the trailing axes.
 """
@@ -11,17 +12,8 @@ from __future__ import annotations
 import math
 
 from grimc.dialects import graph
+from grimc.dialects.sched import split_of
 from grimc.emit.kernel import KernelInstance, LoweringContext, lowers, numel, shape
-
-MIN_PARALLEL_ELEMS = 1 << 15
-"""Below this many elements the sweep is not worth waking the pool."""
-
-
-def plane_tasks(ctx: LoweringContext, planes: int, elems: int) -> int:
-    """Tasks for a kernel whose independent work items are `planes` planes."""
-    if ctx.threads <= 1 or elems < MIN_PARALLEL_ELEMS:
-        return 1
-    return max(1, min(ctx.threads, planes))
 
 
 @lowers(graph.BatchNormOp)
@@ -37,7 +29,7 @@ def lower_batch_norm(op: graph.BatchNormOp, ctx: LoweringContext) -> KernelInsta
             "C": c,
             "HW": spatial,
             "eps": float(op.epsilon.value.data),
-            "ntasks": plane_tasks(ctx, n * c, numel(op.x)),
+            "ntasks": split_of(op, "planes").threads.data,
         },
         inputs=[
             ("x", ctx.operand(op.x)),
@@ -68,7 +60,7 @@ def lower_lrn(op: graph.LRNOp, ctx: LoweringContext) -> KernelInstance:
             "scale": float(op.alpha.value.data) / size,
             "beta": float(op.beta.value.data),
             "bias": float(op.bias.value.data),
-            "ntasks": plane_tasks(ctx, n * c, numel(op.x)),
+            "ntasks": split_of(op, "planes").threads.data,
         },
         inputs=[("x", ctx.operand(op.x))],
         outputs=[("y", ctx.result(op.y))],
@@ -88,7 +80,7 @@ def lower_softmax(op: graph.SoftmaxOp, ctx: LoweringContext) -> KernelInstance:
             "outer": outer,
             "L": length,
             "inner": inner,
-            "ntasks": plane_tasks(ctx, outer, numel(op.x)),
+            "ntasks": split_of(op, "rows").threads.data,
         },
         inputs=[("x", ctx.operand(op.x))],
         outputs=[("y", ctx.result(op.y))],

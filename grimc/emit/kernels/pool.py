@@ -8,7 +8,7 @@ each kw is a compile-time constant (it does not depend on the row). Averages
 divide by a separable count: rows x columns (two small tables of window taps,
 dilation included), following onnxruntime: with count_include_pad the window
 is clipped to the padded input (so ceil_mode overhang is not counted), without
-it only real pixels count. N*C planes are split over threads.
+it only real pixels count. N*C planes are split over tasks (`#sched.split`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 
 from grimc.dialects import graph
+from grimc.dialects.sched import split_of
 from grimc.emit.kernel import CodegenError, KernelInstance, LoweringContext, lowers, numel, shape
-from grimc.emit.kernels.normalization import plane_tasks
 
 
 def column_passes(
@@ -108,7 +108,7 @@ def lower_pool(op: graph.PoolOp, ctx: LoweringContext) -> KernelInstance:
         "planes": planes,
         "include_pad": include_pad,
         "passes": column_passes(w["W"], w["OW"], w["KW"], w["SW"], w["PL"], w["DW"]),
-        "ntasks": plane_tasks(ctx, planes, numel(op.x)),
+        "ntasks": split_of(op, "planes").threads.data,
     }
     if not is_max:
         params["col_counts"] = window_counts(
@@ -132,7 +132,7 @@ def lower_global_avg_pool(op: graph.GlobalAvgPoolOp, ctx: LoweringContext) -> Ke
     planes, spatial = xs[0] * xs[1], math.prod(xs[2:])
     return KernelInstance(
         kind="global_avg_pool",
-        params={"planes": planes, "HW": spatial, "ntasks": plane_tasks(ctx, planes, numel(op.x))},
+        params={"planes": planes, "HW": spatial, "ntasks": split_of(op, "planes").threads.data},
         inputs=[("x", ctx.operand(op.x))],
         outputs=[("y", ctx.result(op.y))],
         flops=numel(op.x),

@@ -32,11 +32,12 @@ builtin.module attributes {graph.weight_store = "../bcr_passes/Inputs/reorder.np
   }
 
   // A matmul with 4 batch rows runs the GEMV kernel: 4 rows per register group
-  // (8 on AVX-512), 3 batch rows sharing each weight load.
+  // (8 on AVX-512), 3 batch rows sharing each weight load, the longest list (at
+  // most 48 of the 64 columns) gathered in one pass.
   // CHECK-LABEL: func.func @matmul
-  // CHECK-NEXT:  bcr.matmul %x weights("shuffled", #bcr.encoding<{{.*}}schedule = {reorder, threads = 1}>) {sched = #sched.gemv<rows = 4, nb_tile = 3, sets = 1, rle, threads = 1>}
+  // CHECK-NEXT:  bcr.matmul %x weights("shuffled", #bcr.encoding<{{.*}}schedule = {reorder, threads = 1}>) {sched = #sched.gemv<rows = 4, nb_tile = 3, sets = 1, gather = 48, rle, threads = 1>}
   // WIDE-LABEL:  func.func @matmul
-  // WIDE-NEXT:   {sched = #sched.gemv<rows = 8, nb_tile = 3, sets = 1, rle, threads = 1>}
+  // WIDE-NEXT:   {sched = #sched.gemv<rows = 8, nb_tile = 3, sets = 1, gather = 48, rle, threads = 1>}
   func.func @matmul(%x: tensor<4x64xf32>) -> tensor<4x32xf32> {
     %y = bcr.matmul %x weights("shuffled", #bcr.encoding<matrix = [32, 64], groups = 1, block = [8, 16], keep = [8, 12], density = 0.6289, schedule = {reorder}>) : tensor<4x64xf32> -> tensor<4x32xf32>
     func.return %y : tensor<4x32xf32>
@@ -54,5 +55,17 @@ builtin.module attributes {graph.weight_store = "../bcr_passes/Inputs/reorder.np
   func.func @big_conv(%x: tensor<1x16x96x96xf32>) -> tensor<1x32x95x95xf32> {
     %y = bcr.conv2d %x weights("ordered", #bcr.encoding<matrix = [32, 64], block = [8, 16], keep = [8, 4], balanced, density = 0.25>) {kernel_shape = array<i64: 2, 2>, strides = array<i64: 1, 1>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x16x96x96xf32> -> tensor<1x32x95x95xf32>
     func.return %y : tensor<1x32x95x95xf32>
+  }
+  // A strided conv first splits its input into phase planes (a kernel of its
+  // own): its #sched.split, under the key sched.phase, is chosen here too
+  // (64 planes of 16 pixels: too little to split); CSR has no phase split.
+  // CHECK-LABEL: func.func @strided
+  // CHECK-NEXT:  {sched = #sched.spmm<{{.*}}>, sched.phase = #sched.split<threads = 1, over = planes, align = 1>,
+  // CSR-LABEL:   func.func @strided
+  // CSR-NOT:     sched.phase
+  // CSR:         func.return
+  func.func @strided(%x: tensor<1x64x8x8xf32>) -> tensor<1x32x4x4xf32> {
+    %y = bcr.conv2d %x weights("ordered", #bcr.encoding<matrix = [32, 64], block = [8, 16], keep = [8, 4], balanced, density = 0.25>) {kernel_shape = array<i64: 1, 1>, strides = array<i64: 2, 2>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x64x8x8xf32> -> tensor<1x32x4x4xf32>
+    func.return %y : tensor<1x32x4x4xf32>
   }
 }
