@@ -127,6 +127,11 @@ def main(argv: Sequence[str]) -> int:
     from grimc.pipeline import render_ir
 
     args = parse(build_parser(), argv)
+    if args.output is not None and str(args.output) == "-":  # stdout, as usual for text
+        if args.emit not in (None, "ir"):
+            raise GrimcError(f"-o -: only --emit=ir goes to stdout; --emit={args.emit} writes "
+                             "files: give -o FILE")
+        args.output = None
     kind = args.emit or emit_kind_for(args.output)
     output_dir_must_exist(args.output)
     if kind != "ir" and args.output is None:

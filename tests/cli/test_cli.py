@@ -95,6 +95,16 @@ def test_emit_ir_to_file_writes_weights_beside(run_cli, tmp_path: Path) -> None:
     assert replay.returncode == 0, replay.stderr
 
 
+def test_output_dash_is_stdout_for_ir_and_an_error_otherwise(run_cli, tmp_path: Path) -> None:
+    """`-o -` prints the IR (it wrote files named `-` and `-.npz`); a file kind refuses it."""
+    proc = run_cli(["grimc", str(EXAMPLE), "--emit=ir", "-o", "-"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "func.func @main" in proc.stdout and list(tmp_path.iterdir()) == []
+    proc = run_cli(["grimc", str(EXAMPLE), "--emit=c", "-o", "-"], cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "-o -: only --emit=ir" in proc.stderr and list(tmp_path.iterdir()) == []
+
+
 def test_grimc_opt_reads_onnx(run_cli) -> None:
     proc = run_cli(["grimc-opt", str(EXAMPLE), "-p", "graph-bn-fold"])
     assert proc.returncode == 0, proc.stderr
