@@ -400,7 +400,6 @@ class Generator:
             kernels=self.kernels,
             buffers=self.buffers,
             blob_count=len(self.ctx.blobs),
-            blob_sizes=[a.nbytes for a in self.ctx.blobs],
             blob_specs=entry_specs(self.ctx.blobs),
             blob_names=self.ctx.blob_names,
             threads=self.threads,
