@@ -26,7 +26,7 @@ from grimc.dialects.sched import module_target_or
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.opencl.codegen import generate_opencl
 from grimc.errors import GrimcError
-from grimc.options import SPARSE_FORMATS, CompileOptions, shape_map
+from grimc.options import SPARSE_FORMATS, CompileOptions, check_precision, shape_map
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
 from grimc.target import resolve_target
 from grimc.transforms.schedule_select import select_schedules
@@ -53,13 +53,26 @@ def import_model(source: ModelSource, input_shapes: Any = None) -> ModuleOp:
     """
     if isinstance(source, ModuleOp):
         return source
-    if isinstance(source, str | os.PathLike) and str(source).endswith(".mlir"):
+    if is_ir_file(source):
         from grimc.opt import parse_mlir_file
 
         return parse_mlir_file(Path(source))
     from grimc.frontend import import_onnx
 
     return import_onnx(source, input_shapes=shape_map(input_shapes))
+
+
+def is_ir_file(source: ModelSource) -> bool:
+    """A grimc IR file (.mlir), which may record its target."""
+    return isinstance(source, str | os.PathLike) and str(source).endswith(".mlir")
+
+
+def check_source_options(source: ModelSource, options: CompileOptions) -> None:
+    """Refuse, before importing `source`, options its target cannot take: without
+    `target` an ONNX model compiles for native (an IR file's own target is
+    checked when `optimize` reads it)."""
+    if options.target is None and not isinstance(source, ModuleOp) and not is_ir_file(source):
+        check_precision(options.precision, resolve_target("native").family)
 
 
 def default_passes(options: CompileOptions | None = None, **fields: Any) -> list[str]:
@@ -110,7 +123,7 @@ def optimize(
     """Record the options' target on `module` (one it already records must be
     the same), then run the pass pipeline of `options` on it, in place."""
     opts = CompileOptions.of(options, **fields)
-    module_target_or(module, opts.target)
+    check_precision(opts.precision, module_target_or(module, opts.target).family)
     return PipelineRunner(instrumentation).run(module, pipeline_of(opts))
 
 
@@ -132,11 +145,10 @@ def generate_model(
     opts = CompileOptions.of(options, **fields)
     module = module.clone()
     target = module_target_or(module, opts.target)
+    check_precision(opts.precision, target.family)
     select_schedules(module, target, opts.threads, opts.kernel_format)
     if target.family == "opencl":
         return generate_opencl(module, target, prefix=opts.prefix, precision=opts.precision)
-    if opts.precision != "fp32":
-        raise GrimcError(f"--precision {opts.precision}: only --target opencl supports it")
     return generate(
         module, target, threads=opts.threads, prefix=opts.prefix,
         sparse_format=opts.kernel_format, release_weights=release_weights,
@@ -156,6 +168,7 @@ def compile_model(
     input_shapes, passes, opt_level, prefix, profile, precision) overriding `options`.
     """
     opts = CompileOptions.of(options, **fields)
+    check_source_options(source, opts)
     module = optimize(import_model(source, opts.input_shapes), opts, instrumentation)
     return generate_model(module, opts, release_weights=not isinstance(source, ModuleOp))
 

@@ -32,7 +32,7 @@ from grimc.emit.codegen import (
 )
 from grimc.emit.kernel import Alias, CodegenError, KernelInstance
 from grimc.emit.opencl.lowering import CL_LOWERINGS, build_options
-from grimc.options import PRECISIONS
+from grimc.options import check_precision
 from grimc.target import TARGETS, Target
 
 RUNTIME_EXTRA = ("include/grimc_opencl.h", "src/opencl.c")
@@ -77,8 +77,7 @@ class ClGenerator(Generator):
     """The shared generator with OpenCL lowerings and the OpenCL model template."""
 
     def __init__(self, module: ModuleOp, target: Target, prefix: str, precision: str):
-        if precision not in PRECISIONS:
-            raise CodegenError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+        check_precision(precision, target.family)
         super().__init__(module, target, 1, prefix)
         self.precision = precision
         self.half = precision != "fp32"
