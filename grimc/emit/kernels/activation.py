@@ -21,14 +21,7 @@ CHUNK_ALIGN = 16
 """Thread chunks start on multiples of 16 floats (64 bytes)."""
 
 
-def chunk_tasks(threads: int, n: int) -> int:
-    """Tasks for a flat sweep of n elements: one per thread when it pays."""
-    if threads <= 1 or n < MIN_PARALLEL_ELEMS:
-        return 1
-    return max(1, min(threads, n // max(MIN_TASK_ELEMS, CHUNK_ALIGN)))
-
-
-@lowers(
+ACTIVATION_OPS: tuple[type[graph.UnaryOp], ...] = (
     graph.ReluOp,
     graph.ClipOp,
     graph.LeakyReluOp,
@@ -36,8 +29,18 @@ def chunk_tasks(threads: int, n: int) -> int:
     graph.TanhOp,
     graph.HardSigmoidOp,
     graph.HardSwishOp,
-    *graph.UNARY_MATH_OPS,
 )
+"""The classic activations: a standalone kernel on every target family (CPU and OpenCL)."""
+
+
+def chunk_tasks(threads: int, n: int) -> int:
+    """Tasks for a flat sweep of n elements: one per thread when it pays."""
+    if threads <= 1 or n < MIN_PARALLEL_ELEMS:
+        return 1
+    return max(1, min(threads, n // max(MIN_TASK_ELEMS, CHUNK_ALIGN)))
+
+
+@lowers(*ACTIVATION_OPS, *graph.UNARY_MATH_OPS)
 def lower_activation(op: graph.UnaryOp, ctx: LoweringContext) -> KernelInstance:
     n = numel(op.x)
     return KernelInstance(

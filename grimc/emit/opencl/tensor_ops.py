@@ -23,7 +23,9 @@ from grimc.emit.kernel import (
     numel,
     shape,
 )
+from grimc.emit.kernels.activation import ACTIVATION_OPS
 from grimc.emit.kernels.bcr import float_blob
+from grimc.emit.kernels.normalization import lrn_of, softmax_view
 from grimc.emit.kernels.pool import _window
 from grimc.emit.kernels.shape_ops import collapse_perm
 from grimc.emit.opencl.lowering import cl_kernel, cl_lowers
@@ -69,15 +71,7 @@ def eltwise(
     )
 
 
-@cl_lowers(
-    graph.ReluOp,
-    graph.ClipOp,
-    graph.LeakyReluOp,
-    graph.SigmoidOp,
-    graph.TanhOp,
-    graph.HardSigmoidOp,
-    graph.HardSwishOp,
-)
+@cl_lowers(*ACTIVATION_OPS)
 def lower_activation(op: graph.UnaryOp, ctx: LoweringContext) -> KernelInstance:
     return eltwise(ctx, [(ctx.operand(op.x), shape(op.x))], op.y, "a0", act_params(op.activation()))
 
@@ -154,9 +148,7 @@ def _pool(
 
 @cl_lowers(graph.SoftmaxOp)
 def lower_softmax(op: graph.SoftmaxOp, ctx: LoweringContext) -> KernelInstance:
-    xs = shape(op.x)
-    axis = op.axis.value.data
-    outer, length, inner = math.prod(xs[:axis]), xs[axis], math.prod(xs[axis + 1 :])
+    outer, length, inner = softmax_view(op)
     return cl_kernel(
         "softmax",
         {"OUTER": outer, "L": length, "INNER": inner},
@@ -169,22 +161,18 @@ def lower_softmax(op: graph.SoftmaxOp, ctx: LoweringContext) -> KernelInstance:
 
 @cl_lowers(graph.LRNOp)
 def lower_lrn(op: graph.LRNOp, ctx: LoweringContext) -> KernelInstance:
-    """ONNX LRN: channel window [c - (size-1)//2, c + ceil((size-1)/2)], clipped."""
-    xs = shape(op.x)
-    n, c, spatial = xs[0], xs[1], math.prod(xs[2:])
-    size = op.size.value.data
+    lrn = lrn_of(op)
     return cl_kernel(
         "lrn",
-        {"C": c, "HW": spatial, "NB": n, "BEFORE": (size - 1) // 2,
-         "AFTER": math.ceil((size - 1) / 2)},
-        [spatial, c, n],
+        {"C": lrn.c, "HW": lrn.hw, "NB": lrn.n, "BEFORE": lrn.before, "AFTER": lrn.after},
+        [lrn.hw, lrn.c, lrn.n],
         [("x", ctx.operand(op.x))],
         [("y", ctx.result(op.y))],
-        flops=(2 * size + 3) * numel(op.x),
-        scale=float(op.alpha.value.data) / size,
-        beta=float(op.beta.value.data),
-        bias=float(op.bias.value.data),
-    )  # fmt: skip
+        flops=lrn.flops,
+        scale=lrn.scale,
+        beta=lrn.beta,
+        bias=lrn.bias,
+    )
 
 
 @cl_lowers(graph.FlattenOp, graph.ReshapeOp)
