@@ -29,8 +29,10 @@ ACTIVATION_OPS: tuple[type[graph.UnaryOp], ...] = (
     graph.TanhOp,
     graph.HardSigmoidOp,
     graph.HardSwishOp,
+    *graph.UNARY_MATH_OPS,
 )
-"""The classic activations: a standalone kernel on every target family (CPU and OpenCL)."""
+"""Element-wise ops with an ActivationAttr form: as a standalone op, one
+activation kernel on every target family (CPU and OpenCL)."""
 
 
 def chunk_tasks(threads: int, n: int) -> int:
@@ -40,7 +42,7 @@ def chunk_tasks(threads: int, n: int) -> int:
     return max(1, min(threads, n // max(MIN_TASK_ELEMS, CHUNK_ALIGN)))
 
 
-@lowers(*ACTIVATION_OPS, *graph.UNARY_MATH_OPS)
+@lowers(*ACTIVATION_OPS)
 def lower_activation(op: graph.UnaryOp, ctx: LoweringContext) -> KernelInstance:
     n = numel(op.x)
     return KernelInstance(

@@ -25,6 +25,7 @@ from grimc.emit.kernel import (
 )
 from grimc.emit.kernels.activation import ACTIVATION_OPS
 from grimc.emit.kernels.bcr import float_blob
+from grimc.emit.kernels.elementwise import BINARY_KINDS, VARIADIC_KINDS
 from grimc.emit.kernels.normalization import lrn_of, softmax_view
 from grimc.emit.kernels.pool import _window
 from grimc.emit.kernels.shape_ops import collapse_perm
@@ -76,17 +77,49 @@ def lower_activation(op: graph.UnaryOp, ctx: LoweringContext) -> KernelInstance:
     return eltwise(ctx, [(ctx.operand(op.x), shape(op.x))], op.y, "a0", act_params(op.activation()))
 
 
-@cl_lowers(graph.AddOp, graph.MulOp)
+COMBINE = {
+    "add": "{} + {}",
+    "mul": "{} * {}",
+    "sub": "{} - {}",
+    "div": "{} / {}",
+    "pow": "pow({}, {})",
+    "max": "fmax({}, {})",
+    "min": "fmin({}, {})",
+    "equal": "({} == {} ? 1.0f : 0.0f)",
+    "less": "({} < {} ? 1.0f : 0.0f)",
+    "less_or_equal": "({} <= {} ? 1.0f : 0.0f)",
+    "and": "({} != 0.0f && {} != 0.0f ? 1.0f : 0.0f)",
+    "or": "({} != 0.0f || {} != 0.0f ? 1.0f : 0.0f)",
+}
+"""OpenCL C of each combining kind of the CPU tables (BINARY_KINDS, VARIADIC_KINDS);
+booleans are 0/1 floats, as on the CPU."""
+
+
+def combined(kind: str, n: int) -> str:
+    """`kind` folded left over a0 .. a<n-1>."""
+    expr = "a0"
+    for j in range(1, n):
+        expr = COMBINE[kind].format(expr, f"a{j}")
+    return expr
+
+
+@cl_lowers(*BINARY_KINDS)
 def lower_binary(op: graph.BinaryOp, ctx: LoweringContext) -> KernelInstance:
     operands = [(ctx.operand(v), shape(v)) for v in (op.lhs, op.rhs)]
-    expr = "a0 + a1" if isinstance(op, graph.AddOp) else "a0 * a1"
+    expr = combined(BINARY_KINDS[type(op)], 2)
     return eltwise(ctx, operands, op.y, expr, act_params(op.act))
 
 
-@cl_lowers(graph.SumOp)
-def lower_sum(op: graph.SumOp, ctx: LoweringContext) -> KernelInstance:
+@cl_lowers(*VARIADIC_KINDS)
+def lower_variadic(op: graph.SumOp | graph.VariadicOp, ctx: LoweringContext) -> KernelInstance:
     operands = [(ctx.operand(v), shape(v)) for v in op.inputs]
-    return eltwise(ctx, operands, op.y, " + ".join(f"a{j}" for j in range(len(operands))))
+    return eltwise(ctx, operands, op.y, combined(VARIADIC_KINDS[type(op)], len(operands)))
+
+
+@cl_lowers(graph.WhereOp)
+def lower_where(op: graph.WhereOp, ctx: LoweringContext) -> KernelInstance:
+    operands = [(ctx.operand(v), shape(v)) for v in (op.cond, op.x, op.y_in)]
+    return eltwise(ctx, operands, op.y, "(a0 != 0.0f ? a1 : a2)")
 
 
 @cl_lowers(graph.PReluOp)
