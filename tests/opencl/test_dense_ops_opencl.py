@@ -42,10 +42,14 @@ def test_dense_op_matches_reference(name: str, tmp_path: Path) -> None:
 
 
 def test_fast_cases_cover_every_dense_op_template() -> None:
-    """The fast tier runs every kernel template these ops lower to (the rest of
-    templates/opencl, conv and recurrent, run in the model and cell tests)."""
+    """The fast tier runs every kernel template these ops and the data-movement
+    ops lower to (the rest of templates/opencl, conv and recurrent, run in the
+    model and cell tests)."""
+    from tests.opencl import test_data_movement_opencl as movement
+
+    cases = [CASES[name] for name in FAST] + [movement.ALL[name] for name in movement.FAST]
     kinds = set()
-    for name in FAST:
-        kinds |= {k.kind for k in compile_model(CASES[name]().model(), target="opencl").kernels}
+    for case in cases:
+        kinds |= {k.kind for k in compile_model(case().model(), target="opencl").kernels}
     templates = {p.name.split(".")[0] for p in TEMPLATES.glob("*.cl.j2")}
     assert kinds == templates - {"macros", "conv", "recurrent"}
