@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from grimc.driver import compile_model
 from tests.kernels.test_data_movement import CASES, LAYER_NORM_CASES, REDUCE_CASES
-from tests.kernels.test_dense_ops import assert_matches, reference
 from tests.opencl.clenv import tiered
-from tests.opencl.clmodel import run_on_device
+from tests.opencl.clmodel import check_case
 
 ALL = {**CASES, **REDUCE_CASES, **{f"layer_norm_{k}": v for k, v in LAYER_NORM_CASES.items()}}
 
@@ -33,8 +31,4 @@ fractional scales, non-contiguous reduced axes); every case in the slow tier."""
 
 @pytest.mark.parametrize("name", tiered(sorted(ALL), FAST))
 def test_matches_onnxruntime_on_opencl(name: str, tmp_path: Path) -> None:
-    case = ALL[name]()
-    feeds = case.feeds()
-    gen = compile_model(case.model(), target="opencl")
-    got = run_on_device(gen, [feeds[d.name] for d in gen.inputs], tmp_path)
-    assert_matches(got, reference(case, feeds))
+    check_case(ALL[name](), tmp_path)

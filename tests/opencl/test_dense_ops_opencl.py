@@ -13,9 +13,9 @@ import pytest
 
 from grimc.driver import compile_model
 from grimc.emit.codegen import TEMPLATES as ROOT
-from tests.kernels.test_dense_ops import CASES, assert_matches, reference
+from tests.kernels.test_dense_ops import CASES
 from tests.opencl.clenv import tiered
-from tests.opencl.clmodel import run_on_device
+from tests.opencl.clmodel import check_case
 
 TEMPLATES = ROOT / "opencl"
 
@@ -32,13 +32,7 @@ slow tier."""
 
 @pytest.mark.parametrize("name", tiered(sorted(CASES), FAST))
 def test_dense_op_matches_reference(name: str, tmp_path: Path) -> None:
-    case = CASES[name]()
-    feeds = case.feeds()
-    gen = compile_model(case.model(), target="opencl", sparse_format="dense")
-    if not gen.kernels:  # reshape-only graphs: nothing to run on the device
-        pytest.fail(f"{name}: no kernels")
-    got = run_on_device(gen, [feeds[d.name] for d in gen.inputs], tmp_path)
-    assert_matches(got, reference(case, feeds))
+    check_case(CASES[name](), tmp_path, sparse_format="dense")
 
 
 def test_fast_cases_cover_every_dense_op_template() -> None:

@@ -15,12 +15,10 @@ import jinja2
 import pytest
 
 from grimc.dialects.graph import ActivationAttr
-from grimc.driver import compile_model
 from grimc.emit.codegen import TEMPLATES, c_float
-from tests.kernels.test_dense_ops import assert_matches, reference
 from tests.kernels.test_unary_ops import CASES
 from tests.opencl.clenv import tiered
-from tests.opencl.clmodel import run_on_device
+from tests.opencl.clmodel import check_case
 
 FAST = (
     "silu_conv", "matmul_gelu_epilogue", "neg_abs", "pow_negative_base_integral",
@@ -32,11 +30,7 @@ broadcasting and the boolean ops in the fast tier; every case in the slow tier."
 
 @pytest.mark.parametrize("name", tiered(sorted(CASES), FAST))
 def test_matches_onnxruntime_on_opencl(name: str, tmp_path: Path) -> None:
-    case = CASES[name]()
-    feeds = case.feeds()
-    gen = compile_model(case.model(), target="opencl")
-    got = run_on_device(gen, [feeds[d.name] for d in gen.inputs], tmp_path)
-    assert_matches(got, reference(case, feeds))
+    check_case(CASES[name](), tmp_path)
 
 
 @pytest.mark.parametrize("kind", sorted(ActivationAttr.ARITY))

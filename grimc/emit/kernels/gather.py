@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grimc.dialects import graph
-from grimc.emit.kernel import CodegenError, KernelInstance, LoweringContext, lowers, shape
+from grimc.emit.kernel import CodegenError, KernelInstance, LoweringContext, Ref, lowers, shape
 
 
 def row_strides(dims: Sequence[int]) -> list[int]:
@@ -218,6 +218,19 @@ def linear_resize_of(op: graph.ResizeOp) -> LinearResize:
     )  # fmt: skip
 
 
+def linear_resize_inputs(
+    op: graph.ResizeOp, ctx: LoweringContext, r: LinearResize
+) -> list[tuple[str, Ref]]:
+    """The arguments of a linear resize kernel on any target: x, then the taps."""
+    return [
+        ("x", ctx.operand(op.x)),
+        ("hi", ctx.blob(r.hidx, "resize_rows", np.int32)),
+        ("wi", ctx.blob(r.widx, "resize_cols", np.int32)),
+        ("hw", ctx.blob(r.hw, "resize_row_weights")),
+        ("ww", ctx.blob(r.ww, "resize_col_weights")),
+    ]
+
+
 @lowers(graph.ResizeOp)
 def lower_resize(op: graph.ResizeOp, ctx: LoweringContext) -> KernelInstance:
     if op.mode.data == "nearest":
@@ -228,13 +241,7 @@ def lower_resize(op: graph.ResizeOp, ctx: LoweringContext) -> KernelInstance:
         params={
             "outer": r.outer, "h_in": r.h_in, "w_in": r.w_in, "h_out": r.h_out, "w_out": r.w_out,
         },  # fmt: skip
-        inputs=[
-            ("x", ctx.operand(op.x)),
-            ("hi", ctx.blob(r.hidx, "resize_rows", np.int32)),
-            ("wi", ctx.blob(r.widx, "resize_cols", np.int32)),
-            ("hw", ctx.blob(r.hw, "resize_row_weights")),
-            ("ww", ctx.blob(r.ww, "resize_col_weights")),
-        ],
+        inputs=linear_resize_inputs(op, ctx, r),
         outputs=[("y", ctx.result(op.y))],
         flops=6 * math.prod(shape(op.y)),
     )

@@ -9,13 +9,18 @@ blob entries; a work-item computes one output element (one row for layer norm).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from grimc.dialects import graph
 from grimc.emit.kernel import KernelInstance, LoweringContext, numel, shape
-from grimc.emit.kernels.gather import GATHERS, Gather, linear_resize_of, nearest_gather
+from grimc.emit.kernels.gather import (
+    GATHERS,
+    Gather,
+    linear_resize_inputs,
+    linear_resize_of,
+    nearest_gather,
+)
+from grimc.emit.kernels.layer_norm import layer_norm_args
 from grimc.emit.kernels.reduce import reduce_offsets
 from grimc.emit.opencl.lowering import cl_kernel, cl_lowers
 from grimc.emit.opencl.tensor_ops import COMBINE
@@ -49,13 +54,7 @@ def lower_resize(op: graph.ResizeOp, ctx: LoweringContext) -> KernelInstance:
         "resize_linear",
         {"OUTER": r.outer, "H_IN": r.h_in, "W_IN": r.w_in, "H_OUT": r.h_out, "W_OUT": r.w_out},
         [r.w_out, r.h_out, r.outer],
-        [
-            ("x", ctx.operand(op.x)),
-            ("hi", ctx.blob(r.hidx, "resize_rows", np.int32)),
-            ("wi", ctx.blob(r.widx, "resize_cols", np.int32)),
-            ("hw", ctx.blob(r.hw, "resize_row_weights")),
-            ("ww", ctx.blob(r.ww, "resize_col_weights")),
-        ],
+        linear_resize_inputs(op, ctx, r),
         [("y", ctx.result(op.y))],
         flops=6 * numel(op.y),
     )
@@ -89,12 +88,7 @@ def lower_reduce(op: graph.ReduceOp, ctx: LoweringContext) -> KernelInstance:
 @cl_lowers(graph.LayerNormOp)
 def lower_layer_norm(op: graph.LayerNormOp, ctx: LoweringContext) -> KernelInstance:
     """Two passes per row (mean, then the variance of x - mean), as on the CPU."""
-    dims, axis = shape(op.x), op.axis.value.data
-    rows, n = math.prod(dims[:axis]), math.prod(dims[axis:])
-    inputs = [("x", ctx.operand(op.x)), ("g", ctx.operand(op.scale))]
-    if op.bias is not None:
-        inputs.append(("b", ctx.operand(op.bias)))
-    outputs = [("y", ctx.result(op.y)), ("mean", ctx.result(op.mean)), ("inv_std", ctx.result(op.inv_std))]
+    rows, n, inputs, outputs = layer_norm_args(op, ctx)
     return cl_kernel(
         "layer_norm", {"ROWS": rows, "N": n}, [rows], inputs, outputs,
         flops=8 * rows * n, eps=float(op.epsilon.value.data),
