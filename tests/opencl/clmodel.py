@@ -42,12 +42,19 @@ def launched(model: HostModel) -> int:
 
 def check_case(case: Case, workdir: Path, **fields: Any) -> None:
     """A case of the CPU kernel tests, compiled for opencl (CompileOptions `fields`)
-    and run on the device, against the case's reference (rtol 1e-4 / atol 1e-5)."""
+    and run on the device, against the case's reference: rtol 1e-4 / atol 1e-5,
+    or with half storage within 1e-2 of max |y| (half keeps 11 significant bits)."""
     feeds = case.feeds()
     gen = compile_model(case.model(), target="opencl", **fields)
     assert gen.kernels, "no kernels: nothing would run on the device"
     got = run_on_device(gen, [feeds[d.name] for d in gen.inputs], workdir)
-    assert_matches(got, reference(case, feeds))
+    want = reference(case, feeds)
+    if fields.get("precision", "fp32") == "fp32":
+        assert_matches(got, want)
+        return
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == tuple(w.shape)
+        assert np.abs(g - w).max() <= 1e-2 * float(np.abs(w).max())
 
 
 def run_on_device(

@@ -32,3 +32,9 @@ fractional scales, non-contiguous reduced axes); every case in the slow tier."""
 @pytest.mark.parametrize("name", tiered(sorted(ALL), FAST))
 def test_matches_onnxruntime_on_opencl(name: str, tmp_path: Path) -> None:
     check_case(ALL[name](), tmp_path)
+
+
+@pytest.mark.parametrize("name", tiered(sorted(FAST), ["slice_steps_negative"]))
+def test_half_storage_on_opencl(name: str, tmp_path: Path) -> None:
+    """fp16 storage (tables stay int32, weights and activations half)."""
+    check_case(ALL[name](), tmp_path, precision="fp16-storage")
