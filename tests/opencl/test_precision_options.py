@@ -55,6 +55,20 @@ def test_cli_refuses_before_reading_the_model(run_cli, tmp_path: Path, target: l
     assert not out.exists() and not (tmp_path / "m.weights.bin").exists()
 
 
+@pytest.mark.parametrize("command", ["run", "bench"])
+@pytest.mark.parametrize("target", [["--target", "aarch64"], []], ids=["aarch64", "default"])
+def test_run_and_bench_refuse_before_reading_the_model(
+    run_cli, tmp_path: Path, command: str, target: list[str]
+) -> None:
+    model = tmp_path / "junk.onnx"
+    model.write_bytes(b"not a model")
+    proc = run_cli(["grimc", command, str(model), "--precision", "fp16-storage", *target])
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"grimc: error: --precision fp16-storage: {ONLY_OPENCL}"
+    ]
+
+
 def test_ir_file_recording_a_cpu_target_refuses_half(run_cli, tmp_path: Path) -> None:
     """An IR file names its own target; fp16 storage for one recorded for host is
     refused when the driver reads that target, before the pipeline runs."""
