@@ -38,7 +38,9 @@ def test_options_accept_half_on_opencl_and_unknown_targets() -> None:
 
 
 def test_unknown_precision_is_named() -> None:
-    with pytest.raises(GrimcError, match="^--precision fp8: expected one of fp32, fp16-storage, fp16$"):
+    with pytest.raises(
+        GrimcError, match="^--precision fp8: expected one of fp32, fp16-storage, fp16$"
+    ):
         CompileOptions(target="opencl", precision="fp8")
 
 

@@ -32,7 +32,10 @@ def _gather(op: graph.SingleInputOp, ctx: LoweringContext, gather: Gather) -> Ke
         "gather",
         {"N": n},
         [n],
-        [("x", ctx.operand(op.x)), ("tab", ctx.blob(np.concatenate(gather.offsets), "gather", np.int32))],
+        [
+            ("x", ctx.operand(op.x)),
+            ("tab", ctx.blob(np.concatenate(gather.offsets), "gather", np.int32)),
+        ],
         [("y", ctx.result(op.y))],
         dims=list(shape(op.y)),
         bases=np.cumsum([0] + [len(t) for t in gather.offsets[:-1]]).tolist(),

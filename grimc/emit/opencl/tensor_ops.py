@@ -66,7 +66,6 @@ def eltwise(
         flops=n * max(1, len(operands) - 1),
         operands=[broadcast_strides(list(s) or [1], out_shape) for _, s in operands],
         shape=out_shape,
-        out_strides=row_major_strides(out_shape),
         expr=expr,
         act=act,
     )
@@ -252,6 +251,5 @@ def lower_transpose(op: graph.TransposeOp, ctx: LoweringContext) -> KernelInstan
         [("x", ctx.operand(op.x))],
         [("y", ctx.result(op.y))],
         out_shape=out_shape,
-        out_strides=row_major_strides(out_shape),
         in_strides=[own[a] for a in perm],
     )
