@@ -27,7 +27,7 @@ from grimc.emit.kernels.activation import ACTIVATION_OPS
 from grimc.emit.kernels.bcr import float_blob
 from grimc.emit.kernels.elementwise import BINARY_KINDS, VARIADIC_KINDS
 from grimc.emit.kernels.normalization import lrn_of, softmax_view
-from grimc.emit.kernels.pool import _window
+from grimc.emit.kernels.pool import _window, window_counts
 from grimc.emit.kernels.shape_ops import collapse_perm
 from grimc.emit.opencl.lowering import cl_kernel, cl_lowers
 
@@ -151,9 +151,8 @@ def lower_pool(op: graph.PoolOp, ctx: LoweringContext) -> KernelInstance:
     win = {k: int(v) for k, v in _window(op).items()}  # type: ignore[arg-type]
     xs = shape(op.x)
     is_max = isinstance(op, graph.MaxPoolOp)
-    planes = xs[0] * xs[1]
-    include = int(not is_max and bool(op.count_include_pad.value.data))
-    return _pool(ctx, op, "max" if is_max else "avg", win, planes, include)
+    include = not is_max and bool(op.count_include_pad.value.data)
+    return _pool(ctx, op, "max" if is_max else "avg", win, xs[0] * xs[1], include)
 
 
 @cl_lowers(graph.GlobalAvgPoolOp)
@@ -161,17 +160,28 @@ def lower_global_avg_pool(op: graph.GlobalAvgPoolOp, ctx: LoweringContext) -> Ke
     xs = shape(op.x)
     h, w = (1, xs[2]) if len(xs) == 3 else (xs[2], math.prod(xs[3:]))
     win = dict(H=h, W=w, OH=1, OW=1, KH=h, KW=w, SH=1, SW=1, PT=0, PB=0, PL=0, PR=0, DH=1, DW=1)
-    return _pool(ctx, op, "avg", win, xs[0] * xs[1], 0)
+    return _pool(ctx, op, "avg", win, xs[0] * xs[1], False)
 
 
 def _pool(
-    ctx: LoweringContext, op, kind: str, win: dict[str, int], planes: int, include: int
+    ctx: LoweringContext, op, kind: str, win: dict[str, int], planes: int, include_pad: bool
 ) -> KernelInstance:
+    """An average divides by the CPU kernels' tap counts (`window_counts`): per
+    output row and column, the taps inside the input (or the padded input)."""
+    inputs = [("x", ctx.operand(op.x))]
+    if kind == "avg":
+        for axis, pads in (("W", ("PL", "PR")), ("H", ("PT", "PB"))):
+            counts = window_counts(
+                win[axis], win[f"O{axis}"], win[f"K{axis}"], win[f"S{axis}"],
+                (win[pads[0]], win[pads[1]]), win[f"D{axis}"], include_pad,
+            )  # fmt: skip
+            name = "cols" if axis == "W" else "rows"
+            inputs.append((name, float_blob(ctx, np.array(counts), f"cl_pool_{name}")))
     return cl_kernel(
         "pool",
-        {**win, "PLANES": planes, "INCLUDE_PAD": include},
+        {**win, "PLANES": planes},
         [win["OH"] * win["OW"], planes],
-        [("x", ctx.operand(op.x))],
+        inputs,
         [("y", ctx.result(op.y))],
         flops=numel(op.y) * win["KH"] * win["KW"],
         op=kind,
