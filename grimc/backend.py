@@ -27,7 +27,7 @@ import onnx
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType
 
 from grimc.driver import build_model
-from grimc.runner import RunError
+from grimc.runner import RunError, check_inputs
 
 
 class GrimcRep(BackendRep):
@@ -67,16 +67,7 @@ class GrimcRep(BackendRep):
                 raise RunError(
                     f"expected {len(names)} inputs ({', '.join(names)}), got {len(arrays)}"
                 )
-        for name, desc, x in zip(names, self._model.gen.inputs, arrays, strict=True):
-            if not isinstance(x, np.ndarray):
-                raise RunError(f"input '{name}': expected a numpy array, got {type(x).__name__}")
-            if x.dtype != np.float32:
-                raise RunError(f"input '{name}': expected dtype float32, got {x.dtype}")
-            if tuple(x.shape) != tuple(desc.shape):
-                raise RunError(
-                    f"input '{name}': expected shape {list(desc.shape)}, got {list(x.shape)}"
-                )
-        return arrays
+        return check_inputs(self._model.gen, arrays, names)
 
     def close(self) -> None:
         if self._model is not None:

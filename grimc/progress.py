@@ -25,6 +25,11 @@ def set_quiet(quiet: bool) -> None:
     _quiet = quiet
 
 
+def is_quiet() -> bool:
+    """Whether `set_quiet(True)` is in force (for reporters that are not a Progress)."""
+    return _quiet
+
+
 class Progress:
     """Reports steps of one task; a no-op unless `stream` is a terminal and not quiet."""
 

@@ -40,25 +40,27 @@ def write_sources(gen: GeneratedModel, outdir: str | os.PathLike[str]) -> tuple[
     return c_path, h_path, blob_path
 
 
-def check_inputs(gen: GeneratedModel, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+def check_inputs(
+    gen: GeneratedModel, inputs: Sequence[np.ndarray], names: Sequence[str] | None = None
+) -> list[np.ndarray]:
     """The inputs as contiguous arrays, each exactly float32 of its input's shape.
 
     Exact: a flat, transposed-layout or float64 array is a caller error, not
-    something to reinterpret silently.
+    something to reinterpret silently. `names` are what errors call the inputs
+    (the ONNX backend uses the graph's own names); default: the generated names.
     """
     if len(inputs) != len(gen.inputs):
         raise RunError(f"expected {len(gen.inputs)} inputs, got {len(inputs)}")
+    labels = names if names is not None else [desc.name for desc in gen.inputs]
     arrays = []
-    for desc, x in zip(gen.inputs, inputs, strict=True):
+    for name, desc, x in zip(labels, gen.inputs, inputs, strict=True):
         if not isinstance(x, np.ndarray):
-            raise RunError(f"input '{desc.name}': expected a numpy array, got {type(x).__name__}")
+            raise RunError(f"input '{name}': expected a numpy array, got {type(x).__name__}")
         if x.dtype != np.float32:
-            raise RunError(f"input '{desc.name}': expected dtype float32, got {x.dtype}")
+            raise RunError(f"input '{name}': expected dtype float32, got {x.dtype}")
         if tuple(x.shape) != tuple(desc.shape):
-            raise RunError(
-                f"input '{desc.name}': expected shape {list(desc.shape)}, got {list(x.shape)}"
-            )
-        arrays.append(np.ascontiguousarray(x))
+            raise RunError(f"input '{name}': expected shape {list(desc.shape)}, got {list(x.shape)}")
+        arrays.append(x if x.flags.c_contiguous else np.copy(x, order="C"))  # keeps 0-d inputs 0-d
     return arrays
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from grimc.progress import is_quiet
 from grimc.train.pruner import BCRPruner
 
 
@@ -187,18 +188,21 @@ def fit(
 
 class EpochLog:
     """Per-epoch loss/accuracy on stderr: a tqdm bar on a terminal, one line per epoch when
-    piped (a log keeps every epoch); `close()` ends the bar."""
+    piped (a log keeps every epoch), nothing when quiet (`-q`); `close()` ends the bar."""
 
     def __init__(self, epochs: int, stream: TextIO | None = None) -> None:
         self.epochs = epochs
         self.stream = stream or sys.stderr
+        self.quiet = is_quiet()
         self.bar = None
-        if self.stream.isatty():
+        if self.stream.isatty() and not self.quiet:
             from tqdm import tqdm
 
             self.bar = tqdm(total=epochs, desc="retraining", unit="epoch", file=self.stream)
 
     def __call__(self, row: Epoch) -> None:
+        if self.quiet:
+            return
         if self.bar is None:
             print(row.line(self.epochs), file=self.stream, flush=True)
         else:

@@ -181,26 +181,42 @@ def test_all_finite_sees_every_chunk(where: int) -> None:
     assert not all_finite(a.reshape(-1, 1)[::-1])
 
 
-def test_code_generation_copies_no_large_weight(tmp_path: Path) -> None:
-    """A 32 MiB fully connected weight: code generation packs it panel by panel
-    while the blob is written to its file, so neither generating nor writing
-    holds a second copy (they made five once: a padded and a transposed
-    packing, per-entry bytes, the blob buffer and its bytes copy)."""
-    w = rand(4096, 2048)
-    source = model([node("Gemm", ["x", "w"], ["y"], transB=1)], {"x": [1, 2048]}, ["y"], {"w": w})
+def _generation_peaks(w: np.ndarray, path: Path) -> tuple[int, int]:
+    """Python-side peak bytes of generating, then of writing the blob, for a Gemm with weight `w`."""
+    source = model([node("Gemm", ["x", "w"], ["y"], transB=1)], {"x": [1, w.shape[1]]}, ["y"],
+                   {"w": w})
     module = optimize(import_onnx(source))
     tracemalloc.start()
     try:
         gen = generate(module)
         _, generating = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        gen.write_blob(tmp_path / "m.weights.bin")
+        gen.write_blob(path)
         _, writing = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert (tmp_path / "m.weights.bin").stat().st_size >= w.nbytes
-    assert generating <= 0.1 * w.nbytes, f"generating: {generating / w.nbytes:.2f}x the weights"
-    assert writing <= 0.1 * w.nbytes, f"writing: {writing / w.nbytes:.2f}x the weights"
+    assert path.stat().st_size >= w.nbytes
+    return generating, writing
+
+
+def test_code_generation_copies_no_large_weight(tmp_path: Path) -> None:
+    """A 32 MiB fully connected weight: code generation packs it panel by panel
+    while the blob is written to its file, so neither generating nor writing
+    holds a second copy (they made five once: a padded and a transposed
+    packing, per-entry bytes, the blob buffer and its bytes copy).
+
+    What generation allocates whatever the weight's size (the C source, the
+    rendered templates: about 2.8 MB, close to a tenth of this weight) is
+    measured on the same layer with a 64 KiB weight and taken off, so the
+    bound is on what grows with the weight.
+    """
+    w = rand(4096, 2048)
+    small_gen, small_write = _generation_peaks(rand(128, 128), tmp_path / "small.weights.bin")
+    generating, writing = _generation_peaks(w, tmp_path / "m.weights.bin")
+    growth = (generating - small_gen) / w.nbytes
+    assert growth <= 0.1, f"generating: {growth:.2f}x the weights beyond the fixed cost"
+    growth = (writing - small_write) / w.nbytes
+    assert growth <= 0.1, f"writing: {growth:.2f}x the weights beyond the fixed cost"
 
 
 def test_streamed_blob_is_the_blob(tmp_path: Path) -> None:

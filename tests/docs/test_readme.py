@@ -18,7 +18,7 @@ SKIPPED = {
     "bash .ci/setup && .venv/bin/python examples/run_example.py":
         "set-up installs apt and pip packages (minutes); tests/unit/test_packaging.py "
         "installs grimc and tests/examples/test_run_example.py runs the example",
-    '.venv/bin/python -m pytest -m "not slow" -q': "the test suite itself",
+    '.venv/bin/python -m pytest -m "not slow" -q -n auto': "the test suite itself",
     "bash .ci/setup                                    # once: toolchain + .venv":
         "the peer benchmark: an hour, and the bench extras (MNN, LiteRT) from the network",
     ".venv/bin/python -m benches.icount        "

@@ -39,6 +39,7 @@ from grimc.target import resolve_target
 from grimc.toolchain import build_executable, find_clang
 from grimc.transforms import schedule_select
 from grimc.transforms.schedule_select import dense_conv_schedule
+from tests.tiers import spread
 
 RTOL, ATOL = 1e-4, 1e-5
 HOST_TARGETS = ["host", "host-avx512"]
@@ -228,9 +229,11 @@ CASES: dict[str, Case] = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-@pytest.mark.parametrize("target", HOST_TARGETS)
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    "name,target,threads",
+    spread(sorted(CASES), [(t, n) for t in HOST_TARGETS for n in (1, 2)],
+           lambda c, t, n: f"{n}-{t}-{c}"),
+)
 def test_conv_vs_onnxruntime(name: str, target: str, threads: int, tmp_path: Path) -> None:
     check_case(CASES[name], tmp_path, target, threads)
 

@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from grimc.driver import build_model
 from grimc.errors import GrimcError
 from grimc.frontend import import_onnx
+from tests.tiers import spread
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -75,8 +76,9 @@ def check(name: str, target: str, threads: int, tmp_path: Path) -> None:
 CONFIGS = [("host", 1), ("host", 2), ("host-avx512", 1), ("generic", 2)]
 
 
-@pytest.mark.parametrize("target,threads", CONFIGS, ids=[f"{t}-t{n}" for t, n in CONFIGS])
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    "name,target,threads", spread(sorted(CASES), CONFIGS, lambda c, t, n: f"{c}-{t}-t{n}")
+)
 def test_matches_onnxruntime(name: str, target: str, threads: int, tmp_path: Path) -> None:
     check(name, target, threads, tmp_path)
 

@@ -22,6 +22,7 @@ from tests.kernels.test_dense_ops import (
     reference,
     run_host,
 )
+from tests.tiers import spread
 
 
 def i64(*values: int) -> np.ndarray:
@@ -125,8 +126,9 @@ def helper_node(op: str, ins: list[str], outs: list[str], **attrs):
 HOST_CONFIGS = [("host", 1), ("host-avx512", 1), ("generic", 1)]
 
 
-@pytest.mark.parametrize("target,threads", HOST_CONFIGS, ids=[f"{t}-t{n}" for t, n in HOST_CONFIGS])
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    "name,target,threads", spread(sorted(CASES), HOST_CONFIGS, lambda c, t, n: f"{c}-{t}-t{n}")
+)
 def test_matches_onnxruntime(name: str, target: str, threads: int, tmp_path: Path) -> None:
     case = CASES[name]()
     feeds = case.feeds()

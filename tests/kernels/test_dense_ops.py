@@ -41,6 +41,7 @@ from grimc.runner import HostModel, write_sources
 from grimc.target import resolve_target
 from grimc.transforms import schedule_select
 from tests.kernels.scheduled import generate
+from tests.tiers import every, spread
 
 RTOL, ATOL = 1e-4, 1e-5
 HAVE_CLANG = shutil.which("clang-19") is not None or shutil.which("clang") is not None
@@ -403,8 +404,9 @@ CASES: dict[str, Callable[[], Case]] = {
 HOST_CONFIGS = [("host", 1), ("host", 2), ("host-avx512", 2), ("generic", 2)]
 
 
-@pytest.mark.parametrize("target,threads", HOST_CONFIGS, ids=[f"{t}-t{n}" for t, n in HOST_CONFIGS])
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    "name,target,threads", spread(sorted(CASES), HOST_CONFIGS, lambda c, t, n: f"{c}-{t}-t{n}")
+)
 def test_matches_onnxruntime(
     name: str, target: str, threads: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -416,7 +418,7 @@ def test_matches_onnxruntime(
     assert_matches(run_host(gen, feeds, target, threads, tmp_path), reference(case, feeds))
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", every(sorted(CASES), 3))
 def test_compiles_for_aarch64(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """NEON code (threaded paths included) is warning-free under -Wall -Wextra -Werror."""
     from grimc.toolchain import ToolchainError, compile_object

@@ -51,6 +51,7 @@ from tests.kernels.rnn_models import (
     random_inputs,
     set_cell_knobs,
 )
+from tests.tiers import spread
 
 RUNTIME_INCLUDE = Path(recurrent.__file__).resolve().parents[3] / "runtime_c" / "include"
 
@@ -140,9 +141,11 @@ def recurrent_kernel(gen: GeneratedModel):
     return kernels[0]
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("target", ["host", "host-avx512"])
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    "name,target,threads",
+    spread(sorted(CASES), [(t, n) for t in ("host", "host-avx512") for n in (1, 2)],
+           lambda c, t, n: f"{c}-{t}-{n}"),
+)
 def test_cell_matches_onnxruntime(
     name: str, target: str, threads: int, tmp_path, monkeypatch
 ) -> None:

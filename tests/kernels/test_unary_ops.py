@@ -29,6 +29,7 @@ from tests.kernels.test_dense_ops import (
     reference,
     run_host,
 )
+from tests.tiers import spread
 
 
 def positive(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -161,8 +162,9 @@ CASES: dict[str, Callable[[], Case]] = {
 HOST_CONFIGS = [("host", 1), ("host-avx512", 2), ("generic", 1)]
 
 
-@pytest.mark.parametrize("target,threads", HOST_CONFIGS, ids=[f"{t}-t{n}" for t, n in HOST_CONFIGS])
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    "name,target,threads", spread(sorted(CASES), HOST_CONFIGS, lambda c, t, n: f"{c}-{t}-t{n}")
+)
 def test_matches_onnxruntime(
     name: str, target: str, threads: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

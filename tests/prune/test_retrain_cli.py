@@ -153,3 +153,25 @@ def test_epoch_log_is_a_bar_on_a_terminal_and_lines_when_piped() -> None:
         "epoch 2/2  loss 0.2500  acc 90.00%  val loss 0.4000  val acc 85.00%"]
     assert "retraining" in tty.getvalue() and "2/2" in tty.getvalue()
     assert "val acc 85.00%" in tty.getvalue() and "\r" in tty.getvalue()
+
+
+def test_epoch_log_is_silent_when_quiet() -> None:
+    """`grimc prune -q --retrain` prints no per-epoch bar or lines, like every other progress."""
+    import io
+
+    from grimc import progress
+    from grimc.train.fit import Epoch, EpochLog
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    progress.set_quiet(True)
+    try:
+        for stream in (io.StringIO(), Terminal()):
+            log = EpochLog(1, stream)
+            log(Epoch(1, 0.5, 0.8))
+            log.close()
+            assert stream.getvalue() == ""
+    finally:
+        progress.set_quiet(False)

@@ -26,7 +26,6 @@ from grimc.emit.codegen import (
     TensorDesc,
     _jinja_env,
     build_commands,
-    c_float,
     runtime_source,
 )
 from grimc.emit.kernel import KernelInstance
@@ -60,7 +59,6 @@ class ClProgram:
 def cl_programs(kernels: list[KernelInstance], precision: str) -> tuple[list[str], list[ClProgram]]:
     """The distinct kernel source texts and, per kernel, its source and build options."""
     env = _jinja_env()
-    env.filters["clfloat"] = c_float  # OpenCL C float literals are C literals
     sources: list[str] = []
     programs = []
     for k in kernels:
