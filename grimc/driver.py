@@ -26,7 +26,7 @@ from grimc.dialects.sched import module_target_or
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.opencl.codegen import generate_opencl
 from grimc.errors import GrimcError
-from grimc.options import SPARSE_FORMATS, CompileOptions, shape_map, value_map
+from grimc.options import SPARSE_FORMATS, CompileOptions, check_precision, shape_map, value_map
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
 from grimc.target import resolve_target
 from grimc.transforms.schedule_select import select_schedules
@@ -56,7 +56,7 @@ def import_model(
     inputs fixed at compile time (an IR file has none left to fix).
     """
     values = value_map(input_values)
-    is_ir = isinstance(source, str | os.PathLike) and str(source).endswith(".mlir")
+    is_ir = is_ir_file(source)
     if values and (is_ir or isinstance(source, ModuleOp)):
         raise GrimcError("--input-value applies to ONNX models; an IR module has no such inputs")
     if isinstance(source, ModuleOp):
@@ -68,6 +68,19 @@ def import_model(
     from grimc.frontend import import_onnx
 
     return import_onnx(source, input_shapes=shape_map(input_shapes), input_values=values)
+
+
+def is_ir_file(source: ModelSource) -> bool:
+    """A grimc IR file (.mlir), which may record its target."""
+    return isinstance(source, str | os.PathLike) and str(source).endswith(".mlir")
+
+
+def check_source_options(source: ModelSource, options: CompileOptions) -> None:
+    """Refuse, before importing `source`, options its target cannot take: without
+    `target` an ONNX model compiles for native (an IR file's own target is
+    checked when `optimize` reads it)."""
+    if options.target is None and not isinstance(source, ModuleOp) and not is_ir_file(source):
+        check_precision(options.precision, resolve_target("native").family)
 
 
 def default_passes(options: CompileOptions | None = None, **fields: Any) -> list[str]:
@@ -119,7 +132,7 @@ def optimize(
     """Record the options' target on `module` (one it already records must be
     the same), then run the pass pipeline of `options` on it, in place."""
     opts = CompileOptions.of(options, **fields)
-    module_target_or(module, opts.target)
+    check_precision(opts.precision, module_target_or(module, opts.target).family)
     return PipelineRunner(instrumentation).run(module, pipeline_of(opts))
 
 
@@ -141,11 +154,10 @@ def generate_model(
     opts = CompileOptions.of(options, **fields)
     module = module.clone()
     target = module_target_or(module, opts.target)
+    check_precision(opts.precision, target.family)
     select_schedules(module, target, opts.threads, opts.kernel_format)
     if target.family == "opencl":
         return generate_opencl(module, target, prefix=opts.prefix, precision=opts.precision)
-    if opts.precision != "fp32":
-        raise GrimcError(f"--precision {opts.precision}: only --target opencl supports it")
     return generate(
         module, target, threads=opts.threads, prefix=opts.prefix,
         sparse_format=opts.kernel_format, release_weights=release_weights,
@@ -165,6 +177,7 @@ def compile_model(
     input_shapes, input_values, passes, opt_level, prefix, profile, precision) overriding `options`.
     """
     opts = CompileOptions.of(options, **fields)
+    check_source_options(source, opts)
     module = optimize(
         import_model(source, opts.input_shapes, opts.input_values), opts, instrumentation
     )

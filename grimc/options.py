@@ -88,8 +88,8 @@ class CompileOptions:
     profile: bool = False
     """Build with per-kernel timing (-DGRIMC_PROFILE)."""
     precision: str = "fp32"
-    """One of PRECISIONS; anything but fp32 needs the opencl target (checked by
-    `grimc.driver.generate_model`, which knows the target a module records)."""
+    """One of PRECISIONS; anything but fp32 needs the opencl target (`check_precision`:
+    here when `target` is given, else where the driver learns the target)."""
     tuning_db: str | None = None
     """The tuning database to read measured schedules from (None: grimc.tunedb's default file)."""
     use_tuning_db: bool = True
@@ -104,8 +104,11 @@ class CompileOptions:
         def set_(name: str, value: object) -> None:  # frozen: normalize once, here
             object.__setattr__(self, name, value)
 
+        family = None  # of a target given here; else the driver checks its target
         if self.target is not None:
-            set_("target", resolve_target(self.target).name)
+            target = resolve_target(self.target)
+            set_("target", target.name)
+            family = target.family
         if isinstance(self.threads, bool) or not isinstance(self.threads, int):
             raise GrimcError(f"threads {self.threads!r}: must be an integer")
         check_threads(self.threads)
@@ -113,10 +116,7 @@ class CompileOptions:
             raise GrimcError(
                 f"sparse format {self.sparse_format!r}: expected one of {', '.join(SPARSE_FORMATS)}"
             )
-        if self.precision not in PRECISIONS:
-            raise GrimcError(
-                f"--precision {self.precision}: expected one of {', '.join(PRECISIONS)}"
-            )
+        check_precision(self.precision, family)
         if str(self.opt_level) not in OPT_LEVELS:
             raise GrimcError(f"-O{self.opt_level}: expected one of {', '.join(OPT_LEVELS)}")
         set_("opt_level", str(self.opt_level))
@@ -162,6 +162,15 @@ class CompileOptions:
     def kernel_format(self) -> str:
         """The kernels for BCR-sparse ops (dense compiles have none: "bcr" is moot)."""
         return "csr" if self.sparse_format == "csr" else "bcr"
+
+
+def check_precision(precision: str, target_family: str | None = None) -> None:
+    """`precision` is one of PRECISIONS, and fp32 unless the target family (when
+    known) is opencl: only the OpenCL kernels store or compute in half."""
+    if precision not in PRECISIONS:
+        raise GrimcError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+    if precision != "fp32" and target_family not in (None, "opencl"):
+        raise GrimcError(f"--precision {precision}: only --target opencl supports it")
 
 
 def shape_map(shapes: Mapping[str, Sequence[int]] | Sequence[Any] | None) -> dict[str, list[int]] | None:

@@ -122,7 +122,7 @@ def instrumentation(args: argparse.Namespace) -> Instrumentation:
 
 
 def main(argv: Sequence[str]) -> int:
-    from grimc.driver import generate_model, import_model, optimize
+    from grimc.driver import check_source_options, generate_model, import_model, optimize
     from grimc.fileio import write_atomically
     from grimc.pipeline import render_ir
 
@@ -142,6 +142,7 @@ def main(argv: Sequence[str]) -> int:
         **({"prefix": prefix_for(args.output)} if args.output is not None else {}),
     )
     inst = instrumentation(args)
+    check_source_options(args.model, options)
     module = optimize(
         import_model(args.model, options.input_shapes, options.input_values), options, inst
     )

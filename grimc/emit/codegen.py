@@ -14,10 +14,11 @@ import importlib
 import pkgutil
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jinja2
 import numpy as np
@@ -36,6 +37,7 @@ from grimc.emit.kernel import (
     BlobRef,
     CodegenError,
     KernelInstance,
+    Lowering,
     LoweringContext,
     Ref,
     numel,
@@ -251,6 +253,9 @@ def c_float(value: float) -> str:
 class Generator:
     """Lowers one module for one target; see `generate`."""
 
+    lowerings: ClassVar[Mapping[type[Operation], Lowering]] = LOWERINGS
+    """The op -> kernel table (a subclass gives its target family's)."""
+
     def __init__(
         self,
         module: ModuleOp,
@@ -343,7 +348,7 @@ class Generator:
         return descs
 
     def _lower(self, op) -> None:
-        lowering = LOWERINGS.get(type(op))
+        lowering = self.lowerings.get(type(op))
         if lowering is None:
             raise CodegenError(f"no kernel for {op.name} on target {self.target.name}")
         result = lowering(op, self.ctx)
@@ -369,7 +374,6 @@ class Generator:
         env = _jinja_env()
         kernel_sources, calls = self._render_kernels(env)
         common = self._common(inputs, outputs)
-        header = env.get_template("model.h.j2").render(**common)
         source = env.get_template("model.c.j2").render(
             kernel_sources=kernel_sources,
             run_parts=run_parts(calls),
@@ -378,13 +382,20 @@ class Generator:
             build=build_commands(self.target.name, self.prefix),
             **common,
         )
-        harness = env.get_template("harness.c.j2").render(
-            timing=runtime_source(TIMING_FILES), **common
-        )
+        return self._model(env, source, common)
+
+    def _model(
+        self, env: jinja2.Environment, source: str, common: dict[str, Any]
+    ) -> GeneratedModel:
+        """The GeneratedModel of a rendered model source: the header and harness
+        (the same API on every target) rendered from `common` (`_common`)."""
+        inputs, outputs = common["inputs"], common["outputs"]
         return GeneratedModel(
             source=source,
-            header=header,
-            harness=harness,
+            header=env.get_template("model.h.j2").render(**common),
+            harness=env.get_template("harness.c.j2").render(
+                timing=runtime_source(TIMING_FILES), **common
+            ),
             blob_arrays=self.ctx.blobs,
             prefix=self.prefix,
             inputs=inputs,
@@ -404,7 +415,6 @@ class Generator:
             kernels=self.kernels,
             buffers=self.buffers,
             blob_count=len(self.ctx.blobs),
-            blob_sizes=[a.nbytes for a in self.ctx.blobs],
             blob_specs=entry_specs(self.ctx.blobs),
             blob_names=self.ctx.blob_names,
             threads=self.threads,

@@ -164,15 +164,22 @@ then the kernel reading it, sharing a scratch buffer), or an alias."""
 LOWERINGS: dict[type[Operation], Lowering] = {}
 
 
-def lowers(*op_types: type[Operation]) -> Callable[[Lowering], Lowering]:
-    """Register a lowering for one or more op classes."""
+def register_lowering(
+    table: dict[type[Operation], Lowering], op_types: tuple[type[Operation], ...]
+) -> Callable[[Lowering], Lowering]:
+    """A decorator entering a lowering into `table` (one per target family) for `op_types`."""
 
     def register(fn: Lowering) -> Lowering:
         for op_type in op_types:
-            LOWERINGS[op_type] = fn
+            table[op_type] = fn
         return fn
 
     return register
+
+
+def lowers(*op_types: type[Operation]) -> Callable[[Lowering], Lowering]:
+    """Register a lowering for one or more op classes."""
+    return register_lowering(LOWERINGS, op_types)
 
 
 def act_params(act: ActivationAttr | None) -> dict[str, Any] | None:

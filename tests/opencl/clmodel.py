@@ -12,12 +12,15 @@ import ctypes
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from grimc.driver import compile_model
 from grimc.emit.codegen import GeneratedModel
 from grimc.emit.opencl.codegen import device_name
 from grimc.runner import HostModel
+from tests.kernels.test_dense_ops import Case, assert_matches, reference
 from tests.opencl.clenv import require_opencl
 
 
@@ -35,6 +38,23 @@ def launched(model: HostModel) -> int:
     fn = getattr(model._lib, f"{model.gen.prefix}_launched")
     fn.argtypes, fn.restype = [ctypes.c_void_p], ctypes.c_ulonglong
     return int(fn(model._handle))
+
+
+def check_case(case: Case, workdir: Path, **fields: Any) -> None:
+    """A case of the CPU kernel tests, compiled for opencl (CompileOptions `fields`)
+    and run on the device, against the case's reference: rtol 1e-4 / atol 1e-5,
+    or with half storage within 1e-2 of max |y| (half keeps 11 significant bits)."""
+    feeds = case.feeds()
+    gen = compile_model(case.model(), target="opencl", **fields)
+    assert gen.kernels, "no kernels: nothing would run on the device"
+    got = run_on_device(gen, [feeds[d.name] for d in gen.inputs], workdir)
+    want = reference(case, feeds)
+    if fields.get("precision", "fp32") == "fp32":
+        assert_matches(got, want)
+        return
+    for g, w in zip(got, want, strict=True):
+        assert g.shape == tuple(w.shape)
+        assert np.abs(g - w).max() <= 1e-2 * float(np.abs(w).max())
 
 
 def run_on_device(

@@ -13,9 +13,9 @@ import pytest
 
 from grimc.driver import compile_model
 from grimc.emit.codegen import TEMPLATES as ROOT
-from tests.kernels.test_dense_ops import CASES, assert_matches, reference
+from tests.kernels.test_dense_ops import CASES
 from tests.opencl.clenv import tiered
-from tests.opencl.clmodel import run_on_device
+from tests.opencl.clmodel import check_case
 
 TEMPLATES = ROOT / "opencl"
 
@@ -32,20 +32,18 @@ slow tier."""
 
 @pytest.mark.parametrize("name", tiered(sorted(CASES), FAST))
 def test_dense_op_matches_reference(name: str, tmp_path: Path) -> None:
-    case = CASES[name]()
-    feeds = case.feeds()
-    gen = compile_model(case.model(), target="opencl", sparse_format="dense")
-    if not gen.kernels:  # reshape-only graphs: nothing to run on the device
-        pytest.fail(f"{name}: no kernels")
-    got = run_on_device(gen, [feeds[d.name] for d in gen.inputs], tmp_path)
-    assert_matches(got, reference(case, feeds))
+    check_case(CASES[name](), tmp_path, sparse_format="dense")
 
 
 def test_fast_cases_cover_every_dense_op_template() -> None:
-    """The fast tier runs every kernel template these ops lower to (the rest of
-    templates/opencl, conv and recurrent, run in the model and cell tests)."""
+    """The fast tier runs every kernel template these ops and the data-movement
+    ops lower to (the rest of templates/opencl, conv and recurrent, run in the
+    model and cell tests)."""
+    from tests.opencl import test_data_movement_opencl as movement
+
+    cases = [CASES[name] for name in FAST] + [movement.ALL[name] for name in movement.FAST]
     kinds = set()
-    for name in FAST:
-        kinds |= {k.kind for k in compile_model(CASES[name]().model(), target="opencl").kernels}
+    for case in cases:
+        kinds |= {k.kind for k in compile_model(case().model(), target="opencl").kernels}
     templates = {p.name.split(".")[0] for p in TEMPLATES.glob("*.cl.j2")}
     assert kinds == templates - {"macros", "conv", "recurrent"}

@@ -1,4 +1,7 @@
-"""The OpenCL BCR kernels (conv, matmul, recurrent) under Oclgrind: no out-of-bounds access, uninitialized read or data race.
+"""The OpenCL BCR kernels (conv, matmul, recurrent), the table-driven ones
+(gather, linear resize, reduce) and the index-computing ones (broadcasting
+eltwise, transpose) under Oclgrind: no out-of-bounds access, uninitialized
+read or data race.
 
 Each model is built as its harness executable and run by
 `oclgrind --check-api --data-races --uninitialized`, which simulates the
@@ -16,11 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grimc.driver import import_model, optimize
+from grimc.driver import compile_model, import_model, optimize
+from grimc.emit.codegen import GeneratedModel
 from grimc.runner import ExeModel
 from tests.kernels import rnn_models as rm
 from tests.kernels.test_bcr_recurrent import CASES as BCR_CELLS
 from tests.kernels.test_bcr_recurrent import cell_model as bcr_cell_model
+from tests.kernels.test_dense_ops import CASES as DENSE
+from tests.kernels.test_dense_ops import reference
+from tests.kernels.test_unary_ops import CASES as UNARY
 from tests.opencl.bcrcases import (
     ConvCase,
     MatMulCase,
@@ -30,6 +37,7 @@ from tests.opencl.bcrcases import (
     opencl_model,
 )
 from tests.opencl.clenv import CLANG, INCLUDE, RUNTIME, require_oclgrind, require_opencl, tiered
+from tests.opencl.test_data_movement_opencl import ALL as MOVEMENT
 
 FLAGS = ["--check-api", "--data-races", "--uninitialized", "--inst-counts"]
 
@@ -63,18 +71,41 @@ def recurrent_case(name: str):
 
 
 RECURRENT = ["gru_bidi_clip_lbr0_b3", "lstm_bidi_states_peep_clip_b3"]
+OPS = {
+    **{name: MOVEMENT[name] for name in ("pad_reflect", "slice_steps_negative",
+       "resize_linear_frac_align_corners", "reduce_sum_axes_input", "layer_norm_last_axis_bias")},
+    **{name: DENSE[name] for name in ("add_per_channel", "transpose_nchw_nhwc")},
+    "where_not_and_or": UNARY["where_not_and_or"],
+}  # fmt: skip
+"""CPU op cases whose kernels index x through blob tables or computed coordinates."""
+
+
+def op_case(name: str) -> tuple[GeneratedModel, list[np.ndarray], np.ndarray]:
+    case = OPS[name]()
+    feeds = case.feeds()
+    gen = compile_model(case.model(), target="opencl")
+    return gen, [feeds[d.name] for d in gen.inputs], reference(case, feeds)[0]
 
 
 @pytest.mark.parametrize(
     "name",
     tiered(
-        [*CASES, *RECURRENT],
-        ["conv_stride2_groups_residual", "conv_nothing_kept", "gemm_batch5", RECURRENT[0]],
+        [*CASES, *RECURRENT, *OPS],
+        [
+            "conv_stride2_groups_residual",
+            "conv_nothing_kept",
+            "gemm_batch5",
+            RECURRENT[0],
+            "pad_reflect",
+            "add_per_channel",
+        ],
     ),
 )
-def test_bcr_kernels_clean_under_oclgrind(name: str, tmp_path: Path) -> None:
+def test_kernels_clean_under_oclgrind(name: str, tmp_path: Path) -> None:
     require_opencl()
-    if name in RECURRENT:
+    if name in OPS:
+        gen, inputs, want = op_case(name)
+    elif name in RECURRENT:
         module, feeds, want = recurrent_case(name)
         gen = opencl_model(module)
         inputs = [feeds[d.name] for d in gen.inputs]

@@ -22,7 +22,8 @@ ACTIVATION_OPS: tuple[type[graph.UnaryOp], ...] = (
     graph.HardSwishOp,
     *graph.UNARY_MATH_OPS,
 )
-"""The ops lowered to the `activation` kernel."""
+"""Element-wise ops with an ActivationAttr form: as a standalone op, one
+activation kernel on every target family (CPU and OpenCL)."""
 
 
 @lowers(*ACTIVATION_OPS)

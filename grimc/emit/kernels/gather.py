@@ -13,12 +13,13 @@ the other scales must be 1) from per-axis index pairs and weights.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from grimc.dialects import graph
-from grimc.emit.kernel import CodegenError, KernelInstance, LoweringContext, lowers, shape
+from grimc.emit.kernel import CodegenError, KernelInstance, LoweringContext, Ref, lowers, shape
 
 
 def row_strides(dims: Sequence[int]) -> list[int]:
@@ -29,20 +30,34 @@ def row_strides(dims: Sequence[int]) -> list[int]:
     return strides
 
 
-def axis_gather(
-    ctx: LoweringContext,
+@dataclass(frozen=True)
+class Gather:
+    """y[i0, i1, ...] = x[offsets[0][i0] + offsets[1][i1] + ...], or `value` where
+    an offset is -1: per output axis, the input offset (index x input stride)."""
+
+    offsets: list[np.ndarray]
+    value: float = 0.0
+
+
+def gather_of(
     op: graph.SingleInputOp,
     tables: Sequence[np.ndarray],
     value: float = 0.0,
     in_dims: tuple[int, ...] | None = None,
-) -> KernelInstance:
+) -> Gather:
     """y[i0, i1, ...] = x[t0[i0], t1[i1], ...], or `value` where a table holds -1;
     `in_dims` views x with the result's rank (leading unit axes) for Expand."""
-    in_dims, out_dims = in_dims or shape(op.x), shape(op.y)
+    in_dims = in_dims or shape(op.x)
     offsets = [
         np.where(t < 0, -1, t * s).astype(np.int32)
         for t, s in zip(tables, row_strides(in_dims), strict=True)
     ]
+    return Gather(offsets, value)
+
+
+def axis_gather(ctx: LoweringContext, op: graph.SingleInputOp, gather: Gather) -> KernelInstance:
+    """The `axis_gather` kernel of `gather`."""
+    offsets, value, out_dims = gather.offsets, gather.value, shape(op.y)
     last = offsets[-1]
     contiguous = bool((last >= 0).all() and (np.diff(last) == 1).all())
     bases = np.cumsum([0] + [len(t) for t in offsets[:-1]]).tolist()
@@ -62,13 +77,12 @@ def axis_gather(
     )
 
 
-@lowers(graph.SliceOp)
-def lower_slice(op: graph.SliceOp, ctx: LoweringContext) -> KernelInstance:
+def slice_gather(op: graph.SliceOp) -> Gather:
     tables = [
         start + step * np.arange(n)
         for start, step, n in zip(graph.ints(op.starts), graph.ints(op.steps), shape(op.y), strict=True)
     ]
-    return axis_gather(ctx, op, tables)
+    return gather_of(op, tables)
 
 
 def pad_table(n: int, before: int, after: int, mode: str) -> np.ndarray:
@@ -85,20 +99,31 @@ def pad_table(n: int, before: int, after: int, mode: str) -> np.ndarray:
     return np.where((i >= 0) & (i < n), i, -1)
 
 
-@lowers(graph.PadOp)
-def lower_pad(op: graph.PadOp, ctx: LoweringContext) -> KernelInstance:
+def pad_gather(op: graph.PadOp) -> Gather:
     dims, pads = shape(op.x), graph.ints(op.pads)
     rank = len(dims)
     tables = [pad_table(n, pads[a], pads[a + rank], op.mode.data) for a, n in enumerate(dims)]
-    return axis_gather(ctx, op, tables, op.value.value.data)
+    return gather_of(op, tables, op.value.value.data)
 
 
-@lowers(graph.ExpandOp)
-def lower_expand(op: graph.ExpandOp, ctx: LoweringContext) -> KernelInstance:
+def expand_gather(op: graph.ExpandOp) -> Gather:
     out_dims = shape(op.y)
     in_dims = (1,) * (len(out_dims) - len(shape(op.x))) + shape(op.x)
     tables = [np.arange(m) if n == m else np.zeros(m, np.int64) for n, m in zip(in_dims, out_dims, strict=True)]
-    return axis_gather(ctx, op, tables, in_dims=in_dims)
+    return gather_of(op, tables, in_dims=in_dims)
+
+
+GATHERS: dict[type[graph.SingleInputOp], Callable[..., Gather]] = {
+    graph.SliceOp: slice_gather,
+    graph.PadOp: pad_gather,
+    graph.ExpandOp: expand_gather,
+}
+"""The ops that are one gather on every target, and their tables."""
+
+
+@lowers(*GATHERS)
+def lower_gather(op: graph.SingleInputOp, ctx: LoweringContext) -> KernelInstance:
+    return axis_gather(ctx, op, GATHERS[type(op)](op))
 
 
 def source_coordinates(n_in: int, n_out: int, scale: float, mode: str) -> np.ndarray:
@@ -136,16 +161,44 @@ def nearest_index(x: np.ndarray, n_in: int, mode: str) -> np.ndarray:
     return np.clip(r, 0, n_in - 1).astype(np.int64)
 
 
-@lowers(graph.ResizeOp)
-def lower_resize(op: graph.ResizeOp, ctx: LoweringContext) -> KernelInstance:
+def resize_coordinates(op: graph.ResizeOp) -> list[np.ndarray]:
+    """Per axis, the input coordinate of each output index."""
     in_dims, out_dims, scales = shape(op.x), shape(op.y), op.scale_values()
-    coords = [
+    return [
         source_coordinates(n, m, float(np.float32(sc)), op.coordinate_mode.data)
         for n, m, sc in zip(in_dims, out_dims, scales, strict=True)
     ]
-    if op.mode.data == "nearest":
-        tables = [nearest_index(c, n, op.nearest_mode.data) for c, n in zip(coords, in_dims, strict=True)]
-        return axis_gather(ctx, op, tables)
+
+
+def nearest_gather(op: graph.ResizeOp) -> Gather:
+    """Nearest Resize as a gather of the rounded coordinates."""
+    tables = [
+        nearest_index(c, n, op.nearest_mode.data)
+        for c, n in zip(resize_coordinates(op), shape(op.x), strict=True)
+    ]
+    return gather_of(op, tables)
+
+
+@dataclass(frozen=True)
+class LinearResize:
+    """Linear Resize of the last two axes: `outer` planes h_in x w_in -> h_out x w_out;
+    per output row its two input row offsets (hidx) and the second's weight (hw),
+    per output column likewise (widx, ww)."""
+
+    outer: int
+    h_in: int
+    w_in: int
+    h_out: int
+    w_out: int
+    hidx: np.ndarray
+    widx: np.ndarray
+    hw: np.ndarray
+    ww: np.ndarray
+
+
+def linear_resize_of(op: graph.ResizeOp) -> LinearResize:
+    in_dims, out_dims = shape(op.x), shape(op.y)
+    coords = resize_coordinates(op)
     rank = len(in_dims)
     lead = [a for a in range(max(0, rank - 2)) if in_dims[a] != out_dims[a]]
     if lead:
@@ -155,23 +208,42 @@ def lower_resize(op: graph.ResizeOp, ctx: LoweringContext) -> KernelInstance:
     rows = coords[-2] if rank >= 2 else np.zeros(1)
     h0, h1, hw = _linear_taps(rows, h_in)
     w0, w1, ww = _linear_taps(coords[-1], w_in)
-    hidx = np.stack([h0 * w_in, h1 * w_in], axis=1).reshape(-1)
-    widx = np.stack([w0, w1], axis=1).reshape(-1)
+    return LinearResize(
+        outer=math.prod(out_dims[:-2]) if rank >= 2 else 1,
+        h_in=h_in, w_in=w_in, h_out=h_out, w_out=w_out,
+        hidx=np.stack([h0 * w_in, h1 * w_in], axis=1).reshape(-1),
+        widx=np.stack([w0, w1], axis=1).reshape(-1),
+        hw=hw.astype(np.float32),
+        ww=ww.astype(np.float32),
+    )  # fmt: skip
+
+
+def linear_resize_inputs(
+    op: graph.ResizeOp, ctx: LoweringContext, r: LinearResize
+) -> list[tuple[str, Ref]]:
+    """The arguments of a linear resize kernel on any target: x, then the taps."""
+    return [
+        ("x", ctx.operand(op.x)),
+        ("hi", ctx.blob(r.hidx, "resize_rows", np.int32)),
+        ("wi", ctx.blob(r.widx, "resize_cols", np.int32)),
+        ("hw", ctx.blob(r.hw, "resize_row_weights")),
+        ("ww", ctx.blob(r.ww, "resize_col_weights")),
+    ]
+
+
+@lowers(graph.ResizeOp)
+def lower_resize(op: graph.ResizeOp, ctx: LoweringContext) -> KernelInstance:
+    if op.mode.data == "nearest":
+        return axis_gather(ctx, op, nearest_gather(op))
+    r = linear_resize_of(op)
     return KernelInstance(
         kind="resize_linear",
         params={
-            "outer": math.prod(out_dims[:-2]) if rank >= 2 else 1,
-            "h_in": h_in, "w_in": w_in, "h_out": h_out, "w_out": w_out,
+            "outer": r.outer, "h_in": r.h_in, "w_in": r.w_in, "h_out": r.h_out, "w_out": r.w_out,
         },  # fmt: skip
-        inputs=[
-            ("x", ctx.operand(op.x)),
-            ("hi", ctx.blob(hidx, "resize_rows", np.int32)),
-            ("wi", ctx.blob(widx, "resize_cols", np.int32)),
-            ("hw", ctx.blob(hw.astype(np.float32), "resize_row_weights")),
-            ("ww", ctx.blob(ww.astype(np.float32), "resize_col_weights")),
-        ],
+        inputs=linear_resize_inputs(op, ctx, r),
         outputs=[("y", ctx.result(op.y))],
-        flops=6 * math.prod(out_dims),
+        flops=6 * math.prod(shape(op.y)),
     )
 
 

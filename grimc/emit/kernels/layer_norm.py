@@ -9,16 +9,25 @@ import math
 
 from grimc.dialects import graph
 from grimc.dialects.sched import split_of
-from grimc.emit.kernel import KernelInstance, LoweringContext, lowers, shape
+from grimc.emit.kernel import ActRef, KernelInstance, LoweringContext, Ref, lowers, shape
+
+
+def layer_norm_args(
+    op: graph.LayerNormOp, ctx: LoweringContext
+) -> tuple[int, int, list[tuple[str, Ref]], list[tuple[str, ActRef]]]:
+    """(rows, n, inputs, outputs) of a layer-norm kernel on any target: rows of n
+    elements; x, g (scale), b (bias, if any); y, mean, inv_std."""
+    dims, axis = shape(op.x), op.axis.value.data
+    inputs = [("x", ctx.operand(op.x)), ("g", ctx.operand(op.scale))]
+    if op.bias is not None:
+        inputs.append(("b", ctx.operand(op.bias)))
+    outputs = [("y", ctx.result(op.y)), ("mean", ctx.result(op.mean)), ("inv_std", ctx.result(op.inv_std))]
+    return math.prod(dims[:axis]), math.prod(dims[axis:]), inputs, outputs
 
 
 @lowers(graph.LayerNormOp)
 def lower_layer_norm(op: graph.LayerNormOp, ctx: LoweringContext) -> KernelInstance:
-    dims, axis = shape(op.x), op.axis.value.data
-    rows, n = math.prod(dims[:axis]), math.prod(dims[axis:])
-    inputs = [("x", ctx.operand(op.x)), ("g", ctx.operand(op.scale))]
-    if op.bias is not None:
-        inputs.append(("b", ctx.operand(op.bias)))
+    rows, n, inputs, outputs = layer_norm_args(op, ctx)
     return KernelInstance(
         kind="layer_norm",
         params={
@@ -28,6 +37,6 @@ def lower_layer_norm(op: graph.LayerNormOp, ctx: LoweringContext) -> KernelInsta
             "ntasks": split_of(op, "rows").threads.data,
         },
         inputs=inputs,
-        outputs=[("y", ctx.result(op.y)), ("mean", ctx.result(op.mean)), ("inv_std", ctx.result(op.inv_std))],
+        outputs=outputs,
         flops=8 * rows * n,
     )

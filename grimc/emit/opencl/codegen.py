@@ -21,7 +21,6 @@ from xdsl.dialects.builtin import ModuleOp
 from grimc.emit import opencl as opencl_pkg
 from grimc.emit.codegen import (
     RUNTIME_FILES,
-    TIMING_FILES,
     GeneratedModel,
     Generator,
     TensorDesc,
@@ -29,9 +28,9 @@ from grimc.emit.codegen import (
     build_commands,
     runtime_source,
 )
-from grimc.emit.kernel import Alias, CodegenError, KernelInstance
+from grimc.emit.kernel import KernelInstance
 from grimc.emit.opencl.lowering import CL_LOWERINGS, build_options
-from grimc.options import PRECISIONS
+from grimc.options import check_precision
 from grimc.target import TARGETS, Target
 
 RUNTIME_EXTRA = ("include/grimc_opencl.h", "src/opencl.c")
@@ -74,9 +73,10 @@ def cl_programs(kernels: list[KernelInstance], precision: str) -> tuple[list[str
 class ClGenerator(Generator):
     """The shared generator with OpenCL lowerings and the OpenCL model template."""
 
+    lowerings = CL_LOWERINGS
+
     def __init__(self, module: ModuleOp, target: Target, prefix: str, precision: str):
-        if precision not in PRECISIONS:
-            raise CodegenError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+        check_precision(precision, target.family)
         super().__init__(module, target, 1, prefix)
         self.precision = precision
         self.half = precision != "fp32"
@@ -85,17 +85,6 @@ class ClGenerator(Generator):
     def run(self) -> GeneratedModel:
         _load_lowerings()
         return super().run()
-
-    def _lower(self, op) -> None:
-        lowering = CL_LOWERINGS.get(type(op))
-        if lowering is None:
-            raise CodegenError(f"no kernel for {op.name} on target opencl")
-        result = lowering(op, self.ctx)
-        if isinstance(result, Alias):
-            self.ctx.refs[op.results[0]] = self.ctx.operand(result.source)
-            return
-        for kernel in result if isinstance(result, list) else [result]:
-            self._append(kernel, op)
 
     def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
         env = _jinja_env()
@@ -111,20 +100,7 @@ class ClGenerator(Generator):
             blob_float=[a.dtype == np.float32 for a in self.ctx.blobs],
             **common,
         )
-        return GeneratedModel(
-            source=source,
-            header=env.get_template("model.h.j2").render(**common),
-            harness=env.get_template("harness.c.j2").render(
-                timing=runtime_source(TIMING_FILES), **common
-            ),
-            blob_arrays=list(self.ctx.blobs),
-            prefix=self.prefix,
-            inputs=inputs,
-            outputs=outputs,
-            kernels=self.kernels,
-            buffers=self.buffers,
-            target=self.target.name,
-        )
+        return self._model(env, source, common)
 
 
 def generate_opencl(

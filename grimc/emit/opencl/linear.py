@@ -78,6 +78,40 @@ def _epilogue(ctx: LoweringContext, op: Operation) -> list[tuple[str, Ref]]:
     return out
 
 
+def _grouped(
+    kind: str,
+    ctx: LoweringContext,
+    op: Operation,
+    lists: Lists,
+    sched: ClMapping,
+    defines: dict[str, int],
+    sizes: dict[str, int],
+    x: Ref,
+    extra: list[tuple[str, Ref]],
+    sparse: bool,
+    flops: int,
+) -> KernelInstance:
+    """A kernel over register groups (`linear`, `conv`): an NDRange axis per data
+    index of `sizes` (in the order the schedule's `dims` takes them) and one for
+    the groups; arguments x, the weights' lists, then the epilogue's `extra`."""
+    dims = sched.dims(list(sizes))
+    size = {**sizes, "g": lists.ngroups}
+    return cl_kernel(
+        kind,
+        {**defines, "NGROUPS": lists.ngroups},
+        [size[name] for name in sorted(dims, key=dims.get)],
+        [("x", x), *lists.inputs, *extra],
+        [("y", ctx.result(op.y))],
+        sched.local_for(len(dims)),
+        flops,
+        rows=sched.rows,
+        sparse=sparse,
+        dims=dims,
+        act=act_params(op.act),
+        entries=lists.entries,
+    )
+
+
 def _linear(
     ctx: LoweringContext,
     op: Operation,
@@ -91,22 +125,9 @@ def _linear(
     sparse: bool,
     flops: int,
 ) -> KernelInstance:
-    dims = sched.dims(["n"])
-    size = {"n": nb, "g": lists.ngroups}
-    return cl_kernel(
-        "linear",
-        {"NB": nb, "K": k, "M": m, "KG": k, "NGROUPS": lists.ngroups},
-        [size[name] for name in sorted(dims, key=dims.get)],
-        [("x", x), *lists.inputs, *extra],
-        [("y", ctx.result(op.y))],
-        sched.local_for(len(dims)),
-        flops,
-        rows=sched.rows,
-        sparse=sparse,
-        dims=dims,
-        act=act_params(op.act),
-        entries=lists.entries,
-    )
+    """y[nb, m] = x[nb, k] W^T: a work-item per (batch row, register group)."""
+    defines = {"NB": nb, "K": k, "M": m, "KG": k}
+    return _grouped("linear", ctx, op, lists, sched, defines, {"n": nb}, x, extra, sparse, flops)
 
 
 @cl_lowers(bcr.MatMulOp)
@@ -221,23 +242,12 @@ def _conv(
     sparse: bool,
     flops: int,
 ) -> KernelInstance:
+    """Implicit-GEMM convolution: a work-item per (output pixel, register group, image)."""
     n = geometry.pop("N")
-    dims = sched.dims(["p", "n"])
-    size = {"p": geometry["OH"] * geometry["OW"], "g": lists.ngroups, "n": n}
-    return cl_kernel(
-        "conv",
-        {**geometry, "NB": n, "GPM": lists.ngroups // groups, "NGROUPS": lists.ngroups},
-        [size[name] for name in sorted(dims, key=dims.get)],
-        [("x", ctx.operand(op.x)), *lists.inputs, *extra],
-        [("y", ctx.result(op.y))],
-        sched.local_for(len(dims)),
-        flops,
-        rows=sched.rows,
-        sparse=sparse,
-        dims=dims,
-        act=act_params(op.act),
-        entries=lists.entries,
-    )
+    defines = {**geometry, "NB": n, "GPM": lists.ngroups // groups}
+    sizes = {"p": geometry["OH"] * geometry["OW"], "n": n}
+    x = ctx.operand(op.x)
+    return _grouped("conv", ctx, op, lists, sched, defines, sizes, x, extra, sparse, flops)
 
 
 def conv_geometry(op: Operation, kernel: tuple[int, int]) -> dict[str, int]:

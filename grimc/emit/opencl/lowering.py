@@ -19,21 +19,21 @@ from typing import Any
 from xdsl.ir import Operation
 
 from grimc.dialects.sched import SCHEDULE_ATTR, ClLinearSchedule, schedule_of
-from grimc.emit.kernel import ActRef, CodegenError, KernelInstance, LoweringContext, Ref
+from grimc.emit.kernel import (
+    ActRef,
+    CodegenError,
+    KernelInstance,
+    Lowering,
+    Ref,
+    register_lowering,
+)
 
-ClLowering = Callable[[Operation, LoweringContext], "KernelInstance | list[KernelInstance] | Any"]
-CL_LOWERINGS: dict[type[Operation], ClLowering] = {}
+CL_LOWERINGS: dict[type[Operation], Lowering] = {}
 
 
-def cl_lowers(*op_types: type[Operation]) -> Callable[[ClLowering], ClLowering]:
+def cl_lowers(*op_types: type[Operation]) -> Callable[[Lowering], Lowering]:
     """Register an OpenCL lowering for one or more op classes."""
-
-    def register(fn: ClLowering) -> ClLowering:
-        for op_type in op_types:
-            CL_LOWERINGS[op_type] = fn
-        return fn
-
-    return register
+    return register_lowering(CL_LOWERINGS, op_types)
 
 
 @dataclass(frozen=True)

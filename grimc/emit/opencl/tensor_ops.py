@@ -23,8 +23,11 @@ from grimc.emit.kernel import (
     numel,
     shape,
 )
+from grimc.emit.kernels.activation import ACTIVATION_OPS
 from grimc.emit.kernels.bcr import float_blob
-from grimc.emit.kernels.pool import _window
+from grimc.emit.kernels.elementwise import BINARY_KINDS, VARIADIC_KINDS
+from grimc.emit.kernels.normalization import lrn_of, softmax_view
+from grimc.emit.kernels.pool import _window, window_counts
 from grimc.emit.kernels.shape_ops import collapse_perm
 from grimc.emit.opencl.lowering import cl_kernel, cl_lowers
 
@@ -63,36 +66,59 @@ def eltwise(
         flops=n * max(1, len(operands) - 1),
         operands=[broadcast_strides(list(s) or [1], out_shape) for _, s in operands],
         shape=out_shape,
-        out_strides=row_major_strides(out_shape),
         expr=expr,
         act=act,
     )
 
 
-@cl_lowers(
-    graph.ReluOp,
-    graph.ClipOp,
-    graph.LeakyReluOp,
-    graph.SigmoidOp,
-    graph.TanhOp,
-    graph.HardSigmoidOp,
-    graph.HardSwishOp,
-)
+@cl_lowers(*ACTIVATION_OPS)
 def lower_activation(op: graph.UnaryOp, ctx: LoweringContext) -> KernelInstance:
     return eltwise(ctx, [(ctx.operand(op.x), shape(op.x))], op.y, "a0", act_params(op.activation()))
 
 
-@cl_lowers(graph.AddOp, graph.MulOp)
+COMBINE = {
+    "add": "{} + {}",
+    "mul": "{} * {}",
+    "sub": "{} - {}",
+    "div": "{} / {}",
+    "pow": "pow({}, {})",
+    "max": "fmax({}, {})",
+    "min": "fmin({}, {})",
+    "equal": "({} == {} ? 1.0f : 0.0f)",
+    "less": "({} < {} ? 1.0f : 0.0f)",
+    "less_or_equal": "({} <= {} ? 1.0f : 0.0f)",
+    "and": "({} != 0.0f && {} != 0.0f ? 1.0f : 0.0f)",
+    "or": "({} != 0.0f || {} != 0.0f ? 1.0f : 0.0f)",
+}
+"""OpenCL C of each combining kind of the CPU tables (BINARY_KINDS, VARIADIC_KINDS);
+booleans are 0/1 floats, as on the CPU."""
+
+
+def combined(kind: str, n: int) -> str:
+    """`kind` folded left over a0 .. a<n-1>."""
+    expr = "a0"
+    for j in range(1, n):
+        expr = COMBINE[kind].format(expr, f"a{j}")
+    return expr
+
+
+@cl_lowers(*BINARY_KINDS)
 def lower_binary(op: graph.BinaryOp, ctx: LoweringContext) -> KernelInstance:
     operands = [(ctx.operand(v), shape(v)) for v in (op.lhs, op.rhs)]
-    expr = "a0 + a1" if isinstance(op, graph.AddOp) else "a0 * a1"
+    expr = combined(BINARY_KINDS[type(op)], 2)
     return eltwise(ctx, operands, op.y, expr, act_params(op.act))
 
 
-@cl_lowers(graph.SumOp)
-def lower_sum(op: graph.SumOp, ctx: LoweringContext) -> KernelInstance:
+@cl_lowers(*VARIADIC_KINDS)
+def lower_variadic(op: graph.SumOp | graph.VariadicOp, ctx: LoweringContext) -> KernelInstance:
     operands = [(ctx.operand(v), shape(v)) for v in op.inputs]
-    return eltwise(ctx, operands, op.y, " + ".join(f"a{j}" for j in range(len(operands))))
+    return eltwise(ctx, operands, op.y, combined(VARIADIC_KINDS[type(op)], len(operands)))
+
+
+@cl_lowers(graph.WhereOp)
+def lower_where(op: graph.WhereOp, ctx: LoweringContext) -> KernelInstance:
+    operands = [(ctx.operand(v), shape(v)) for v in (op.cond, op.x, op.y_in)]
+    return eltwise(ctx, operands, op.y, "(a0 != 0.0f ? a1 : a2)")
 
 
 @cl_lowers(graph.PReluOp)
@@ -125,9 +151,8 @@ def lower_pool(op: graph.PoolOp, ctx: LoweringContext) -> KernelInstance:
     win = {k: int(v) for k, v in _window(op).items()}  # type: ignore[arg-type]
     xs = shape(op.x)
     is_max = isinstance(op, graph.MaxPoolOp)
-    planes = xs[0] * xs[1]
-    include = int(not is_max and bool(op.count_include_pad.value.data))
-    return _pool(ctx, op, "max" if is_max else "avg", win, planes, include)
+    include = not is_max and bool(op.count_include_pad.value.data)
+    return _pool(ctx, op, "max" if is_max else "avg", win, xs[0] * xs[1], include)
 
 
 @cl_lowers(graph.GlobalAvgPoolOp)
@@ -135,17 +160,28 @@ def lower_global_avg_pool(op: graph.GlobalAvgPoolOp, ctx: LoweringContext) -> Ke
     xs = shape(op.x)
     h, w = (1, xs[2]) if len(xs) == 3 else (xs[2], math.prod(xs[3:]))
     win = dict(H=h, W=w, OH=1, OW=1, KH=h, KW=w, SH=1, SW=1, PT=0, PB=0, PL=0, PR=0, DH=1, DW=1)
-    return _pool(ctx, op, "avg", win, xs[0] * xs[1], 0)
+    return _pool(ctx, op, "avg", win, xs[0] * xs[1], False)
 
 
 def _pool(
-    ctx: LoweringContext, op, kind: str, win: dict[str, int], planes: int, include: int
+    ctx: LoweringContext, op, kind: str, win: dict[str, int], planes: int, include_pad: bool
 ) -> KernelInstance:
+    """An average divides by the CPU kernels' tap counts (`window_counts`): per
+    output row and column, the taps inside the input (or the padded input)."""
+    inputs = [("x", ctx.operand(op.x))]
+    if kind == "avg":
+        for axis, pads in (("W", ("PL", "PR")), ("H", ("PT", "PB"))):
+            counts = window_counts(
+                win[axis], win[f"O{axis}"], win[f"K{axis}"], win[f"S{axis}"],
+                (win[pads[0]], win[pads[1]]), win[f"D{axis}"], include_pad,
+            )  # fmt: skip
+            name = "cols" if axis == "W" else "rows"
+            inputs.append((name, float_blob(ctx, np.array(counts), f"cl_pool_{name}")))
     return cl_kernel(
         "pool",
-        {**win, "PLANES": planes, "INCLUDE_PAD": include},
+        {**win, "PLANES": planes},
         [win["OH"] * win["OW"], planes],
-        [("x", ctx.operand(op.x))],
+        inputs,
         [("y", ctx.result(op.y))],
         flops=numel(op.y) * win["KH"] * win["KW"],
         op=kind,
@@ -154,9 +190,7 @@ def _pool(
 
 @cl_lowers(graph.SoftmaxOp)
 def lower_softmax(op: graph.SoftmaxOp, ctx: LoweringContext) -> KernelInstance:
-    xs = shape(op.x)
-    axis = op.axis.value.data
-    outer, length, inner = math.prod(xs[:axis]), xs[axis], math.prod(xs[axis + 1 :])
+    outer, length, inner = softmax_view(op)
     return cl_kernel(
         "softmax",
         {"OUTER": outer, "L": length, "INNER": inner},
@@ -169,22 +203,18 @@ def lower_softmax(op: graph.SoftmaxOp, ctx: LoweringContext) -> KernelInstance:
 
 @cl_lowers(graph.LRNOp)
 def lower_lrn(op: graph.LRNOp, ctx: LoweringContext) -> KernelInstance:
-    """ONNX LRN: channel window [c - (size-1)//2, c + ceil((size-1)/2)], clipped."""
-    xs = shape(op.x)
-    n, c, spatial = xs[0], xs[1], math.prod(xs[2:])
-    size = op.size.value.data
+    lrn = lrn_of(op)
     return cl_kernel(
         "lrn",
-        {"C": c, "HW": spatial, "NB": n, "BEFORE": (size - 1) // 2,
-         "AFTER": math.ceil((size - 1) / 2)},
-        [spatial, c, n],
+        {"C": lrn.c, "HW": lrn.hw, "NB": lrn.n, "BEFORE": lrn.before, "AFTER": lrn.after},
+        [lrn.hw, lrn.c, lrn.n],
         [("x", ctx.operand(op.x))],
         [("y", ctx.result(op.y))],
-        flops=(2 * size + 3) * numel(op.x),
-        scale=float(op.alpha.value.data) / size,
-        beta=float(op.beta.value.data),
-        bias=float(op.bias.value.data),
-    )  # fmt: skip
+        flops=lrn.flops,
+        scale=lrn.scale,
+        beta=lrn.beta,
+        bias=lrn.bias,
+    )
 
 
 @cl_lowers(graph.FlattenOp, graph.ReshapeOp)
@@ -231,6 +261,5 @@ def lower_transpose(op: graph.TransposeOp, ctx: LoweringContext) -> KernelInstan
         [("x", ctx.operand(op.x))],
         [("y", ctx.result(op.y))],
         out_shape=out_shape,
-        out_strides=row_major_strides(out_shape),
         in_strides=[own[a] for a in perm],
     )
