@@ -10,7 +10,6 @@ and launch count), so a run without a device can never pass.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Collection, Iterable
@@ -18,22 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "runtime_c"
 INCLUDE = RUNTIME / "include"
 CLANG = "clang-19"
 LIB_DIRS = (Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib/aarch64-linux-gnu"), Path("/usr/lib"))
-
-
-def require(found: bool, what: str, package: str) -> None:
-    """Fail naming the Debian package to install; skip instead only under
-    GRIMC_ALLOW_SKIP=1 outside CI (in CI a missing device always fails)."""
-    if found:
-        return
-    msg = f"{what} not found: install the Debian package {package} (apt-get install {package})"
-    if os.environ.get("GRIMC_ALLOW_SKIP") == "1" and not os.environ.get("CI"):
-        pytest.skip(msg)
-    pytest.fail(msg, pytrace=False)
 
 
 def require_opencl() -> None:
