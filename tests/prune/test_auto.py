@@ -13,11 +13,12 @@ import onnx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from onnx import TensorProto, helper, numpy_helper
+from onnx import numpy_helper
 
 from grimc.cli import main as grimc_main
 from grimc.prune import Options, PruneError, find_layers, prune_model
 from grimc.prune.auto import Candidate, Latency, Unit, choose, find_units, split_times, unit_config
+from tests.prune.models import mlp
 
 CANDS = [Candidate((8, 16), 2.0), Candidate((8, 16), 8.0), Candidate((16, 32), 8.0)]
 
@@ -99,20 +100,6 @@ def test_kernels_go_to_their_layer_and_the_config_names_layers_exactly() -> None
     assert [r.pruned for r in pruned.layers] == [True, False]
     assert prune_model(model, block="8x16", rate=8).model.graph.initializer[0] == \
         pruned.model.graph.initializer[0]
-
-
-def mlp() -> onnx.ModelProto:
-    """256 -> 512 -> 10, batch symbolic: both Gemms are prunable."""
-    rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.1).astype(np.float32), n)
-             for n, s in (("w1", (256, 512)), ("b1", (512,)), ("w2", (512, 10)), ("b2", (10,)))]
-    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1"),
-             helper.make_node("Relu", ["h"], ["r"], name="relu"),
-             helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], name="fc2")]
-    graph = helper.make_graph(
-        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 256])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from grimc.prune.auto import Candidate, find_units, unit_config
 from grimc.train.fit import Samples, evaluate
 from grimc.train.onnx_torch import OnnxModule
 from grimc.train.sensitivity import sensitivity
-from tests.prune.test_auto import mlp
+from tests.prune.models import mlp
 
 CANDS = [Candidate((8, 16), 8.0), Candidate((16, 32), 4.0)]
 
