@@ -9,25 +9,17 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import numpy_helper
 
 from grimc import zoo
 from grimc.cli import main as grimc_main
 from grimc.prune import find_layers, prune_model
+from tests.prune.models import mlp as shared_mlp
 
 
 def mlp() -> onnx.ModelProto:
     """64 -> 128 -> 10, batch dimension symbolic; the first Gemm is prunable (8 192 weights)."""
-    rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.2).astype(np.float32), n)
-             for n, s in (("w1", (64, 128)), ("b1", (128,)), ("w2", (128, 10)), ("b2", (10,)))]
-    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1"),
-             helper.make_node("Relu", ["h"], ["r"], name="relu"),
-             helper.make_node("Gemm", ["r", "w2", "b2"], ["y"], name="fc2")]
-    graph = helper.make_graph(
-        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 64])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return shared_mlp(64, 128, 0.2)
 
 
 def dataset(n: int, seed: int) -> dict[str, np.ndarray]:
