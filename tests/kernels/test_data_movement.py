@@ -17,6 +17,7 @@ from grimc.frontend import FrontendError, import_onnx
 from tests.kernels.test_dense_ops import (
     Case,
     assert_matches,
+    check_on_host,
     compile_model,
     node,
     reference,
@@ -130,10 +131,7 @@ HOST_CONFIGS = [("host", 1), ("host-avx512", 1), ("generic", 1)]
     "name,target,threads", spread(sorted(CASES), HOST_CONFIGS, lambda c, t, n: f"{c}-{t}-t{n}")
 )
 def test_matches_onnxruntime(name: str, target: str, threads: int, tmp_path: Path) -> None:
-    case = CASES[name]()
-    feeds = case.feeds()
-    gen = compile_model(case.model(), target, threads)
-    assert_matches(run_host(gen, feeds, target, threads, tmp_path), reference(case, feeds))
+    check_on_host(CASES[name](), target, threads, tmp_path)
 
 
 @pytest.mark.parametrize("name", ["slice_steps_negative", "pad_reflect", "resize_linear_x2_half_pixel"])

@@ -129,6 +129,13 @@ def run_host(
         return model.run(list(feeds.values()))
 
 
+def check_on_host(case: Case, target: str, threads: int, workdir: Path) -> None:
+    """Compile `case` for a host target, run it there, compare with the reference."""
+    feeds = case.feeds()
+    gen = compile_model(case.model(), target, threads)
+    assert_matches(run_host(gen, feeds, target, threads, workdir), reference(case, feeds))
+
+
 def assert_matches(got: list[np.ndarray], want: list[np.ndarray], rtol=RTOL, atol=ATOL) -> None:
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
@@ -412,10 +419,7 @@ def test_matches_onnxruntime(
 ) -> None:
     if threads > 1:
         force_threads(monkeypatch)
-    case = CASES[name]()
-    feeds = case.feeds()
-    gen = compile_model(case.model(), target, threads)
-    assert_matches(run_host(gen, feeds, target, threads, tmp_path), reference(case, feeds))
+    check_on_host(CASES[name](), target, threads, tmp_path)
 
 
 @pytest.mark.parametrize("name", every(sorted(CASES), 3))

@@ -22,12 +22,12 @@ from grimc.pipeline import GRAPH_PIPELINE, PipelineRunner
 from tests.kernels.test_dense_ops import (
     Case,
     assert_matches,
+    check_on_host,
     compile_model,
     force_threads,
     node,
     rand,
     reference,
-    run_host,
 )
 from tests.tiers import spread
 
@@ -170,10 +170,7 @@ def test_matches_onnxruntime(
 ) -> None:
     if threads > 1:
         force_threads(monkeypatch)
-    case = CASES[name]()
-    feeds = case.feeds()
-    gen = compile_model(case.model(), target, threads)
-    assert_matches(run_host(gen, feeds, target, threads, tmp_path), reference(case, feeds))
+    check_on_host(CASES[name](), target, threads, tmp_path)
 
 
 QEMU_CASES = [
