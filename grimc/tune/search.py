@@ -122,11 +122,13 @@ def tune_task(
     seed: int = 0,
     candidates: Sequence[KnobsAttr] | None = None,
     on_batch: Callable[[float], None] = lambda _: None,
+    batches: int | None = None,
 ) -> TaskResult:
     """Tune `task` until `deadline` (time.monotonic); Ctrl-C ends it with what was measured.
 
     `candidates`: measure exactly these (one batch, no breeding), e.g. in tests.
-    `on_batch(best ratio so far)` reports progress."""
+    `on_batch(best ratio so far)` reports progress. `batches`: stop after this many
+    (the first included) even with time left: a search that does not depend on speed."""
     default = task.default
     rng = random.Random(int(task.signature[:8], 16) ^ seed)
     seen: set[KnobsAttr] = {default}
@@ -168,7 +170,8 @@ def tune_task(
             rng.shuffle(near)
             batch(fresh([*first, *near], first_batch(measurer, deadline)))
             on_batch(min(ratios.values(), default=1.0))
-            while time.monotonic() < deadline:
+            done = 1
+            while time.monotonic() < deadline and (batches is None or done < batches):
                 parents = sorted(ratios, key=ratios.__getitem__)[:4] or [default]
                 children: list[KnobsAttr | None] = []
                 for _ in range(20 * POPULATION):
@@ -180,6 +183,7 @@ def tune_task(
                 if not new:
                     break  # the space is exhausted
                 batch(new)
+                done += 1
                 on_batch(min(ratios.values(), default=1.0))
     except KeyboardInterrupt:
         interrupted = True
