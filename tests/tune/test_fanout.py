@@ -2,7 +2,10 @@
 
 A local Ray instance (2 CPUs) tunes a small aarch64 BCR GEMV by instruction
 count: every candidate's count, the winner and the database record equal the
-serial run's with the same seed. Real clang builds and real qemu runs.
+serial run's with the same seed. Timings on a device (the scratch runner of
+examples/runners, declared as the instance's device resource) keep the serial
+decisions: the same wrong candidate caught, every other one timed. Real clang
+builds, qemu runs and device runs.
 """
 
 from __future__ import annotations
@@ -17,13 +20,21 @@ from typing import Any
 import onnx
 import pytest
 
+from grimc.device import parse_device
+from grimc.dialects.sched import target_of
+from grimc.driver import CompileOptions, import_model, optimize
 from grimc.errors import GrimcError
 from grimc.prune import prune_model
+from grimc.tune import space
+from grimc.tune.fanout import RayFanout, device_resource
 from grimc.tune.measure import Measurer
+from grimc.tune.tasks import extract_tasks
 from grimc.tune.tuner import tune_model
 from grimc.tunedb import TuningDB
 from grimc.zoo.builder import GraphBuilder
-from tests.conftest import tool_env
+from tests.conftest import REPO, tool_env
+
+DEVICE = f"cmd:{REPO / 'examples' / 'runners' / 'scratch.sh'}"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +46,8 @@ def ray_local() -> Iterator[Any]:
     except ImportError:
         ray = None
     require(ray is not None, "the Python package ray", "ray", install="grimc[ray] (pip install -e '.[ray]')")
-    ray.init(num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False)
+    ray.init(num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False,
+             resources={device_resource(DEVICE): 1})
     yield ray
     ray.shutdown()
 
@@ -107,3 +119,34 @@ def test_ray_missing_is_one_error_line(gemv_path: Path, tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "grimc[ray]" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_device_timing_fans_out_with_the_serial_decisions(
+    ray_local: Any, gemv_path: Path, tmp_path: Path
+) -> None:
+    module = optimize(import_model(str(gemv_path)), CompileOptions(target="host", use_tuning_db=False))
+    (task,) = extract_tasks(module)
+    broken, fine = space.neighbours(task.default, target_of(module))[:2]
+
+    def corrupt(attr, outputs):  # the planted bug: this schedule's kernel is off by one
+        return [o + 1.0 for o in outputs] if attr == broken else outputs
+
+    device = parse_device(DEVICE)
+    runs = {}
+    for name in ("serial", "ray"):
+        fanout = RayFanout("local", "time_ms", 2, device) if name == "ray" else None
+        with Measurer(module, target_of(module), 1, tmp_path / name, rounds=2, perturb=corrupt,
+                      device=device, fanout=fanout) as m:
+            runs[name] = m.measure(task, [task.default, task.default, broken, fine])
+    for outcomes in runs.values():
+        assert [o.status for o in outcomes] == ["ok", "ok", "wrong", "ok"]
+        assert [len(o.samples) for o in outcomes] == [2, 2, 0, 2]
+        assert all(s > 0 for o in outcomes for s in o.samples)
+    assert not list((tmp_path / "ray").rglob("*.so"))
+
+
+def test_device_resource_must_exist(ray_local: Any) -> None:
+    """A cluster without the device's resource has no node that may time on it."""
+    with pytest.raises(GrimcError, match="no node of the Ray cluster has the resource"):
+        RayFanout("local", "time_ms", 2, parse_device("cmd:/bin/true"))
+    assert ray_local.is_initialized()  # the caller's instance stays up
