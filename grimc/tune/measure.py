@@ -18,7 +18,8 @@ Costs:
   sample the mean of enough runs to last `MIN_SAMPLE_S`; the cost is the
   median over rounds.
 - `icount` (aarch64, under qemu): instructions executed inside the kernel
-  (grimc.tune.icount); exact, so one sample and no noise.
+  (grimc.tune.icount); exact, so one sample, no noise, and a build counted
+  once (the default's twin and re-measurements reuse its count).
 - `time_ms` on a remote device (grimc.device): each candidate is a static
   harness built with per-kernel timing; a sample is one run of it on the
   device (`DEVICE_REPEAT` timed runs after warm-up), its kernel's mean
@@ -147,6 +148,7 @@ class Measurer:
         self.measured = 0
         """Candidates timed or counted so far (a warm database makes none)."""
         self._pool: ThreadPoolExecutor | None = None
+        self._counts: dict[Path, tuple[int, list[np.ndarray]]] = {}
         self.seconds_per_candidate: float | None = None
         """Wall time per candidate of recent batches (generate, build, check, measure)."""
 
@@ -285,7 +287,9 @@ class Measurer:
             if outcome.status != "ok" or gen is None or exe is None:
                 outputs.append(None)
                 continue
-            cost, outs = count_instructions(gen, exe, inputs, self.threads)
+            if exe not in self._counts:  # exact: the twin and a re-measurement are not rerun
+                self._counts[exe] = count_instructions(gen, exe, inputs, self.threads)
+            cost, outs = self._counts[exe]
             outcome.samples.append(float(cost))
             outputs.append(outs)
         self.check(outcomes, outputs)

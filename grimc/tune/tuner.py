@@ -63,6 +63,7 @@ def tune_model(
     log: Callable[[str], None] = lambda _: None,
     ray: str | None = None,
     batches: int | None = None,
+    learned: bool | None = None,
     **fields: Any,
 ) -> TuneReport:
     """Tune the tasks of `source` compiled with `options` (the cost model's schedules
@@ -70,7 +71,8 @@ def tune_model(
 
     `ray`: measure on a Ray cluster at this address (`auto`, `ray://host:10001`) or a
     local instance (`local`) (grimc.tune.fanout). `batches`: per task, stop after this
-    many batches even with budget left (grimc.tune.search.tune_task)."""
+    many batches even with budget left; `learned`: rank bred candidates with a learned
+    cost model, None: when xgboost is installed (grimc.tune.search.tune_task)."""
     if ray is not None:
         from grimc.tune.fanout import import_ray
 
@@ -120,7 +122,7 @@ def tune_model(
                 bar.step(f"{task.label}: measuring, ETA {eta}")
                 neighbours = db.neighbours(task.kind, task.key, where, opts.threads)
                 result = tune_task(task, measurer, deadline, neighbours, seed, on_batch=show,
-                                   batches=batches)
+                                   batches=batches, learned=learned)
                 if math.isinf(result.default_cost):  # interrupted before one batch finished
                     report.interrupted = True
                     break
