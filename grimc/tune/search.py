@@ -191,7 +191,9 @@ def tune_task(
                     [a for a in dict.fromkeys(children) if a is not None and a not in seen][
                         :POOL * POPULATION],
                 ) if model is not None else None
-                new = fresh(ranked if ranked is not None else children, POPULATION)
+                # half the batch the model's best, half bred as without it (exploration)
+                new = fresh([*ranked[:POPULATION // 2], *children] if ranked is not None
+                            else children, POPULATION)
                 if not new:
                     break  # the space is exhausted
                 batch(new)
