@@ -160,8 +160,5 @@ def report(argv: list[str] | None, header: str, rows: list[str], profiles: list[
     return "\n".join(lines)
 
 
-    return 0
-
-
 if __name__ == "__main__":
     raise SystemExit(main())
