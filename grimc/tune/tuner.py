@@ -94,13 +94,13 @@ def tune_model(
         device.check()
     own = tempfile.TemporaryDirectory(prefix="grimc-tune-") if workdir is None else None
     root = Path(own.name if own is not None else workdir)  # type: ignore[arg-type]
-    start = time.monotonic()
     fanout = None
     try:
         if ray is not None:
             from grimc.tune.fanout import RayFanout
 
             fanout = RayFanout(ray, metric, jobs, device)
+        start = time.monotonic()  # the budget is for measuring: a cluster's start-up is not in it
         with Measurer(
             module, target, opts.threads, root, opts.kernel_format, jobs=jobs, seed=seed,
             perturb=perturb, log=log, opt_level=opts.opt_level, device=device, fanout=fanout,

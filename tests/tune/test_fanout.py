@@ -38,7 +38,7 @@ DEVICE = f"cmd:{REPO / 'examples' / 'runners' / 'scratch.sh'}"
 
 
 @pytest.fixture(scope="module")
-def ray_local() -> Iterator[Any]:
+def ray_module() -> Any:
     from tests.conftest import require
 
     try:
@@ -46,6 +46,12 @@ def ray_local() -> Iterator[Any]:
     except ImportError:
         ray = None
     require(ray is not None, "the Python package ray", "ray", install="grimc[ray] (pip install -e '.[ray]')")
+    return ray
+
+
+@pytest.fixture(scope="module")
+def ray_local(ray_module: Any) -> Iterator[Any]:
+    ray = ray_module
     ray.init(num_cpus=2, object_store_memory=80 * 2**20, include_dashboard=False,
              resources={device_resource(DEVICE): 1})
     yield ray
@@ -150,3 +156,16 @@ def test_device_resource_must_exist(ray_local: Any) -> None:
     with pytest.raises(GrimcError, match="no node of the Ray cluster has the resource"):
         RayFanout("local", "time_ms", 2, parse_device("cmd:/bin/true"))
     assert ray_local.is_initialized()  # the caller's instance stays up
+
+
+@pytest.mark.slow
+def test_cli_starts_its_own_ray_instance(ray_module: Any, gemv_path: Path, tmp_path: Path) -> None:
+    """`grimc tune --ray` without an address starts (and stops) a local instance."""
+    from tests.conftest import run_tool
+
+    db = tmp_path / "t.sqlite"
+    proc = run_tool(["grimc", "tune", str(gemv_path), "--target", "aarch64", "--ray",
+                     "--budget", "5s", "--db", str(db)])
+    assert proc.returncode == 0, proc.stderr
+    (record,) = TuningDB(db).records()
+    assert record.metric == "icount" and record.measured > 0
