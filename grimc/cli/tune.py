@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=2, help="parallel clang builds (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
     parser.add_argument(
+        "--learned", action=argparse.BooleanOptionalAction, default=None,
+        help="rank bred candidates with a learned cost model (default: when xgboost is "
+        "installed, grimc[learned])",
+    )
+    parser.add_argument(
         "--ray", nargs="?", const="local", metavar="ADDRESS",
         help="measure on a Ray cluster (auto, or its address; without one: a local instance "
         "of --jobs CPUs); instruction counts and --device timings only (needs grimc[ray])",
@@ -101,6 +106,7 @@ def main(argv: Sequence[str]) -> int:
 
     report = tune_model(
         args.model, compile_options(args), db, budget, seed=args.seed, jobs=args.jobs, ray=args.ray,
+        learned=args.learned,
         log=lambda line: print(f"grimc tune: {line}", file=sys.stderr),
     )
     print(format_report(report))

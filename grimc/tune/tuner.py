@@ -25,6 +25,7 @@ from grimc.dialects.sched import target_of
 from grimc.driver import ModelSource, import_model, optimize
 from grimc.options import CompileOptions
 from grimc.progress import progress
+from grimc.tune.learned import cost_model
 from grimc.tune.measure import Measurer, Perturb
 from grimc.tune.search import TaskResult, tune_task
 from grimc.tune.tasks import extract_tasks
@@ -77,6 +78,8 @@ def tune_model(
         from grimc.tune.fanout import import_ray
 
         import_ray()  # before minutes of work
+    if learned:
+        cost_model(True)  # xgboost is there
     opts = CompileOptions.of(options, **fields).replace(use_tuning_db=False)
     db = db if db is not None else TuningDB()
     module = optimize(import_model(source, opts.input_shapes, opts.input_values), opts)

@@ -27,6 +27,7 @@ from grimc.tune.learned import MIN_MEASURED, CostModel
 from grimc.tune.measure import Measurer
 from grimc.tune.search import TaskResult, tune_task
 from grimc.tune.tasks import Task, extract_tasks
+from grimc.tunedb import TuningDB
 from grimc.zoo.builder import GraphBuilder
 from tests.conftest import require
 
@@ -42,12 +43,18 @@ def xgboost_installed() -> None:
                 install="grimc[learned] (pip install -e '.[learned]')")
 
 
-def aarch64_task(tmp: Path, build: Callable[[GraphBuilder, str], str], shape: tuple[int, ...]):
+def saved_model(tmp: Path, build: Callable[[GraphBuilder, str], str], shape: tuple[int, ...]) -> Path:
+    """A one-layer BCR model (8x16 blocks, rate 4) built by `build` on an input of `shape`."""
     b = GraphBuilder(0, 17)
     x = b.input("input", shape)
     path = tmp / "model.onnx"
     onnx.save(prune_model(b.finish(["input"], {"output": build(b, x)}, "m"), block="8x16",
                           rate=4.0).model, path)
+    return path
+
+
+def aarch64_task(tmp: Path, build: Callable[[GraphBuilder, str], str], shape: tuple[int, ...]):
+    path = saved_model(tmp, build, shape)
     module = optimize(import_model(str(path)), CompileOptions(target="aarch64", use_tuning_db=False))
     (task,) = extract_tasks(module)
     return module, task
@@ -127,3 +134,24 @@ def test_learned_model_ranks_and_picks_better_candidates(tmp_path: Path, recorde
     assert statistics.median(picked) < statistics.median(bred)
     assert learned.measured == plain.measured
     assert learned.best_cost <= learned.default_cost
+
+
+def test_learned_without_xgboost_is_one_error_line(tmp_path: Path) -> None:
+    """--learned asks for the model: without xgboost (its import blocked in the child)
+    that is a usage error, exit 2, before anything is measured."""
+    import subprocess
+
+    from tests.conftest import tool_env
+
+    path = saved_model(tmp_path, lambda b, x: b.linear(x, 64), (1, 64))
+    code = ("import sys; sys.modules['xgboost'] = None; from grimc.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    db = tmp_path / "t.sqlite"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "tune", str(path), "--target", "aarch64",
+         "--learned", "--db", str(db)],
+        capture_output=True, text=True, env=tool_env(), timeout=300,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "grimc[learned]" in proc.stderr
+    assert not db.exists() or not list(TuningDB(db).records())
