@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,18 @@ RESOURCE = "grimc-device:"
 def device_resource(spec: str) -> str:
     """The Ray custom resource a device's timing jobs hold (one unit per device)."""
     return RESOURCE + spec
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast on a `host:port` (or `ray://host:port`) nobody answers: Ray itself keeps
+    retrying such an address for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # `auto` and other forms: Ray says what is wrong
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise GrimcError(f"--ray {address}: cannot connect ({exc.strerror or exc})") from None
 
 
 def import_ray() -> Any:
@@ -175,6 +188,7 @@ class RayFanout:
                     ray.init(num_cpus=jobs, resources={resource: 1} if resource else None,
                              include_dashboard=False, logging_level=logging.ERROR)
                 else:
+                    check_reachable(address)
                     ray.init(address=address, logging_level=logging.ERROR)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise GrimcError(f"--ray {address}: {str(exc).splitlines()[0]}") from None

@@ -158,6 +158,16 @@ def test_device_resource_must_exist(ray_local: Any) -> None:
     assert ray_local.is_initialized()  # the caller's instance stays up
 
 
+def test_unreachable_cluster_is_one_error_line(ray_module: Any, gemv_path: Path, tmp_path: Path) -> None:
+    """An address nobody answers fails at once (Ray alone retries it for minutes)."""
+    from tests.conftest import run_tool
+
+    proc = run_tool(["grimc", "tune", str(gemv_path), "--target", "aarch64", "--ray",
+                     "127.0.0.1:1", "--db", str(tmp_path / "t.sqlite")], timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "--ray 127.0.0.1:1: cannot connect" in proc.stderr
+
+
 @pytest.mark.slow
 def test_cli_starts_its_own_ray_instance(ray_module: Any, gemv_path: Path, tmp_path: Path) -> None:
     """`grimc tune --ray` without an address starts (and stops) a local instance."""
