@@ -25,6 +25,7 @@ from grimc.dialects.sched import target_of
 from grimc.driver import ModelSource, import_model, optimize
 from grimc.options import CompileOptions
 from grimc.progress import progress
+from grimc.tune.learned import cost_model
 from grimc.tune.measure import Measurer, Perturb
 from grimc.tune.search import TaskResult, tune_task
 from grimc.tune.tasks import extract_tasks
@@ -61,10 +62,24 @@ def tune_model(
     workdir: str | Path | None = None,
     perturb: Perturb | None = None,
     log: Callable[[str], None] = lambda _: None,
+    ray: str | None = None,
+    batches: int | None = None,
+    learned: bool | None = None,
     **fields: Any,
 ) -> TuneReport:
     """Tune the tasks of `source` compiled with `options` (the cost model's schedules
-    as the baseline: the database is not applied while tuning)."""
+    as the baseline: the database is not applied while tuning).
+
+    `ray`: measure on a Ray cluster at this address (`auto`, `ray://host:10001`) or a
+    local instance (`local`) (grimc.tune.fanout). `batches`: per task, stop after this
+    many batches even with budget left; `learned`: rank bred candidates with a learned
+    cost model, None: when xgboost is installed (grimc.tune.search.tune_task)."""
+    if ray is not None:
+        from grimc.tune.fanout import import_ray
+
+        import_ray()  # before minutes of work
+    if learned:
+        cost_model(True)  # xgboost is there
     opts = CompileOptions.of(options, **fields).replace(use_tuning_db=False)
     db = db if db is not None else TuningDB()
     module = optimize(import_model(source, opts.input_shapes, opts.input_values), opts)
@@ -82,11 +97,16 @@ def tune_model(
         device.check()
     own = tempfile.TemporaryDirectory(prefix="grimc-tune-") if workdir is None else None
     root = Path(own.name if own is not None else workdir)  # type: ignore[arg-type]
-    start = time.monotonic()
+    fanout = None
     try:
+        if ray is not None:
+            from grimc.tune.fanout import RayFanout
+
+            fanout = RayFanout(ray, metric, jobs, device)
+        start = time.monotonic()  # the budget is for measuring: a cluster's start-up is not in it
         with Measurer(
             module, target, opts.threads, root, opts.kernel_format, jobs=jobs, seed=seed,
-            perturb=perturb, log=log, opt_level=opts.opt_level, device=device,
+            perturb=perturb, log=log, opt_level=opts.opt_level, device=device, fanout=fanout,
         ) as measurer, progress(len(todo), "tune") as bar:
             # the biggest kernels first: a budget that runs out leaves the small ones
             todo.sort(key=lambda t: -measurer.flops(t))
@@ -104,7 +124,8 @@ def tune_model(
 
                 bar.step(f"{task.label}: measuring, ETA {eta}")
                 neighbours = db.neighbours(task.kind, task.key, where, opts.threads)
-                result = tune_task(task, measurer, deadline, neighbours, seed, on_batch=show)
+                result = tune_task(task, measurer, deadline, neighbours, seed, on_batch=show,
+                                   batches=batches, learned=learned)
                 if math.isinf(result.default_cost):  # interrupted before one batch finished
                     report.interrupted = True
                     break
@@ -115,6 +136,8 @@ def tune_model(
                     break
             report.measured = measurer.measured
     finally:
+        if fanout is not None:
+            fanout.close()
         if own is not None:
             own.cleanup()
     return report
