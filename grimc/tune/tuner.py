@@ -11,6 +11,7 @@ decides from its completed batches).
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 import time
@@ -25,6 +26,7 @@ from grimc.dialects.sched import target_of
 from grimc.driver import ModelSource, import_model, optimize
 from grimc.options import CompileOptions
 from grimc.progress import progress
+from grimc.target import Target
 from grimc.tune.measure import Measurer, Perturb
 from grimc.tune.search import TaskResult, tune_task
 from grimc.tune.tasks import extract_tasks
@@ -50,6 +52,15 @@ def _eta(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def measurer_for(target: Target, opts: CompileOptions) -> Callable[..., Measurer]:
+    """The measurer class of `target` (OpenCL: device time at the compile's precision)."""
+    if target.family == "opencl":
+        from grimc.tune.opencl import ClMeasurer
+
+        return functools.partial(ClMeasurer, precision=opts.precision)
+    return Measurer
+
+
 def tune_model(
     source: ModelSource,
     options: CompileOptions | None = None,
@@ -71,7 +82,7 @@ def tune_model(
     target = target_of(module)
     assert target is not None
     metric = metric_for(target, opts.device)
-    where, version = target_key(target, metric, opts.device), version_key()
+    where, version = target_key(target, metric, opts.device, opts.precision), version_key()
     tasks = extract_tasks(module)
     todo = [t for t in tasks if db.lookup(t.signature, where, opts.threads) is None]
     report = TuneReport(len(tasks), len(tasks) - len(todo), metric=metric)
@@ -84,7 +95,7 @@ def tune_model(
     root = Path(own.name if own is not None else workdir)  # type: ignore[arg-type]
     start = time.monotonic()
     try:
-        with Measurer(
+        with measurer_for(target, opts)(
             module, target, opts.threads, root, opts.kernel_format, jobs=jobs, seed=seed,
             perturb=perturb, log=log, opt_level=opts.opt_level, device=device,
         ) as measurer, progress(len(todo), "tune") as bar:
