@@ -111,6 +111,8 @@ def test_another_devices_records_are_never_used(model_path: Path, tmp_path: Path
     db.close()
     opts = CompileOptions(target=TARGET, tuning_db=str(db.path))
     assert str(tuned) not in str(optimize(import_model(str(model_path)), opts))
+    half = opts.replace(precision="fp16-storage")  # its own record is used at its precision
+    assert str(tuned) in str(optimize(import_model(str(model_path)), half))
     db = TuningDB(tmp_path / "t.sqlite")
     put(db, task, tuned, target_key(target, "time_ms"))
     db.close()
