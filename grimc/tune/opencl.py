@@ -40,11 +40,6 @@ class ClMeasurer(Measurer):
         self, module: ModuleOp, target: Target, threads: int, workdir: Path,
         *args: Any, precision: str = "fp32", **kwargs: Any,
     ):  # fmt: skip
-        if kwargs.get("device") is not None:
-            raise GrimcError(
-                "--target opencl tunes on this machine's OpenCL device (GRIMC_OPENCL_DEVICE "
-                "selects it); --device is for CPU targets"
-            )
         super().__init__(module, target, threads, workdir, *args, **kwargs)
         self.precision = precision
         self.device_name = selected_device()

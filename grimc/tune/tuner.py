@@ -24,6 +24,7 @@ from typing import Any
 from grimc.device import parse_device
 from grimc.dialects.sched import target_of
 from grimc.driver import ModelSource, import_model, optimize
+from grimc.errors import GrimcError
 from grimc.options import CompileOptions
 from grimc.progress import progress
 from grimc.target import Target
@@ -57,6 +58,12 @@ def measurer_for(target: Target, opts: CompileOptions) -> Callable[..., Measurer
     if target.family == "opencl":
         from grimc.tune.opencl import ClMeasurer
 
+        if opts.device is not None:
+            raise GrimcError(
+                "--target opencl tunes on this machine's OpenCL device (GRIMC_OPENCL_DEVICE "
+                "selects it); --device is for CPU targets"
+            )
+
         return functools.partial(ClMeasurer, precision=opts.precision)
     return Measurer
 
@@ -88,6 +95,7 @@ def tune_model(
     report = TuneReport(len(tasks), len(tasks) - len(todo), metric=metric)
     if not todo:
         return report
+    make_measurer = measurer_for(target, opts)
     device = parse_device(opts.device) if opts.device is not None else None
     if device is not None:
         device.check()
@@ -95,7 +103,7 @@ def tune_model(
     root = Path(own.name if own is not None else workdir)  # type: ignore[arg-type]
     start = time.monotonic()
     try:
-        with measurer_for(target, opts)(
+        with make_measurer(
             module, target, opts.threads, root, opts.kernel_format, jobs=jobs, seed=seed,
             perturb=perturb, log=log, opt_level=opts.opt_level, device=device,
         ) as measurer, progress(len(todo), "tune") as bar:

@@ -144,3 +144,40 @@ def test_wrong_and_unrunnable_candidates_are_rejected(model_path: Path, tmp_path
     assert {o.attr: o.status for o in result.rejected} == {broken: "wrong", refused: "run-failed"}
     assert result.best not in (broken, refused)
     assert any("wrong" in line and "lx = 16" in line for line in logged)
+
+
+def test_device_option_is_refused_for_opencl(model_path: Path, tmp_path: Path) -> None:
+    """--device names a remote CPU device; OpenCL tunes on the selected OpenCL device."""
+    require_opencl()
+    proc = run_tool(["grimc", "tune", str(model_path), "--target", TARGET, "--db",
+                     str(tmp_path / "t.sqlite"), "--device", "ssh://nobody@nowhere"])  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "--device is for CPU targets" in proc.stderr
+
+
+@pytest.mark.slow
+def test_recurrent_cell_and_projection_are_tuned(tmp_path: Path) -> None:
+    """A GRU's two tasks (the recurrence's #sched.cl_cell, the projection's
+    #sched.cl_linear) are measured on the device and recorded (a run whose
+    budget runs out leaves the rest to the next); the compile that uses them
+    matches the untuned one."""
+    require_opencl()
+    path = tmp_path / "gru.onnx"
+    onnx.save(zoo.gru(input_size=16, hidden_size=32, num_layers=1, seq_len=4), path)
+    db = TuningDB(tmp_path / "t.sqlite")
+    for _ in range(4):
+        report = tune_model(str(path), None, db, budget_s=8, target=TARGET, workdir=tmp_path / "w")
+        assert report.tasks == 2 and report.measured > 0
+        if not report.skipped:
+            break
+    assert sorted(r.kind for r in db.records()) == ["sched.cl_cell", "sched.cl_linear"]
+    assert all(r.measured > 0 for r in db.records())
+    db.close()
+    x = np.random.default_rng(0).standard_normal((4, 1, 16)).astype(np.float32)
+    opts = CompileOptions(target=TARGET, tuning_db=str(db.path))
+    outs = [
+        run_on_device(compile_model(str(path), opts, use_tuning_db=use), [x], tmp_path / f"{use}")
+        for use in (True, False)
+    ]
+    for tuned, untuned in zip(outs[0], outs[1], strict=True):
+        np.testing.assert_allclose(tuned, untuned, rtol=1e-4, atol=1e-5)
