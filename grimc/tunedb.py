@@ -263,6 +263,16 @@ class TuningDB:
         ).fetchone()
         return Record(*row) if row else None
 
+    def has_target(self, prefix: str) -> bool:
+        """Whether any record's target key starts with `prefix` (e.g. "opencl")."""
+        conn = self._connect(create=False)
+        if conn is None:
+            return False
+        row = conn.execute(
+            "SELECT 1 FROM records WHERE substr(target, 1, ?) = ? LIMIT 1", (len(prefix), prefix)
+        ).fetchone()
+        return row is not None
+
     def neighbours(self, kind: str, key: str, target: str, threads: int) -> list[Record]:
         """Current-version records of the same schedule kind: seeds for a new shape."""
         conn = self._connect(create=False)

@@ -35,6 +35,8 @@ def apply_tuned(
     OpenCL: the records of the device the runtime selects now, at `precision`; with
     no OpenCL device there is none to match (the cost model's schedules stay)."""
     target = module_target_or(module, None)
+    if target.family == "opencl" and not db.has_target(target.name):
+        return 0  # no OpenCL records: no need to ask the runtime for its device
     try:
         where = target_key(target, metric_for(target, device), device, precision)
     except NoOpenCLDevice:

@@ -181,3 +181,27 @@ def test_recurrent_cell_and_projection_are_tuned(tmp_path: Path) -> None:
     ]
     for tuned, untuned in zip(outs[0], outs[1], strict=True):
         np.testing.assert_allclose(tuned, untuned, rtol=1e-4, atol=1e-5)
+
+
+def test_a_compile_without_opencl_records_does_not_probe_the_device(
+    model_path: Path, tmp_path: Path
+) -> None:
+    """Finding the device means building the runtime into a probe: a compile
+    only does it when the database holds OpenCL records at all."""
+    from grimc import opencl_device
+
+    module, target = optimized(model_path)
+    (task,) = extract_tasks(module)
+    db = TuningDB(tmp_path / "t.sqlite")
+    put(db, task, task.default.replace(rows=4), "host@cpu")  # a CPU target's record only
+    db.close()
+    opts = CompileOptions(target=TARGET, tuning_db=str(db.path))
+    opencl_device._select.cache_clear()  # forget this process's earlier answers
+    opencl_device._probe.cache_clear()
+    optimize(import_model(str(model_path)), opts)
+    assert opencl_device._probe.cache_info().currsize == 0
+    db = TuningDB(tmp_path / "t.sqlite")
+    put(db, task, task.default.replace(rows=4), "opencl@Other Platform | Other GPU")
+    db.close()
+    optimize(import_model(str(model_path)), opts)
+    assert opencl_device._probe.cache_info().currsize == 1
