@@ -56,13 +56,12 @@ def _eta(seconds: float) -> str:
 def measurer_for(target: Target, opts: CompileOptions) -> Callable[..., Measurer]:
     """The measurer class of `target` (OpenCL: device time at the compile's precision)."""
     if target.family == "opencl":
-        from grimc.tune.opencl import ClMeasurer
-
         if opts.device is not None:
             raise GrimcError(
                 "--target opencl tunes on this machine's OpenCL device (GRIMC_OPENCL_DEVICE "
                 "selects it); --device is for CPU targets"
             )
+        from grimc.tune.opencl import ClMeasurer
 
         return functools.partial(ClMeasurer, precision=opts.precision)
     return Measurer
