@@ -96,7 +96,7 @@ def to_float32(array: np.ndarray, what: str) -> np.ndarray:
     if array.dtype.kind != "f" and array.dtype.name != "bfloat16":
         raise ValueError(f"{what} has dtype {array.dtype}; grimc computes in float32 only")
     with np.errstate(over="ignore"):  # float64 overflow shows up as inf below
-        result = np.ascontiguousarray(array, dtype=np.float32)
+        result = np.asarray(array, dtype=np.float32, order="C")  # keeps 0-d arrays 0-d
     if not all_finite(result):
         bad = int(np.size(result) - np.count_nonzero(np.isfinite(result)))
         raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or Inf)")

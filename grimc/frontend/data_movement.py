@@ -112,10 +112,7 @@ def gather(ctx: NodeContext) -> list[Value]:
         ranges[axis] = run
         pieces.append(slice_range(ctx, x, ranges))
     y = pieces[0] if len(pieces) == 1 else ctx.emit(ConcatOp(pieces, axis)).y
-    out = (*dims[:axis], *indices.shape, *dims[axis + 1 :])
-    if not out:
-        raise ctx.fail("a scalar result (rank 0) is not supported")
-    return [ctx.reshape(y, out)]
+    return [ctx.reshape(y, (*dims[:axis], *indices.shape, *dims[axis + 1 :]))]
 
 
 def index_runs(indices: Sequence[int]) -> list[range]:

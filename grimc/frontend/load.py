@@ -463,7 +463,7 @@ def _value_for(vi: onnx.ValueInfoProto, value: np.ndarray, where: str) -> np.nda
         raise FrontendError(
             f"{where}: shape {list(shape)} does not fit the input's {_format_dims(_symbolic(vi))}"
         )
-    return np.ascontiguousarray(value.astype(dtype).reshape(shape))
+    return np.asarray(value.astype(dtype).reshape(shape), order="C")  # 0-d stays 0-d
 
 
 # --------------------------------------------------------------------------
