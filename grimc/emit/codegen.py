@@ -30,6 +30,7 @@ from grimc.dialects.graph import DTYPE_ATTR, INDEX_DTYPES, NAME_ATTR, GatherOp, 
 from grimc.dialects.sched import module_target_or
 from grimc.emit import kernels as kernels_pkg
 from grimc.emit.blob import Entry, entry_specs, stream_blob, write_blob
+from grimc.emit.branches import Guard, branch_guards
 from grimc.emit.kernel import (
     LOWERINGS,
     ActRef,
@@ -286,6 +287,7 @@ class Generator:
         self.prefix = c_prefix(prefix)
         self.buffers: list[Buffer] = []
         self.kernels: list[KernelInstance] = []
+        self.guards: dict[Operation, list[Guard]] = {}
         self.ctx = LoweringContext(
             target=target,
             threads=threads,
@@ -322,6 +324,7 @@ class Generator:
         _load_lowerings()
         fn = self.main_func()
         inputs = self._bind_inputs(fn)
+        self.guards = branch_guards(fn)
         pending = _weight_uses(fn) if self.release_weights else {}
         for op in fn.body.block.ops:
             if isinstance(op, WeightOp | func.ReturnOp):
@@ -381,6 +384,7 @@ class Generator:
         kernel.fn = f"k{len(self.kernels)}_{kernel.kind}"
         kernel.source_op = op.name
         kernel.label = _weight_label(op)
+        kernel.guards = [(self.ctx.operand(g.cond), g.taken) for g in self.guards.get(op, ())]
         for key, sub in kernel.params.items():
             if isinstance(sub, KernelInstance):  # rendered inside this kernel's template
                 sub.fn, sub.source_op = f"{kernel.fn}_{key}", op.name
