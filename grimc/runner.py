@@ -338,7 +338,7 @@ class ExeModel:
                     stdout = run_executable(self.exe, args, resolve_target(self.target),
                                             timeout=timeout).stdout
                 except ToolchainError as exc:
-                    if RANGE_MESSAGE in str(exc):
+                    if RANGE_MESSAGE in f"{exc}\n{exc.details}":
                         raise range_error(self.gen, arrays) from None
                     raise
             else:  # the stage is all the device sees: paths relative to it

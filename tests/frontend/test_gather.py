@@ -195,3 +195,18 @@ def test_gather_matches_numpy_and_onnxruntime(
         with build_model(onnx_model, tmp_path / case, target=target) as compiled:
             (got,) = compiled.run([x])
         np.testing.assert_array_equal(got, expected)
+
+
+def test_index_checks_under_sanitizers(tmp_path: Path) -> None:
+    """The harness under ASan/UBSan: valid indices (negative included) run clean,
+    an out-of-range one is refused without a report (nothing read out of bounds,
+    nothing leaked on the failing path)."""
+    from grimc.runner import ExeModel
+
+    gen = compile_model(runtime_gather_model([3], 1), target="host", prefix="g")
+    exe = ExeModel.build(gen, tmp_path, target="host", sanitize=("address", "undefined"))
+    x = rand(*XS)
+    (got,) = exe.run([x, np.array([5, -6, 0], np.int64)])
+    np.testing.assert_array_equal(got, np.take(np.maximum(x, 0), [5, -6, 0], axis=1))
+    with pytest.raises(RunError, match=r"input 'ids': index -7 is out of range \[-6, 6\)"):
+        exe.run([x, np.array([5, -7, 0], np.int64)])
