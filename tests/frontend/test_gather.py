@@ -210,3 +210,18 @@ def test_index_checks_under_sanitizers(tmp_path: Path) -> None:
     np.testing.assert_array_equal(got, np.take(np.maximum(x, 0), [5, -6, 0], axis=1))
     with pytest.raises(RunError, match=r"input 'ids': index -7 is out of range \[-6, 6\)"):
         exe.run([x, np.array([5, -7, 0], np.int64)])
+
+
+@pytest.mark.parametrize("name", ["test_Embedding", "test_Embedding_sparse"])
+def test_bundled_embedding_runs(name: str) -> None:
+    """PyTorch's exported nn.Embedding (onnx's bundled model and data): int64
+    token ids at run time look up the constant table; bit-exact."""
+    import grimc.backend as backend
+
+    folder = Path(onnx.__file__).parent / "backend" / "test" / "data" / "pytorch-converted" / name
+    data = folder / "test_data_set_0"
+    ids = onnx.numpy_helper.to_array(onnx.load_tensor(str(data / "input_0.pb")))
+    expected = onnx.numpy_helper.to_array(onnx.load_tensor(str(data / "output_0.pb")))
+    assert ids.dtype == np.int64
+    (got,) = backend.run_model(onnx.load(folder / "model.onnx"), [ids])
+    np.testing.assert_array_equal(got, expected)
