@@ -25,6 +25,8 @@
  *   gv_mask_t           a lane mask: gv_lt, gv_le, gv_eq (ordered), gv_isnan
  *   gv_select(m, a, b)  a where m is set, else b
  *   gv_sqrt, gv_abs
+ *   gv_transpose(v)     transpose the GRIMC_VW x GRIMC_VW block v[0..GRIMC_VW) in
+ *                       place: lane j of v[i] becomes the old lane i of v[j]
  * and, built on those for every ISA (end of file), with NaN in -> NaN out,
  * the limits at +-inf and the error bounds stated there:
  *   gv_exp, gv_log, gv_sigmoid, gv_tanh, gv_erf, gv_pow
@@ -78,6 +80,31 @@ static inline gv_mask_t gv_isnan(gv_t a) { return _mm512_cmp_ps_mask(a, a, _CMP_
 static inline gv_t gv_select(gv_mask_t m, gv_t a, gv_t b) { return _mm512_mask_blend_ps(m, b, a); }
 static inline gv_t gv_sqrt(gv_t v) { return _mm512_sqrt_ps(v); }
 static inline gv_t gv_abs(gv_t v) { return _mm512_abs_ps(v); }
+/* 16x16: pairs of rows interleaved, then 4x4 blocks within 128-bit lanes,
+ * then the 128-bit lanes across the four row quarters (64 shuffles). */
+static inline void gv_transpose(gv_t *v) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+    }
+    for (int k = 0; k < 4; ++k) {
+        const __m512 a = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x88);
+        const __m512 b = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xdd);
+        const __m512 c = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x88);
+        const __m512 d = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xdd);
+        v[k] = _mm512_shuffle_f32x4(a, c, 0x88);
+        v[4 + k] = _mm512_shuffle_f32x4(b, d, 0x88);
+        v[8 + k] = _mm512_shuffle_f32x4(a, c, 0xdd);
+        v[12 + k] = _mm512_shuffle_f32x4(b, d, 0xdd);
+    }
+}
 /* x = m * 2^e with m in [0.5, 1) for finite x > 0 (normal; gv_log scales denormals). */
 static inline gv_t gv_frexp_(gv_t x, gv_t *e) {
     const __m512i i = _mm512_castps_si512(x);
@@ -139,6 +166,24 @@ static inline gv_t gv_sqrt(gv_t v) { return _mm256_sqrt_ps(v); }
 static inline gv_t gv_abs(gv_t v) {
     return _mm256_castsi256_ps(_mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff)));
 }
+/* 8x8: pairs of rows interleaved, 4x4 blocks within 128-bit lanes, then the lanes swapped. */
+static inline void gv_transpose(gv_t *v) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xee);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xee);
+    }
+    for (int k = 0; k < 4; ++k) {
+        v[k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x20);
+        v[4 + k] = _mm256_permute2f128_ps(u[k], u[4 + k], 0x31);
+    }
+}
 static inline gv_t gv_frexp_(gv_t x, gv_t *e) {
     const __m256i i = _mm256_castps_si256(x);
     *e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(i, 23), _mm256_set1_epi32(126)));
@@ -187,6 +232,13 @@ static inline gv_mask_t gv_isnan(gv_t a) { return vmvnq_u32(vceqq_f32(a, a)); }
 static inline gv_t gv_select(gv_mask_t m, gv_t a, gv_t b) { return vbslq_f32(m, a, b); }
 static inline gv_t gv_sqrt(gv_t v) { return vsqrtq_f32(v); }
 static inline gv_t gv_abs(gv_t v) { return vabsq_f32(v); }
+static inline void gv_transpose(gv_t *v) {
+    const float32x4x2_t a = vtrnq_f32(v[0], v[1]), b = vtrnq_f32(v[2], v[3]);
+    v[0] = vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0]));
+    v[1] = vcombine_f32(vget_low_f32(a.val[1]), vget_low_f32(b.val[1]));
+    v[2] = vcombine_f32(vget_high_f32(a.val[0]), vget_high_f32(b.val[0]));
+    v[3] = vcombine_f32(vget_high_f32(a.val[1]), vget_high_f32(b.val[1]));
+}
 static inline gv_t gv_frexp_(gv_t x, gv_t *e) {
     const uint32x4_t i = vreinterpretq_u32_f32(x);
     *e = vcvtq_f32_s32(vsubq_s32(vreinterpretq_s32_u32(vshrq_n_u32(i, 23)), vdupq_n_s32(126)));
@@ -225,6 +277,7 @@ static inline gv_mask_t gv_isnan(gv_t a) { return a != a; }
 static inline gv_t gv_select(gv_mask_t m, gv_t a, gv_t b) { return m ? a : b; }
 static inline gv_t gv_sqrt(gv_t v) { return sqrtf(v); }
 static inline gv_t gv_abs(gv_t v) { return fabsf(v); }
+static inline void gv_transpose(gv_t *v) { (void)v; }
 static inline gv_t gv_frexp_(gv_t x, gv_t *e) {
     unsigned i;
     memcpy(&i, &x, sizeof i);

@@ -466,6 +466,13 @@ MATMUL_CASES = {
         lead=(70,), k=50, m=30, schedule=ScheduleAttr(threads=2),
         knobs=(("rle", False), ("rows", 3), ("tile", 40)),
     ),
+    # unpermuted rows: whole blocks of output rows are stored by register transposes
+    # (bias, residual and activation on vectors); a partial last block and a partial
+    # last batch tile row by row; K = 70 leaves a tail column block of the input transpose
+    "gemm_contiguous_rows": MatMulCase(
+        lead=(2, 45), k=70, m=40, residual=True, act="sigmoid",
+        sparsity=Sparsity((8, 16), 0.5, permute=False),
+    ),
     "nothing_kept": MatMulCase(lead=(3,), sparsity=Sparsity((4, 8), 1.0), act="sigmoid"),
     "csr": MatMulCase(lead=(6,), residual=True, fmt="csr"),
 }
@@ -642,6 +649,18 @@ def test_hand_set_schedule_is_honoured(tmp_path: Path) -> None:
     x = rng.standard_normal((case.n, case.cin, case.h, case.w)).astype(np.float32)
     got = run(gen, [x], tmp_path, "host-avx512", 1)
     np.testing.assert_allclose(got, conv_reference(case, x, w, b), rtol=RTOL, atol=ATOL)
+
+
+def test_gemm_stores_unpermuted_row_blocks_by_vectors(tmp_path: Path) -> None:
+    """bcr_spmm in gemm mode transposes whole blocks of consecutive output rows in
+    registers; blocks past M (padding rows) and permuted blocks go row by row. Both
+    kinds are in this case, whose results match the reference."""
+    gen = check_matmul(MATMUL_CASES["gemm_contiguous_rows"], tmp_path, "host-avx512", 1)
+    p = kernel_of(gen).params
+    assert kernel_of(gen).kind == "bcr_spmm" and 16 % p["rows"] == 0
+    assert p["gblock"] == 16 // p["rows"] and p["contig"] == [1, 1]
+    permuted = replace(MATMUL_CASES["gemm_contiguous_rows"], sparsity=Sparsity((8, 16), 0.5))
+    assert 0 in kernel_of(check_matmul(permuted, tmp_path, "host-avx512", 1)).params["contig"]
 
 
 def test_hand_set_gemv_gather_is_honoured(tmp_path: Path) -> None:
