@@ -13,7 +13,10 @@ baseline):
 - `bcr_spmm` in gemm mode (many batch rows): the conv kernel's register tile
   over batch rows instead of pixels; each tile of batch rows is transposed
   into a stack buffer [K][tile] so list entries are plain row offsets, and
-  results are stored transposed (the permutation folds into the stores).
+  results are stored transposed (the permutation folds into the stores). Both
+  transposes go by VW x VW register blocks (`gv_transpose`): on the output
+  side for each block of VW group rows that are consecutive output rows (the
+  `contig` table, usually all of them), else row by row.
 """
 
 from __future__ import annotations
