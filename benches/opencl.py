@@ -1,7 +1,8 @@
 """OpenCL target: per-model latency and per-kernel device profile, dense against BCR.
 
     python -m benches.opencl [--models resnet18_32,vgg16_32] [--repeat 10]
-        [--device 0] [--precision fp32|fp16-storage|fp16] [--list]
+        [--device 0] [--precision fp32|fp16-storage|fp16] [--profile]
+        [--out benches/results/opencl.md]
 
 Every model runs twice on the same OpenCL device: dense (the zoo model as is)
 and BCR (the same model BCR-pruned by `grimc.prune.prune_model`, compiled
@@ -11,7 +12,9 @@ median wall latency of `run()` over `--repeat` runs after a warm-up (host
 transfers included), the device time of every kernel from OpenCL profiling
 events (`--profile` lists them), and the outputs' max |diff| from
 onnxruntime. `--device` (or GRIMC_OPENCL_DEVICE) picks the device: an index
-into all platforms' devices or a name substring.
+into all platforms' devices or a name substring. `--out` also writes the
+table and every run's kernel profile as Markdown, headed by the machine, the
+command and the load average (a loaded machine's figures are marked as such).
 
 On PoCL (OpenCL on this CPU) the numbers are for regression only; on a
 machine with a GPU and its OpenCL driver the same command runs unchanged.
@@ -31,7 +34,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from benches.peers.machine import describe, summary
 from grimc import zoo
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import compile_model
 from grimc.emit.opencl.codegen import device_name
 from grimc.options import PRECISIONS
@@ -53,13 +58,6 @@ MODELS: dict[str, tuple[Callable[[], onnx.ModelProto], tuple[int, int], float]] 
 DEFAULT = "small_cnn,resnet18_32,vgg16_32"
 
 
-def reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
-
-
 def measure(model: onnx.ModelProto, x: np.ndarray, args: argparse.Namespace, workdir: Path) -> dict:
     gen = compile_model(model, target="opencl", precision=args.precision)
     sparse = sum(1 for k in gen.kernels if k.params.get("sparse"))
@@ -77,7 +75,7 @@ def measure(model: onnx.ModelProto, x: np.ndarray, args: argparse.Namespace, wor
             "kernels": len(gen.kernels),
             "sparse": sparse,
             "profile": m.profile(),
-            "diff": float(np.abs(y - reference(model, x)).max()),
+            "diff": float(np.abs(y - onnxruntime_reference(model.SerializeToString(), [x])[0]).max()),
         }
 
 
@@ -90,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="OpenCL device index or name substring")
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS)
     parser.add_argument("--profile", action="store_true", help="print every kernel's device time")
+    parser.add_argument("--out", type=Path, help="also write the report as Markdown to this file")
     args = parser.parse_args(argv)
     if args.device is not None:
         os.environ["GRIMC_OPENCL_DEVICE"] = args.device
@@ -101,8 +100,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    print(f"{'model':18s} {'variant':10s} {'kernels':>7s} {'bcr':>4s} {'ms':>9s} {'kernel ms':>9s} "
-          f"{'max|diff|':>9s}  device")  # fmt: skip
+    header = (f"{'model':18s} {'variant':10s} {'kernels':>7s} {'bcr':>4s} {'ms':>9s} "
+              f"{'kernel ms':>9s} {'max|diff|':>9s}  device")
+    print(header)
+    rows: list[str] = []
+    profiles: list[tuple[str, str]] = []
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="grimc_bench_opencl_") as tmp:
         for name in names:
             build, block, rate = MODELS[name]
@@ -116,11 +119,39 @@ def main(argv: list[str] | None = None) -> int:
             for variant, model in variants.items():
                 r = measure(model, x, args, Path(tmp) / f"{name}_{variant}")
                 kernel_ms = sum(p.ms for p in r["profile"])
-                print(f"{name:18s} {variant:10s} {r['kernels']:7d} {r['sparse']:4d} {r['ms']:9.3f} "
-                      f"{kernel_ms:9.3f} {r['diff']:9.2e}  {r['device']}")  # fmt: skip
+                row = (f"{name:18s} {variant:10s} {r['kernels']:7d} {r['sparse']:4d} {r['ms']:9.3f} "
+                       f"{kernel_ms:9.3f} {r['diff']:9.2e}  {r['device']}")
+                print(row)
+                rows.append(row)
+                profiles.append((f"{name} {variant}", format_profile(r["profile"])))
                 if args.profile:
-                    print(format_profile(r["profile"]))
+                    print(profiles[-1][1])
+    load = max(load, os.getloadavg()[0])
+    if args.out is not None:
+        args.out.write_text(report(argv, header, rows, profiles, load, args.repeat))
     return 0
+
+
+def report(argv: list[str] | None, header: str, rows: list[str], profiles: list[tuple[str, str]],
+           load: float, repeat: int) -> str:
+    """The run as Markdown: what ran where, the table, then each run's kernel profile."""
+    machine = describe()
+    command = " ".join(["python -m benches.opencl", *(sys.argv[1:] if argv is None else argv)])
+    busy = os.cpu_count() or 1
+    lines = [
+        "# OpenCL: dense against BCR on one device (`python -m benches.opencl`)", "",
+        f"Measured {machine['date']} on {summary(machine)}; grimc {machine['grimc_commit']}.", "",
+        f"Command: `{command}`", "",
+        f"Latency: median of {repeat} `run()` calls after a warm-up, host transfers included; "
+        "kernel ms: the sum of the kernels' device times from OpenCL profiling events; "
+        "max|diff|: against onnxruntime on the same input.",
+        f"Load average during the run: {load:.1f} on {busy} CPUs"
+        + (" (a loaded machine: figures for regression only)." if load > 0.5 * busy else "."), "",
+        "```", header, *rows, "```", "",
+    ]
+    for title, table in profiles:
+        lines += [f"## {title}", "", "```", table, "```", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -525,6 +525,7 @@ def module_of(op: Operation) -> ModuleOp:
 
 
 def store_of(op: Operation) -> WeightStore:
+    """The weight store of the module that holds `op`."""
     return store_for(module_of(op))
 
 

@@ -87,10 +87,6 @@ class StripeStats:
     imbalance: float
     """Max / mean stored values per thread under the contiguous split (`thread_bounds`)."""
 
-    @property
-    def lists_per_stripe(self) -> float:
-        return self.column_lists / self.stripes if self.stripes else 0.0
-
 
 @dataclass(frozen=True)
 class ReorderStats:
@@ -363,17 +359,6 @@ def reorder_dense(
     if _score(after) < _score(before):
         return MatrixResult(candidate, before, after, True)
     return MatrixResult(perm, before, before, False)
-
-
-def reorder_matrix(
-    m: BCRMatrix, threads: int = 1, window: int = 256
-) -> tuple[BCRMatrix, StripeStats, StripeStats, bool]:
-    """Reorder one BCR matrix: (result, stats before, stats after, permutation kept)."""
-    dense = m.to_dense()
-    res = reorder_dense(dense, np.asarray(m.perm), m.block, threads, window)
-    if not res.kept:
-        return m, res.before, res.after, False
-    return BCRMatrix.from_dense(dense, m.block, perm=res.perm), res.before, res.after, True
 
 
 # --------------------------------------------------------------------------

@@ -128,9 +128,9 @@ from grimc.transforms._bcr_utils import (
     encoding_of,
     pixels,
     prefix_of,
+    store_of,
     weight_refs,
 )
-from grimc.weights import store_for
 
 FORMAT_ATTR = "sparse_format"
 """Discardable op attribute that overrides the pass's (or code generator's) sparse format."""
@@ -455,7 +455,7 @@ def sparse_conv_schedule(
     tile = nv * vw
     block_bytes = target.l2_bytes // 2  # one spatial block of input: half the L2
     halo = (geo.kh - 1) * geo.dh * geo.w + (geo.kw - 1) * geo.dw
-    step = tile * geo.sw if geo.flat else geo.w * geo.sh / math.ceil(geo.ow / tile)
+    step = tile * geo.sw if geo.is_linear else geo.w * geo.sh / math.ceil(geo.ow / tile)
     tblock = max(1, int((block_bytes / 2 / (4 * geo.cin) - halo) // max(step, 1)))
     nnz = int(np.count_nonzero(grids))
     ntasks = task_count(encoding, threads, nnz * geo.oh * geo.ow * geo.n)
@@ -515,17 +515,10 @@ def csr_schedule(
 
 def _weights(op: BCROp) -> Iterator[tuple[WeightRef, EncodingAttr, PackedWeight]]:
     """(ref, encoding, decoded weight) of each packed weight of `op`."""
-    store = store_for(_module_of(op))
+    store = store_of(op)
     for ref in weight_refs(op):
         encoding = encoding_of(op, ref)
         yield ref, encoding, decode_packed(store, prefix_of(op, ref), encoding)
-
-
-def _module_of(op: Operation) -> ModuleOp:
-    top = op.get_toplevel_object()
-    if not isinstance(top, ModuleOp):
-        raise GrimcError(f"{op.name} is not inside a module, so it has no weight store")
-    return top
 
 
 def sparse_format_of(op: Operation, default: str) -> str:

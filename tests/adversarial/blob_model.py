@@ -8,13 +8,12 @@ kernels read (column offsets, segment and group bounds, output rows, masks).
 from __future__ import annotations
 
 import struct
-import zlib
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from grimc.emit.blob import CHECKSUM_AT, HEADER_BYTES
+from grimc.emit.blob import CHECKSUM_AT, checksum
 from grimc.prune import prune_model
 
 INPUT_SHAPE = (2, 16, 6, 6)
@@ -46,8 +45,4 @@ def bcr_model(seed: int = 0) -> onnx.ModelProto:
 
 def reseal(blob: bytearray) -> None:
     """Rewrite the checksum after an edit: what a deliberate attacker would do."""
-    struct.pack_into("<Q", blob, CHECKSUM_AT, 0)
-    view = memoryview(blob)
-    crc = zlib.crc32(view[:CHECKSUM_AT])
-    crc = zlib.crc32(bytes(HEADER_BYTES - CHECKSUM_AT), crc)
-    struct.pack_into("<Q", blob, CHECKSUM_AT, zlib.crc32(view[HEADER_BYTES:], crc))
+    struct.pack_into("<Q", blob, CHECKSUM_AT, checksum(blob))
