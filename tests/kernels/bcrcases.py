@@ -357,6 +357,13 @@ MATMUL_CASES = {
         lead=(70,), k=50, m=30, schedule=ScheduleAttr(threads=2),
         knobs=(("rle", False), ("rows", 3), ("tile", 40)),
     ),
+    # unpermuted rows: whole blocks of output rows are stored by register transposes
+    # (bias, residual and activation on vectors); a partial last block and a partial
+    # last batch tile row by row; K = 70 leaves a tail column block of the input transpose
+    "gemm_contiguous_rows": MatMulCase(
+        lead=(2, 45), k=70, m=40, residual=True, act="sigmoid",
+        sparsity=Sparsity((8, 16), 0.5, permute=False),
+    ),
     "nothing_kept": MatMulCase(lead=(3,), sparsity=Sparsity((4, 8), 1.0), act="sigmoid"),
     "csr": MatMulCase(lead=(6,), residual=True, fmt="csr"),
 }

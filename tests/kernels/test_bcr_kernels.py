@@ -348,6 +348,18 @@ def test_hand_set_schedule_is_honoured(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, conv_reference(case, x, w, b), rtol=RTOL, atol=ATOL)
 
 
+def test_gemm_stores_unpermuted_row_blocks_by_vectors(tmp_path: Path) -> None:
+    """bcr_spmm in gemm mode transposes whole blocks of consecutive output rows in
+    registers; blocks past M (padding rows) and permuted blocks go row by row. Both
+    kinds are in this case, whose results match the reference."""
+    gen = check_matmul(MATMUL_CASES["gemm_contiguous_rows"], tmp_path, "host-avx512", 1)
+    p = kernel_of(gen).params
+    assert kernel_of(gen).kind == "bcr_spmm" and 16 % p["rows"] == 0
+    assert p["gblock"] == 16 // p["rows"] and p["contig"] == [1, 1]
+    permuted = replace(MATMUL_CASES["gemm_contiguous_rows"], sparsity=Sparsity((8, 16), 0.5))
+    assert 0 in kernel_of(check_matmul(permuted, tmp_path, "host-avx512", 1)).params["contig"]
+
+
 def test_hand_set_gemv_gather_is_honoured(tmp_path: Path) -> None:
     """The GEMV's gather chunk is a #sched.gemv knob: a hand-set one (several passes
     over the 300-column lists) reaches the kernel with exact results; one that is not
