@@ -48,7 +48,7 @@ from grimc.device import Device
 from grimc.dialects.sched import KnobsAttr
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.errors import GrimcError
-from grimc.runner import PROFILE_FLAG, ExeModel, HostModel, write_sources
+from grimc.runner import PROFILE_FLAG, ExeModel, HostModel, RunError, write_sources
 from grimc.target import Target
 from grimc.tune.tasks import Task, task_module
 from grimc.tunedb import metric_for
@@ -74,7 +74,7 @@ class Outcome:
 
     attr: KnobsAttr
     status: str = "ok"
-    """ok, invalid (the lowering refused it), build-failed, wrong (outputs differ)."""
+    """ok, invalid (the lowering refused it), build-failed, run-failed, wrong (outputs differ)."""
     samples: list[float] = field(default_factory=list)
     message: str = ""
 
@@ -296,6 +296,17 @@ class Measurer:
         self.measured += sum(o.status == "ok" for o in outcomes)
         return outcomes
 
+    def _first_run(
+        self, outcome: Outcome, model: HostModel, inputs: list[np.ndarray]
+    ) -> list[np.ndarray] | None:
+        """A candidate's outputs; None, marked run-failed, when it does not run (an
+        OpenCL work-group size the device refuses, say)."""
+        try:
+            return model.run(inputs)
+        except RunError as exc:
+            outcome.status, outcome.message = "run-failed", str(exc)
+            return None
+
     def _time(self, built: list[tuple[Outcome, GeneratedModel | None, Path | None]], rounds: int) -> list[Outcome]:
         outcomes = [b[0] for b in built]
         models: dict[int, HostModel] = {}
@@ -306,7 +317,10 @@ class Measurer:
             gen0 = built[0][1]
             assert gen0 is not None or outcomes[0].status != "ok"
             inputs = seeded_inputs(gen0) if gen0 is not None else []
-            outputs = [models[i].run(inputs) if i in models else None for i in range(len(built))]
+            outputs = [
+                self._first_run(outcomes[i], models[i], inputs) if i in models else None
+                for i in range(len(built))
+            ]
             self.check(outcomes, outputs)
             live = [i for i in models if outcomes[i].status == "ok"]
             for i in live:  # warm-up

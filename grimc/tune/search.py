@@ -98,7 +98,7 @@ def transferred(task: Task, neighbours: Sequence[Record], measurer: Measurer, li
     """The tuned schedules of the nearest shapes, on this task (where they are valid)."""
     out = []
     for record in sorted((r for r in neighbours if r.tuned), key=lambda r: _distance(r.shapes, task.shapes)):
-        knobs = {k: v for k, v in json.loads(record.knobs).items() if k in space.knob_values(task.default)}
+        knobs = {k: v for k, v in json.loads(record.knobs).items() if k in space.tunable(task.default)}
         attr = space.make(task.default, knobs, measurer.target)
         if attr is not None and attr != task.default and attr not in out:
             out.append(attr)

@@ -11,6 +11,7 @@ decides from its completed batches).
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 import time
@@ -23,8 +24,10 @@ from typing import Any
 from grimc.device import parse_device
 from grimc.dialects.sched import target_of
 from grimc.driver import ModelSource, import_model, optimize
+from grimc.errors import GrimcError
 from grimc.options import CompileOptions
 from grimc.progress import progress
+from grimc.target import Target
 from grimc.tune.learned import cost_model
 from grimc.tune.measure import Measurer, Perturb
 from grimc.tune.search import TaskResult, tune_task
@@ -49,6 +52,20 @@ class TuneReport:
 def _eta(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def measurer_for(target: Target, opts: CompileOptions) -> Callable[..., Measurer]:
+    """The measurer class of `target` (OpenCL: device time at the compile's precision)."""
+    if target.family == "opencl":
+        if opts.device is not None:
+            raise GrimcError(
+                "--target opencl tunes on this machine's OpenCL device (GRIMC_OPENCL_DEVICE "
+                "selects it); --device is for CPU targets"
+            )
+        from grimc.tune.opencl import ClMeasurer
+
+        return functools.partial(ClMeasurer, precision=opts.precision)
+    return Measurer
 
 
 def tune_model(
@@ -86,12 +103,13 @@ def tune_model(
     target = target_of(module)
     assert target is not None
     metric = metric_for(target, opts.device)
-    where, version = target_key(target, metric, opts.device), version_key()
+    where, version = target_key(target, metric, opts.device, opts.precision), version_key()
     tasks = extract_tasks(module)
     todo = [t for t in tasks if db.lookup(t.signature, where, opts.threads) is None]
     report = TuneReport(len(tasks), len(tasks) - len(todo), metric=metric)
     if not todo:
         return report
+    make_measurer = measurer_for(target, opts)
     device = parse_device(opts.device) if opts.device is not None else None
     if device is not None:
         device.check()
@@ -104,7 +122,7 @@ def tune_model(
 
             fanout = RayFanout(ray, metric, jobs, device)
         start = time.monotonic()  # the budget is for measuring: a cluster's start-up is not in it
-        with Measurer(
+        with make_measurer(
             module, target, opts.threads, root, opts.kernel_format, jobs=jobs, seed=seed,
             perturb=perturb, log=log, opt_level=opts.opt_level, device=device, fanout=fanout,
         ) as measurer, progress(len(todo), "tune") as bar:
