@@ -29,15 +29,17 @@ POOL = 4
 
 
 def features(kind: str, knobs: dict[str, Knob]) -> list[float]:
-    """One row per schedule: log2(1 + n) of each integer knob, 0/1 for a flag, one
-    column per word of a word knob (the knobs of the kind's search space, in order)."""
+    """One row per schedule: log2(1 + n) of each integer knob (each of a joint knob's
+    integers too), 0/1 for a flag, one column per word of a word knob (the knobs of the
+    kind's search space, in order)."""
     row: list[float] = []
     for knob, values in SPACE[kind].items():
-        value = knobs[knob]
-        if isinstance(value, str):
-            row += [float(value == word) for word in values]
+        if isinstance(knob, tuple):
+            row += [math.log2(1.0 + float(knobs[name])) for name in knob]  # type: ignore[arg-type]
+        elif isinstance(knobs[knob], str):
+            row += [float(knobs[knob] == word) for word in values]
         else:
-            row.append(math.log2(1.0 + float(value)))
+            row.append(math.log2(1.0 + float(knobs[knob])))  # type: ignore[arg-type]
     return row
 
 

@@ -23,7 +23,7 @@ import pytest
 from grimc.dialects.sched import KnobsAttr, target_of
 from grimc.driver import CompileOptions, import_model, optimize
 from grimc.prune import prune_model
-from grimc.tune.learned import MIN_MEASURED, CostModel
+from grimc.tune.learned import MIN_MEASURED, CostModel, features
 from grimc.tune.measure import Measurer
 from grimc.tune.search import TaskResult, tune_task
 from grimc.tune.tasks import Task, extract_tasks
@@ -100,6 +100,25 @@ def test_without_xgboost_the_search_is_unchanged(tmp_path: Path, recorder: Any) 
     assert sum(o[1] == "ok" for b in plain_batches[:2] for o in b[1:]) + 1 >= MIN_MEASURED
     assert learned_batches[2] != plain_batches[2]
     assert learned.measured == plain.measured
+
+
+def test_features_tell_every_knob_of_the_space_apart() -> None:
+    """Each knob the search varies (a joint OpenCL work-group size too) moves the row."""
+    from grimc.tune.space import SPACE
+
+    def knobs(space: dict[Any, tuple[Any, ...]], choice: dict[Any, int]) -> dict[str, Any]:
+        """The knobs with each knob's first value, or the one `choice` picks."""
+        out: dict[str, Any] = {}
+        for knob, values in space.items():
+            value = values[choice.get(knob, 0)]
+            out.update(zip(knob, value, strict=True) if isinstance(knob, tuple) else {knob: value})
+        return out
+
+    for kind, space in SPACE.items():
+        base = features(kind, knobs(space, {}))
+        for knob in space:
+            row = features(kind, knobs(space, {knob: 1}))
+            assert row != base and len(row) == len(base), (kind, knob)
 
 
 def ranks(values: list[float]) -> np.ndarray:
