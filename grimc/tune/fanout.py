@@ -25,6 +25,7 @@ exactly as it does serially.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import socket
 import tempfile
@@ -181,8 +182,6 @@ class RayFanout:
         self.ray, self.device, self.own = ray, device, False
         resource = device_resource(device.spec) if device is not None else None
         if not ray.is_initialized():
-            import logging
-
             try:
                 if address == LOCAL:
                     ray.init(num_cpus=jobs, resources={resource: 1} if resource else None,
@@ -210,12 +209,6 @@ class RayFanout:
         if self.own:
             self.ray.shutdown()
             self.own = False
-
-    def __enter__(self) -> RayFanout:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _get(self, refs: list[Any]) -> list[Any]:
         """Results of jobs; a grimc error inside one is raised here as itself."""
