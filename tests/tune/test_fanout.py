@@ -17,22 +17,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import onnx
 import pytest
 
 from grimc.device import parse_device
 from grimc.dialects.sched import target_of
 from grimc.driver import CompileOptions, import_model, optimize
 from grimc.errors import GrimcError
-from grimc.prune import prune_model
 from grimc.tune import space
 from grimc.tune.fanout import RayFanout, device_resource
 from grimc.tune.measure import Measurer
 from grimc.tune.tasks import extract_tasks
 from grimc.tune.tuner import tune_model
 from grimc.tunedb import TuningDB
-from grimc.zoo.builder import GraphBuilder
 from tests.conftest import REPO, tool_env
+from tests.tune.helpers import bcr_model, record_batches
 
 DEVICE = f"cmd:{REPO / 'examples' / 'runners' / 'scratch.sh'}"
 
@@ -61,29 +59,17 @@ def ray_local(ray_module: Any) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def gemv_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One BCR-sparse fully connected layer 64 -> 64: a single sched.gemv task."""
-    b = GraphBuilder(0, 17)
-    x = b.input("input", (1, 64))
-    model = b.finish(["input"], {"output": b.linear(x, 64)}, "fc")
-    path = tmp_path_factory.mktemp("fanout") / "fc.onnx"
-    onnx.save(prune_model(model, block="8x16", rate=4.0).model, path)
-    return path
+    return bcr_model(tmp_path_factory.mktemp("fanout") / "fc.onnx", lambda b, x: b.linear(x, 64), (1, 64))
 
 
 def tuned(path: Path, tmp: Path, monkeypatch: pytest.MonkeyPatch, **kw: Any):
     """Tune with every batch's outcomes (candidate, status, samples) recorded."""
-    batches: list[list[tuple[str, str, list[float]]]] = []
-    measure = Measurer.measure
-
-    def recording(self, task, attrs, rounds=None):
-        outcomes = measure(self, task, attrs, rounds)
-        batches.append([(str(o.attr), o.status, list(o.samples)) for o in outcomes])
-        return outcomes
-
-    monkeypatch.setattr(Measurer, "measure", recording)
+    log = record_batches(monkeypatch)
     db = TuningDB(tmp / "t.sqlite")
     report = tune_model(str(path), None, db, budget_s=600, target="aarch64", seed=3, batches=1,
                         workdir=tmp / "w", **kw)
     monkeypatch.undo()
+    batches = [[(str(o.attr), o.status, list(o.samples)) for o in b] for b in log]
     return report, batches, [dataclasses.replace(r, created=0.0) for r in db.records()]
 
 

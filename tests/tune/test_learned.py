@@ -12,17 +12,15 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import pytest
 
 from grimc.dialects.sched import KnobsAttr, target_of
 from grimc.driver import CompileOptions, import_model, optimize
-from grimc.prune import prune_model
 from grimc.tune.learned import MIN_MEASURED, CostModel, features
 from grimc.tune.measure import Measurer
 from grimc.tune.search import TaskResult, tune_task
@@ -30,6 +28,7 @@ from grimc.tune.tasks import Task, extract_tasks
 from grimc.tunedb import TuningDB
 from grimc.zoo.builder import GraphBuilder
 from tests.conftest import require
+from tests.tune.helpers import bcr_model, record_batches
 
 Batches = list[list[tuple[KnobsAttr, str, float]]]
 
@@ -43,42 +42,24 @@ def xgboost_installed() -> None:
                 install="grimc[learned] (pip install -e '.[learned]')")
 
 
-def saved_model(tmp: Path, build: Callable[[GraphBuilder, str], str], shape: tuple[int, ...]) -> Path:
-    """A one-layer BCR model (8x16 blocks, rate 4) built by `build` on an input of `shape`."""
-    b = GraphBuilder(0, 17)
-    x = b.input("input", shape)
-    path = tmp / "model.onnx"
-    onnx.save(prune_model(b.finish(["input"], {"output": build(b, x)}, "m"), block="8x16",
-                          rate=4.0).model, path)
-    return path
-
-
 def aarch64_task(tmp: Path, build: Callable[[GraphBuilder, str], str], shape: tuple[int, ...]):
-    path = saved_model(tmp, build, shape)
+    path = bcr_model(tmp / "model.onnx", build, shape)
     module = optimize(import_model(str(path)), CompileOptions(target="aarch64", use_tuning_db=False))
     (task,) = extract_tasks(module)
     return module, task
 
 
 @pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Measurer, Task, int, Any], tuple[TaskResult, Batches]]]:
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Callable[[Measurer, Task, int, Any], tuple[TaskResult, Batches]]:
     """tune_task for `batches` batches, with every batch's outcomes recorded."""
-    log: Batches = []
-    measure = Measurer.measure
-
-    def recording(self, task, attrs, rounds=None):
-        outcomes = measure(self, task, attrs, rounds)
-        log.append([(o.attr, o.status, o.cost) for o in outcomes])
-        return outcomes
-
-    monkeypatch.setattr(Measurer, "measure", recording)
+    log = record_batches(monkeypatch)
 
     def run(m: Measurer, task: Task, batches: int, learned: bool | None) -> tuple[TaskResult, Batches]:
         log.clear()
         result = tune_task(task, m, time.monotonic() + 3600, seed=1, batches=batches, learned=learned)
-        return result, list(log)
+        return result, [[(o.attr, o.status, o.cost) for o in b] for b in log]
 
-    yield run
+    return run
 
 
 def decisions(result: TaskResult) -> tuple[Any, ...]:
@@ -162,7 +143,7 @@ def test_learned_without_xgboost_is_one_error_line(tmp_path: Path) -> None:
 
     from tests.conftest import tool_env
 
-    path = saved_model(tmp_path, lambda b, x: b.linear(x, 64), (1, 64))
+    path = bcr_model(tmp_path / "model.onnx", lambda b, x: b.linear(x, 64), (1, 64))
     code = ("import sys; sys.modules['xgboost'] = None; from grimc.cli import main; "
             "sys.exit(main(sys.argv[1:]))")
     db = tmp_path / "t.sqlite"
