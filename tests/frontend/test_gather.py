@@ -225,3 +225,12 @@ def test_bundled_embedding_runs(name: str) -> None:
     assert ids.dtype == np.int64
     (got,) = backend.run_model(onnx.load(folder / "model.onnx"), [ids])
     np.testing.assert_array_equal(got, expected)
+
+
+def test_range_message_is_the_c_one() -> None:
+    """The runner recognizes a refused harness run by grimc_strerror(GRIMC_E_RANGE)."""
+    from grimc.runner import RANGE_MESSAGE
+    from tests.conftest import REPO
+
+    blob_c = (REPO / "runtime_c" / "src" / "blob.c").read_text()
+    assert f'case GRIMC_E_RANGE: return "{RANGE_MESSAGE}";' in blob_c
