@@ -36,6 +36,7 @@ import onnx
 
 from benches.peers.machine import describe, summary
 from grimc import zoo
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import compile_model
 from grimc.emit.opencl.codegen import device_name
 from grimc.options import PRECISIONS
@@ -57,13 +58,6 @@ MODELS: dict[str, tuple[Callable[[], onnx.ModelProto], tuple[int, int], float]] 
 DEFAULT = "small_cnn,resnet18_32,vgg16_32"
 
 
-def reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
-
-
 def measure(model: onnx.ModelProto, x: np.ndarray, args: argparse.Namespace, workdir: Path) -> dict:
     gen = compile_model(model, target="opencl", precision=args.precision)
     sparse = sum(1 for k in gen.kernels if k.params.get("sparse"))
@@ -81,7 +75,7 @@ def measure(model: onnx.ModelProto, x: np.ndarray, args: argparse.Namespace, wor
             "kernels": len(gen.kernels),
             "sparse": sparse,
             "profile": m.profile(),
-            "diff": float(np.abs(y - reference(model, x)).max()),
+            "diff": float(np.abs(y - onnxruntime_reference(model.SerializeToString(), [x])[0]).max()),
         }
 
 

@@ -215,15 +215,16 @@ def require_onnxruntime():
 
 
 def onnxruntime_reference(
-    model_path: str, inputs: list[np.ndarray], fixed: Mapping[str, np.ndarray] | None = None
+    model: str | bytes, inputs: list[np.ndarray], fixed: Mapping[str, np.ndarray] | None = None
 ) -> list[np.ndarray]:
-    """Run the original ONNX model in onnxruntime (1 thread) on the same inputs;
-    `fixed` are the compile-time input values, fed in the inputs' own dtypes."""
+    """Run the original ONNX model (a path or its serialized bytes) in onnxruntime
+    (1 thread) on the same inputs; `fixed` are the compile-time input values, fed
+    in the inputs' own dtypes."""
     ort = require_onnxruntime()
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model_path, opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     fixed = fixed or {}
     runtime = [i for i in sess.get_inputs() if i.name not in fixed]
     feeds = {i.name: x for i, x in zip(runtime, inputs, strict=True)}

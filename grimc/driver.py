@@ -122,7 +122,8 @@ def tuned_passes(opts: CompileOptions) -> list[str]:
             raise GrimcError(f"--tuning-db {path}: no such file (create it with grimc tune)")
         return []
     device = f' device="{opts.device}"' if opts.device is not None else ""
-    return [f'schedule-apply-tuned{{db="{path}" threads={opts.threads}{device}}}']
+    precision = f' precision="{opts.precision}"' if opts.precision != "fp32" else ""
+    return [f'schedule-apply-tuned{{db="{path}" threads={opts.threads}{device}{precision}}}']
 
 
 def pipeline_of(options: CompileOptions) -> list[str]:

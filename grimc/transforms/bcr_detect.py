@@ -8,7 +8,8 @@ tool is found, not just one pruned by grimc. For every prunable weight:
 - graph.gemm with constant B and transA = 0: W = alpha * B^T (B if transB),
   shape (N, K); beta*C becomes the bias (C broadcast along rows) or a residual
   (C with a row dimension, when the gemm has no residual yet);
-- graph.matmul with a constant 2-D B: W = B^T;
+- graph.matmul with a constant 2-D B: W = B^T; an Add of a constant row
+  vector [N] that is its only use becomes the bias (and the Add's act the act);
 - graph.rnn/gru/lstm: W and R, one matrix per direction each;
 
 each candidate block shape (option `blocks`, default
@@ -79,6 +80,7 @@ from xdsl.pattern_rewriter import (
     RewritePattern,
     op_type_rewrite_pattern,
 )
+from xdsl.rewriter import InsertPoint
 
 from grimc.bcr_format import BCRMatrix, pack
 from grimc.dialects import bcr, graph
@@ -317,7 +319,7 @@ class Detect(RewritePattern):
             elif isinstance(op, graph.GemmOp):
                 new = self._gemm(op, rewriter)
             elif isinstance(op, graph.MatMulOp):
-                new = self._matmul(op)
+                new = self._matmul(op, rewriter)
             elif self.opts.recurrent:
                 new = self._recurrent(op)
             else:
@@ -327,9 +329,16 @@ class Detect(RewritePattern):
             return
         if new is None:
             return
-        dead = [v.owner for v in op.operands if isinstance(v.owner, WeightOp)]
+        bias_add = self._bias_add(op) if isinstance(op, graph.MatMulOp) else None  # new's bias
+        replaced = [op] if bias_add is None else [op, bias_add]
+        dead = [v.owner for r in replaced for v in r.operands if isinstance(v.owner, WeightOp)]
         new.attributes.update(op.attributes)  # graph.layer (grimc.layers) and the like
-        rewriter.replace(op, new)
+        if bias_add is None:
+            rewriter.replace(op, new)
+        else:  # the matmul's bias add is now the bcr.matmul's bias
+            rewriter.insert(new, InsertPoint.before(op))
+            rewriter.replace(bias_add, [], new.results)
+            rewriter.erase(op)
         for weight in dict.fromkeys(dead):
             if not weight.result.uses:
                 rewriter.erase(weight)
@@ -483,7 +492,21 @@ class Detect(RewritePattern):
             raise Skip("C varies along rows and a residual is already fused")
         return None, np.broadcast_to(c2, out).astype(np.float32)
 
-    def _matmul(self, mm: graph.MatMulOp) -> Operation | None:
+    def _bias_add(self, mm: graph.MatMulOp) -> graph.AddOp | None:
+        """The Add of a constant row vector [N] that is `mm`'s only use, if any."""
+        if mm.act is not None or not mm.y.has_one_use():
+            return None
+        add = next(iter(mm.y.uses)).operation
+        if not isinstance(add, graph.AddOp) or add.y.type != mm.y.type:
+            return None
+        other = add.rhs if add.lhs == mm.y else add.lhs
+        c = self.consts.array(other)
+        n = shape_of(mm.y)[-1]
+        if c is None or other == mm.y or c.size != n or (c.ndim and c.shape[-1] != n):
+            return None
+        return add
+
+    def _matmul(self, mm: graph.MatMulOp, rewriter: PatternRewriter) -> Operation | None:
         b = self.consts.array(mm.b)
         if b is None:
             raise Skip("B is not a constant")
@@ -496,7 +519,14 @@ class Detect(RewritePattern):
         if best is None:
             return None
         prefix, enc = self.packer.pack(("matmul", key), key, [w], best)
-        new = bcr.MatMulOp(mm.a, prefix, enc, act=mm.act)
+        add = self._bias_add(mm)
+        if add is None:
+            new = bcr.MatMulOp(mm.a, prefix, enc, act=mm.act)
+        else:
+            other = add.rhs if add.lhs == mm.y else add.lhs
+            bias = np.asarray(self.consts.array(other), dtype=np.float32).reshape(-1)
+            bias_v = self.consts.materialize(rewriter, f"{key_of(other, key)}_bias", bias, mm)
+            new = bcr.MatMulOp(mm.a, prefix, enc, b=bias_v, act=add.act)
         assert new.y.type == mm.y.type, "bcr.matmul result must match graph.matmul"
         return new
 

@@ -455,7 +455,7 @@ def sparse_conv_schedule(
     tile = nv * vw
     block_bytes = target.l2_bytes // 2  # one spatial block of input: half the L2
     halo = (geo.kh - 1) * geo.dh * geo.w + (geo.kw - 1) * geo.dw
-    step = tile * geo.sw if geo.flat else geo.w * geo.sh / math.ceil(geo.ow / tile)
+    step = tile * geo.sw if geo.is_linear else geo.w * geo.sh / math.ceil(geo.ow / tile)
     tblock = max(1, int((block_bytes / 2 / (4 * geo.cin) - halo) // max(step, 1)))
     nnz = int(np.count_nonzero(grids))
     ntasks = task_count(encoding, threads, nnz * geo.oh * geo.ow * geo.n)

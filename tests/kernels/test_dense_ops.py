@@ -380,6 +380,10 @@ CASES: dict[str, Callable[[], Case]] = {
         [node("Transpose", ["x"], perm=[0, 2, 3, 1])], [("x", (2, 3, 5, 7))]
     ),
     "transpose_2d": lambda: Case([node("Transpose", ["x"], perm=[1, 0])], [("x", (37, 19))]),
+    # whole 16x16 tiles (register transposes) beside partial ones, per batch row
+    "transpose_tiles": lambda: Case(
+        [node("Transpose", ["x"], perm=[0, 2, 1])], [("x", (2, 40, 48))]
+    ),
     "transpose_reverse": lambda: Case(
         [node("Transpose", ["x"], perm=[2, 1, 0])], [("x", (3, 4, 5))]
     ),

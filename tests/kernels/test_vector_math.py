@@ -85,19 +85,35 @@ def evaluator(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         include_dirs=[ROOT / "runtime_c" / "include"],
         libs=["m"],
     )
-    x = sweep_inputs()
-    (work / "in.bin").write_bytes(x.tobytes())
+    sweep = sweep_inputs()
+    (work / "in.bin").write_bytes(sweep.tobytes())
 
-    def run(fn: str) -> tuple[np.ndarray, np.ndarray]:
-        toolchain.run_executable(exe, [fn, work / "in.bin", work / "out.bin"], target)
-        return x, np.fromfile(work / "out.bin", dtype=np.float32)
+    def run(fn: str, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """`fn` on the sweep, or on `x` when given."""
+        inp = work / "in.bin"
+        if x is not None:
+            inp = work / "other.bin"
+            inp.write_bytes(x.tobytes())
+        toolchain.run_executable(exe, [fn, inp, work / "out.bin"], target)
+        return (sweep if x is None else x), np.fromfile(work / "out.bin", dtype=np.float32)
 
     return run
 
 
 @pytest.mark.parametrize("fn", sorted(MAX_ULP))
 def test_accuracy_over_the_float_range(evaluator, fn: str) -> None:
-    x, y = evaluator(fn)
+    assert_within_bound(fn, *evaluator(fn))
+
+
+def test_sigmoid_where_its_error_peaks(evaluator) -> None:
+    """Every 32nd float in +-[1, 4]: on the negative side sigmoid = e / (1 + e)
+    carries its exponential's whole error, and the worst cases lie there."""
+    peak = np.arange(0x3F800000, 0x40800000, 32, dtype=np.uint32).view(np.float32)
+    assert_within_bound("sigmoid", *evaluator("sigmoid", np.concatenate([peak, -peak])))
+
+
+def assert_within_bound(fn: str, x: np.ndarray, y: np.ndarray) -> None:
+    """NaN and infinities exact, normal results within MAX_ULP[fn], denormals within two steps."""
     ref = reference(fn, x)
     with np.errstate(over="ignore"):
         ref32 = ref.astype(np.float32)

@@ -68,28 +68,13 @@ from grimc.emit.kernels.bcr import (
     load_weight,
     row_groups,
 )
+from grimc.emit.kernels.conv import ConvShape
 
 
 @dataclass(frozen=True)
-class ConvGeometry:
-    """Shapes and window of one NCHW convolution."""
-
-    n: int
-    cin: int
-    h: int
-    w: int
-    cout: int
-    oh: int
-    ow: int
-    kh: int
-    kw: int
-    sh: int
-    sw: int
-    pt: int
-    pl: int
-    dh: int
-    dw: int
-    groups: int
+class ConvGeometry(ConvShape):
+    """A conv's shape (`ConvShape`, read from a bcr.conv2d) and what the BCR
+    kernel derives from it: input offsets of GEMM columns, tiles, lane masks."""
 
     @classmethod
     def of(cls, op: bcr.Conv2dOp) -> ConvGeometry:
@@ -99,20 +84,14 @@ class ConvGeometry:
         sh, sw = ints(op.strides)
         pt, pl, _, _ = ints(op.pads)
         dh, dw = ints(op.dilations)
-        return cls(n, cin, h, w, cout, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, op.group.value.data)
-
-    @property
-    def flat(self) -> bool:
-        """Output pixel p reads input pixel p + offset (stride 1, output as wide as input)."""
-        return self.sh == 1 and self.sw == 1 and self.ow == self.w
+        return cls(
+            n=n, cin=cin, h=h, w=w, cout=cout, kh=kh, kw=kw, oh=oh, ow=ow, sh=sh, sw=sw,
+            pt=pt, pl=pl, dh=dh, dw=dw, groups=op.group.value.data,
+        )  # fmt: skip
 
     @property
     def npos(self) -> int:
         return self.kh * self.kw
-
-    @property
-    def cin_g(self) -> int:
-        return self.cin // self.groups
 
     def input_offset(self, cols: np.ndarray, group: int) -> np.ndarray:
         """Input offset of GEMM columns k = (ci, r, s) of `group`, relative to a tile's base."""
@@ -126,7 +105,7 @@ class ConvGeometry:
 
     def tiles(self, tile: int) -> tuple[int, int]:
         """(tile count, tiles per output row; 0 in flat mode)."""
-        if self.flat:
+        if self.is_linear:
             return math.ceil(self.oh * self.ow / tile), 0
         per_row = math.ceil(self.ow / tile)
         return self.oh * per_row, per_row
@@ -136,7 +115,7 @@ class ConvGeometry:
         ntiles, per_row = self.tiles(tile)
         t = np.arange(ntiles)[:, None]
         j = np.arange(tile)[None, :]
-        if self.flat:
+        if self.is_linear:
             p = t * tile + j
             live = p < self.oh * self.ow
             oh, ow = np.divmod(p, self.ow)
@@ -338,7 +317,7 @@ def lower_bcr_conv(
         **asdict(geo),
         **sched,
         "op": "conv",
-        "mode": "flat" if geo.flat else "rows",
+        "mode": "flat" if geo.is_linear else "rows",
         "masked": masked,
         # NEON has no masked load: a segment inside the image loads and ANDs.
         "inb": masked and geo.sw == 1 and ctx.target.isa == "neon",

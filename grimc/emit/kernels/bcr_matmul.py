@@ -13,7 +13,10 @@ baseline):
 - `bcr_spmm` in gemm mode (many batch rows): the conv kernel's register tile
   over batch rows instead of pixels; each tile of batch rows is transposed
   into a stack buffer [K][tile] so list entries are plain row offsets, and
-  results are stored transposed (the permutation folds into the stores).
+  results are stored transposed (the permutation folds into the stores). Both
+  transposes go by VW x VW register blocks (`gv_transpose`): on the output
+  side for each block of VW group rows that are consecutive output rows (the
+  `contig` table, usually all of them), else row by row.
 """
 
 from __future__ import annotations
@@ -117,8 +120,11 @@ def _gemm(
         ("gseg", int_blob(ctx, np.arange(groups.count + 1), "bcr_gseg")),
         ("orow", int_blob(ctx, groups.orow, "bcr_orow")),
     ]
+    gblock, contig = _flush_blocks(groups.orow, rows, vw)
     params = {
         "op": "gemm",
+        "gblock": gblock,
+        "contig": contig,
         "rows": rows,
         "nv": nv,
         "unroll": knobs["unroll"],
@@ -134,6 +140,18 @@ def _gemm(
         "entries": groups.total_entries(),
     }
     return params, inputs
+
+
+def _flush_blocks(orow: np.ndarray, rows: int, vw: int) -> tuple[int, list[int]]:
+    """How bcr_spmm stores its results: groups per flush block, and per block of vw
+    group rows whether they are vw consecutive output rows (then one vw x vw
+    register transpose and vector stores; else stores row by row). Empty when
+    R does not divide the vector width: every block goes row by row."""
+    if vw % rows:
+        return 1, []
+    blocks = orow[: len(orow) - len(orow) % vw].reshape(-1, vw).astype(np.int64)
+    ok = (blocks[:, 0] >= 0) & np.all(np.diff(blocks, axis=1) == 1, axis=1)
+    return vw // rows, [int(b) for b in ok]
 
 
 def _gemv(

@@ -109,7 +109,7 @@ def lower_csr_conv(op: bcr.Conv2dOp, ctx: LoweringContext) -> KernelInstance:
         "pl": geo.pl,
         "groups": geo.groups,
         "nv": nv,
-        "mode": "flat" if geo.flat else "rows",
+        "mode": "flat" if geo.is_linear else "rows",
         "masked": masked,
         "npos": geo.npos,
         "ntiles": ntiles,

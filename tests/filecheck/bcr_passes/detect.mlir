@@ -117,6 +117,25 @@ builtin.module attributes {graph.weight_store = "Inputs/detect.npz"} {
     func.return %y : tensor<5x1x16xf32>
   }
 
+  // A constant row-vector Add that is the matmul's only use becomes its bias,
+  // the Add's act its act (the exporters' Linear: MatMul + Add); an Add of a
+  // non-constant stays.
+  // CHECK-LABEL: func.func @matmul_bias
+  // CHECK-NEXT:  %[[B:.*]] = graph.weight "fc_b_bias{{.*}}" : tensor<16xf32>
+  // CHECK-NEXT:  %y = bcr.matmul %a weights("proj_w_bcr", {{.*}}) bias(%[[B]] : tensor<16xf32>) {act = #graph.act<gelu>} : tensor<5x1x64xf32> -> tensor<5x1x16xf32>
+  // CHECK-NEXT:  %[[M2:.*]] = bcr.matmul %a weights("proj_w_bcr", {{.*}}) : tensor<5x1x64xf32> -> tensor<5x1x16xf32>
+  // CHECK-NEXT:  %z = graph.add %[[M2]], %r
+  // CHECK-NEXT:  func.return %y, %z
+  func.func @matmul_bias(%a: tensor<5x1x64xf32>, %r: tensor<16xf32>) -> (tensor<5x1x16xf32>, tensor<5x1x16xf32>) {
+    %w = graph.weight "proj_w" : tensor<64x16xf32>
+    %m = graph.matmul %a, %w : tensor<5x1x64xf32>, tensor<64x16xf32> -> tensor<5x1x16xf32>
+    %b = graph.weight "fc_b" : tensor<16xf32>
+    %y = graph.add %b, %m {act = #graph.act<gelu>} : tensor<16xf32>, tensor<5x1x16xf32> -> tensor<5x1x16xf32>
+    %m2 = graph.matmul %a, %w : tensor<5x1x64xf32>, tensor<64x16xf32> -> tensor<5x1x16xf32>
+    %z = graph.add %m2, %r : tensor<5x1x16xf32>, tensor<16xf32> -> tensor<5x1x16xf32>
+    func.return %y, %z : tensor<5x1x16xf32>, tensor<5x1x16xf32>
+  }
+
   // GRU: W and R, one matrix per direction each; bias and attributes carry over.
   // CHECK-LABEL: func.func @gru
   // CHECK-NEXT:  %b = graph.weight "gru_b" : tensor<1x96xf32>

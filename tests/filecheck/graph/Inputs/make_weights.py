@@ -44,6 +44,13 @@ def main() -> None:
         v=normal(rng, 4),
         m=normal(rng, 4, 4),
     )
+    np.savez(
+        HERE / "gelu.npz",
+        inv_sqrt2=np.array([1 / np.sqrt(2)], dtype=np.float32),
+        one=np.array([1.0], dtype=np.float32),
+        half=np.array([0.5], dtype=np.float32),
+        two=np.array([2.0], dtype=np.float32),
+    )
 
 
 if __name__ == "__main__":
