@@ -1067,6 +1067,39 @@ class GatherOp(GraphOp):
         require(shape_of(self.y) == want, f"graph.gather: result shape must be {list(want)}")
 
 
+@irdl_op_definition
+class GatherElementsOp(GraphOp):
+    """ONNX GatherElements: y[..., j, ...] = x[..., indices[..., j, ...], ...] on
+    `axis`, y shaped like `indices` (integers held in float32, negative ones
+    counting from the end; constant ones are checked at import, run-time ones
+    where they enter the model)."""
+
+    name = "graph.gather_elements"
+    x = operand_def(TensorType)
+    indices = operand_def(TensorType)
+    y = result_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$x `,` $indices attr-dict `:` type($x) `,` type($indices) `->` type($y)"
+
+    def __init__(self, x: SSAValue, indices: SSAValue, axis: int):
+        super().__init__(
+            operands=[x, indices],
+            result_types=[tensor(shape_of(indices))],
+            properties={"axis": i64_attr(axis)},
+        )
+
+    def verify_shapes(self) -> None:
+        xs, ids, axis = shape_of(self.x), shape_of(self.indices), self.axis.value.data
+        require(0 <= axis < len(xs), f"graph.gather_elements: axis must be in [0, {len(xs)})")
+        require(
+            len(ids) == len(xs) and all(i <= n for a, (i, n) in enumerate(zip(ids, xs, strict=True)) if a != axis),
+            "graph.gather_elements: indices must have the input's rank and fit it off the axis",
+        )
+        require(shape_of(self.y) == ids, "graph.gather_elements: result must be shaped like indices")
+
+
 # --------------------------------------------------------------------------
 # data movement (Slice, Pad, Expand, Resize): every output element reads one
 # input element chosen per axis (or, for linear Resize, two per resized axis)
@@ -1429,6 +1462,7 @@ Graph = Dialect(
         TransposeOp,
         ConcatOp,
         GatherOp,
+        GatherElementsOp,
         SliceOp,
         PadOp,
         ExpandOp,

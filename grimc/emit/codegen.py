@@ -26,7 +26,14 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 
-from grimc.dialects.graph import DTYPE_ATTR, INDEX_DTYPES, NAME_ATTR, GatherOp, WeightOp
+from grimc.dialects.graph import (
+    DTYPE_ATTR,
+    INDEX_DTYPES,
+    NAME_ATTR,
+    GatherElementsOp,
+    GatherOp,
+    WeightOp,
+)
 from grimc.dialects.sched import module_target_or
 from grimc.emit import kernels as kernels_pkg
 from grimc.emit.blob import Entry, entry_specs, stream_blob, write_blob
@@ -563,12 +570,13 @@ def _io_name(fn: func.FuncOp, index: int, kind: str) -> str:
 
 
 def index_bounds(arg: SSAValue, name: str) -> tuple[int, int]:
-    """[lo, hi) of an integer input: its values are the indices of `graph.gather`s,
-    each on an axis of n elements (valid: [-n, n)), and exact in float32."""
+    """[lo, hi) of an integer input: its values are the indices of `graph.gather`s
+    (or gather_elements), each on an axis of n elements (valid: [-n, n)), and
+    exact in float32."""
     lo, hi = -EXACT_INT, EXACT_INT
     for use in arg.uses:
         op = use.operation
-        if not (isinstance(op, GatherOp) and op.indices is arg):
+        if not (isinstance(op, GatherOp | GatherElementsOp) and op.indices is arg):
             raise CodegenError(
                 f"integer input {quote_for_message(name)} is read by {op.name}; "
                 "only graph.gather indices may be"

@@ -4,7 +4,7 @@ Slice/Split become `graph.slice` (clamped starts and steps per axis, Python
 slice semantics, which are ONNX's); Gather of an activation by constant
 indices is one strided `graph.slice` per run of evenly spaced indices, joined
 by `graph.concat`, and by run-time indices (an int64/int32 graph input)
-`graph.gather`; Pad, Expand and Resize keep their ONNX meaning in
+`graph.gather`; GatherElements is `graph.gather_elements`; Pad, Expand and Resize keep their ONNX meaning in
 `graph.pad`, `graph.expand`, `graph.resize`; DepthToSpace is a reshape ->
 transpose -> reshape. All other index arguments must be constants.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 from xdsl.dialects.builtin import ArrayAttr, StringAttr
 from xdsl.ir import SSAValue
 
@@ -23,6 +24,7 @@ from grimc.dialects.graph import (
     RESIZE_NEAREST,
     ConcatOp,
     ExpandOp,
+    GatherElementsOp,
     GatherOp,
     PadOp,
     ResizeOp,
@@ -118,6 +120,32 @@ def gather(ctx: NodeContext) -> list[Value]:
         pieces.append(slice_range(ctx, x, ranges))
     y = pieces[0] if len(pieces) == 1 else ctx.emit(ConcatOp(pieces, axis)).y
     return [ctx.reshape(y, (*dims[:axis], *indices.shape, *dims[axis + 1 :]))]
+
+
+@converter("GatherElements")
+def gather_elements(ctx: NodeContext) -> list[Value]:
+    """`graph.gather_elements`: constant indices are checked here and become a
+    weight (exact floats, made non-negative); run-time ones (an integer graph
+    input) are checked where they enter the model."""
+    dims, ids = ctx.shape(0), ctx.shape(1)
+    axis = normalize_axis(ctx, ctx.int_attr("axis", 0), len(dims))
+    if len(ids) != len(dims) or any(
+        i > n for a, (i, n) in enumerate(zip(ids, dims, strict=True)) if a != axis
+    ):
+        raise ctx.fail(f"indices {list(ids)} do not fit data {list(dims)} off axis {axis}")
+    if not math.prod(ids):
+        raise ctx.fail("empty indices (a zero-size result) are not supported")
+    if ctx.is_const(1):
+        n = dims[axis]
+        flat = ctx.int_const(1, "indices")
+        bad = [i for i in flat if not -n <= i < n]
+        if bad:
+            raise ctx.fail(f"index {bad[0]} is out of range for axis {axis} of size {n}")
+        table = (np.asarray(flat, np.int64) % n).astype(np.float32).reshape(ids)
+        indices = ctx.new_weight(1, table)
+    else:
+        indices = ctx.value(1)
+    return [ctx.emit(GatherElementsOp(ctx.value(0), indices, axis)).y]
 
 
 def index_runs(indices: Sequence[int]) -> list[range]:

@@ -177,8 +177,9 @@ def _convert(state: ImportState, node: onnx.NodeProto, index: int) -> None:
 
 
 def _check_index_inputs(state: ImportState, node: onnx.NodeProto) -> None:
-    """Integer run-time inputs may only be the indices (input 1) of a Gather."""
-    gather = node.op_type == "Gather" and node.domain in ("", "ai.onnx")
+    """Integer run-time inputs may only be the indices (input 1) of a Gather or
+    GatherElements."""
+    gather = node.op_type in ("Gather", "GatherElements") and node.domain in ("", "ai.onnx")
     for position, name in enumerate(node.input):
         value = state.env.get(name) if name else None
         if isinstance(value, SSAValue) and value in state.index_inputs:

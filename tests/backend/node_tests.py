@@ -124,6 +124,7 @@ COMPILE_TIME_INPUTS: dict[str, tuple[int, ...]] = {
     **dict.fromkeys(("ReduceMax", "ReduceMin", "ReduceSum", "ReduceMean"), (1,)),  # axes
     "If": (0,),  # cond: a control input, as --input-value gives it
     "Gather": (1,),  # indices (also run at run time: RUN_TIME_INDICES in the tests)
+    "GatherElements": (1,),
 }
 """ONNX input positions grimc needs at compile time, per op type.
 

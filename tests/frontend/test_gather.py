@@ -225,3 +225,63 @@ def test_bundled_embedding_runs(name: str) -> None:
     assert ids.dtype == np.int64
     (got,) = backend.run_model(onnx.load(folder / "model.onnx"), [ids])
     np.testing.assert_array_equal(got, expected)
+
+
+def test_range_message_is_the_c_one() -> None:
+    """The runner recognizes a refused harness run by grimc_strerror(GRIMC_E_RANGE)."""
+    from grimc.runner import RANGE_MESSAGE
+    from tests.conftest import REPO
+
+    blob_c = (REPO / "runtime_c" / "src" / "blob.c").read_text()
+    assert f'case GRIMC_E_RANGE: return "{RANGE_MESSAGE}";' in blob_c
+
+
+def elements_model(indices: np.ndarray | None, axis: int, dims: list[int]) -> onnx.ModelProto:
+    """y = GatherElements(Relu(x), ids): constant `indices`, or (None) an int64
+    input of shape `dims`."""
+    nodes = [node("Relu", ["x"], ["r"]), node("GatherElements", ["r", "ids"], ["y"], axis=axis)]
+    onnx_model = model(nodes, {"x": XS}, ["y"], {} if indices is None else {"ids": indices})
+    if indices is None:
+        onnx_model.graph.input.append(onnx.helper.make_tensor_value_info("ids", 7, dims))
+    return onnx_model
+
+
+ELEMENTS = [  # indices, axis: shaped like x off the axis, or smaller
+    (np.array([[[3, 0, -1, 2, 1]] * 6] * 4, np.int64), 2),
+    (np.array([[[0], [5]], [[-6], [2]]], np.int64), 1),
+    (np.array([[[3, -4, 0]]], np.int64), 0),
+]
+
+
+@pytest.mark.parametrize("target", ["host", "aarch64"])
+def test_gather_elements_matches_onnxruntime(target: str, tmp_path: Path) -> None:
+    """Constant and run-time indices, bit-exact with onnxruntime."""
+    for case, (indices, axis) in enumerate(ELEMENTS[: 3 if target == "host" else 1]):
+        x = rand(*XS, seed=case)
+        constant = elements_model(indices, axis, [])
+        expected = _ort(constant, {"x": x})
+        r = np.maximum(x, 0)
+        by_definition = [
+            r[(*e[:axis], indices[e] % XS[axis], *e[axis + 1 :])] for e in np.ndindex(indices.shape)
+        ]
+        np.testing.assert_array_equal(expected.reshape(-1), by_definition)
+        with build_model(constant, tmp_path / f"c{case}", target=target) as compiled:
+            np.testing.assert_array_equal(compiled.run([x])[0], expected)
+        runtime = elements_model(None, axis, list(indices.shape))
+        with build_model(runtime, tmp_path / f"r{case}", target=target) as compiled:
+            np.testing.assert_array_equal(compiled.run([x, indices])[0], expected)
+            bad = indices.copy()
+            bad.flat[-1] = XS[axis]
+            with pytest.raises(RunError, match=rf"index {XS[axis]} is out of range"):
+                compiled.run([x, bad])
+
+
+def test_gather_elements_bad_constant_indices() -> None:
+    bad = np.array([[[0, 7, 0]]], np.int64)
+    assert "(GatherElements): index 7 is out of range for axis 2 of size 5" in error_of(
+        elements_model(bad, 2, [])
+    )
+    wide = np.zeros((4, 7, 5), np.int64)
+    assert "indices [4, 7, 5] do not fit data [4, 6, 5] off axis 2" in error_of(
+        elements_model(wide, 2, [])
+    )

@@ -136,6 +136,16 @@ BAD = {
         "graph.gather %a, %b {axis = 2 : i64} : tensor<2x3xf32>, tensor<4x5xf32> -> tensor<2x3xf32>",
         "axis must be in [0, 2)",
     ),
+    "gather_elements rank": (
+        "graph.gather_elements %a, %x {axis = 0 : i64} : tensor<2x3xf32>, tensor<1x3x8x8xf32> "
+        "-> tensor<1x3x8x8xf32>",
+        "must have the input's rank",
+    ),
+    "gather_elements off axis": (
+        "graph.gather_elements %a, %b {axis = 0 : i64} : tensor<2x3xf32>, tensor<4x5xf32> "
+        "-> tensor<4x5xf32>",
+        "fit it off the axis",
+    ),
     "gelu approximate": (
         'graph.gelu %a {approximate = "fast"} : tensor<2x3xf32> -> tensor<2x3xf32>',
         "approximate must be",

@@ -274,3 +274,17 @@ def lower_index_gather(op: graph.GatherOp, ctx: LoweringContext) -> KernelInstan
         outputs=[("y", ctx.result(op.y))],
         flops=0,
     )
+
+
+@lowers(graph.GatherElementsOp)
+def lower_gather_elements(op: graph.GatherElementsOp, ctx: LoweringContext) -> KernelInstance:
+    """y[e] = x[offset of e's coordinates with idx[e] on `axis`]: one element per
+    output element (indices from the blob, or an integer input checked on entry)."""
+    xs, ys, axis = shape(op.x), shape(op.y), op.axis.value.data
+    return KernelInstance(
+        kind="gather_elements",
+        params={"dims": list(ys), "strides": row_strides(xs), "axis": axis, "n": xs[axis]},
+        inputs=[("x", ctx.operand(op.x)), ("idx", ctx.operand(op.indices))],
+        outputs=[("y", ctx.result(op.y))],
+        flops=0,
+    )
