@@ -56,6 +56,14 @@ WEIGHT_STORE_ATTR = "graph.weight_store"
 NAME_ATTR = "graph.name"
 """Function argument/result attribute holding the sanitized tensor name."""
 
+DTYPE_ATTR = "graph.dtype"
+"""Function argument attribute naming the element type the caller passes
+(INDEX_DTYPES); absent for float32. Inside the graph every tensor is float32:
+integer inputs are converted (exactly) on entry and may only be gather indices."""
+
+INDEX_DTYPES = {"int64": 8, "int32": 4}
+"""Integer input element types -> bytes; their values must be exact in float32."""
+
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 # --------------------------------------------------------------------------
@@ -1026,6 +1034,39 @@ class ConcatOp(GraphOp):
         require(shape_of(self.y) == tuple(out), f"graph.concat: result must be {out}")
 
 
+def gathered_shape(xs: Sequence[int], indices: Sequence[int], axis: int) -> tuple[int, ...]:
+    return (*xs[:axis], *indices, *xs[axis + 1 :])
+
+
+@irdl_op_definition
+class GatherOp(GraphOp):
+    """ONNX Gather by run-time `indices` (integers held in float32, negative ones
+    counting from the end; their range is checked where they enter the model):
+    y[a..., i..., b...] = x[a..., indices[i...], b...] on `axis`. Constant
+    indices are strided slices instead (see the frontend)."""
+
+    name = "graph.gather"
+    x = operand_def(TensorType)
+    indices = operand_def(TensorType)
+    y = result_def(TensorType)
+    axis = prop_def(IntegerAttr)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$x `,` $indices attr-dict `:` type($x) `,` type($indices) `->` type($y)"
+
+    def __init__(self, x: SSAValue, indices: SSAValue, axis: int):
+        out = gathered_shape(shape_of(x), shape_of(indices), axis)
+        super().__init__(
+            operands=[x, indices], result_types=[tensor(out)], properties={"axis": i64_attr(axis)}
+        )
+
+    def verify_shapes(self) -> None:
+        xs, axis = shape_of(self.x), self.axis.value.data
+        require(0 <= axis < len(xs), f"graph.gather: axis must be in [0, {len(xs)})")
+        want = gathered_shape(xs, shape_of(self.indices), axis)
+        require(shape_of(self.y) == want, f"graph.gather: result shape must be {list(want)}")
+
+
 # --------------------------------------------------------------------------
 # data movement (Slice, Pad, Expand, Resize): every output element reads one
 # input element chosen per axis (or, for linear Resize, two per resized axis)
@@ -1387,6 +1428,7 @@ Graph = Dialect(
         ReshapeOp,
         TransposeOp,
         ConcatOp,
+        GatherOp,
         SliceOp,
         PadOp,
         ExpandOp,

@@ -19,7 +19,7 @@ and out-of-range values are parse or verify errors.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import ClassVar, TypeVar
 
 from xdsl.dialects.builtin import IntAttr, ModuleOp, StringAttr
@@ -333,6 +333,7 @@ CL_WIDTHS = (1, 2, 4, 8, 16)
 """OpenCL vector widths a work-item's weight loads may have (float3 loads like float4)."""
 
 
+@dataclass(frozen=True, init=False)  # a dataclass base: `rows` joins equality and hashing
 class GroupRows:
     """The first knob of the sparse and OpenCL linear kernels: `rows` output rows per
     register group (a work-item's weight vector on OpenCL), sharing every input load."""

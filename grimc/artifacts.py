@@ -161,7 +161,8 @@ def input_names(
 def make_inputs(
     gen: GeneratedModel, given: Mapping[str, Path], seed: int, names: Sequence[str]
 ) -> list[np.ndarray]:
-    """Inputs from .npy files by name (`names`, one per input), else seeded standard normal."""
+    """Inputs from .npy files by name (`names`, one per input), else seeded random:
+    standard normal floats, integers uniform in an index input's valid range."""
     wanted = dict(given)
     unknown = set(wanted) - set(names)
     if unknown:
@@ -182,7 +183,17 @@ def make_inputs(
                     f"{wanted[name]}: shape {list(arr.shape)}, input {quote_for_message(name)} "
                     f"needs {list(desc.shape)}"
                 )
-            arrays.append(arr.astype(np.float32))
+            typed = arr.astype(desc.dtype) if arr.dtype.kind in "iuf" else None
+            if desc.bounds is not None and (
+                arr.dtype.kind not in "iu" or not np.array_equal(typed, arr)
+            ):
+                raise GrimcError(
+                    f"{wanted[name]}: dtype {arr.dtype}, input {quote_for_message(name)} "
+                    f"needs {desc.dtype} integers"
+                )
+            arrays.append(typed if typed is not None else arr.astype(np.float32))
+        elif desc.bounds is not None:
+            arrays.append(rng.integers(*desc.bounds, size=desc.shape, dtype=desc.dtype))
         else:
             arrays.append(rng.standard_normal(desc.shape).astype(np.float32))
     return arrays

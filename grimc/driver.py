@@ -26,7 +26,14 @@ from grimc.dialects.sched import module_target_or
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.emit.opencl.codegen import generate_opencl
 from grimc.errors import GrimcError
-from grimc.options import SPARSE_FORMATS, CompileOptions, check_precision, shape_map, value_map
+from grimc.options import (
+    IR_HAS_NO_INPUT_VALUES,
+    SPARSE_FORMATS,
+    CompileOptions,
+    check_precision,
+    shape_map,
+    value_map,
+)
 from grimc.pipeline import GRAPH_PIPELINE, Instrumentation, PipelineRunner
 from grimc.target import resolve_target
 from grimc.transforms.schedule_select import select_schedules
@@ -58,7 +65,7 @@ def import_model(
     values = value_map(input_values)
     is_ir = is_ir_file(source)
     if values and (is_ir or isinstance(source, ModuleOp)):
-        raise GrimcError("--input-value applies to ONNX models; an IR module has no such inputs")
+        raise GrimcError(IR_HAS_NO_INPUT_VALUES)
     if isinstance(source, ModuleOp):
         return source
     if is_ir:
@@ -115,7 +122,8 @@ def tuned_passes(opts: CompileOptions) -> list[str]:
             raise GrimcError(f"--tuning-db {path}: no such file (create it with grimc tune)")
         return []
     device = f' device="{opts.device}"' if opts.device is not None else ""
-    return [f'schedule-apply-tuned{{db="{path}" threads={opts.threads}{device}}}']
+    precision = f' precision="{opts.precision}"' if opts.precision != "fp32" else ""
+    return [f'schedule-apply-tuned{{db="{path}" threads={opts.threads}{device}{precision}}}']
 
 
 def pipeline_of(options: CompileOptions) -> list[str]:

@@ -4,7 +4,8 @@
     grimc-opt dump.mlir --weights dump.npz -p graph-constant-fold
 
 It is stock `xDSLOptMain` (all xdsl flags work) plus an `.onnx` frontend,
-`--input-shape` for it, and `--weights` to attach a weight store to parsed IR.
+`--input-shape` and `--input-value` for it (as grimc reads them), and
+`--weights` to attach a weight store to parsed IR.
 Weights that passes add are saved beside `-o FILE` as FILE.npz (on stdout a
 warning says when the printed IR names weights no file holds).
 """
@@ -28,7 +29,13 @@ from grimc.dialects.graph import WEIGHT_STORE_ATTR, WeightOp
 from grimc.errors import GrimcError, run_guarded
 from grimc.limits import shape_problem
 from grimc.names import quote_for_message
-from grimc.options import parse_shape_options
+from grimc.options import (
+    IR_HAS_NO_INPUT_VALUES,
+    add_input_value_option,
+    parse_shape_options,
+    parse_value_options,
+    value_map,
+)
 from grimc.universe import make_context
 from grimc.weights import all_finite, persist, store_for
 
@@ -132,6 +139,7 @@ class GrimcOptMain(xDSLOptMain):
             metavar="NAME=SHAPE",
             help="fix a dynamic ONNX input shape, e.g. input=1x3x224x224",
         )
+        add_input_value_option(arg_parser)
 
     def register_all_frontends(self) -> None:
         super().register_all_frontends()
@@ -141,7 +149,10 @@ class GrimcOptMain(xDSLOptMain):
         from grimc.frontend import import_onnx
 
         shapes = parse_shape_options(self.args.input_shape)
-        return import_onnx(io.read(), input_shapes=shapes or None, name=self.get_input_name())
+        values = value_map(parse_value_options(self.args.input_value))
+        return import_onnx(
+            io.read(), input_shapes=shapes or None, input_values=values, name=self.get_input_name()
+        )
 
     def parse_chunk(
         self, chunk: IO[bytes], file_extension: str, start_offset: int = 0
@@ -149,6 +160,8 @@ class GrimcOptMain(xDSLOptMain):
         if file_extension not in self.available_frontends:
             known = ", ".join(f".{e}" for e in sorted(self.available_frontends))
             raise GrimcError(f"{self.get_input_name()}: unknown input kind; expected {known}")
+        if file_extension != "onnx" and self.args.input_value:
+            raise GrimcError(IR_HAS_NO_INPUT_VALUES)
         module = super().parse_chunk(chunk, file_extension, start_offset)
         if module is not None and self.args.weights is not None:
             if not self.args.weights.is_file():

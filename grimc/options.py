@@ -7,6 +7,7 @@ lists or kernel choices from loose arguments.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -221,6 +222,23 @@ def _input_value(name: str, value: Any) -> InputValue:
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise GrimcError(f"input value {name}: values must be finite")
     return InputValue(name, tuple(array.reshape(-1).tolist()), tuple(array.shape))
+
+
+INPUT_VALUE_HELP = (
+    "fix a control input at compile time, e.g. sr=16000 (a scalar, a comma list "
+    "or true/false, in the input's declared dtype); it becomes a constant, is no "
+    "longer an input, and an If on it keeps only the chosen branch (repeatable)"
+)
+
+IR_HAS_NO_INPUT_VALUES = "--input-value applies to ONNX models; an IR module has no such inputs"
+
+
+def add_input_value_option(parser: argparse.ArgumentParser) -> None:
+    """`--input-value NAME=VALUE` (repeatable), read by `parse_value_options`: the
+    one definition grimc's subcommands and grimc-opt share."""
+    parser.add_argument(
+        "--input-value", action="append", default=[], metavar="NAME=VALUE", help=INPUT_VALUE_HELP
+    )
 
 
 def parse_value_option(text: str) -> InputValue:

@@ -44,7 +44,8 @@ def write_sources(gen: GeneratedModel, outdir: str | os.PathLike[str]) -> tuple[
 def check_inputs(
     gen: GeneratedModel, inputs: Sequence[np.ndarray], names: Sequence[str] | None = None
 ) -> list[np.ndarray]:
-    """The inputs as contiguous arrays, each exactly float32 of its input's shape.
+    """The inputs as contiguous arrays, each exactly of its input's dtype
+    (float32, or int64/int32 for an index input) and shape.
 
     Exact: a flat, transposed-layout or float64 array is a caller error, not
     something to reinterpret silently. `names` are what errors call the inputs
@@ -57,8 +58,8 @@ def check_inputs(
     for name, desc, x in zip(labels, gen.inputs, inputs, strict=True):
         if not isinstance(x, np.ndarray):
             raise RunError(f"input '{name}': expected a numpy array, got {type(x).__name__}")
-        if x.dtype != np.float32:
-            raise RunError(f"input '{name}': expected dtype float32, got {x.dtype}")
+        if x.dtype != np.dtype(desc.dtype):
+            raise RunError(f"input '{name}': expected dtype {desc.dtype}, got {x.dtype}")
         if tuple(x.shape) != tuple(desc.shape):
             raise RunError(f"input '{name}': expected shape {list(desc.shape)}, got {list(x.shape)}")
         arrays.append(x if x.flags.c_contiguous else np.copy(x, order="C"))  # keeps 0-d inputs 0-d
@@ -69,10 +70,30 @@ class RunError(GrimcError):
     """The compiled model refused to load or run."""
 
 
+def range_error(
+    gen: GeneratedModel, inputs: Sequence[np.ndarray], names: Sequence[str] | None = None
+) -> RunError:
+    """The error for a run the model refused with GRIMC_E_RANGE, naming the
+    integer input and its first value outside the range the model checks."""
+    labels = names if names is not None else [desc.name for desc in gen.inputs]
+    for name, desc, x in zip(labels, gen.inputs, inputs, strict=True):
+        if desc.bounds is not None:
+            lo, hi = desc.bounds
+            bad = x[(x < lo) | (x >= hi)]
+            if bad.size:
+                return RunError(
+                    f"input '{name}': index {int(bad.flat[0])} is out of range [{lo}, {hi})"
+                )
+    return RunError(RANGE_MESSAGE)
+
+
 PROFILE_FLAG = "-DGRIMC_PROFILE"
 """Compile flag that makes a generated model time each kernel call."""
 
 _UNSUPPORTED = -10  # GRIMC_E_UNSUPPORTED in runtime_c/include/grimc_rt.h
+_RANGE = -13  # GRIMC_E_RANGE
+RANGE_MESSAGE = "an integer input (an index) is out of range"
+"""grimc_strerror(GRIMC_E_RANGE), which the harness prints when a run fails."""
 _NOT_PROFILED = "the model was built without profiling (build with profile=True)"
 
 
@@ -200,6 +221,8 @@ class HostModel:
         out_ptrs = (ctypes.c_void_p * max(1, len(outs)))(*[o.ctypes.data for o in outs])
         with self._lock:
             status = self._fn("run")(self._live(), in_ptrs, out_ptrs)
+        if status == _RANGE:
+            raise range_error(self.gen, arrays)
         if status != 0:
             raise RunError(f"model run failed with status {status}")
         return outs
@@ -300,7 +323,7 @@ class ExeModel:
     def run_with_stats(
         self, inputs: Sequence[np.ndarray], repeat: int = 1, timeout: float = 900
     ) -> tuple[list[np.ndarray], RunStats]:
-        from grimc.toolchain import resolve_target, run_executable
+        from grimc.toolchain import ToolchainError, resolve_target, run_executable
 
         arrays = check_inputs(self.gen, inputs)
         stage = Path(tempfile.mkdtemp(prefix="run_", dir=self.workdir))
@@ -308,11 +331,16 @@ class ExeModel:
             (stage / "in").mkdir()
             (stage / "out").mkdir()
             for i, arr in enumerate(arrays):
-                arr.astype("<f4").tofile(stage / "in" / f"input{i}.bin")
+                arr.astype(arr.dtype.newbyteorder("<")).tofile(stage / "in" / f"input{i}.bin")
             if self.device is None:
                 args = [str(self.blob), str(self.threads), str(repeat), stage / "in", stage / "out"]
-                stdout = run_executable(self.exe, args, resolve_target(self.target),
-                                        timeout=timeout).stdout
+                try:
+                    stdout = run_executable(self.exe, args, resolve_target(self.target),
+                                            timeout=timeout).stdout
+                except ToolchainError as exc:
+                    if RANGE_MESSAGE in f"{exc}\n{exc.details}":
+                        raise range_error(self.gen, arrays) from None
+                    raise
             else:  # the stage is all the device sees: paths relative to it
                 for path in (self.exe, self.blob):
                     os.link(path, stage / path.name)

@@ -7,7 +7,8 @@ the pass does not import the tuner. A record is keyed by
 - the task: the op kind, its operand/result shapes and attributes, the
   signature of its BCR encodings (block, kept rows/columns, density), the
   schedule attribute key (`sched`, `sched.proj`), hashed (`task_signature`);
-- the target: name plus the CPU features it was measured on (`target_key`);
+- the target: name plus the CPU features it was measured on, or for OpenCL
+  the device (`target_key`);
 - the thread count;
 - a version key: grimc's version, the kernel templates and runtime, and the
   clang version (`version_key`). Records under another version key are stale:
@@ -120,11 +121,21 @@ def metric_for(target: Target, device: str | None = None) -> str:
     return "time_ms" if target.runs_natively or device is not None else "icount"
 
 
-def target_key(target: Target, metric: str, device: str | None = None) -> str:
-    """The target's name, plus where wall time was measured: the host CPU, or the
-    remote device's spec (grimc.device).
+def target_key(
+    target: Target, metric: str, device: str | None = None, precision: str = "fp32"
+) -> str:
+    """The target's name, plus where wall time was measured: the host CPU, the
+    remote device's spec (grimc.device), or for OpenCL the device the runtime
+    selects ("<platform> | <device>", grimc.opencl_device) and the precision
+    when it is not fp32 (half storage changes what is fastest).
 
-    Instruction counts (aarch64 under qemu) do not depend on the host's CPU."""
+    Instruction counts (aarch64 under qemu) do not depend on the host's CPU.
+    OpenCL without a device: NoOpenCLDevice."""
+    if target.family == "opencl":
+        from grimc.opencl_device import selected_device
+
+        name = target.name if precision == "fp32" else f"{target.name}/{precision}"
+        return f"{name}@{selected_device()}"
     if device is not None:
         return f"{target.name}@{device}"
     return target.name if metric == "icount" else f"{target.name}@{cpu_features()}"
@@ -251,6 +262,16 @@ class TuningDB:
             (signature, target, threads, version_key()),
         ).fetchone()
         return Record(*row) if row else None
+
+    def has_target(self, prefix: str) -> bool:
+        """Whether any record's target key starts with `prefix` (e.g. "opencl")."""
+        conn = self._connect(create=False)
+        if conn is None:
+            return False
+        row = conn.execute(
+            "SELECT 1 FROM records WHERE substr(target, 1, ?) = ? LIMIT 1", (len(prefix), prefix)
+        ).fetchone()
+        return row is not None
 
     def neighbours(self, kind: str, key: str, target: str, threads: int) -> list[Record]:
         """Current-version records of the same schedule kind: seeds for a new shape."""

@@ -69,7 +69,7 @@ class WeightStore(Mapping[str, np.ndarray]):
 
     def add(self, hint: str, array: np.ndarray) -> str:
         """Store `array` under a fresh key derived from `hint`; returns the key."""
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")  # unlike ascontiguousarray, keeps 0-d arrays 0-d
         for key in _chain(sanitize(hint)):
             if key not in self._arrays:
                 break
@@ -87,7 +87,9 @@ class WeightStore(Mapping[str, np.ndarray]):
         prefix is chosen so that none of the derived keys is taken.
         """
         for prefix in _chain(sanitize(hint)):
-            keys = {f"{prefix}_{suffix}": np.ascontiguousarray(a) for suffix, a in arrays.items()}
+            keys = {
+                f"{prefix}_{suffix}": np.asarray(a, order="C") for suffix, a in arrays.items()
+            }
             if not any(k in self._arrays for k in keys):
                 break
             if self._reusable(keys):
@@ -102,7 +104,7 @@ class WeightStore(Mapping[str, np.ndarray]):
             n += 1
         for suffix, array in arrays.items():
             self._names.reserve(keys[suffix])
-            self._arrays[keys[suffix]] = np.ascontiguousarray(array)
+            self._arrays[keys[suffix]] = np.asarray(array, order="C")
         self.unsaved = True
         return prefix
 

@@ -48,12 +48,14 @@ def run_tool(
     )
 
 
-def require(found: bool, what: str, package: str) -> None:
-    """Fail naming the Debian package to install; skip instead only under
-    GRIMC_ALLOW_SKIP=1 outside CI (in CI a missing tool always fails)."""
+def require(found: bool, what: str, package: str, install: str | None = None) -> None:
+    """Fail naming the Debian package to install (or `install`, how to get a Python
+    extra); skip instead only under GRIMC_ALLOW_SKIP=1 outside CI (in CI a missing
+    tool always fails)."""
     if found:
         return
-    msg = f"{what} not found: install the Debian package {package} (apt-get install {package})"
+    how = install or f"the Debian package {package} (apt-get install {package})"
+    msg = f"{what} not found: install {how}"
     if os.environ.get("GRIMC_ALLOW_SKIP") == "1" and not os.environ.get("CI"):
         pytest.skip(msg)
     pytest.fail(msg, pytrace=False)

@@ -9,6 +9,7 @@ because Debian 12's qemu 7.2 ships no qemu-plugin.h; it is built for the host
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def build_plugin(out: Path = DEFAULT_OUT) -> Path:
     from grimc.toolchain import find_clang
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.so")
+    tmp = out.with_suffix(f".{os.getpid()}.tmp.so")  # parallel builders (Ray workers) do not collide
     cmd = [str(find_clang()), "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC",
            "-shared", str(SOURCE), "-o", str(tmp)]
     proc = subprocess.run(cmd, capture_output=True, text=True)

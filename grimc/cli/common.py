@@ -12,6 +12,7 @@ from grimc.options import (
     PRECISIONS,
     SPARSE_FORMATS,
     CompileOptions,
+    add_input_value_option,
     parse_shape_options,
     parse_value_options,
 )
@@ -39,18 +40,6 @@ def add_frontend_options(parser: argparse.ArgumentParser) -> None:
         help="fix a dynamic or symbolic input shape, e.g. input=1x3x224x224 (repeatable)",
     )
     add_input_value_option(parser)
-
-
-def add_input_value_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--input-value",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="fix a control input at compile time, e.g. sr=16000 (a scalar, a comma list "
-        "or true/false, in the input's declared dtype); it becomes a constant, is no "
-        "longer an input, and an If on it keeps only the chosen branch (repeatable)",
-    )
 
 
 def add_quiet_option(parser: argparse.ArgumentParser) -> None:

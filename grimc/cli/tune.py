@@ -57,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="add the records of a JSON-lines FILE to the database and stop")
     parser.add_argument("--jobs", type=int, default=2, help="parallel clang builds (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the search (default 0)")
+    parser.add_argument(
+        "--learned", action=argparse.BooleanOptionalAction, default=None,
+        help="rank bred candidates with a learned cost model (default: when xgboost is "
+        "installed, grimc[learned])",
+    )
+    parser.add_argument(
+        "--ray", nargs="?", const="local", metavar="ADDRESS",
+        help="measure on a Ray cluster (auto, or its address; without one: a local instance "
+        "of --jobs CPUs); instruction counts and --device timings only (needs grimc[ray])",
+    )
     return parser
 
 
@@ -64,6 +74,8 @@ def main(argv: Sequence[str]) -> int:
     from grimc.tunedb import TuningDB
 
     args = parse(build_parser(), argv)
+    if args.model is None and args.ray is not None and Path(args.ray).is_file():
+        args.model, args.ray = args.ray, "local"  # `--ray model.onnx`: the model, not an address
     budget = parse_budget(args.budget)
     if args.jobs < 1:
         raise GrimcError(f"--jobs {args.jobs}: must be >= 1")
@@ -93,7 +105,8 @@ def main(argv: Sequence[str]) -> int:
     from grimc.tune.tuner import format_report, tune_model
 
     report = tune_model(
-        args.model, compile_options(args), db, budget, seed=args.seed, jobs=args.jobs,
+        args.model, compile_options(args), db, budget, seed=args.seed, jobs=args.jobs, ray=args.ray,
+        learned=args.learned,
         log=lambda line: print(f"grimc tune: {line}", file=sys.stderr),
     )
     print(format_report(report))

@@ -26,10 +26,11 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Operation, SSAValue
 
-from grimc.dialects.graph import NAME_ATTR, WeightOp
+from grimc.dialects.graph import DTYPE_ATTR, INDEX_DTYPES, NAME_ATTR, GatherOp, WeightOp
 from grimc.dialects.sched import module_target_or
 from grimc.emit import kernels as kernels_pkg
 from grimc.emit.blob import Entry, entry_specs, stream_blob, write_blob
+from grimc.emit.branches import Guard, branch_guards
 from grimc.emit.kernel import (
     LOWERINGS,
     ActRef,
@@ -178,11 +179,24 @@ class Buffer:
     last: int
 
 
+EXACT_INT = 1 << 24
+"""Integers up to this magnitude are exact in float32 (integer inputs are held so)."""
+
+
 @dataclass
 class TensorDesc:
     name: str
     shape: tuple[int, ...]
     ref: Ref
+    dtype: str = "float32"
+    """What the caller passes: "float32", or an integer type of INDEX_DTYPES."""
+    bounds: tuple[int, int] | None = None
+    """For an integer input, the half-open range [lo, hi) every value must lie in
+    (`<prefix>_run` returns GRIMC_E_RANGE otherwise)."""
+
+    @property
+    def elem_bytes(self) -> int:
+        return INDEX_DTYPES.get(self.dtype, ELEMENT_BYTES)
 
 
 @dataclass
@@ -273,6 +287,7 @@ class Generator:
         self.prefix = c_prefix(prefix)
         self.buffers: list[Buffer] = []
         self.kernels: list[KernelInstance] = []
+        self.guards: dict[Operation, list[Guard]] = {}
         self.ctx = LoweringContext(
             target=target,
             threads=threads,
@@ -309,6 +324,7 @@ class Generator:
         _load_lowerings()
         fn = self.main_func()
         inputs = self._bind_inputs(fn)
+        self.guards = branch_guards(fn)
         pending = _weight_uses(fn) if self.release_weights else {}
         for op in fn.body.block.ops:
             if isinstance(op, WeightOp | func.ReturnOp):
@@ -336,7 +352,13 @@ class Generator:
             name = _io_name(fn, i, "input")
             ref = self._new_buffer(arg, f"input {quote_for_message(name)}")
             self.ctx.refs[arg] = ref
-            descs.append(TensorDesc(name, shape(arg), ref))
+            dtype = _io_attr(fn, i, "input", DTYPE_ATTR) or "float32"
+            if dtype == "float32":
+                descs.append(TensorDesc(name, shape(arg), ref))
+            elif dtype in INDEX_DTYPES:
+                descs.append(TensorDesc(name, shape(arg), ref, dtype, index_bounds(arg, name)))
+            else:
+                raise CodegenError(f"input {quote_for_message(name)} has unknown dtype {dtype!r}")
         return descs
 
     def _bind_outputs(self, fn: func.FuncOp, values: list[SSAValue]) -> list[TensorDesc]:
@@ -362,6 +384,7 @@ class Generator:
         kernel.fn = f"k{len(self.kernels)}_{kernel.kind}"
         kernel.source_op = op.name
         kernel.label = _weight_label(op)
+        kernel.guards = [(self.ctx.operand(g.cond), g.taken) for g in self.guards.get(op, ())]
         for key, sub in kernel.params.items():
             if isinstance(sub, KernelInstance):  # rendered inside this kernel's template
                 sub.fn, sub.source_op = f"{kernel.fn}_{key}", op.name
@@ -410,6 +433,7 @@ class Generator:
         return dict(
             prefix=self.prefix,
             t=self.target,
+            typed=any(d.dtype != "float32" for d in inputs),
             inputs=inputs,
             outputs=outputs,
             kernels=self.kernels,
@@ -525,13 +549,33 @@ def _weight_label(op: Operation) -> str:
     return ""
 
 
-def _io_name(fn: func.FuncOp, index: int, kind: str) -> str:
+def _io_attr(fn: func.FuncOp, index: int, kind: str, key: str) -> str | None:
     attrs = fn.arg_attrs if kind == "input" else fn.res_attrs
     if attrs is not None:
-        entry = attrs.data[index].data.get(NAME_ATTR)
+        entry = attrs.data[index].data.get(key)
         if isinstance(entry, StringAttr):
             return entry.data
-    return f"{kind}{index}"
+    return None
+
+
+def _io_name(fn: func.FuncOp, index: int, kind: str) -> str:
+    return _io_attr(fn, index, kind, NAME_ATTR) or f"{kind}{index}"
+
+
+def index_bounds(arg: SSAValue, name: str) -> tuple[int, int]:
+    """[lo, hi) of an integer input: its values are the indices of `graph.gather`s,
+    each on an axis of n elements (valid: [-n, n)), and exact in float32."""
+    lo, hi = -EXACT_INT, EXACT_INT
+    for use in arg.uses:
+        op = use.operation
+        if not (isinstance(op, GatherOp) and op.indices is arg):
+            raise CodegenError(
+                f"integer input {quote_for_message(name)} is read by {op.name}; "
+                "only graph.gather indices may be"
+            )
+        n = shape(op.x)[op.axis.value.data]
+        lo, hi = max(lo, -n), min(hi, n)
+    return lo, hi
 
 
 def generate(

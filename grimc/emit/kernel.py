@@ -73,6 +73,9 @@ class KernelInstance:
     source_op: str = ""
     label: str = ""
     """The op's weight key (a sanitized identifier) or "": names the layer in profiles."""
+    guards: list[tuple[Ref, bool]] = field(default_factory=list)
+    """Run only if each one-element tensor is non-zero (True) or zero (False):
+    the kernel belongs to one branch of a run-time If (`grimc.emit.branches`)."""
 
     def has(self, name: str) -> bool:
         return any(n == name for n, _ in self.inputs)

@@ -96,7 +96,7 @@ def to_float32(array: np.ndarray, what: str) -> np.ndarray:
     if array.dtype.kind != "f" and array.dtype.name != "bfloat16":
         raise ValueError(f"{what} has dtype {array.dtype}; grimc computes in float32 only")
     with np.errstate(over="ignore"):  # float64 overflow shows up as inf below
-        result = np.ascontiguousarray(array, dtype=np.float32)
+        result = np.asarray(array, dtype=np.float32, order="C")  # keeps 0-d arrays 0-d
     if not all_finite(result):
         bad = int(np.size(result) - np.count_nonzero(np.isfinite(result)))
         raise ValueError(f"{what} has {bad} non-finite value(s) (NaN or Inf)")
@@ -154,6 +154,9 @@ class ImportState:
         """The model's run-time inputs (set by the importer)."""
         self.dependencies: dict[str, set[str]] = {}
         """Tensor -> the tensors its producing node reads (set by the importer)."""
+        self.index_inputs: dict[SSAValue, FrontendError] = {}
+        """Integer run-time inputs (held as exact floats), which only Gather may
+        read as its indices; the error for any other use (set by the importer)."""
         self._weights: dict[str, SSAValue] = {}
 
     def fail(self, message: str) -> FrontendError:

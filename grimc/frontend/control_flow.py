@@ -3,9 +3,10 @@
 A condition that is a constant (an initializer, a folded subgraph, or a
 control input specialized with `--input-value`) selects one branch; its nodes
 are converted in place of the If, reading the enclosing scope's tensors, and
-its outputs become the If's. grimc generates straight-line code, so with a
-condition known only at run time both branches are converted and every output
-is `graph.where(cond, then, else)`: both run, one is kept. Outputs whose
+its outputs become the If's. With a condition known only at run time both
+branches are converted and every output is `graph.where(cond, then, else)`,
+straight-line code for the passes; the code generator runs only the taken
+branch's kernels (`grimc.emit.branches`). Outputs whose
 shapes differ between the branches cannot be selected so; that is refused,
 naming the run-time inputs to fix with `--input-value`.
 """

@@ -3,9 +3,10 @@
 Slice/Split become `graph.slice` (clamped starts and steps per axis, Python
 slice semantics, which are ONNX's); Gather of an activation by constant
 indices is one strided `graph.slice` per run of evenly spaced indices, joined
-by `graph.concat`; Pad, Expand and Resize keep their ONNX meaning in
+by `graph.concat`, and by run-time indices (an int64/int32 graph input)
+`graph.gather`; Pad, Expand and Resize keep their ONNX meaning in
 `graph.pad`, `graph.expand`, `graph.resize`; DepthToSpace is a reshape ->
-transpose -> reshape. All index arguments must be constants.
+transpose -> reshape. All other index arguments must be constants.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from grimc.dialects.graph import (
     RESIZE_NEAREST,
     ConcatOp,
     ExpandOp,
+    GatherOp,
     PadOp,
     ResizeOp,
     SliceOp,
@@ -94,10 +96,13 @@ def split(ctx: NodeContext) -> list[Value]:
 
 @converter("Gather")
 def gather(ctx: NodeContext) -> list[Value]:
-    """Gather of run-time data by constant indices (constant data folds)."""
+    """Gather by constant indices: strided slices (constant data folds); by
+    run-time indices (an integer graph input): `graph.gather`."""
     dims = ctx.shape(0)
     axis = normalize_axis(ctx, ctx.int_attr("axis", 0), len(dims))
-    flat = ctx.int_const(1, "indices")  # a run-time int64 input is refused at import
+    if not ctx.is_const(1):
+        return [ctx.emit(GatherOp(ctx.value(0), ctx.value(1), axis)).y]
+    flat = ctx.int_const(1, "indices")
     indices = ctx.const(1, "indices")
     n = dims[axis]
     if not flat:
@@ -112,10 +117,7 @@ def gather(ctx: NodeContext) -> list[Value]:
         ranges[axis] = run
         pieces.append(slice_range(ctx, x, ranges))
     y = pieces[0] if len(pieces) == 1 else ctx.emit(ConcatOp(pieces, axis)).y
-    out = (*dims[:axis], *indices.shape, *dims[axis + 1 :])
-    if not out:
-        raise ctx.fail("a scalar result (rank 0) is not supported")
-    return [ctx.reshape(y, out)]
+    return [ctx.reshape(y, (*dims[:axis], *indices.shape, *dims[axis + 1 :]))]
 
 
 def index_runs(indices: Sequence[int]) -> list[range]:

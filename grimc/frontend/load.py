@@ -463,7 +463,7 @@ def _value_for(vi: onnx.ValueInfoProto, value: np.ndarray, where: str) -> np.nda
         raise FrontendError(
             f"{where}: shape {list(shape)} does not fit the input's {_format_dims(_symbolic(vi))}"
         )
-    return np.ascontiguousarray(value.astype(dtype).reshape(shape))
+    return np.asarray(value.astype(dtype).reshape(shape), order="C")  # 0-d stays 0-d
 
 
 # --------------------------------------------------------------------------
@@ -515,22 +515,37 @@ def fix_input_shapes(
     return shapes
 
 
+INDEX_INPUT_DTYPES = {onnx.TensorProto.INT64: "int64", onnx.TensorProto.INT32: "int32"}
+"""Integer input dtypes that may be run-time inputs (as Gather indices only)."""
+
+
+def index_dtype(vi: onnx.ValueInfoProto) -> str | None:
+    """"int64"/"int32" for an integer input that may be fed at run time, else None."""
+    return INDEX_INPUT_DTYPES.get(vi.type.tensor_type.elem_type)
+
+
+def non_float_input(vi: onnx.ValueInfoProto, label: str) -> FrontendError:
+    """The error for a non-float32 input used where grimc needs floats."""
+    elem = vi.type.tensor_type.elem_type
+    hint = (
+        f": give it a compile-time value with --input-value {cli_name(vi.name)}=VALUE"
+        if elem in _INPUT_DTYPES
+        else ""
+    )
+    return FrontendError(
+        f"{label}: input {quote_for_message(vi.name)} has dtype {_dtype_name(elem)}; "
+        f"grimc computes in float32 only{hint}"
+    )
+
+
 def _input_shape(
     vi: onnx.ValueInfoProto, override: Sequence[int] | None, label: str
 ) -> tuple[int, ...]:
     where = f"{label}: input {quote_for_message(vi.name)}"
     if not vi.type.HasField("tensor_type"):
         raise FrontendError(f"{where} is not a tensor")
-    elem = vi.type.tensor_type.elem_type
-    if elem != onnx.TensorProto.FLOAT:
-        hint = (
-            f": give it a compile-time value with --input-value {cli_name(vi.name)}=VALUE"
-            if elem in _INPUT_DTYPES
-            else ""
-        )
-        raise FrontendError(
-            f"{where} has dtype {_dtype_name(elem)}; grimc computes in float32 only{hint}"
-        )
+    if vi.type.tensor_type.elem_type != onnx.TensorProto.FLOAT and index_dtype(vi) is None:
+        raise non_float_input(vi, label)
     declared = _dims(vi)
     if override is not None:
         shape = tuple(int(d) for d in override)

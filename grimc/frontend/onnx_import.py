@@ -28,7 +28,7 @@ from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAtt
 from xdsl.ir import Block, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
-from grimc.dialects.graph import NAME_ATTR, shape_of, tensor
+from grimc.dialects.graph import DTYPE_ATTR, NAME_ATTR, shape_of, tensor
 
 # Importing the op modules registers their converters.
 from grimc.frontend import (  # noqa: F401
@@ -59,9 +59,11 @@ from grimc.frontend.load import (
     check_graph,
     check_nodes,
     fix_input_shapes,
+    index_dtype,
     infer_shapes,
     initializers,
     load_for_import,
+    non_float_input,
     normalize_opset,
     skeleton,
     specialize_inputs,
@@ -113,6 +115,11 @@ def import_onnx(
     state.dependencies = {out: reads(node) for node in graph.node for out in node.output}
     state.env.update(weights)
     state.env.update({vi.name: arg for vi, arg in zip(real_inputs, block.args, strict=True)})
+    state.index_inputs = {
+        arg: non_float_input(vi, label)
+        for vi, arg in zip(real_inputs, block.args, strict=True)
+        if index_dtype(vi) is not None
+    }
     layers = imported_layer_names(original.graph, graph)
     for index, node in enumerate(graph.node):
         if index in live:
@@ -123,11 +130,11 @@ def import_onnx(
     if inference.error is not None:
         raise FrontendError(inference.error)
     block.add_op(func.ReturnOp(*results))
-    return _module(state, [vi.name for vi in real_inputs], [o.name for o in graph.output], name)
+    return _module(state, real_inputs, [o.name for o in graph.output], name)
 
 
 def _module(
-    state: ImportState, inputs: Sequence[str], outputs: Sequence[str], name: str
+    state: ImportState, inputs: Sequence[onnx.ValueInfoProto], outputs: Sequence[str], name: str
 ) -> ModuleOp:
     """Wrap the converted block into `func.func @main` in a verified module."""
     block = state.block
@@ -136,7 +143,7 @@ def _module(
         "main",
         ([a.type for a in block.args], [r.type for r in block.last_op.operands]),
         Region(block),
-        arg_attrs=_name_attrs(names, inputs),
+        arg_attrs=_name_attrs(names, [vi.name for vi in inputs], [index_dtype(vi) for vi in inputs]),
         res_attrs=_name_attrs(names, outputs),
     )
     module = ModuleOp([main], sym_name=StringAttr(sanitize(name, "model")))
@@ -153,6 +160,7 @@ def _convert(state: ImportState, node: onnx.NodeProto, index: int) -> None:
     missing = [name for name in node.input if name and name not in state.env]
     if missing:
         raise ctx.fail(f"input {quote_for_message(missing[0])} is not defined before use")
+    _check_index_inputs(state, node)
     try:
         outputs = _fold(ctx) or _lower(ctx)
     except FrontendError:
@@ -166,6 +174,16 @@ def _convert(state: ImportState, node: onnx.NodeProto, index: int) -> None:
             _check_size(ctx, name, value)
             _check_inferred(ctx, name, value)
             state.env[name] = value
+
+
+def _check_index_inputs(state: ImportState, node: onnx.NodeProto) -> None:
+    """Integer run-time inputs may only be the indices (input 1) of a Gather."""
+    gather = node.op_type == "Gather" and node.domain in ("", "ai.onnx")
+    for position, name in enumerate(node.input):
+        value = state.env.get(name) if name else None
+        if isinstance(value, SSAValue) and value in state.index_inputs:
+            if not (gather and position == 1):
+                raise state.index_inputs[value]
 
 
 def _fold(ctx: NodeContext) -> Sequence[Value | None] | None:
@@ -237,11 +255,23 @@ def _check_inferred(ctx: NodeContext, name: str, value: Value) -> None:
 def _graph_output(state: ImportState, name: str) -> SSAValue:
     if name not in state.env:
         raise state.fail(f"graph output {quote_for_message(name)} is never produced")
+    value = state.env[name]
+    if isinstance(value, SSAValue) and value in state.index_inputs:
+        raise state.index_inputs[value]
     try:
         return state.materialize(name)
     except ValueError as exc:
         raise state.fail(f"graph output: {exc}") from None
 
 
-def _name_attrs(names: NameTable, onnx_names: Sequence[str]) -> ArrayAttr[DictionaryAttr]:
-    return ArrayAttr([DictionaryAttr({NAME_ATTR: StringAttr(names.unique(n))}) for n in onnx_names])
+def _name_attrs(
+    names: NameTable, onnx_names: Sequence[str], dtypes: Sequence[str | None] = ()
+) -> ArrayAttr[DictionaryAttr]:
+    """Each tensor's unique sanitized name and, for integer inputs, its dtype."""
+    entries = []
+    for n, dtype in zip(onnx_names, [*dtypes] or [None] * len(onnx_names), strict=True):
+        attrs = {NAME_ATTR: StringAttr(names.unique(n))}
+        if dtype is not None:
+            attrs[DTYPE_ATTR] = StringAttr(dtype)
+        entries.append(DictionaryAttr(attrs))
+    return ArrayAttr(entries)

@@ -34,7 +34,7 @@ def reduce(ctx: NodeContext) -> list[Value]:
     else:
         axes = ()
     if not axes:
-        if ctx.int_attr("noop_with_empty_axes", 0):
+        if ctx.int_attr("noop_with_empty_axes", 0) or rank == 0:  # a scalar reduces to itself
             return [ctx.value(0)]
         axes = tuple(range(rank))
     normalized = tuple(sorted({normalize_axis(ctx, a, rank) for a in axes}))

@@ -19,18 +19,28 @@ from xdsl.passes import ModulePass
 from xdsl.utils.exceptions import VerifyException
 
 from grimc.dialects.sched import SCHEDULES, KnobsAttr, module_target_or
+from grimc.opencl_device import NoOpenCLDevice
 from grimc.transforms.schedule_select import schedule_keys
 from grimc.tunedb import TuningDB, metric_for, target_key, task_signature
 
 KINDS: dict[str, type[KnobsAttr]] = {cls.name: cls for cls in SCHEDULES}
 
 
-def apply_tuned(module: ModuleOp, db: TuningDB, threads: int, device: str | None = None) -> int:
+def apply_tuned(
+    module: ModuleOp, db: TuningDB, threads: int, device: str | None = None, precision: str = "fp32"
+) -> int:
     """Write every current record's schedule on its ops; returns how many changed.
 
-    `device`: the records measured on that remote device (grimc.device spec) instead."""
+    `device`: the records measured on that remote device (grimc.device spec) instead.
+    OpenCL: the records of the device the runtime selects now, at `precision`; with
+    no OpenCL device there is none to match (the cost model's schedules stay)."""
     target = module_target_or(module, None)
-    where = target_key(target, metric_for(target, device), device)
+    if target.family == "opencl" and not db.has_target(target.name):
+        return 0  # no OpenCL records: no need to ask the runtime for its device
+    try:
+        where = target_key(target, metric_for(target, device), device, precision)
+    except NoOpenCLDevice:
+        return 0
     changed = 0
     for op in list(module.walk()):
         for key in schedule_keys(op):
@@ -60,10 +70,12 @@ class ScheduleApplyTuned(ModulePass):
     threads: int = 1
     device: str = ""
     """A remote device's spec: use the records measured there."""
+    precision: str = "fp32"
+    """OpenCL: the records tuned at this precision."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         database = TuningDB(self.db or None)
         try:
-            apply_tuned(op, database, self.threads, self.device or None)
+            apply_tuned(op, database, self.threads, self.device or None, self.precision)
         finally:
             database.close()

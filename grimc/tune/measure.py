@@ -18,7 +18,8 @@ Costs:
   sample the mean of enough runs to last `MIN_SAMPLE_S`; the cost is the
   median over rounds.
 - `icount` (aarch64, under qemu): instructions executed inside the kernel
-  (grimc.tune.icount); exact, so one sample and no noise.
+  (grimc.tune.icount); exact, so one sample, no noise, and a build counted
+  once (the default's twin and re-measurements reuse its count).
 - `time_ms` on a remote device (grimc.device): each candidate is a static
   harness built with per-kernel timing; a sample is one run of it on the
   device (`DEVICE_REPEAT` timed runs after warm-up), its kernel's mean
@@ -38,6 +39,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -46,10 +48,13 @@ from grimc.device import Device
 from grimc.dialects.sched import KnobsAttr
 from grimc.emit.codegen import GeneratedModel, generate
 from grimc.errors import GrimcError
-from grimc.runner import PROFILE_FLAG, ExeModel, HostModel, write_sources
+from grimc.runner import PROFILE_FLAG, ExeModel, HostModel, RunError, write_sources
 from grimc.target import Target
 from grimc.tune.tasks import Task, task_module
 from grimc.tunedb import metric_for
+
+if TYPE_CHECKING:
+    from grimc.tune.fanout import RayFanout
 
 MIN_SAMPLE_S = 0.002
 """A sample averages enough runs to last this long (timer resolution, call overhead)."""
@@ -69,7 +74,7 @@ class Outcome:
 
     attr: KnobsAttr
     status: str = "ok"
-    """ok, invalid (the lowering refused it), build-failed, wrong (outputs differ)."""
+    """ok, invalid (the lowering refused it), build-failed, run-failed, wrong (outputs differ)."""
     samples: list[float] = field(default_factory=list)
     message: str = ""
 
@@ -128,6 +133,7 @@ class Measurer:
         log: Callable[[str], None] = lambda _: None,
         opt_level: str = "3",
         device: Device | None = None,
+        fanout: RayFanout | None = None,
     ):
         self.module, self.target, self.threads = module, target, threads
         self.opt_level = str(opt_level)
@@ -135,11 +141,14 @@ class Measurer:
         self.workdir, self.sparse_format = workdir, sparse_format
         self.jobs, self.rounds, self.perturb, self.log = jobs, rounds, perturb, log
         self.device = device
+        self.fanout = fanout
+        """Where candidates are built and measured instead of here (grimc.tune.fanout)."""
         self.metric = metric_for(target, device.spec if device is not None else None)
         self.rng = random.Random(seed)
         self.measured = 0
         """Candidates timed or counted so far (a warm database makes none)."""
         self._pool: ThreadPoolExecutor | None = None
+        self._counts: dict[Path, tuple[int, list[np.ndarray]]] = {}
         self.seconds_per_candidate: float | None = None
         """Wall time per candidate of recent batches (generate, build, check, measure)."""
 
@@ -171,31 +180,48 @@ class Measurer:
         """The work of the task's kernel under its default schedule."""
         return self._generate(task, task.default).flops
 
-    def build(self, task: Task, attrs: Sequence[KnobsAttr]) -> list[tuple[Outcome, GeneratedModel | None, Path | None]]:
-        """Generate every candidate here, build them in the pool."""
-        exe = self.metric == "icount" or self.device is not None
-        flags = [] if self.metric == "icount" else [PROFILE_FLAG]
-        jobs = []
+    def sources(self, task: Task, attrs: Sequence[KnobsAttr]) -> list[tuple[Outcome, GeneratedModel | None, Path | None]]:
+        """Generate every candidate here and write its sources; each with the path its
+        artifact gets (named by a hash of what it is built from, so it is built once)."""
+        exe = self.builds_harness
+        out = []
         for attr in attrs:
             try:
                 gen = self._generate(task, attr)
             except GrimcError as exc:
-                jobs.append((Outcome(attr, "invalid", message=str(exc).splitlines()[0]), None, None, None))
+                out.append((Outcome(attr, "invalid", message=str(exc).splitlines()[0]), None, None))
                 continue
             key = hashlib.sha256(
                 (gen.source + self.target.name + gen.harness * exe + self.opt_level).encode()
             )
             cdir = self.workdir / key.hexdigest()[:16]
-            c_path, _, _ = write_sources(gen, cdir)
+            write_sources(gen, cdir)
             if exe:
                 (cdir / f"{gen.prefix}_main.c").write_text(gen.harness)
-            out = cdir / (gen.prefix if exe else f"{gen.prefix}.so")
+            out.append((Outcome(attr), gen, cdir / (gen.prefix if exe else f"{gen.prefix}.so")))
+        return out
+
+    @property
+    def builds_harness(self) -> bool:
+        """Candidates are harness executables (qemu, a device), not shared libraries."""
+        return self.metric == "icount" or self.device is not None
+
+    @property
+    def build_flags(self) -> list[str]:
+        return [] if self.metric == "icount" else [PROFILE_FLAG]
+
+    def build(self, task: Task, attrs: Sequence[KnobsAttr]) -> list[tuple[Outcome, GeneratedModel | None, Path | None]]:
+        """Generate every candidate here, build them in the pool."""
+        jobs = []
+        for outcome, gen, out in self.sources(task, attrs):
             future = None
-            if not out.exists():
+            if out is not None and not out.exists():
+                c_path = out.with_name(f"{gen.prefix}.c")  # type: ignore[union-attr]
                 future = self._pool_().submit(
-                    _build, str(c_path), str(out), self.target.name, flags, exe, self.opt_level
+                    _build, str(c_path), str(out), self.target.name, self.build_flags,
+                    self.builds_harness, self.opt_level,
                 )
-            jobs.append((Outcome(attr), gen, out, future))
+            jobs.append((outcome, gen, out, future))
         built = []
         for outcome, gen, out, future in jobs:
             error = future.result() if future is not None else ""
@@ -222,13 +248,14 @@ class Measurer:
     def measure(self, task: Task, attrs: Sequence[KnobsAttr], rounds: int | None = None) -> list[Outcome]:
         """Outcomes of `attrs` (the first must be the default: the reference outputs)."""
         start = time.monotonic()
-        built = self.build(task, attrs)
-        if self.metric == "icount":
-            outcomes = self._count(built)
+        if self.fanout is not None:
+            outcomes = self.fanout.measure(self, task, attrs, rounds or self.rounds)
+        elif self.metric == "icount":
+            outcomes = self._count(self.build(task, attrs))
         elif self.device is not None:
-            outcomes = self._time_on_device(built, rounds or self.rounds)
+            outcomes = self._time_on_device(self.build(task, attrs), rounds or self.rounds)
         else:
-            outcomes = self._time(built, rounds or self.rounds)
+            outcomes = self._time(self.build(task, attrs), rounds or self.rounds)
         spent = (time.monotonic() - start) / len(attrs)
         self.seconds_per_candidate = spent if self.seconds_per_candidate is None else (
             (self.seconds_per_candidate + spent) / 2)
@@ -260,12 +287,25 @@ class Measurer:
             if outcome.status != "ok" or gen is None or exe is None:
                 outputs.append(None)
                 continue
-            cost, outs = count_instructions(gen, exe, inputs, self.threads)
+            if exe not in self._counts:  # exact: the twin and a re-measurement are not rerun
+                self._counts[exe] = count_instructions(gen, exe, inputs, self.threads)
+            cost, outs = self._counts[exe]
             outcome.samples.append(float(cost))
             outputs.append(outs)
         self.check(outcomes, outputs)
         self.measured += sum(o.status == "ok" for o in outcomes)
         return outcomes
+
+    def _first_run(
+        self, outcome: Outcome, model: HostModel, inputs: list[np.ndarray]
+    ) -> list[np.ndarray] | None:
+        """A candidate's outputs; None, marked run-failed, when it does not run (an
+        OpenCL work-group size the device refuses, say)."""
+        try:
+            return model.run(inputs)
+        except RunError as exc:
+            outcome.status, outcome.message = "run-failed", str(exc)
+            return None
 
     def _time(self, built: list[tuple[Outcome, GeneratedModel | None, Path | None]], rounds: int) -> list[Outcome]:
         outcomes = [b[0] for b in built]
@@ -277,7 +317,10 @@ class Measurer:
             gen0 = built[0][1]
             assert gen0 is not None or outcomes[0].status != "ok"
             inputs = seeded_inputs(gen0) if gen0 is not None else []
-            outputs = [models[i].run(inputs) if i in models else None for i in range(len(built))]
+            outputs = [
+                self._first_run(outcomes[i], models[i], inputs) if i in models else None
+                for i in range(len(built))
+            ]
             self.check(outcomes, outputs)
             live = [i for i in models if outcomes[i].status == "ok"]
             for i in live:  # warm-up
@@ -313,11 +356,22 @@ class Measurer:
         outputs = [models[i].run(inputs) if i in models else None for i in range(len(built))]
         self.check(outcomes, outputs)
         live = [i for i in models if outcomes[i].status == "ok"]
-        for _ in range(rounds):
-            order = list(live)
-            self.rng.shuffle(order)
-            for i in order:
-                _, stats = models[i].run_with_stats(inputs, repeat=DEVICE_REPEAT)
-                outcomes[i].samples.append(sum(stats.kernel_ms or ()))
+        for i, samples in device_rounds(models, live, inputs, rounds, self.rng).items():
+            outcomes[i].samples.extend(samples)
         self.measured += len(live)
         return outcomes
+
+
+def device_rounds(
+    models: dict[int, ExeModel], live: list[int], inputs: list[np.ndarray], rounds: int,
+    rng: random.Random,
+) -> dict[int, list[float]]:
+    """Interleaved timing on a device: `rounds` of one sample per live model, shuffled."""
+    samples: dict[int, list[float]] = {i: [] for i in live}
+    for _ in range(rounds):
+        order = list(live)
+        rng.shuffle(order)
+        for i in order:
+            _, stats = models[i].run_with_stats(inputs, repeat=DEVICE_REPEAT)
+            samples[i].append(sum(stats.kernel_ms or ()))
+    return samples

@@ -3,7 +3,9 @@
 The first batch holds the cost model's default, the schedules tuned for the
 nearest shapes of the same kind (transfer across layers), and one-knob
 variations of the default; later batches breed the best measured candidates
-(uniform crossover, mutation), seeded, until the task's time is up. Every
+(uniform crossover, mutation), seeded, until the task's time is up (with a
+learned cost model, grimc.tune.learned, only the most promising of a larger
+bred pool are measured). Every
 batch measures the default twice (itself and a twin): costs are ratios to the
 default of the same batch, and the twins' disagreement together with the
 spread of the default's samples is the noise floor. The best few are then
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 
 from grimc.dialects.sched import KnobsAttr
 from grimc.tune import space
+from grimc.tune.learned import POOL, cost_model
 from grimc.tune.measure import Measurer, Outcome
 from grimc.tune.tasks import Task
 from grimc.tunedb import Record
@@ -95,7 +98,7 @@ def transferred(task: Task, neighbours: Sequence[Record], measurer: Measurer, li
     """The tuned schedules of the nearest shapes, on this task (where they are valid)."""
     out = []
     for record in sorted((r for r in neighbours if r.tuned), key=lambda r: _distance(r.shapes, task.shapes)):
-        knobs = {k: v for k, v in json.loads(record.knobs).items() if k in space.knob_values(task.default)}
+        knobs = {k: v for k, v in json.loads(record.knobs).items() if k in space.tunable(task.default)}
         attr = space.make(task.default, knobs, measurer.target)
         if attr is not None and attr != task.default and attr not in out:
             out.append(attr)
@@ -122,11 +125,16 @@ def tune_task(
     seed: int = 0,
     candidates: Sequence[KnobsAttr] | None = None,
     on_batch: Callable[[float], None] = lambda _: None,
+    batches: int | None = None,
+    learned: bool | None = None,
 ) -> TaskResult:
     """Tune `task` until `deadline` (time.monotonic); Ctrl-C ends it with what was measured.
 
     `candidates`: measure exactly these (one batch, no breeding), e.g. in tests.
-    `on_batch(best ratio so far)` reports progress."""
+    `on_batch(best ratio so far)` reports progress. `batches`: stop after this many
+    (the first included) even with time left: a search that does not depend on speed.
+    `learned`: rank bred candidates with a learned cost model (grimc.tune.learned;
+    None: whenever xgboost is installed)."""
     default = task.default
     rng = random.Random(int(task.signature[:8], 16) ^ seed)
     seen: set[KnobsAttr] = {default}
@@ -135,6 +143,7 @@ def tune_task(
     noise = MIN_NOISE if measurer.metric == "time_ms" else 0.0
     default_cost, measured = math.inf, 0
     interrupted = False
+    model = cost_model(learned, seed)
 
     def fresh(attrs: Sequence[KnobsAttr | None], n: int) -> list[KnobsAttr]:
         out = []
@@ -168,7 +177,8 @@ def tune_task(
             rng.shuffle(near)
             batch(fresh([*first, *near], first_batch(measurer, deadline)))
             on_batch(min(ratios.values(), default=1.0))
-            while time.monotonic() < deadline:
+            done = 1
+            while time.monotonic() < deadline and (batches is None or done < batches):
                 parents = sorted(ratios, key=ratios.__getitem__)[:4] or [default]
                 children: list[KnobsAttr | None] = []
                 for _ in range(20 * POPULATION):
@@ -176,10 +186,18 @@ def tune_task(
                     child = space.crossover(a, b, measurer.target, rng)
                     children.append(space.mutate(child, measurer.target, rng) if child and rng.random() < 0.7 else child)
                     children.append(space.sample(default, measurer.target, rng))
-                new = fresh(children, POPULATION)
+                ranked = model.rank(
+                    default.name, {default: 1.0} | ratios, neighbours,
+                    [a for a in dict.fromkeys(children) if a is not None and a not in seen][
+                        :POOL * POPULATION],
+                ) if model is not None else None
+                # half the batch the model's best, half bred as without it (exploration)
+                new = fresh([*ranked[:POPULATION // 2], *children] if ranked is not None
+                            else children, POPULATION)
                 if not new:
                     break  # the space is exhausted
                 batch(new)
+                done += 1
                 on_batch(min(ratios.values(), default=1.0))
     except KeyboardInterrupt:
         interrupted = True

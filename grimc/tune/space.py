@@ -47,23 +47,57 @@ SPACE: dict[str, dict[str, tuple[object, ...]]] = {
     "sched.depthwise": {"dv": (1, 2, 3, 4)},
     "sched.cell": {"nvg": (1, 2, 4), "bb": (1, 2, 4)},
     "sched.sparse_cell": {"bb": (1, 2, 4), "sets": (1, 2, 4)},
+    "sched.cl_linear": {
+        "rows": (1, 2, 4, 8, 16),
+        "order": ("data", "rows"),
+        ("lx", "ly", "lz"): (
+            (0, 0, 0), (16, 1, 1), (32, 1, 1), (64, 1, 1), (128, 1, 1),
+            (1, 16, 1), (1, 64, 1), (4, 16, 1), (8, 8, 1), (16, 4, 1), (16, 16, 1),
+        ),
+    },  # fmt: skip
+    "sched.cl_cell": {"rows": (1, 2, 4, 8, 16), "local": (16, 32, 64, 128, 256)},
 }
-"""Values per knob; knobs not listed keep the default's value."""
+"""Values per knob; knobs not listed keep the default's value. A tuple of knob
+names is one knob whose values set them together (an OpenCL work-group size:
+lx, ly, lz are all 0, the driver's choice, or all set; its last dimension
+stays 1, which every kernel's NDRange allows, and it stays within the 256
+work-items GPUs commonly allow)."""
+
+Knob = str | tuple[str, ...]
 
 
-def knob_values(default: KnobsAttr) -> dict[str, tuple[object, ...]]:
+def _get(knobs: dict[str, object], knob: Knob) -> object:
+    return tuple(knobs[k] for k in knob) if isinstance(knob, tuple) else knobs[knob]
+
+
+def _flat(knobs: dict[Knob, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for knob, value in knobs.items():
+        if isinstance(knob, tuple):
+            out.update(zip(knob, value, strict=True))  # type: ignore[call-overload]
+        else:
+            out[knob] = value
+    return out
+
+
+def knob_values(default: KnobsAttr) -> dict[Knob, tuple[object, ...]]:
     """Each tunable knob's values, the default's own value first."""
-    out = {}
+    out: dict[Knob, tuple[object, ...]] = {}
     for knob, values in SPACE.get(default.name, {}).items():
-        own = default.knobs()[knob]
+        own = _get(default.knobs(), knob)
         out[knob] = (own, *(v for v in values if v != own))
     return out
 
 
-def make(default: KnobsAttr, knobs: dict[str, object], target: Target) -> KnobsAttr | None:
+def tunable(default: KnobsAttr) -> set[str]:
+    """The names of the knobs the space varies (those of a joint knob one by one)."""
+    return set(_flat({k: v[0] for k, v in knob_values(default).items()}))
+
+
+def make(default: KnobsAttr, knobs: dict[Knob, object], target: Target) -> KnobsAttr | None:
     """The default with `knobs` changed, or None if the verifier or register budget refuses."""
     try:
-        attr = default.replace(**knobs)  # type: ignore[arg-type]
+        attr = default.replace(**_flat(knobs))  # type: ignore[arg-type]
         attr.verify()
     except (VerifyException, TypeError, ValueError):
         return None
@@ -90,7 +124,7 @@ def neighbours(default: KnobsAttr, target: Target) -> list[KnobsAttr]:
 def crossover(a: KnobsAttr, b: KnobsAttr, target: Target, rng: random.Random) -> KnobsAttr | None:
     """Each tunable knob from one parent or the other."""
     ka, kb = a.knobs(), b.knobs()
-    return make(a, {k: rng.choice((ka[k], kb[k])) for k in knob_values(a)}, target)
+    return make(a, {k: rng.choice((_get(ka, k), _get(kb, k))) for k in knob_values(a)}, target)
 
 
 def mutate(

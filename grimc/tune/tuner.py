@@ -11,6 +11,7 @@ decides from its completed batches).
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 import time
@@ -23,8 +24,11 @@ from typing import Any
 from grimc.device import parse_device
 from grimc.dialects.sched import target_of
 from grimc.driver import ModelSource, import_model, optimize
+from grimc.errors import GrimcError
 from grimc.options import CompileOptions
 from grimc.progress import progress
+from grimc.target import Target
+from grimc.tune.learned import cost_model
 from grimc.tune.measure import Measurer, Perturb
 from grimc.tune.search import TaskResult, tune_task
 from grimc.tune.tasks import extract_tasks
@@ -50,6 +54,20 @@ def _eta(seconds: float) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def measurer_for(target: Target, opts: CompileOptions) -> Callable[..., Measurer]:
+    """The measurer class of `target` (OpenCL: device time at the compile's precision)."""
+    if target.family == "opencl":
+        if opts.device is not None:
+            raise GrimcError(
+                "--target opencl tunes on this machine's OpenCL device (GRIMC_OPENCL_DEVICE "
+                "selects it); --device is for CPU targets"
+            )
+        from grimc.tune.opencl import ClMeasurer
+
+        return functools.partial(ClMeasurer, precision=opts.precision)
+    return Measurer
+
+
 def tune_model(
     source: ModelSource,
     options: CompileOptions | None = None,
@@ -61,32 +79,52 @@ def tune_model(
     workdir: str | Path | None = None,
     perturb: Perturb | None = None,
     log: Callable[[str], None] = lambda _: None,
+    ray: str | None = None,
+    batches: int | None = None,
+    learned: bool | None = None,
     **fields: Any,
 ) -> TuneReport:
     """Tune the tasks of `source` compiled with `options` (the cost model's schedules
-    as the baseline: the database is not applied while tuning)."""
+    as the baseline: the database is not applied while tuning).
+
+    `ray`: measure on a Ray cluster at this address (`auto`, `ray://host:10001`) or a
+    local instance (`local`) (grimc.tune.fanout). `batches`: per task, stop after this
+    many batches even with budget left; `learned`: rank bred candidates with a learned
+    cost model, None: when xgboost is installed (grimc.tune.search.tune_task)."""
+    if ray is not None:
+        from grimc.tune.fanout import import_ray
+
+        import_ray()  # before minutes of work
+    if learned:
+        cost_model(True)  # xgboost is there
     opts = CompileOptions.of(options, **fields).replace(use_tuning_db=False)
     db = db if db is not None else TuningDB()
     module = optimize(import_model(source, opts.input_shapes, opts.input_values), opts)
     target = target_of(module)
     assert target is not None
     metric = metric_for(target, opts.device)
-    where, version = target_key(target, metric, opts.device), version_key()
+    where, version = target_key(target, metric, opts.device, opts.precision), version_key()
     tasks = extract_tasks(module)
     todo = [t for t in tasks if db.lookup(t.signature, where, opts.threads) is None]
     report = TuneReport(len(tasks), len(tasks) - len(todo), metric=metric)
     if not todo:
         return report
+    make_measurer = measurer_for(target, opts)
     device = parse_device(opts.device) if opts.device is not None else None
     if device is not None:
         device.check()
     own = tempfile.TemporaryDirectory(prefix="grimc-tune-") if workdir is None else None
     root = Path(own.name if own is not None else workdir)  # type: ignore[arg-type]
-    start = time.monotonic()
+    fanout = None
     try:
-        with Measurer(
+        if ray is not None:
+            from grimc.tune.fanout import RayFanout
+
+            fanout = RayFanout(ray, metric, jobs, device)
+        start = time.monotonic()  # the budget is for measuring: a cluster's start-up is not in it
+        with make_measurer(
             module, target, opts.threads, root, opts.kernel_format, jobs=jobs, seed=seed,
-            perturb=perturb, log=log, opt_level=opts.opt_level, device=device,
+            perturb=perturb, log=log, opt_level=opts.opt_level, device=device, fanout=fanout,
         ) as measurer, progress(len(todo), "tune") as bar:
             # the biggest kernels first: a budget that runs out leaves the small ones
             todo.sort(key=lambda t: -measurer.flops(t))
@@ -104,7 +142,8 @@ def tune_model(
 
                 bar.step(f"{task.label}: measuring, ETA {eta}")
                 neighbours = db.neighbours(task.kind, task.key, where, opts.threads)
-                result = tune_task(task, measurer, deadline, neighbours, seed, on_batch=show)
+                result = tune_task(task, measurer, deadline, neighbours, seed, on_batch=show,
+                                   batches=batches, learned=learned)
                 if math.isinf(result.default_cost):  # interrupted before one batch finished
                     report.interrupted = True
                     break
@@ -115,6 +154,8 @@ def tune_model(
                     break
             report.measured = measurer.measured
     finally:
+        if fanout is not None:
+            fanout.close()
         if own is not None:
             own.cleanup()
     return report

@@ -54,6 +54,7 @@ enum {
     GRIMC_E_UNSUPPORTED = -10, /* the model was built without this feature */
     GRIMC_E_CHECKSUM = -11, /* blob content does not match its checksum */
     GRIMC_E_LAYOUT = -12,   /* blob entries differ from what the model expects */
+    GRIMC_E_RANGE = -13,    /* an integer input holds a value out of its range */
     /* OpenCL target (grimc_opencl.h); out of device memory is GRIMC_E_NOMEM */
     GRIMC_E_NO_DEVICE = -20, /* no OpenCL platform, or no device matches */
     GRIMC_E_BUILD = -21,     /* OpenCL program build failed */

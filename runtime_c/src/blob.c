@@ -26,6 +26,7 @@ GRIMC_RT_API const char *grimc_strerror(int status) {
     case GRIMC_E_CHECKSUM: return "weight blob checksum mismatch (corrupted or modified)";
     case GRIMC_E_LAYOUT:
         return "weight blob does not match the model (entry count, sizes or index arrays)";
+    case GRIMC_E_RANGE: return "an integer input (an index) is out of range";
     case GRIMC_E_NO_DEVICE: return "no OpenCL platform or no matching device";
     case GRIMC_E_BUILD: return "OpenCL program build failed";
     case GRIMC_E_DEVICE: return "OpenCL error";

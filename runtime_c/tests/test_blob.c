@@ -209,7 +209,8 @@ static void test_strerror(void) {
                          GRIMC_E_NOMEM,    GRIMC_E_MAGIC,   GRIMC_E_VERSION,
                          GRIMC_E_TRUNCATED, GRIMC_E_SIZE,   GRIMC_E_BOUNDS,
                          GRIMC_E_ALIGN,    GRIMC_E_UNSUPPORTED,
-                         GRIMC_E_CHECKSUM, GRIMC_E_LAYOUT,  GRIMC_E_NO_DEVICE,
+                         GRIMC_E_CHECKSUM, GRIMC_E_LAYOUT,  GRIMC_E_RANGE,
+                         GRIMC_E_NO_DEVICE,
                          GRIMC_E_BUILD,    GRIMC_E_DEVICE,  GRIMC_E_NO_FP16};
     const int n = (int)(sizeof codes / sizeof *codes);
     for (int i = 0; i < n; i++) {

@@ -123,7 +123,7 @@ COMPILE_TIME_INPUTS: dict[str, tuple[int, ...]] = {
     "LayerNormalization": (1, 2),  # scale, bias
     **dict.fromkeys(("ReduceMax", "ReduceMin", "ReduceSum", "ReduceMean"), (1,)),  # axes
     "If": (0,),  # cond: a control input, as --input-value gives it
-    "Gather": (1,),  # indices
+    "Gather": (1,),  # indices (also run at run time: RUN_TIME_INDICES in the tests)
 }
 """ONNX input positions grimc needs at compile time, per op type.
 
@@ -136,15 +136,16 @@ Gemm/MatMul/BatchNorm/PRelu operands, initial states) stays a run-time input.
 
 
 def bind_compile_time_inputs(
-    model: onnx.ModelProto, inputs: list[np.ndarray]
+    model: onnx.ModelProto, inputs: list[np.ndarray], run_time: tuple[str, ...] = ()
 ) -> tuple[onnx.ModelProto, list[np.ndarray]]:
     """The model with COMPILE_TIME_INPUTS graph inputs made initializers, and
-    the remaining run-time inputs in graph input order."""
+    the remaining run-time inputs in graph input order; the inputs of the op
+    types in `run_time` stay run-time inputs."""
     graph_inputs = [vi.name for vi in model.graph.input]
     bound = {
         name
         for node in model.graph.node
-        if node.domain in ("", "ai.onnx")
+        if node.domain in ("", "ai.onnx") and node.op_type not in run_time
         for i, name in enumerate(node.input)
         if name in graph_inputs and i in COMPILE_TIME_INPUTS.get(node.op_type, ())
     }

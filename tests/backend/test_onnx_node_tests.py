@@ -198,6 +198,16 @@ AARCH64_SUBSET = (
 )
 """One or two node tests per op family, run under qemu-aarch64 (NEON kernels)."""
 
+RUN_TIME_INDICES = (
+    "test_gather_0",
+    "test_gather_negative_indices",
+    "test_gather_1",
+    "test_gather_2d_indices",
+)
+"""Gather node tests run a second time with the int64 indices as run-time
+inputs (`graph.gather`) instead of constants; the first two under qemu too.
+(The GatherElements and GatherND tests are not selected: no converter.)"""
+
 
 # --------------------------------------------------------------------------
 # catalog
@@ -275,6 +285,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         "test_host": cat.runnable,
         "test_excluded_fails_cleanly": cat.excluded,
         "test_aarch64": list(AARCH64_SUBSET),
+        "test_run_time_indices": list(RUN_TIME_INDICES),
     }
     metafunc.parametrize("node_test", list(_params(groups[metafunc.function.__name__])))
 
@@ -301,12 +312,19 @@ def check_outputs(name: str, actual: tuple[np.ndarray, ...], expected: list) -> 
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=f"{name} output {i}")
 
 
-def run_node_test(cat: Catalog, name: str, target: str) -> None:
+def run_node_test(
+    cat: Catalog, name: str, target: str, run_time: tuple[str, ...] = ()
+) -> None:
+    """Run `name` against its expected outputs; the inputs of `run_time` op
+    types stay run-time inputs (int64 indices), all others are float32."""
     test = cat.load(name)
     assert test.data_sets, f"{name}: no test data sets"
     for inputs, expected in test.data_sets:
-        model, runtime = bind_compile_time_inputs(test.model, inputs)
-        dtypes = {"non-tensor" if x is None else str(x.dtype) for x in (*runtime, *expected)}
+        model, runtime = bind_compile_time_inputs(test.model, inputs, run_time)
+        floats = [
+            x for x in (*runtime, *expected) if not (run_time and x is not None and x.dtype == np.int64)
+        ]
+        dtypes = {"non-tensor" if x is None else str(x.dtype) for x in floats}
         assert dtypes == {"float32"}, (
             f"{name}: tensors are not all float32 ({sorted(dtypes)}); "
             "add it to EXCLUDED with grimc's error"
@@ -339,6 +357,17 @@ def test_aarch64(node_test: str) -> None:
     run_node_test(available_catalog(), node_test, "aarch64")
 
 
+def test_run_time_indices(node_test: str) -> None:
+    """The Gather node tests with their int64 indices fed at run time."""
+    cat = available_catalog()
+    test = cat.load(node_test)
+    _, runtime = bind_compile_time_inputs(test.model, test.data_sets[0][0], ("Gather",))
+    assert runtime[-1].dtype == np.int64, "the indices must stay a run-time input"
+    targets = ["host", "aarch64"] if node_test in RUN_TIME_INDICES[:2] and HAVE_QEMU else ["host"]
+    for target in targets:
+        run_node_test(cat, node_test, target, ("Gather",))
+
+
 # --------------------------------------------------------------------------
 # the tables themselves
 
@@ -352,7 +381,7 @@ def test_tables_match_the_selection() -> None:
         assert fnmatch.filter(cat.selected, pattern), f"EXCLUDED {pattern!r} matches nothing"
     for name in XFAIL:
         assert name in selected and cat.exclusion(name) is None, name
-    for name in AARCH64_SUBSET:
+    for name in (*AARCH64_SUBSET, *RUN_TIME_INDICES):
         assert name in cat.runnable and name not in XFAIL, name
     families = {op for n in AARCH64_SUBSET for op in cat.load(n).op_types}
     assert len(families) >= 15, sorted(families)

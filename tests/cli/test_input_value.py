@@ -96,3 +96,52 @@ def test_run_check_replaces_an_input_default(run_cli, tmp_path: Path) -> None:
     proc = run_cli(["grimc", "run", str(path), "--input-value", "gain=1,-2,4", "--check"])
     assert proc.returncode == 0, proc.stderr
     assert "onnxruntime check: OK" in proc.stdout
+
+
+@pytest.mark.parametrize(("rate", "op"), [("16000", "graph.relu"), ("8000", "graph.neg")])
+def test_grimc_opt_takes_the_value(run_cli, rate_path: Path, rate: str, op: str) -> None:
+    """grimc-opt reads --input-value like grimc (one option definition, one parser):
+    the If folds to the chosen branch and sr is no input any more."""
+    proc = run_cli(["grimc-opt", str(rate_path), "--input-value", f"sr={rate}", "-p", "graph-dce"])
+    assert proc.returncode == 0, proc.stderr
+    main = proc.stdout.split("func.func @main(")[1].split("\n")[0]
+    assert main.count("tensor<") == 2
+    other = "graph.neg" if op == "graph.relu" else "graph.relu"
+    assert op in proc.stdout and other not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--input-value", "sr=fast"], "--input-value 'sr=fast': expected NAME=VALUE"),
+        (["--input-value", "sr=1.5"], "--input-value sr: the input is int64; give integers"),
+        ([], "input 'sr' has dtype int64; grimc computes in float32 only"),
+    ],
+)
+def test_grimc_opt_bad_values_are_one_line(
+    run_cli, rate_path: Path, args: list[str], message: str
+) -> None:
+    proc = run_cli(["grimc-opt", str(rate_path), *args])
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_grimc_opt_value_needs_an_onnx_model(run_cli, tmp_path: Path) -> None:
+    ir = tmp_path / "m.mlir"
+    ir.write_text("builtin.module {}\n")
+    proc = run_cli(["grimc-opt", str(ir), "--input-value", "sr=1"])
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "grimc-opt: error: --input-value applies to ONNX models; an IR module has no such inputs"
+    ]
+
+
+def test_one_definition_of_the_option(run_cli) -> None:
+    """grimc and grimc-opt print the one help text of grimc.options."""
+    from grimc.options import INPUT_VALUE_HELP
+
+    for tool in ("grimc", "grimc-opt"):
+        proc = run_cli([tool, "--help"])
+        assert proc.returncode == 0, proc.stderr
+        assert " ".join(INPUT_VALUE_HELP.split()) in " ".join(proc.stdout.split()), tool

@@ -62,9 +62,15 @@ FULL = {
     "vgg16_bcr8x": pruned(zoo.vgg16, (8, 16), 8.0),
     "vgg16": zoo.vgg16,
     "resnet50": zoo.resnet50,
+    "resnet50_bcr6x": pruned(zoo.resnet50, (8, 16), 6.0),
+    "gru_2x1024": zoo.gru,
     "gru_2x1024_bcr10x": pruned(zoo.gru, (16, 32), 10.0),
     "lstm_2x1024": zoo.lstm,
+    "lstm_2x1024_bcr10x": pruned(zoo.lstm, (16, 32), 10.0),
+    "rnn_2x1024": zoo.rnn,
+    "rnn_2x1024_bcr10x": pruned(zoo.rnn, (16, 32), 10.0),
 }
+"""Every zoo model at full size, dense and BCR-pruned (the slow tier)."""
 
 
 def reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:

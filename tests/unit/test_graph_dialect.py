@@ -124,6 +124,18 @@ BAD = {
         ": tensor<2x3xf32> -> tensor<1x1xf32>",
         "axes must be sorted",
     ),
+    "gather i32 indices": (
+        "graph.gather %a, %i {axis = 2 : i64} : tensor<2x3xf32>, tensor<2xi32> -> tensor<2x2xf32>",
+        "f32",
+    ),
+    "gather shape": (
+        "graph.gather %a, %a {axis = 1 : i64} : tensor<2x3xf32>, tensor<2x3xf32> -> tensor<2x3xf32>",
+        "result shape must be [2, 2, 3]",
+    ),
+    "gather rank": (
+        "graph.gather %a, %b {axis = 2 : i64} : tensor<2x3xf32>, tensor<4x5xf32> -> tensor<2x3xf32>",
+        "axis must be in [0, 2)",
+    ),
     "gelu approximate": (
         'graph.gelu %a {approximate = "fast"} : tensor<2x3xf32> -> tensor<2x3xf32>',
         "approximate must be",

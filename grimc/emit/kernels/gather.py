@@ -1,5 +1,6 @@
 """Data movement: `graph.slice`, `graph.pad`, `graph.expand` and nearest
-`graph.resize` as one `axis_gather` kernel; linear `graph.resize` as `resize_linear`.
+`graph.resize` as one `axis_gather` kernel; linear `graph.resize` as `resize_linear`;
+`graph.gather` (run-time indices) as `index_gather`.
 
 Each of the gather ops reads, for output index i on axis a, input index
 src_a(i) (or none: the pad value). The lowering computes those per-axis tables
@@ -253,3 +254,23 @@ def _linear_taps(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     i0 = np.floor(x).astype(np.int64)
     i1 = np.minimum(i0 + 1, n - 1)
     return i0, i1, x - i0
+
+
+@lowers(graph.GatherOp)
+def lower_index_gather(op: graph.GatherOp, ctx: LoweringContext) -> KernelInstance:
+    """Gather by run-time indices: x viewed as [outer, n, inner], one row of
+    `inner` floats copied per (outer, index). The indices come from an integer
+    input whose range `<prefix>_run` checked on entry (`index_bounds`)."""
+    xs, axis = shape(op.x), op.axis.value.data
+    return KernelInstance(
+        kind="index_gather",
+        params={
+            "outer": math.prod(xs[:axis]),
+            "n": xs[axis],
+            "inner": math.prod(xs[axis + 1 :]),
+            "count": math.prod(shape(op.indices)),
+        },
+        inputs=[("x", ctx.operand(op.x)), ("idx", ctx.operand(op.indices))],
+        outputs=[("y", ctx.result(op.y))],
+        flops=0,
+    )

@@ -57,6 +57,7 @@ builtin.module {
     %gap = graph.global_avg_pool %ap : tensor<1x4x4x4xf32> -> tensor<1x4x1x1xf32>
     %lrn = graph.lrn %mp {size = 3 : i64, alpha = 1.0e-04 : f32, beta = 0.75 : f32, bias = 1.0 : f32} : tensor<1x4x4x4xf32> -> tensor<1x4x4x4xf32>
     %cc = graph.concat %lrn, %d {axis = 1 : i64} : tensor<1x4x4x4xf32>, tensor<1x4x4x4xf32> -> tensor<1x8x4x4xf32>
+    %ga = graph.gather %cc, %s {axis = 2 : i64} : tensor<1x8x4x4xf32>, tensor<4x1x1xf32> -> tensor<1x8x4x1x1x4xf32>
     %tr = graph.transpose %cc {perm = array<i64: 0, 2, 3, 1>} : tensor<1x8x4x4xf32> -> tensor<1x4x4x8xf32>
     %fl = graph.flatten %tr {axis = 1 : i64} : tensor<1x4x4x8xf32> -> tensor<1x128xf32>
     %rs = graph.reshape %gap : tensor<1x4x1x1xf32> -> tensor<1x4xf32>
@@ -127,6 +128,7 @@ builtin.module {
 // CHECK:      graph.global_avg_pool
 // CHECK:      graph.lrn
 // CHECK:      graph.concat
+// CHECK:      graph.gather
 // CHECK:      graph.transpose
 // CHECK:      graph.flatten
 // CHECK:      graph.reshape
