@@ -18,7 +18,7 @@ from grimc.options import (
 )
 from grimc.progress import set_quiet
 
-SUBCOMMANDS = ("bench", "inspect", "passes", "prune", "run", "tune")
+SUBCOMMANDS = ("bench", "inspect", "ops", "passes", "prune", "run", "tune")
 """`grimc NAME` runs grimc.cli.NAME.main (imported only then); anything else compiles."""
 
 TARGET_HELP = (

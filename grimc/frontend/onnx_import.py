@@ -230,7 +230,10 @@ def _lower(ctx: NodeContext) -> Sequence[Value | None]:
         return inline_if(ctx, lambda inner, index: _convert(ctx.state, inner, index))
     lower = CONVERTERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
     if lower is None:
-        raise ctx.fail(f"unsupported operator; supported: {', '.join(supported_ops())}")
+        raise ctx.fail(
+            f"unsupported operator; grimc imports {len(supported_ops())} ONNX operators "
+            "(`grimc ops` lists them)"
+        )
     return lower(ctx)
 
 

@@ -162,11 +162,13 @@ def test_bad_input_is_one_line_exit_2_no_output(run_cli, tmp_path: Path, case: s
     assert sorted(p.name for p in tmp_path.iterdir()) == (["model.onnx"] if case != "missing" else [])
 
 
-def test_unsupported_operator_names_op_node_and_supported_list(run_cli, tmp_path: Path) -> None:
+def test_unsupported_operator_names_op_node_and_the_supported_list(run_cli, tmp_path: Path) -> None:
     model = tmp_path / "m.onnx"
     _unsupported_model(model)
     err = run_cli(["grimc", str(model)]).stderr
-    assert "Einsum" in err and "weird" in err and "Conv" in err and "GRU" in err
+    assert "Einsum" in err and "weird" in err and "`grimc ops` lists them" in err
+    listed = run_cli(["grimc", "ops"]).stdout.split()
+    assert "Conv" in listed and "GRU" in listed and "Einsum" not in listed
 
 
 def test_dynamic_shape_fixed_by_input_shape(run_cli, tmp_path: Path) -> None:
