@@ -17,6 +17,7 @@ import onnx
 import pytest
 
 from grimc import zoo
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import compile_model
 from grimc.prune import prune_model
 from tests.opencl.clenv import tiered
@@ -74,10 +75,7 @@ FULL = {
 
 
 def reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    return onnxruntime_reference(model.SerializeToString(), [x])[0]
 
 
 def check(
