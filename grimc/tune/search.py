@@ -67,6 +67,9 @@ class TaskResult:
     measured: int = 0
     rejected: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
+    peak_cost: float | None = None
+    """The lowest cost any candidate measured, accepted or not (None: `best_cost`):
+    how far the default sits from the best schedule the search found."""
 
     @property
     def accepted(self) -> bool:
@@ -75,6 +78,12 @@ class TaskResult:
     @property
     def ratio(self) -> float:
         return self.best_cost / self.default_cost if self.default_cost else 1.0
+
+    @property
+    def peak_ratio(self) -> float:
+        """Best measured / default: below 1 - noise only when the search found a win."""
+        peak = self.best_cost if self.peak_cost is None else self.peak_cost
+        return peak / self.default_cost if self.default_cost else 1.0
 
     def record(self, target: str, threads: int, version: str, metric: str) -> Record:
         task = self.task
@@ -202,6 +211,7 @@ def tune_task(
     except KeyboardInterrupt:
         interrupted = True
     best, best_cost = default, default_cost
+    peak = min([1.0, *ratios.values()])
     top = [a for a in sorted(ratios, key=ratios.__getitem__) if ratios[a] < 1.0][:REMEASURE]
     if top and not interrupted:
         try:  # the best few again, beside the default, with more rounds
@@ -210,6 +220,7 @@ def tune_task(
             if final:
                 winner = min(final, key=lambda o: o.cost)
                 best_cost = default_cost
+                peak = min(1.0, winner.cost / default_cost)
                 if accept(default_cost, winner.cost, noise):
                     best, best_cost = winner.attr, winner.cost
         except KeyboardInterrupt:
@@ -218,4 +229,5 @@ def tune_task(
         attr = top[0]
         if accept(1.0, ratios[attr], 2 * noise):
             best, best_cost = attr, ratios[attr] * default_cost
-    return TaskResult(task, best, default_cost, best_cost, noise, measured, rejected, interrupted)
+    return TaskResult(task, best, default_cost, best_cost, noise, measured, rejected, interrupted,
+                      peak * default_cost)

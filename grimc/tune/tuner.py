@@ -162,7 +162,8 @@ def tune_model(
 
 
 def format_report(report: TuneReport) -> str:
-    """One line per task: default and tuned cost, ratio, the winning schedule."""
+    """One line per task: default and tuned cost, ratio, the winning schedule; for a
+    kept default, the best candidate measured (how close the default is to it)."""
     unit = "ms" if report.metric == "time_ms" else "insns"
     lines = [f"{report.tasks} tasks, {report.cached} already tuned, {len(report.results)} tuned now, "
              f"{report.measured} candidates measured"]
@@ -171,7 +172,8 @@ def format_report(report: TuneReport) -> str:
         lines.append(
             f"  {r.task.label}: default {r.default_cost:.4g} {unit}, best {r.best_cost:.4g} {unit} "
             f"({r.ratio:.3f}x, noise {r.noise:.1%}), {verdict}"
-            + (f": {r.best}" if r.accepted else "")
+            + (f": {r.best}" if r.accepted else
+               f" (best measured {r.peak_ratio:.3f}x)" if r.peak_ratio < 1.0 else "")
             + "".join(f"; {n} {status}" for status, n in sorted(Counter(o.status for o in r.rejected).items()))
         )
     if report.skipped:
