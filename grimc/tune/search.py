@@ -10,7 +10,9 @@ batch measures the default twice (itself and a twin): costs are ratios to the
 default of the same batch, and the twins' disagreement together with the
 spread of the default's samples is the noise floor. The best few are then
 re-measured together with the default, and a winner is accepted only when it
-beats the default by more than the noise (`accept`).
+beats the default by more than the noise of that batch (`accept`): its own
+default and twin ran beside it, and one disturbed early batch must not bar
+every later win.
 """
 
 from __future__ import annotations
@@ -150,6 +152,9 @@ def tune_task(
     ratios: dict[KnobsAttr, float] = {}
     rejected: list[Outcome] = []
     noise = MIN_NOISE if measurer.metric == "time_ms" else 0.0
+    """The noise of the latest batch: the re-measurement's decides a win, measured beside it."""
+    worst = noise
+    """The largest of any batch: what an interrupted task's unconfirmed win must beat."""
     default_cost, measured = math.inf, 0
     interrupted = False
     model = cost_model(learned, seed)
@@ -163,10 +168,11 @@ def tune_task(
         return out
 
     def batch(attrs: list[KnobsAttr], rounds: int | None = None) -> list[Outcome]:
-        nonlocal noise, default_cost, measured
+        nonlocal noise, worst, default_cost, measured
         outcomes = measurer.measure(task, [default, default, *attrs], rounds)
         d, t = outcomes[0], outcomes[1]
-        noise = max(noise, noise_floor(d.samples, t.samples, measurer.metric))
+        noise = noise_floor(d.samples, t.samples, measurer.metric)
+        worst = max(worst, noise)
         default_cost = d.cost
         measured += len(attrs)
         for outcome in outcomes[2:]:
@@ -227,7 +233,7 @@ def tune_task(
             interrupted = True
     elif top and interrupted:  # no time to re-measure: only a clear win counts
         attr = top[0]
-        if accept(1.0, ratios[attr], 2 * noise):
+        if accept(1.0, ratios[attr], 2 * worst):
             best, best_cost = attr, ratios[attr] * default_cost
     return TaskResult(task, best, default_cost, best_cost, noise, measured, rejected, interrupted,
                       peak * default_cost)
