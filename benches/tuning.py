@@ -1,7 +1,7 @@
 """Default against tuned schedules, end to end: `python -m benches.tuning`.
 
     python -m benches.tuning                                  # ResNet-18 6x and the GRU, 1 thread
-    python -m benches.tuning --models resnet18,gru-dense,layers --budget 5m --threads 1,2
+    python -m benches.tuning --models resnet18,gru-dense,layers --budget 300 --threads 1,2
 
 Models: the cases of benches.bcr_models (pruned as that bench prunes them),
 `gru-dense` (the same GRU unpruned) and `layers`, the per-layer set of
@@ -60,6 +60,8 @@ class Bench:
     block: str = "8x16"
     rate: float | None = None
     exclude: tuple[str, ...] = ()
+    layer: bool = False
+    """One of the per-layer set (tuned with --layer-budget)."""
 
     def model(self) -> onnx.ModelProto:
         model = self.build()
@@ -95,10 +97,10 @@ def layer_set(quick: bool) -> list[Bench]:
     q = 4 if quick else 1
     convs = [(256, 256, 56, 3), (512, 512, 14, 3), (64, 64, 56, 3), (256, 256, 28, 1)]
     out = [Bench(f"conv{k}x{k}-{ci}-{co}-{hw}", f"conv{k}x{k} {ci}->{co} @{hw // q}, 8x",
-                 _conv(ci, co, hw // q, k), "8x16", 8.0) for ci, co, hw, k in convs]
+                 _conv(ci, co, hw // q, k), "8x16", 8.0, layer=True) for ci, co, hw, k in convs]
     for rows in (1, 100):
         out.append(Bench(f"gemm-{rows}", f"GEMM {rows}x{1024 // q}->{3072 // q}, 10x",
-                         _linear(rows, 1024 // q, 3072 // q), "16x32", 10.0))
+                         _linear(rows, 1024 // q, 3072 // q), "16x32", 10.0, layer=True))
     return out
 
 
@@ -195,7 +197,8 @@ def markdown(rows: list[dict], args: argparse.Namespace) -> str:
         "# Tuned against default schedules",
         "",
         f"`python -m benches.tuning {' '.join(sys.argv[1:])}` (target {args.target}, budget "
-        f"{args.budget:g} s per model{', quick variants' if args.quick else ''}; machine shared "
+        f"{args.budget:g} s per model, {args.layer_budget:g} s per layer"
+        f"{', quick variants' if args.quick else ''}; machine shared "
         "with other jobs, 2 cores).",
         "",
         "| model | threads | default ms | tuned ms | tuned/default | noise floor | verdict "
@@ -222,15 +225,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", default="native")
     p.add_argument("--threads", default="1")
     p.add_argument("--budget", type=float, default=300.0, help="tuning seconds per model")
+    p.add_argument("--layer-budget", type=float, default=60.0,
+                   help="tuning seconds per model of the per-layer set (one task each)")
     p.add_argument("--rounds", type=int, default=31, help="samples per build, rotating order")
     p.add_argument("--quick", action="store_true", help="the small variants of the models")
-    p.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS}")
+    p.add_argument("--out", type=Path, default=RESULTS, help="the Markdown report")
+    p.add_argument("--no-write", action="store_true", help="do not write the report")
     args = p.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="grimc-bench-tuning-") as tmp:
         for case in benches(args.models.split(","), args.quick):
             for threads in (int(t) for t in args.threads.split(",")):
-                row = bench_case(case, args.target, threads, args.budget, args.rounds, Path(tmp))
+                budget = args.layer_budget if case.layer else args.budget
+                row = bench_case(case, args.target, threads, budget, args.rounds, Path(tmp))
                 print(f"{row['case']} x{threads}: default {row['default_ms']:.3f} ms, tuned "
                       f"{row['tuned_ms']:.3f} ms, ratio {row['ratio']:.3f} (noise "
                       f"{row['noise']:.1%}, {row['verdict']}), {row['accepted']}/{row['tasks']} "
@@ -239,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(row["report"], flush=True)
                 rows.append(row)
     if not args.no_write:
-        RESULTS.write_text(markdown(rows, args) + "\n")
+        args.out.write_text(markdown(rows, args) + "\n")
     return 0
 
 
