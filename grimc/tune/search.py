@@ -160,11 +160,18 @@ def tune_task(
     model = cost_model(learned, seed)
 
     def fresh(attrs: Sequence[KnobsAttr | None], n: int) -> list[KnobsAttr]:
+        """Up to `n` candidates not seen before that the lowering accepts (one it
+        refuses is logged as rejected and takes no slot in the batch)."""
         out = []
         for attr in attrs:
             if attr is not None and attr not in seen and len(out) < n:
                 seen.add(attr)
-                out.append(attr)
+                refused = measurer.refusal(task, attr)
+                if refused is None:
+                    out.append(attr)
+                else:
+                    measurer.log(f"{task.label}: invalid candidate {attr}: {refused.message}")
+                    rejected.append(refused)
         return out
 
     def batch(attrs: list[KnobsAttr], rounds: int | None = None) -> list[Outcome]:

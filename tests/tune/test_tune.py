@@ -148,6 +148,35 @@ def test_wrong_candidate_is_rejected(model_path: Path, tmp_path: Path) -> None:
     assert any("wrong" in line and "rows = 1" in line for line in logged)
 
 
+def test_a_candidate_the_lowering_refuses_takes_no_slot(tmp_path: Path) -> None:
+    """A GEMV over one batch row refuses nb_tile = 2 at generation: the search logs it as
+    invalid and never builds or times it (it used to fill a place in the batch)."""
+    b = GraphBuilder(0, 17)
+    x = b.input("input", (1, 128))
+    model = b.finish(["input"], {"output": b.gemm(x, 64, gain=1.0)}, "gemv")
+    path = tmp_path / "gemv.onnx"
+    onnx.save(prune_model(model, block="16x32", rate=4.0).model, path)
+    module, target = optimized(path)
+    (task,) = extract_tasks(module)
+    assert task.kind == "sched.gemv"
+    refused, other = task.default.replace(nb_tile=2), task.default.replace(rle=not task.default.knobs()["rle"])
+    logged: list[str] = []
+    batches: list[list] = []
+    with Measurer(module, target, 1, tmp_path / "w", log=logged.append, rounds=2) as m:
+        measure = m.measure
+
+        def spy(task, attrs, rounds=None):  # the real measurement; records what it was given
+            batches.append(list(attrs))
+            return measure(task, attrs, rounds)
+
+        m.measure = spy  # type: ignore[method-assign]
+        result = tune_task(task, m, deadline=0, candidates=[refused, other])
+    assert batches[0] == [task.default, task.default, other]
+    assert [(o.attr, o.status) for o in result.rejected] == [(refused, "invalid")]
+    assert "nb_tile exceeds" in result.rejected[0].message
+    assert any("invalid" in line for line in logged)
+
+
 def test_default_twin_is_never_a_winner(model_path: Path, tmp_path: Path) -> None:
     module, target = optimized(model_path)
     (task,) = extract_tasks(module)
