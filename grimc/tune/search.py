@@ -72,6 +72,9 @@ class TaskResult:
     peak_cost: float | None = None
     """The lowest cost any candidate measured, accepted or not (None: `best_cost`):
     how far the default sits from the best schedule the search found."""
+    in_model: float | None = None
+    """Tuned / default time of this task's kernels inside the whole model (grimc.tune.confirm);
+    a winner not below 1 there went back to the default."""
 
     @property
     def accepted(self) -> bool:
