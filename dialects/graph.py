@@ -59,10 +59,16 @@ NAME_ATTR = "graph.name"
 DTYPE_ATTR = "graph.dtype"
 """Function argument attribute naming the element type the caller passes
 (INDEX_DTYPES); absent for float32. Inside the graph every tensor is float32:
-integer inputs are converted (exactly) on entry and may only be gather indices."""
+integer and bool inputs are converted (exactly) on entry. The frontend lets them
+be gather indices, compared, cast to float32, or conditions (If, Where, Not,
+And, Or, Xor), where float values mean the same."""
 
-INDEX_DTYPES = {"int64": 8, "int32": 4}
-"""Integer input element types -> bytes; their values must be exact in float32."""
+EXACT_INT = 1 << 24
+"""Integers of smaller magnitude are exact in float32 (integer inputs are held so)."""
+
+INDEX_DTYPES = {"int64": 8, "int32": 4, "bool": 1}
+"""Non-float input element types -> bytes; integers must be exact in float32
+(|v| < 2^24), bools 0 or 1."""
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 

@@ -183,13 +183,14 @@ def make_inputs(
                     f"{wanted[name]}: shape {list(arr.shape)}, input {quote_for_message(name)} "
                     f"needs {list(desc.shape)}"
                 )
-            typed = arr.astype(desc.dtype) if arr.dtype.kind in "iuf" else None
+            kinds = "b" if desc.dtype == "bool" else "iuf"
+            typed = arr.astype(desc.dtype) if arr.dtype.kind in kinds else None
             if desc.bounds is not None and (
-                arr.dtype.kind not in "iu" or not np.array_equal(typed, arr)
+                arr.dtype.kind not in kinds.replace("f", "") or not np.array_equal(typed, arr)
             ):
                 raise GrimcError(
                     f"{wanted[name]}: dtype {arr.dtype}, input {quote_for_message(name)} "
-                    f"needs {desc.dtype} integers"
+                    f"needs {desc.dtype} {'values' if desc.dtype == 'bool' else 'integers'}"
                 )
             arrays.append(typed if typed is not None else arr.astype(np.float32))
         elif desc.bounds is not None:

@@ -45,7 +45,7 @@ def check_inputs(
     gen: GeneratedModel, inputs: Sequence[np.ndarray], names: Sequence[str] | None = None
 ) -> list[np.ndarray]:
     """The inputs as contiguous arrays, each exactly of its input's dtype
-    (float32, or int64/int32 for an index input) and shape.
+    (float32, or int64/int32/bool for such an input) and shape.
 
     Exact: a flat, transposed-layout or float64 array is a caller error, not
     something to reinterpret silently. `names` are what errors call the inputs
@@ -74,15 +74,17 @@ def range_error(
     gen: GeneratedModel, inputs: Sequence[np.ndarray], names: Sequence[str] | None = None
 ) -> RunError:
     """The error for a run the model refused with GRIMC_E_RANGE, naming the
-    integer input and its first value outside the range the model checks."""
+    integer or bool input and its first value outside the range the model checks."""
     labels = names if names is not None else [desc.name for desc in gen.inputs]
     for name, desc, x in zip(labels, gen.inputs, inputs, strict=True):
         if desc.bounds is not None:
             lo, hi = desc.bounds
-            bad = x[(x < lo) | (x >= hi)]
+            wide = x.astype(np.int64)
+            bad = wide[(wide < lo) | (wide >= hi)]
             if bad.size:
+                what = "index" if desc.indices else "value"
                 return RunError(
-                    f"input '{name}': index {int(bad.flat[0])} is out of range [{lo}, {hi})"
+                    f"input '{name}': {what} {int(bad.flat[0])} is out of range [{lo}, {hi})"
                 )
     return RunError(RANGE_MESSAGE)
 

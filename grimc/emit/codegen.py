@@ -28,6 +28,7 @@ from xdsl.ir import Operation, SSAValue
 
 from grimc.dialects.graph import (
     DTYPE_ATTR,
+    EXACT_INT,
     INDEX_DTYPES,
     NAME_ATTR,
     GatherElementsOp,
@@ -186,8 +187,6 @@ class Buffer:
     last: int
 
 
-EXACT_INT = 1 << 24
-"""Integers up to this magnitude are exact in float32 (integer inputs are held so)."""
 
 
 @dataclass
@@ -198,8 +197,10 @@ class TensorDesc:
     dtype: str = "float32"
     """What the caller passes: "float32", or an integer type of INDEX_DTYPES."""
     bounds: tuple[int, int] | None = None
-    """For an integer input, the half-open range [lo, hi) every value must lie in
-    (`<prefix>_run` returns GRIMC_E_RANGE otherwise)."""
+    """For an integer or bool input, the half-open range [lo, hi) every value must
+    lie in (`<prefix>_run` returns GRIMC_E_RANGE otherwise)."""
+    indices: bool = False
+    """The input is read as gather indices (its bounds are an axis's)."""
 
     @property
     def elem_bytes(self) -> int:
@@ -363,7 +364,8 @@ class Generator:
             if dtype == "float32":
                 descs.append(TensorDesc(name, shape(arg), ref))
             elif dtype in INDEX_DTYPES:
-                descs.append(TensorDesc(name, shape(arg), ref, dtype, index_bounds(arg, name)))
+                descs.append(TensorDesc(name, shape(arg), ref, dtype, input_bounds(arg, dtype),
+                                        any(_indexes(use.operation, arg) for use in arg.uses)))
             else:
                 raise CodegenError(f"input {quote_for_message(name)} has unknown dtype {dtype!r}")
         return descs
@@ -569,20 +571,23 @@ def _io_name(fn: func.FuncOp, index: int, kind: str) -> str:
     return _io_attr(fn, index, kind, NAME_ATTR) or f"{kind}{index}"
 
 
-def index_bounds(arg: SSAValue, name: str) -> tuple[int, int]:
-    """[lo, hi) of an integer input: its values are the indices of `graph.gather`s
-    (or gather_elements), each on an axis of n elements (valid: [-n, n)), and
-    exact in float32."""
+def _indexes(op: Operation, arg: SSAValue) -> bool:
+    return isinstance(op, GatherOp | GatherElementsOp) and op.indices is arg
+
+
+def input_bounds(arg: SSAValue, dtype: str) -> tuple[int, int]:
+    """[lo, hi) of a non-float input: a bool's 0 and 1; an integer's values exact in
+    float32 and, where they index `graph.gather`s (or gather_elements) on axes of n
+    elements, valid there: [-n, n). (What else may read them, the frontend decides.)"""
+    if dtype == "bool":
+        return 0, 2
     lo, hi = -EXACT_INT, EXACT_INT
     for use in arg.uses:
         op = use.operation
-        if not (isinstance(op, GatherOp | GatherElementsOp) and op.indices is arg):
-            raise CodegenError(
-                f"integer input {quote_for_message(name)} is read by {op.name}; "
-                "only graph.gather indices may be"
-            )
-        n = shape(op.x)[op.axis.value.data]
-        lo, hi = max(lo, -n), min(hi, n)
+        if _indexes(op, arg):
+            assert isinstance(op, GatherOp | GatherElementsOp)
+            n = shape(op.x)[op.axis.value.data]
+            lo, hi = max(lo, -n), min(hi, n)
     return lo, hi
 
 

@@ -154,9 +154,10 @@ class ImportState:
         """The model's run-time inputs (set by the importer)."""
         self.dependencies: dict[str, set[str]] = {}
         """Tensor -> the tensors its producing node reads (set by the importer)."""
-        self.index_inputs: dict[SSAValue, FrontendError] = {}
-        """Integer run-time inputs (held as exact floats), which only Gather may
-        read as its indices; the error for any other use (set by the importer)."""
+        self.index_inputs: dict[str, FrontendError] = {}
+        """Integer and bool run-time inputs by name (held as exact floats), which only
+        onnx_import.TYPED_READERS may read; the error for any other use (set by the
+        importer). By name: a Cast to float32 is the same value under a new name."""
         self._weights: dict[str, SSAValue] = {}
 
     def fail(self, message: str) -> FrontendError:

@@ -515,12 +515,15 @@ def fix_input_shapes(
     return shapes
 
 
-INDEX_INPUT_DTYPES = {onnx.TensorProto.INT64: "int64", onnx.TensorProto.INT32: "int32"}
-"""Integer input dtypes that may be run-time inputs (as Gather indices only)."""
+INDEX_INPUT_DTYPES = {
+    onnx.TensorProto.INT64: "int64", onnx.TensorProto.INT32: "int32", onnx.TensorProto.BOOL: "bool",
+}
+"""Non-float input dtypes that may be run-time inputs (what may read them:
+grimc.frontend.onnx_import.TYPED_READERS)."""
 
 
 def index_dtype(vi: onnx.ValueInfoProto) -> str | None:
-    """"int64"/"int32" for an integer input that may be fed at run time, else None."""
+    """"int64"/"int32"/"bool" for an input that may be fed at run time, else None."""
     return INDEX_INPUT_DTYPES.get(vi.type.tensor_type.elem_type)
 
 

@@ -23,6 +23,7 @@ from xdsl.dialects.builtin import StringAttr
 from xdsl.ir import SSAValue
 
 from grimc.dialects.graph import (
+    EXACT_INT,
     AbsOp,
     AndOp,
     BinaryOp,
@@ -114,9 +115,13 @@ COMPARISONS: dict[str, tuple[type[BinaryOp], bool]] = {
 
 
 def bool_value(ctx: NodeContext, index: int) -> SSAValue:
-    """Input `index` as a value; a constant bool tensor becomes a 0/1 float weight."""
+    """Input `index` as a value; a constant bool tensor becomes a 0/1 float weight, a
+    constant integer one (compared with an integer input) its values, exact in float32."""
     value = ctx.input(index)
-    if isinstance(value, np.ndarray) and value.dtype == np.bool_:
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biu":
+        if value.dtype.kind != "b" and np.abs(value.astype(np.int64)).max(initial=0) >= EXACT_INT:
+            raise ctx.fail(f"{ctx.input_label(index)}: integers of magnitude 2^24 or more "
+                           "are not exact in float32")
         return ctx.new_weight(index, value.astype(np.float32))
     return ctx.value(index)
 

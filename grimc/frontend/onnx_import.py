@@ -116,9 +116,7 @@ def import_onnx(
     state.env.update(weights)
     state.env.update({vi.name: arg for vi, arg in zip(real_inputs, block.args, strict=True)})
     state.index_inputs = {
-        arg: non_float_input(vi, label)
-        for vi, arg in zip(real_inputs, block.args, strict=True)
-        if index_dtype(vi) is not None
+        vi.name: non_float_input(vi, label) for vi in real_inputs if index_dtype(vi) is not None
     }
     layers = imported_layer_names(original.graph, graph)
     for index, node in enumerate(graph.node):
@@ -176,15 +174,23 @@ def _convert(state: ImportState, node: onnx.NodeProto, index: int) -> None:
             state.env[name] = value
 
 
+TYPED_READERS: dict[str, tuple[int, ...] | None] = {
+    "Gather": (1,), "GatherElements": (1,), "Cast": (0,), "Where": (0,), "If": (0,),
+    "Equal": None, "Less": None, "Greater": None, "LessOrEqual": None, "GreaterOrEqual": None,
+    "Not": None, "And": None, "Or": None, "Xor": None,
+}
+"""What may read an int64/int32/bool run-time input, and at which input positions
+(None: any). Inside the graph such an input is exact float32 (converted on entry), so
+only ops whose float result equals the integer one qualify: indices, comparisons,
+a cast to float32 and conditions; integer arithmetic (Div truncates) does not."""
+
+
 def _check_index_inputs(state: ImportState, node: onnx.NodeProto) -> None:
-    """Integer run-time inputs may only be the indices (input 1) of a Gather or
-    GatherElements."""
-    gather = node.op_type in ("Gather", "GatherElements") and node.domain in ("", "ai.onnx")
+    """A non-float run-time input may only be read as TYPED_READERS allows."""
+    positions = TYPED_READERS.get(node.op_type, ()) if node.domain in ("", "ai.onnx") else ()
     for position, name in enumerate(node.input):
-        value = state.env.get(name) if name else None
-        if isinstance(value, SSAValue) and value in state.index_inputs:
-            if not (gather and position == 1):
-                raise state.index_inputs[value]
+        if name in state.index_inputs and not (positions is None or position in positions):
+            raise state.index_inputs[name]
 
 
 def _fold(ctx: NodeContext) -> Sequence[Value | None] | None:
@@ -259,9 +265,8 @@ def _check_inferred(ctx: NodeContext, name: str, value: Value) -> None:
 def _graph_output(state: ImportState, name: str) -> SSAValue:
     if name not in state.env:
         raise state.fail(f"graph output {quote_for_message(name)} is never produced")
-    value = state.env[name]
-    if isinstance(value, SSAValue) and value in state.index_inputs:
-        raise state.index_inputs[value]
+    if name in state.index_inputs:
+        raise state.index_inputs[name]
     try:
         return state.materialize(name)
     except ValueError as exc:

@@ -114,17 +114,17 @@ EXCLUDED: dict[str, Exclusion] = {
     "test_split_zero_size_splits_*": Exclusion(
         "zero-size tensors", r"input 'input' has a dynamic shape"
     ),
-    # booleans are float 0/1 tensors inside the graph; bool graph inputs/outputs are refused
-    **{
-        pattern: Exclusion("bool (or int32/string) graph inputs", F32_ONLY)
-        for pattern in ("test_and*", "test_or*", "test_not_*", "test_where_*", "test_equal*")
-    },
+    # booleans are float 0/1 tensors inside the graph: bool (and int) run-time inputs
+    # are taken, bool graph outputs refused
     **{
         pattern: Exclusion(
             "a bool graph output", r"a boolean graph output is not supported"
         )
-        for pattern in ("test_greater*", "test_less*")
+        for pattern in ("test_greater*", "test_less*", "test_and*", "test_or*", "test_not_*",
+                        "test_equal", "test_equal_bcast")
     },
+    "test_where_long_example": Exclusion("int64 data (Where's x and y)", F32_ONLY),
+    "test_equal_string*": Exclusion("string graph inputs", F32_ONLY),
     "test_shape*": Exclusion(
         "the output is an int64 shape tensor", r"graph output: tensor 'y' has dtype int64"
     ),
@@ -331,13 +331,15 @@ def run_node_test(
     cat: Catalog, name: str, target: str, run_time: tuple[str, ...] = ()
 ) -> None:
     """Run `name` against its expected outputs; the inputs of `run_time` op
-    types stay run-time inputs (int64 indices), all others are float32."""
+    types stay run-time inputs (int64 indices), as do int64/int32/bool inputs grimc
+    takes (conditions, compared values); all others and the outputs are float32."""
     test = cat.load(name)
     assert test.data_sets, f"{name}: no test data sets"
     for inputs, expected in test.data_sets:
         model, runtime = bind_compile_time_inputs(test.model, inputs, run_time)
         floats = [
-            x for x in (*runtime, *expected) if not (run_time and x is not None and x.dtype == np.int64)
+            *(x for x in runtime if x is None or x.dtype not in (np.int64, np.int32, np.bool_)),
+            *expected,
         ]
         dtypes = {"non-tensor" if x is None else str(x.dtype) for x in floats}
         assert dtypes == {"float32"}, (

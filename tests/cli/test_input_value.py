@@ -44,6 +44,19 @@ def test_run_check_feeds_onnxruntime_the_value(run_cli, rate_path: Path) -> None
         assert "onnxruntime check: OK" in proc.stdout
 
 
+def test_without_a_value_sr_is_read_at_run_time(run_cli, rate_path: Path) -> None:
+    """No --input-value: sr is an int64 run-time input (random values in its range, and a
+    given one), checked against onnxruntime."""
+    proc = run_cli(["grimc", "run", str(rate_path), "--check", "-q"])
+    assert proc.returncode == 0, proc.stderr
+    assert "onnxruntime check: OK" in proc.stdout
+    sr = rate_path.with_name("sr.npy")
+    np.save(sr, np.array(16000, np.int64))
+    proc = run_cli(["grimc", "run", str(rate_path), "--input", f"sr={sr}", "--check", "-q"])
+    assert proc.returncode == 0, proc.stderr
+    assert "onnxruntime check: OK" in proc.stdout
+
+
 def test_bench_inspect_and_tune_take_the_value(run_cli, rate_path: Path) -> None:
     bench = run_cli(["grimc", "bench", str(rate_path), "--input-value", "sr=8000", "--repeat", "1"])
     assert bench.returncode == 0, bench.stderr
@@ -60,8 +73,6 @@ def test_bench_inspect_and_tune_take_the_value(run_cli, rate_path: Path) -> None
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "input 'sr' has dtype int64; grimc computes in float32 only: give it a "
-         "compile-time value with --input-value sr=VALUE"),
         (["--input-value", "sr=fast"], "--input-value 'sr=fast': expected NAME=VALUE"),
         (["--input-value", "rate=1"], "--input-value names unknown input 'rate'"),
         (["--input-value", "sr=1.5"], "--input-value sr: the input is int64; give integers"),
@@ -115,7 +126,6 @@ def test_grimc_opt_takes_the_value(run_cli, rate_path: Path, rate: str, op: str)
     [
         (["--input-value", "sr=fast"], "--input-value 'sr=fast': expected NAME=VALUE"),
         (["--input-value", "sr=1.5"], "--input-value sr: the input is int64; give integers"),
-        ([], "input 'sr' has dtype int64; grimc computes in float32 only"),
     ],
 )
 def test_grimc_opt_bad_values_are_one_line(

@@ -165,8 +165,16 @@ def test_branch_initializers_and_outputs_match_onnxruntime() -> None:
 # errors
 
 
-def test_unspecialized_control_input_names_the_option() -> None:
-    assert error_of(rate_model(), name="vad") == (
+def test_unspecialized_control_input_is_read_at_run_time() -> None:
+    """Without --input-value, sr stays an int64 input (compared at run time, both
+    branches kept under the If); tests/frontend/test_typed_inputs.py runs such models.
+    Arithmetic on it still names the option."""
+    module = import_onnx(rate_model())
+    assert 'graph.dtype = "int64"' in str(module)
+    assert {"graph.equal", "graph.relu", "graph.neg"} <= set(op_names(module))
+    onnx_model = rate_model()
+    onnx_model.graph.node[0].op_type = "Add"
+    assert error_of(onnx_model, name="vad") == (
         "vad: input 'sr' has dtype int64; grimc computes in float32 only: "
         "give it a compile-time value with --input-value sr=VALUE"
     )

@@ -260,7 +260,7 @@ def _linear_taps(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 def lower_index_gather(op: graph.GatherOp, ctx: LoweringContext) -> KernelInstance:
     """Gather by run-time indices: x viewed as [outer, n, inner], one row of
     `inner` floats copied per (outer, index). The indices come from an integer
-    input whose range `<prefix>_run` checked on entry (`index_bounds`)."""
+    input whose range `<prefix>_run` checked on entry (`input_bounds`)."""
     xs, axis = shape(op.x), op.axis.value.data
     return KernelInstance(
         kind="index_gather",

@@ -28,8 +28,9 @@ from grimc.emit.codegen import (
     build_commands,
     runtime_source,
 )
-from grimc.emit.kernel import KernelInstance
+from grimc.emit.kernel import CodegenError, KernelInstance
 from grimc.emit.opencl.lowering import CL_LOWERINGS, build_options
+from grimc.names import quote_for_message
 from grimc.options import check_precision
 from grimc.target import TARGETS, Target
 
@@ -87,6 +88,13 @@ class ClGenerator(Generator):
         return super().run()
 
     def _render(self, inputs: list[TensorDesc], outputs: list[TensorDesc]) -> GeneratedModel:
+        typed = next((d for d in inputs if d.dtype != "float32"), None)
+        if typed is not None:  # the OpenCL host code takes float32 inputs only
+            raise CodegenError(
+                f"input {quote_for_message(typed.name)} is {typed.dtype}: --target opencl takes "
+                f"float32 inputs at run time; give it a compile-time value with --input-value "
+                f"or compile for a CPU target"
+            )
         env = _jinja_env()
         sources, programs = cl_programs(self.kernels, self.precision)
         common = self._common(inputs, outputs)
