@@ -575,7 +575,13 @@ GEMM work (the text recognizer's 32 -> 64 and 64 -> 128 convs pay, 1 -> 32 not).
 
 WINOGRAD_L2_SHARE = 2
 """A Winograd block's transformed inputs and products (16 x (Cin + Cout) x tb
-floats per task) take this fraction of L2."""
+floats per task) take this fraction of L2, but hold at least WINOGRAD_MIN_TILES."""
+
+WINOGRAD_MIN_TILES = 32
+"""Smallest block worth it: ResNet-18's 256-channel 14x14 convs ran no faster than
+the direct conv with 16 tiles per block (1-vector micro-kernels), 0.86x of its time
+with 32. A conv whose 32-tile block does not fit L2 stays direct (VGG-16's
+512-channel convs: 1.4x slower with blocks twice L2)."""
 
 CONV_L2_SHARE = 4
 """A conv's packed block of `kc x tb` floats (per task, in arena scratch) takes this
@@ -650,12 +656,19 @@ def pixel_efficiency(p: int, vw: int) -> float:
 def dense_conv_schedule(s: ConvShape, target: Target, threads: int) -> ConvSchedule:
     """The target's register tile, L1-sized reduction chunks, L2-sized pixel blocks, an
     even thread split. Small images (7x7: 49 pixels fill 4 vectors of 16 to 77%)
-    vectorize over output channels instead (`vec = c`)."""
+    vectorize over output channels instead (`vec = c`); 3x3 stride-1 convs with
+    enough channels, but not so many that a Winograd block outgrows L2, run
+    Winograd F(2x2, 3x3) (`vec = w`)."""
     vw = target.vector_width
     tiles = dense_tiles(target)
     if tiles.conv_channels and s.k >= 64 and pixel_efficiency(s.p, vw) < 0.9:
         return _channel_schedule(s, target, threads)
-    if tiles.winograd and s.is_3x3_unit and min(s.cin, s.cout) >= WINOGRAD_MIN_CHANNELS:
+    if (
+        tiles.winograd
+        and s.is_3x3_unit
+        and min(s.cin, s.cout) >= WINOGRAD_MIN_CHANNELS
+        and (4 * 16 * (s.cin + s.cout) * WINOGRAD_MIN_TILES <= target.l2_bytes)
+    ):
         return _winograd_schedule(s, target, threads)
     mr, nv = tiles.conv
     mr = min(mr, s.cout_g)
@@ -708,7 +721,8 @@ def _winograd_schedule(s: ConvShape, target: Target, threads: int) -> ConvSchedu
     split, ntasks = _conv_split(s, ncb, threads, by_pixels=True)
     tiles = s.n * s.winograd_tiles if split == "n" else s.winograd_tiles
     per_task = math.ceil(tiles / ntasks)
-    fit = max(vw, target.l2_bytes // WINOGRAD_L2_SHARE // (4 * 16 * (s.cin + ncb * mr)))
+    share = target.l2_bytes // WINOGRAD_L2_SHARE // (4 * 16 * (s.cin + ncb * mr))
+    fit = max(WINOGRAD_MIN_TILES, share)
     blocks = math.ceil(per_task / fit)  # equal blocks of whole vectors
     tb = math.ceil(math.ceil(per_task / blocks) / vw) * vw
     return ConvSchedule(

@@ -140,12 +140,13 @@ def expected_kind(c: Case, target: str) -> str:
     if c.cin // c.group == 1 and c.group > 1:
         return "conv2d_depthwise"
     one = (c.kh, c.kw, c.stride, c.pads) == (1, 1, (1, 1), (0, 0, 0, 0))
-    # x86: Winograd for 3x3 stride 1 with >= 32 channels, unless the image is small
-    # enough for channel vectors
+    # x86: Winograd for 3x3 stride 1 with 32 to 256 channels, unless the image is
+    # small enough for channel vectors
     unit_3x3 = (c.kh, c.kw, c.stride, c.dil, c.group) == (3, 3, (1, 1), (1, 1), 1)
     vw = resolve_target(target).vector_width
     small = schedule_select.pixel_efficiency(math.prod(c.out_hw), vw) < 0.9
-    if target in HOST_TARGETS and unit_3x3 and min(c.cin, c.cout) >= 32 and not small:
+    channels = min(c.cin, c.cout) >= 32 and c.cin + c.cout <= 512
+    if target in HOST_TARGETS and unit_3x3 and channels and not small:
         return "conv2d_winograd"
     return "conv2d_1x1" if one else "conv2d"
 

@@ -113,6 +113,7 @@ def test_narrow_strided_and_small_convs_stay_direct() -> None:
         (Case(cin=32, h=16, w=16, cout=32, stride=(2, 2)), "conv2d"),
         (Case(cin=32, h=16, w=16, cout=32, dil=(2, 2), pads=(2, 2, 2, 2)), "conv2d"),
         (Case(cin=64, h=7, w=7, cout=64), "conv2d"),  # small image: channel vectors
+        (Case(cin=272, h=16, w=16, cout=272), "conv2d"),  # a 32-tile block outgrows L2
     ]:
         gen = compile_model(conv_model(c), target="host-avx512")
         assert gen.kernels[0].kind == kind, c
