@@ -1,7 +1,9 @@
-"""Dense `graph.conv`: implicit GEMM with register blocking, a 1x1 GEMM, depthwise.
+"""Dense `graph.conv`: implicit GEMM with register blocking, a 1x1 GEMM, depthwise,
+Winograd.
 
 y = act(conv(x, w) + b + residual), NCHW, any groups/strides/pads/dilations.
-Three kernel kinds, chosen by shape (`choose_kind`):
+Three kernel kinds, chosen by shape (`choose_kind`), and a fourth where the
+schedule says `vec = "w"` (below):
 
 - `conv2d_depthwise` (one input channel per group, any channel multiplier):
   vectorized over the output pixels of a row, all taps of a pixel vector
