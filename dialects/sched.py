@@ -429,7 +429,9 @@ class GemmSchedule(KnobsAttr):
 class ConvSchedule(KnobsAttr):
     """The dense `conv2d` / `conv2d_1x1` kernels: vectorized over pixels (`vec = p`:
     `mr` channels x `nv` pixel vectors) or output channels (`vec = c`: `mr` pixels x
-    `nv` channel vectors), reduction chunk `kc`, `tb` pixels per packed block,
+    `nv` channel vectors); `vec = w`: `conv2d_winograd` (3x3, stride 1: F(2x2, 3x3),
+    `mr` channels x `nv` vectors of 2x2 tiles, `kc` input channels, `tb` tiles per
+    block). Reduction chunk `kc`, `tb` pixels per packed block,
     `order` (`cob`: channel blocks outside pixel tiles; `tile`), prefetch distances
     (`pf` input channels in the pack, `pfa` weight and `pfb` packed rows in the
     micro-kernel; 0: off), `ntasks` tasks over images (`n`), groups (`g`), pixel
@@ -448,7 +450,7 @@ class ConvSchedule(KnobsAttr):
     pfa: IntAttr = param_def(IntAttr)
     pfb: IntAttr = param_def(IntAttr)
 
-    WORDS = {"vec": ("p", "c"), "order": ("cob", "tile"), "split": ("n", "g", "p", "c")}
+    WORDS = {"vec": ("p", "c", "w"), "order": ("cob", "tile"), "split": ("n", "g", "p", "c")}
     MINIMUM = {"pf": 0, "pfa": 0, "pfb": 0}
 
 

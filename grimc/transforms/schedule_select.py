@@ -545,11 +545,14 @@ class DenseTiles:
     gemm: tuple[int, int]
     conv: tuple[int, int]
     conv_channels: tuple[tuple[int, int], ...] = ()
+    winograd: bool = False
+    """3x3 stride-1 convs with enough channels run Winograd F(2x2, 3x3) (`vec = w`):
+    measured on x86 only (docs/operators.md)."""
 
 
 DENSE_TILES: dict[str, DenseTiles] = {
-    "avx512": DenseTiles((12, 2), (8, 3), ((7, 3), (6, 4))),
-    "avx2": DenseTiles((6, 2), (4, 3), ((6, 2),)),
+    "avx512": DenseTiles((12, 2), (8, 3), ((7, 3), (6, 4)), winograd=True),
+    "avx2": DenseTiles((6, 2), (4, 3), ((6, 2),), winograd=True),
     "neon": DenseTiles((8, 3), (8, 3)),
     "scalar": DenseTiles((4, 4), (4, 2)),
 }
@@ -564,6 +567,21 @@ GEMM_L2_SHARE = 8
 GEMM_MIN_PARALLEL_FLOPS = 200_000
 CONV_MIN_PARALLEL_FLOPS = 400_000
 """Below these, waking the pool costs more than the work."""
+
+WINOGRAD_MIN_CHANNELS = 32
+"""Winograd F(2x2, 3x3) needs this many input and output channels: its input
+transform costs about 1/Cout and its output transform 1/Cin of the 2.25x smaller
+GEMM work (the text recognizer's 32 -> 64 and 64 -> 128 convs pay, 1 -> 32 not)."""
+
+WINOGRAD_L2_SHARE = 2
+"""A Winograd block's transformed inputs and products (16 x (Cin + Cout) x tb
+floats per task) take this fraction of L2, but hold at least WINOGRAD_MIN_TILES."""
+
+WINOGRAD_MIN_TILES = 32
+"""Smallest block worth it: ResNet-18's 256-channel 14x14 convs ran no faster than
+the direct conv with 16 tiles per block (1-vector micro-kernels), 0.86x of its time
+with 32. A conv whose 32-tile block does not fit L2 stays direct (VGG-16's
+512-channel convs: 1.4x slower with blocks twice L2)."""
 
 CONV_L2_SHARE = 4
 """A conv's packed block of `kc x tb` floats (per task, in arena scratch) takes this
@@ -638,11 +656,20 @@ def pixel_efficiency(p: int, vw: int) -> float:
 def dense_conv_schedule(s: ConvShape, target: Target, threads: int) -> ConvSchedule:
     """The target's register tile, L1-sized reduction chunks, L2-sized pixel blocks, an
     even thread split. Small images (7x7: 49 pixels fill 4 vectors of 16 to 77%)
-    vectorize over output channels instead (`vec = c`)."""
+    vectorize over output channels instead (`vec = c`); 3x3 stride-1 convs with
+    enough channels, but not so many that a Winograd block outgrows L2, run
+    Winograd F(2x2, 3x3) (`vec = w`)."""
     vw = target.vector_width
     tiles = dense_tiles(target)
     if tiles.conv_channels and s.k >= 64 and pixel_efficiency(s.p, vw) < 0.9:
         return _channel_schedule(s, target, threads)
+    if (
+        tiles.winograd
+        and s.is_3x3_unit
+        and min(s.cin, s.cout) >= WINOGRAD_MIN_CHANNELS
+        and (4 * 16 * (s.cin + s.cout) * WINOGRAD_MIN_TILES <= target.l2_bytes)
+    ):
+        return _winograd_schedule(s, target, threads)
     mr, nv = tiles.conv
     mr = min(mr, s.cout_g)
     t = nv * vw
@@ -679,6 +706,28 @@ def _channel_schedule(s: ConvShape, target: Target, threads: int) -> ConvSchedul
     return ConvSchedule(
         vec="c", mr=mr, nv=nv, kc=_chunk(s.k, t, target), tb=s.p, order="cob", split=split,
         ntasks=ntasks, pf=2, pfa=64, pfb=0,
+    )  # fmt: skip
+
+
+def _winograd_schedule(s: ConvShape, target: Target, threads: int) -> ConvSchedule:
+    """Winograd F(2x2, 3x3): the conv's register tile over 16 GEMMs of output channels
+    x 2x2-output tiles, Cin chunks within L1, `tb` tiles per block (equal blocks of
+    whole vectors, transformed inputs and products within a share of L2), threads
+    over images or tile ranges."""
+    vw = target.vector_width
+    mr, nv = dense_tiles(target).conv
+    t = nv * vw
+    ncb = math.ceil(s.cout / mr)
+    split, ntasks = _conv_split(s, ncb, threads, by_pixels=True)
+    tiles = s.n * s.winograd_tiles if split == "n" else s.winograd_tiles
+    per_task = math.ceil(tiles / ntasks)
+    share = target.l2_bytes // WINOGRAD_L2_SHARE // (4 * 16 * (s.cin + ncb * mr))
+    fit = max(WINOGRAD_MIN_TILES, share)
+    blocks = math.ceil(per_task / fit)  # equal blocks of whole vectors
+    tb = math.ceil(math.ceil(per_task / blocks) / vw) * vw
+    return ConvSchedule(
+        vec="w", mr=mr, nv=nv, kc=_chunk(s.cin, t, target), tb=tb, order="cob", split=split,
+        ntasks=ntasks, pf=0, pfa=0, pfb=0,
     )  # fmt: skip
 
 

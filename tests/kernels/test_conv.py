@@ -136,10 +136,18 @@ def reference(model: onnx.ModelProto, inputs: list[np.ndarray]) -> np.ndarray:
     return sess.run(None, dict(zip(names, inputs, strict=True)))[0]
 
 
-def expected_kind(c: Case) -> str:
+def expected_kind(c: Case, target: str) -> str:
     if c.cin // c.group == 1 and c.group > 1:
         return "conv2d_depthwise"
     one = (c.kh, c.kw, c.stride, c.pads) == (1, 1, (1, 1), (0, 0, 0, 0))
+    # x86: Winograd for 3x3 stride 1 with 32 to 256 channels, unless the image is
+    # small enough for channel vectors
+    unit_3x3 = (c.kh, c.kw, c.stride, c.dil, c.group) == (3, 3, (1, 1), (1, 1), 1)
+    vw = resolve_target(target).vector_width
+    small = schedule_select.pixel_efficiency(math.prod(c.out_hw), vw) < 0.9
+    channels = min(c.cin, c.cout) >= 32 and c.cin + c.cout <= 512
+    if target in HOST_TARGETS and unit_3x3 and channels and not small:
+        return "conv2d_winograd"
     return "conv2d_1x1" if one else "conv2d"
 
 
@@ -149,7 +157,7 @@ def check_case(c: Case, tmp_path: Path, target: str, threads: int) -> None:
     model = conv_model(c)
     inputs = case_inputs(c)
     gen = compile_model(model, target=target, threads=threads)
-    assert [k.kind for k in gen.kernels] == [expected_kind(c)]
+    assert [k.kind for k in gen.kernels] == [expected_kind(c, target)]
     with build_model(gen, tmp_path, target=target, threads=threads) as compiled:
         got = compiled.run(inputs)[0]
     want = reference(model, inputs)
@@ -344,7 +352,11 @@ def test_default_schedule_is_consistent(name: str, threads: int) -> None:
         t = sched.nv * vw
         assert 1 <= sched.kc <= s.k and sched.kc * t * 4 <= target.l1_bytes  # L1 tile
         assert sched.ntasks in (1, threads)
-        if sched.vec == "p":  # mr channels x t pixels, blocks of whole tiles
+        if sched.vec == "w":  # Winograd: blocks of whole vectors of 2x2 tiles
+            assert target.isa in ("avx512", "avx2") and s.cin >= 32
+            assert sched.tb % vw == 0 and sched.kc <= s.cin and 1 <= sched.mr <= s.cout_g
+            assert 4 * 16 * sched.tb * (s.cin + s.cout) <= target.l2_bytes
+        elif sched.vec == "p":  # mr channels x t pixels, blocks of whole tiles
             assert sched.tb % t == 0 and sched.tb >= t
             assert 1 <= sched.mr <= s.cout_g
             block = target.l2_bytes // 4  # L2 block

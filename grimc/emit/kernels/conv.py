@@ -1,7 +1,9 @@
-"""Dense `graph.conv`: implicit GEMM with register blocking, a 1x1 GEMM, depthwise.
+"""Dense `graph.conv`: implicit GEMM with register blocking, a 1x1 GEMM, depthwise,
+Winograd.
 
 y = act(conv(x, w) + b + residual), NCHW, any groups/strides/pads/dilations.
-Three kernel kinds, chosen by shape (`choose_kind`):
+Three kernel kinds, chosen by shape (`choose_kind`), and a fourth where the
+schedule says `vec = "w"` (below):
 
 - `conv2d_depthwise` (one input channel per group, any channel multiplier):
   vectorized over the output pixels of a row, all taps of a pixel vector
@@ -30,6 +32,18 @@ last block), the order the micro-kernel reads them. Partial sums of earlier K
 chunks live in y; bias, residual and activation are applied to the registers
 of the last chunk. Pixel tails use micro-kernels of 1..nv vectors (last one
 masked); the last channel block has its own `Cout_g % mr` row variant.
+
+Winograd (`vec = "w"`, `conv2d_winograd`; 3x3 stride 1, one group): F(2x2, 3x3)
+computes each 2x2 output tile from a 4x4 input tile with 16 products instead
+of 36. Weights are transformed at compile time (U = G g G^T, packed
+`[16][cob][Cin][mr]`); per block of `tb` tiles the kernel transforms the
+input (V = B^T d B, from the even and odd columns of four input rows, so
+every access is contiguous), runs the same `mr` x `nv` micro-kernel on the
+16 GEMMs M = U V (channels x tiles, `kc` input channels per chunk), and
+transforms back (Y = A^T M A) with bias, residual and activation. The
+transforms add about 1/Cout and 1/Cin of the 2.25x smaller GEMM work, so
+schedule-select picks it only with enough channels; its rounding differs from
+the direct sum by a few ulps of the larger intermediate sums.
 
 Small images (`vec = "c"`, x86: when vectors of pixels would be under 90%
 full, e.g. 49 pixels in 4 x 16 lanes) swap the roles: `mr` pixels (broadcast
@@ -116,6 +130,18 @@ class ConvShape:
             self.oh,
             self.ow,
         ) == (self.h, self.w)
+
+    @property
+    def is_3x3_unit(self) -> bool:
+        """3x3, stride 1, dilation 1, one group: the shape Winograd F(2x2, 3x3) computes."""
+        return (self.kh, self.kw, self.sh, self.sw, self.dh, self.dw, self.groups) == (
+            3, 3, 1, 1, 1, 1, 1,
+        )  # fmt: skip
+
+    @property
+    def winograd_tiles(self) -> int:
+        """2x2 output tiles of one image."""
+        return -(-self.oh // 2) * -(-self.ow // 2)
 
     @property
     def is_linear(self) -> bool:
@@ -216,6 +242,68 @@ def _gemm_kernel(
     )
 
 
+WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+"""F(2x2, 3x3) weight transform; the input (B^T) and output (A^T) transforms are
+written out in templates/c/conv2d_winograd.c.j2."""
+
+
+def winograd_weights(w: np.ndarray, mr: int) -> np.ndarray:
+    """[Cout, Cin, 3, 3] -> U = G g G^T packed [16][ceil(Cout/mr)][Cin][mr] (element
+    e = 4a + b of the 4x4 transform; zero rows pad the last channel block)."""
+    cout, cin = w.shape[:2]
+    ncb = math.ceil(cout / mr)
+    u = np.einsum("ai,oxij,bj->abox", WINOGRAD_G, w.astype(np.float64), WINOGRAD_G)
+    padded = np.zeros((16, ncb * mr, cin))
+    padded[:, :cout] = u.reshape(16, cout, cin)
+    return np.ascontiguousarray(
+        padded.reshape(16, ncb, mr, cin).transpose(0, 1, 3, 2), dtype=np.float32
+    )
+
+
+def _winograd_kernel(
+    op: graph.ConvOp, ctx: LoweringContext, s: ConvShape, w: np.ndarray
+) -> KernelInstance:
+    """`conv2d_winograd`: see the module docstring; scratch per task holds the
+    transformed block V[Cin][16][ldt], the products M[Cout][16][ldt] and the even and
+    odd columns of four input rows."""
+    if not s.is_3x3_unit:
+        raise CodegenError(
+            f"graph.conv: vec = w (Winograd) needs a 3x3 stride-1 undilated ungrouped conv, "
+            f"got {s.kh}x{s.kw} stride {s.sh}x{s.sw} dilation {s.dh}x{s.dw} groups {s.groups}"
+        )
+    sched = schedule_of(op, ConvSchedule).knobs()
+    mr, nv, ntasks = int(sched["mr"]), int(sched["nv"]), int(sched["ntasks"])
+    if sched["split"] not in ("n", "p"):
+        raise CodegenError(
+            f"graph.conv: vec = w splits over images (n) or tiles (p), not '{sched['split']}'"
+        )
+    vw = ctx.target.vw
+    t = nv * vw
+    ldt = -(-int(sched["tb"]) // vw) * vw
+    th, tw = -(-s.oh // 2), -(-s.ow // 2)
+    ncb = math.ceil(s.cout / mr)
+    twp = _round64(tw + 1)
+    ws_task = (
+        _round64(16 * s.cin * ldt) + _round64(16 * ncb * mr * ldt) + 8 * twp + 2 * _round64(2 * tw)
+    )
+    packed = ctx.blob(winograd_weights(w, mr), "conv2d_winograd_w")
+    # even / odd input columns 2m - PL, 2m + 1 - PL (m <= TW) both inside the row
+    inner = (min(tw + 1, (s.pl + 1) // 2), max(0, min(tw + 1, (s.w - 2 + s.pl) // 2 + 1)))
+    params: dict[str, Any] = {
+        **_shape_params(s),
+        **sched,
+        "T": t, "ldt": ldt, "TH": th, "TW": tw, "NT": th * tw, "ncb": ncb, "twp": twp,
+        "inner": (inner[0], max(inner)), "ws_task": ws_task, "act": act_params(op.act),
+    }  # fmt: skip
+    return KernelInstance(
+        kind="conv2d_winograd",
+        params=params,
+        inputs=_operands(op, ctx, packed),
+        outputs=[("y", ctx.result(op.y)), ("ws", ctx.scratch(4 * ws_task * ntasks))],
+        flops=s.flops,
+    )
+
+
 def _round64(floats: int) -> int:
     """Round a float count up to whole 64-byte lines."""
     return -(-floats // 16) * 16
@@ -288,7 +376,8 @@ def _depthwise_kernel(
 
 @lowers(graph.ConvOp)
 def lower_conv(op: graph.ConvOp, ctx: LoweringContext) -> KernelInstance:
-    """graph.conv -> conv2d / conv2d_1x1 / conv2d_depthwise (see choose_kind)."""
+    """graph.conv -> conv2d / conv2d_1x1 / conv2d_depthwise (see choose_kind), or
+    conv2d_winograd where the schedule says `vec = w`."""
     s = conv_shape(op)
     w = ctx.const(op.w)
     if w is None:
@@ -296,4 +385,6 @@ def lower_conv(op: graph.ConvOp, ctx: LoweringContext) -> KernelInstance:
     kind = choose_kind(s)
     if kind == "conv2d_depthwise":
         return _depthwise_kernel(op, ctx, s, w)
+    if schedule_of(op, ConvSchedule).knobs()["vec"] == "w":
+        return _winograd_kernel(op, ctx, s, w)
     return _gemm_kernel(op, ctx, s, kind, w)

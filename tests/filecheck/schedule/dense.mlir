@@ -5,7 +5,9 @@
 // Dense kernels get their schedules from the same pass and cost model: the
 // target's register tile (AVX2: GEMM 6 rows x 2 vectors, conv 4 channels x 3
 // pixel vectors; AVX-512: 12 x 2, 8 x 3), a GEMV tile for one row, K chunks
-// within L1, blocks within L2, channel vectors for a 7x7 image, and the thread
+// within L1, blocks within L2, channel vectors for a 7x7 image, Winograd
+// F(2x2, 3x3) for a 3x3 stride-1 conv with >= 32 channels (equal blocks of
+// whole vectors of tiles; a narrower one stays direct), and the thread
 // split (2 threads: columns, pixel ranges, channel blocks or planes; the GRU's
 // step is too small to split). Printed schedules parse back.
 
@@ -29,13 +31,22 @@ builtin.module attributes {sched.target = #sched.target<name = "host">} {
     func.return %y : tensor<1x1000xf32>
   }
   // CHECK-LABEL: func.func @conv
-  // CHECK:       {sched = #sched.conv<vec = p, mr = 4, nv = 3, kc = 288, tb = 216, order = cob, split = p, ntasks = 2, pf = 2, pfa = 64, pfb = 0>
+  // CHECK:       {sched = #sched.conv<vec = w, mr = 4, nv = 3, kc = 64, tb = 56, order = cob, split = p, ntasks = 2, pf = 0, pfa = 0, pfb = 0>
   // WIDE-LABEL:  func.func @conv
-  // WIDE:        {sched = #sched.conv<vec = p, mr = 8, nv = 3, kc = 144, tb = 432, order = cob, split = p, ntasks = 1, pf = 2, pfa = 64, pfb = 0>
+  // WIDE:        {sched = #sched.conv<vec = w, mr = 8, nv = 3, kc = 64, tb = 64, order = cob, split = p, ntasks = 1, pf = 0, pfa = 0, pfb = 0>
   func.func @conv(%x: tensor<1x64x56x56xf32>) -> tensor<1x64x56x56xf32> {
     %w = graph.weight "w" : tensor<64x64x3x3xf32>
     %y = graph.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x64x56x56xf32>, tensor<64x64x3x3xf32> -> tensor<1x64x56x56xf32>
     func.return %y : tensor<1x64x56x56xf32>
+  }
+  // CHECK-LABEL: func.func @conv_narrow
+  // CHECK:       {sched = #sched.conv<vec = p, mr = 4, nv = 3, kc = 144, tb = 408, order = cob, split = p, ntasks = 2, pf = 2, pfa = 64, pfb = 0>
+  // WIDE-LABEL:  func.func @conv_narrow
+  // WIDE:        {sched = #sched.conv<vec = p, mr = 8, nv = 3, kc = 144, tb = 432, order = cob, split = p, ntasks = 1, pf = 2, pfa = 64, pfb = 0>
+  func.func @conv_narrow(%x: tensor<1x16x56x56xf32>) -> tensor<1x16x56x56xf32> {
+    %w = graph.weight "wn" : tensor<16x16x3x3xf32>
+    %y = graph.conv %x, %w {strides = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, dilations = array<i64: 1, 1>, group = 1 : i64} : tensor<1x16x56x56xf32>, tensor<16x16x3x3xf32> -> tensor<1x16x56x56xf32>
+    func.return %y : tensor<1x16x56x56xf32>
   }
   // CHECK-LABEL: func.func @small_image
   // CHECK:       {sched = #sched.conv<vec = c, mr = 6, nv = 2, kc = 512, tb = 49, order = cob, split = c, ntasks = 2, pf = 2, pfa = 64, pfb = 0>
