@@ -37,6 +37,7 @@ SPACE: dict[str, dict[str, tuple[object, ...]]] = {
         "mcb": (64, 128, 256),
     },
     "sched.conv": {
+        "vec": ("p", "w"),  # direct or Winograd (3x3 stride 1 only; else refused)
         "mr": (2, 4, 6, 8),
         "nv": (1, 2, 3, 4),
         "order": ("cob", "tile"),

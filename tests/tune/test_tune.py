@@ -17,6 +17,8 @@ import pytest
 from grimc.dialects.sched import SplitSchedule, target_of
 from grimc.driver import CompileOptions, import_model, optimize
 from grimc.prune import prune_model
+from grimc.target import TARGETS
+from grimc.tune import space
 from grimc.tune.measure import Measurer
 from grimc.tune.search import accept, noise_floor, tune_task
 from grimc.tune.tasks import extract_tasks
@@ -370,3 +372,14 @@ def test_every_knob_tells_candidates_apart() -> None:
             assert one != other and len({one, other}) == 2, f"{cls.name}: {f}"
             checked += 1
     assert checked > 20
+
+
+def test_a_dense_3x3_conv_tries_the_other_kernel() -> None:
+    """Direct and Winograd are one knob (`vec`): the search measures the other one."""
+    from grimc.dialects.sched import ConvSchedule
+
+    direct = ConvSchedule(vec="p", mr=8, nv=3, kc=64, tb=288, order="cob", split="p", ntasks=1,
+                          pf=2, pfa=64, pfb=0)
+    target = TARGETS["host-avx512"]
+    assert direct.replace(vec="w") in space.neighbours(direct, target)
+    assert direct in space.neighbours(direct.replace(vec="w"), target)
