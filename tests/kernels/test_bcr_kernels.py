@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +27,7 @@ from onnx import TensorProto, helper
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.exceptions import VerifyException
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.dialects.bcr import Conv2dOp, EncodingAttr, MatMulOp
 from grimc.dialects.sched import GemvSchedule, SpmmSchedule
 from grimc.driver import compile_model
@@ -473,5 +473,5 @@ def test_detected_model_matches_onnxruntime(target: str, tmp_path: Path) -> None
     assert {k.kind for k in gen.kernels} >= {"bcr_spmm", "bcr_gemv"}
     with HostModel.build(gen, tmp_path, target=target) as compiled:
         (got,) = compiled.run([feeds["x"]])
-    (want,) = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
+    (want,) = onnxruntime_reference(model.SerializeToString(), [feeds["x"]])
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)

@@ -20,12 +20,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model, compile_model
 from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernel import BlobRef, KernelInstance
@@ -129,11 +129,7 @@ def case_inputs(c: Case, seed: int = 1) -> list[np.ndarray]:
 
 
 def reference(model: onnx.ModelProto, inputs: list[np.ndarray]) -> np.ndarray:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    return sess.run(None, dict(zip(names, inputs, strict=True)))[0]
+    return onnxruntime_reference(model.SerializeToString(), inputs)[0]
 
 
 def expected_kind(c: Case) -> str:

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.emit import kernels as kernel_modules  # noqa: F401  (registers lowerings)
 from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernels import gemm
@@ -118,8 +118,7 @@ def reference(case: Case, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     if case.reference is not None:
         return case.reference(feeds)
     model = case.model()
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
+    return onnxruntime_reference(model.SerializeToString(), [feeds[i.name] for i in model.graph.input])
 
 
 def run_host(

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
 from grimc import zoo
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -25,10 +25,7 @@ def reference(
     model: onnx.ModelProto, x: np.ndarray, fixed: Mapping[str, np.ndarray] | None = None
 ) -> list[np.ndarray]:
     """onnxruntime on `x` (the first input) and the `fixed` control inputs."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x, **(fixed or {})})
+    return onnxruntime_reference(model.SerializeToString(), [x], fixed)
 
 
 def check_model(
