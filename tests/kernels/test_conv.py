@@ -39,6 +39,7 @@ from grimc.target import resolve_target
 from grimc.toolchain import build_executable, find_clang
 from grimc.transforms import schedule_select
 from grimc.transforms.schedule_select import dense_conv_schedule
+from tests.kernels.convgeom import ConvGeometry
 from tests.tiers import spread
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -46,34 +47,9 @@ HOST_TARGETS = ["host", "host-avx512"]
 
 
 @dataclass(frozen=True)
-class Case:
-    """One Conv node: NCHW input, square-or-not kernel, ONNX pads [t, l, b, r]."""
-
-    n: int = 1
-    cin: int = 8
-    h: int = 10
-    w: int = 10
-    cout: int = 8
-    kh: int = 3
-    kw: int = 3
-    stride: tuple[int, int] = (1, 1)
-    pads: tuple[int, int, int, int] = (1, 1, 1, 1)
-    dil: tuple[int, int] = (1, 1)
-    group: int = 1
-    bias: bool = True
-    residual: bool = False
-    act: str | None = None  # None, "relu", "clip", or an ONNX op name (LeakyRelu, Sigmoid, ...)
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        (sh, sw), (dh, dw), (pt, pl, pb, pr) = self.stride, self.dil, self.pads
-        oh = (self.h + pt + pb - dh * (self.kh - 1) - 1) // sh + 1
-        ow = (self.w + pl + pr - dw * (self.kw - 1) - 1) // sw + 1
-        return oh, ow
-
-    @property
-    def out_shape(self) -> list[int]:
-        return [self.n, self.cout, *self.out_hw]
+class Case(ConvGeometry):
+    """A dense conv case: `act` may also name any ONNX activation op (LeakyRelu,
+    Sigmoid, ...), which runs as a scalar epilogue."""
 
 
 def conv_model(c: Case, seed: int = 0) -> onnx.ModelProto:
