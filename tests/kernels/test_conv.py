@@ -40,7 +40,7 @@ from grimc.toolchain import build_executable, find_clang
 from grimc.transforms import schedule_select
 from grimc.transforms.schedule_select import dense_conv_schedule
 from tests.kernels.convgeom import ConvGeometry
-from tests.tiers import spread
+from tests.tiers import examples, spread
 
 RTOL, ATOL = 1e-4, 1e-5
 HOST_TARGETS = ["host", "host-avx512"]
@@ -249,14 +249,16 @@ def random_cases(draw: st.DrawFn) -> Case:
     )  # fmt: skip
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
-)
-@given(c=random_cases(), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2))
-def test_random_shapes(c: Case, target: str, threads: int, tmp_path_factory) -> None:
-    check_case(c, tmp_path_factory.mktemp("conv"), target, threads)
+@examples(fast=8, full=25)
+def test_random_shapes(examples: int, tmp_path_factory) -> None:
+    @settings(
+        max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
+    )
+    @given(c=random_cases(), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2))
+    def check(c: Case, target: str, threads: int) -> None:
+        check_case(c, tmp_path_factory.mktemp("conv"), target, threads)
+
+    check()
 
 
 # ---- cross targets ----------------------------------------------------------------
@@ -351,25 +353,30 @@ def test_generated_code_is_deterministic() -> None:
     assert a.source == b.source and a.blob == b.blob
 
 
+KNOBS = [
+    {"order": "tile"},
+    {"kc": 7, "tb": 16},  # many chunks (partial sums in y), tiny blocks
+    {"pf": 0, "pfa": 0, "pfb": 3},
+    {"mr": 3, "nv": 2},
+    {"split": "c", "ntasks": 2},
+    {"split": "p", "ntasks": 3},  # more tasks than threads
+    {"vec": "c", "mr": 5, "nv": 2},
+    {"vec": "c", "mr": 7, "nv": 3, "split": "p", "ntasks": 2, "kc": 50},
+    {"vec": "p", "mr": 8, "nv": 3},
+]
+KNOB_CASES = ["3x3_residual_relu", "3x3_stride2_asym", "1x1_residual_relu"]
+
+
 @pytest.mark.parametrize(
-    "overrides",
-    [
-        {"order": "tile"},
-        {"kc": 7, "tb": 16},  # many chunks (partial sums in y), tiny blocks
-        {"pf": 0, "pfa": 0, "pfb": 3},
-        {"mr": 3, "nv": 2},
-        {"split": "c", "ntasks": 2},
-        {"split": "p", "ntasks": 3},  # more tasks than threads
-        {"vec": "c", "mr": 5, "nv": 2},
-        {"vec": "c", "mr": 7, "nv": 3, "split": "p", "ntasks": 2, "kc": 50},
-        {"vec": "p", "mr": 8, "nv": 3},
-    ],
-    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
-)
+    ("overrides", "name"),
+    spread(KNOBS, [(n,) for n in KNOB_CASES],
+           lambda o, n: ",".join(f"{k}={v}" for k, v in o.items()) + f"-{n}"),
+)  # fmt: skip
 def test_schedule_knobs_keep_numerics(
-    overrides: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    overrides: dict, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every value a tuner may pick renders and computes the same conv."""
+    """Every value a tuner may pick renders and computes the same conv (the fast tier
+    tries each on one of the cases, in turn)."""
     orig = schedule_select.dense_conv_schedule
 
     def patched(*args, **kwargs):
@@ -379,8 +386,7 @@ def test_schedule_knobs_keep_numerics(
         return sched.replace(**{**overrides, "tb": max(t, -(-tb // t) * t)})
 
     monkeypatch.setattr(schedule_select, "dense_conv_schedule", patched)
-    for i, name in enumerate(["3x3_residual_relu", "3x3_stride2_asym", "1x1_residual_relu"]):
-        check_case(CASES[name], tmp_path / str(i), "host-avx512", threads=2)
+    check_case(CASES[name], tmp_path, "host-avx512", threads=2)
 
 
 ISOLATED_MAIN = """
