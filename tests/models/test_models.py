@@ -192,7 +192,24 @@ SANITIZED = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SANITIZED))
+SANITIZED_SLOW = {"mobilenet_v2_32"}
+"""Whole models that repeat what fast ones cover under the sanitizers: small_cnn has
+every kernel kind of mobilenet_v2_32, resnet18_32_pruned has residual arenas."""
+
+
+def test_fast_sanitized_models_cover_the_kernel_kinds_of_the_slow_ones() -> None:
+    from grimc.driver import compile_model
+
+    def kinds(names: set[str]) -> set[str]:
+        return {k.kind for n in names for k in compile_model(SANITIZED[n](), threads=2).kernels}
+
+    assert kinds(SANITIZED_SLOW) <= kinds({"small_cnn"})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=(pytest.mark.slow,) if n in SANITIZED_SLOW else ()) for n in sorted(SANITIZED)],
+)
 def test_models_clean_under_asan_ubsan(name: str, tmp_path: Path) -> None:
     """Generated code for whole models runs clean under ASan+UBSan (any report aborts)."""
     from grimc.driver import compile_model
