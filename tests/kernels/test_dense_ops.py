@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
@@ -41,7 +41,7 @@ from grimc.runner import HostModel, write_sources
 from grimc.target import resolve_target
 from grimc.transforms import schedule_select
 from tests.kernels.scheduled import generate
-from tests.tiers import every, spread
+from tests.tiers import every, examples, spread
 
 RTOL, ATOL = 1e-4, 1e-5
 HAVE_CLANG = shutil.which("clang-19") is not None or shutil.which("clang") is not None
@@ -517,19 +517,19 @@ def gemm_case(p: dict) -> Case:
     return Case(nodes, inputs, inits)
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(problem=gemm_problems())
-def test_gemm_shapes(problem: dict, tmp_path_factory: pytest.TempPathFactory) -> None:
-    case = gemm_case(problem)
-    feeds = case.feeds()
-    gen = compile_model(case.model(), problem["target"], problem["threads"])
-    workdir = tmp_path_factory.mktemp("gemm")
-    got = run_host(gen, feeds, problem["target"], problem["threads"], workdir)
-    assert_matches(got, reference(case, feeds))
+@examples(fast=6, full=15)
+def test_gemm_shapes(examples: int, tmp_path_factory: pytest.TempPathFactory) -> None:
+    @settings(max_examples=examples, deadline=None)
+    @given(problem=gemm_problems())
+    def check(problem: dict) -> None:
+        case = gemm_case(problem)
+        feeds = case.feeds()
+        gen = compile_model(case.model(), problem["target"], problem["threads"])
+        workdir = tmp_path_factory.mktemp("gemm")
+        got = run_host(gen, feeds, problem["target"], problem["threads"], workdir)
+        assert_matches(got, reference(case, feeds))
+
+    check()
 
 
 # --------------------------------------------------------------------------
