@@ -17,6 +17,7 @@ import pytest
 from grimc import zoo
 from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model
+from tests.tiers import spread
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -74,9 +75,11 @@ SMALL = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("name", "threads"), spread(sorted(SMALL), [(1,), (2,)], lambda name, n: f"{n}-{name}")
+)
 def test_small_models_host(name: str, threads: int, tmp_path: Path) -> None:
+    """Every small model on the host; the fast tier with 1 or 2 threads in turn."""
     check_model(SMALL[name](), tmp_path, "host", threads)
 
 
