@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grimc.device import Device
+from grimc.device import Device, DeviceError
 from grimc.emit.codegen import GeneratedModel
 from grimc.errors import GrimcError
 from grimc.target import Target
@@ -345,7 +345,12 @@ class ExeModel:
                 for path in (self.exe, self.blob):
                     os.link(path, stage / path.name)
                 args = [self.blob.name, str(self.threads), str(repeat), "in", "out"]
-                stdout = self.device.run(stage, self.exe.name, args, timeout)
+                try:
+                    stdout = self.device.run(stage, self.exe.name, args, timeout)
+                except DeviceError as exc:
+                    if RANGE_MESSAGE in str(exc):
+                        raise range_error(self.gen, arrays) from None
+                    raise
             stats = RunStats(**json.loads(stdout.strip().splitlines()[-1]))
             outs = [
                 np.fromfile(stage / "out" / f"output{i}.bin", dtype="<f4").reshape(d.shape)

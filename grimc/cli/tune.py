@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         "installed, grimc[learned])",
     )
     parser.add_argument(
+        "--confirm", action=argparse.BooleanOptionalAction, default=None,
+        help="check new winners inside the whole model and keep the default where they are "
+        "not faster there (default: for wall time on this machine's CPU)",
+    )
+    parser.add_argument(
         "--ray", nargs="?", const="local", metavar="ADDRESS",
         help="measure on a Ray cluster (auto, or its address; without one: a local instance "
         "of --jobs CPUs); instruction counts and --device timings only (needs grimc[ray])",
@@ -106,7 +111,7 @@ def main(argv: Sequence[str]) -> int:
 
     report = tune_model(
         args.model, compile_options(args), db, budget, seed=args.seed, jobs=args.jobs, ray=args.ray,
-        learned=args.learned,
+        learned=args.learned, confirm=args.confirm,
         log=lambda line: print(f"grimc tune: {line}", file=sys.stderr),
     )
     print(format_report(report))

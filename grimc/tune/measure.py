@@ -35,6 +35,7 @@ import random
 import statistics
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
 MIN_SAMPLE_S = 0.002
 """A sample averages enough runs to last this long (timer resolution, call overhead)."""
 MAX_RUNS = 200
+RECENT = 16
+"""Generated candidates kept for reuse: a batch and its re-measurement."""
 DEVICE_REPEAT = 20
 """Timed runs per harness start on a remote device (a start costs a round trip)."""
 RTOL = 1e-4
@@ -151,6 +154,9 @@ class Measurer:
         self._counts: dict[Path, tuple[int, list[np.ndarray]]] = {}
         self.seconds_per_candidate: float | None = None
         """Wall time per candidate of recent batches (generate, build, check, measure)."""
+        self._recent: OrderedDict[tuple[str, KnobsAttr], GeneratedModel | GrimcError] = OrderedDict()
+        """The last candidates generated (or refused): `refusal` generates what `sources`
+        builds next, so each candidate is generated once."""
 
     def close(self) -> None:
         if self._pool is not None:
@@ -176,9 +182,33 @@ class Measurer:
         module = task_module(self.module, task.op, {task.key: attr})
         return generate(module, self.target, self.threads, "grimc_task", self.sparse_format)
 
+    def generated(self, task: Task, attr: KnobsAttr) -> GeneratedModel:
+        """`attr`'s one-op model generated, or the GrimcError of a lowering that refuses it."""
+        key = (task.signature + task.key, attr)
+        if key not in self._recent:
+            try:
+                self._recent[key] = self._generate(task, attr)
+            except GrimcError as exc:
+                self._recent[key] = exc
+            while len(self._recent) > RECENT:
+                self._recent.popitem(last=False)
+        got = self._recent[key]
+        if isinstance(got, GrimcError):
+            raise got
+        return got
+
+    def refusal(self, task: Task, attr: KnobsAttr) -> Outcome | None:
+        """An `invalid` outcome when the lowering refuses `attr` (a search leaves it out
+        of its batch instead of spending a slot on it), else None."""
+        try:
+            self.generated(task, attr)
+        except GrimcError as exc:
+            return Outcome(attr, "invalid", message=str(exc).splitlines()[0])
+        return None
+
     def flops(self, task: Task) -> int:
         """The work of the task's kernel under its default schedule."""
-        return self._generate(task, task.default).flops
+        return self.generated(task, task.default).flops
 
     def sources(self, task: Task, attrs: Sequence[KnobsAttr]) -> list[tuple[Outcome, GeneratedModel | None, Path | None]]:
         """Generate every candidate here and write its sources; each with the path its
@@ -187,7 +217,7 @@ class Measurer:
         out = []
         for attr in attrs:
             try:
-                gen = self._generate(task, attr)
+                gen = self.generated(task, attr)
             except GrimcError as exc:
                 out.append((Outcome(attr, "invalid", message=str(exc).splitlines()[0]), None, None))
                 continue

@@ -10,7 +10,9 @@ batch measures the default twice (itself and a twin): costs are ratios to the
 default of the same batch, and the twins' disagreement together with the
 spread of the default's samples is the noise floor. The best few are then
 re-measured together with the default, and a winner is accepted only when it
-beats the default by more than the noise (`accept`).
+beats the default by more than the noise of that batch (`accept`): its own
+default and twin ran beside it, and one disturbed early batch must not bar
+every later win.
 """
 
 from __future__ import annotations
@@ -67,6 +69,12 @@ class TaskResult:
     measured: int = 0
     rejected: list[Outcome] = field(default_factory=list)
     interrupted: bool = False
+    peak_cost: float | None = None
+    """The lowest cost any candidate measured, accepted or not (None: `best_cost`):
+    how far the default sits from the best schedule the search found."""
+    in_model: float | None = None
+    """Tuned / default time of this task's kernels inside the whole model (grimc.tune.confirm);
+    a winner not below 1 there went back to the default."""
 
     @property
     def accepted(self) -> bool:
@@ -75,6 +83,12 @@ class TaskResult:
     @property
     def ratio(self) -> float:
         return self.best_cost / self.default_cost if self.default_cost else 1.0
+
+    @property
+    def peak_ratio(self) -> float:
+        """Best measured / default: below 1 - noise only when the search found a win."""
+        peak = self.best_cost if self.peak_cost is None else self.peak_cost
+        return peak / self.default_cost if self.default_cost else 1.0
 
     def record(self, target: str, threads: int, version: str, metric: str) -> Record:
         task = self.task
@@ -141,23 +155,34 @@ def tune_task(
     ratios: dict[KnobsAttr, float] = {}
     rejected: list[Outcome] = []
     noise = MIN_NOISE if measurer.metric == "time_ms" else 0.0
+    """The noise of the latest batch: the re-measurement's decides a win, measured beside it."""
+    worst = noise
+    """The largest of any batch: what an interrupted task's unconfirmed win must beat."""
     default_cost, measured = math.inf, 0
     interrupted = False
     model = cost_model(learned, seed)
 
     def fresh(attrs: Sequence[KnobsAttr | None], n: int) -> list[KnobsAttr]:
+        """Up to `n` candidates not seen before that the lowering accepts (one it
+        refuses is logged as rejected and takes no slot in the batch)."""
         out = []
         for attr in attrs:
             if attr is not None and attr not in seen and len(out) < n:
                 seen.add(attr)
-                out.append(attr)
+                refused = measurer.refusal(task, attr)
+                if refused is None:
+                    out.append(attr)
+                else:
+                    measurer.log(f"{task.label}: invalid candidate {attr}: {refused.message}")
+                    rejected.append(refused)
         return out
 
     def batch(attrs: list[KnobsAttr], rounds: int | None = None) -> list[Outcome]:
-        nonlocal noise, default_cost, measured
+        nonlocal noise, worst, default_cost, measured
         outcomes = measurer.measure(task, [default, default, *attrs], rounds)
         d, t = outcomes[0], outcomes[1]
-        noise = max(noise, noise_floor(d.samples, t.samples, measurer.metric))
+        noise = noise_floor(d.samples, t.samples, measurer.metric)
+        worst = max(worst, noise)
         default_cost = d.cost
         measured += len(attrs)
         for outcome in outcomes[2:]:
@@ -202,6 +227,7 @@ def tune_task(
     except KeyboardInterrupt:
         interrupted = True
     best, best_cost = default, default_cost
+    peak = min([1.0, *ratios.values()])
     top = [a for a in sorted(ratios, key=ratios.__getitem__) if ratios[a] < 1.0][:REMEASURE]
     if top and not interrupted:
         try:  # the best few again, beside the default, with more rounds
@@ -210,12 +236,14 @@ def tune_task(
             if final:
                 winner = min(final, key=lambda o: o.cost)
                 best_cost = default_cost
+                peak = min(1.0, winner.cost / default_cost)
                 if accept(default_cost, winner.cost, noise):
                     best, best_cost = winner.attr, winner.cost
         except KeyboardInterrupt:
             interrupted = True
     elif top and interrupted:  # no time to re-measure: only a clear win counts
         attr = top[0]
-        if accept(1.0, ratios[attr], 2 * noise):
+        if accept(1.0, ratios[attr], 2 * worst):
             best, best_cost = attr, ratios[attr] * default_cost
-    return TaskResult(task, best, default_cost, best_cost, noise, measured, rejected, interrupted)
+    return TaskResult(task, best, default_cost, best_cost, noise, measured, rejected, interrupted,
+                      peak * default_cost)

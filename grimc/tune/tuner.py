@@ -28,6 +28,8 @@ from grimc.errors import GrimcError
 from grimc.options import CompileOptions
 from grimc.progress import progress
 from grimc.target import Target
+from grimc.tune.confirm import SHARE as CONFIRM_SHARE
+from grimc.tune.confirm import confirm_in_model
 from grimc.tune.learned import cost_model
 from grimc.tune.measure import Measurer, Perturb
 from grimc.tune.search import TaskResult, tune_task
@@ -82,6 +84,7 @@ def tune_model(
     ray: str | None = None,
     batches: int | None = None,
     learned: bool | None = None,
+    confirm: bool | None = None,
     **fields: Any,
 ) -> TuneReport:
     """Tune the tasks of `source` compiled with `options` (the cost model's schedules
@@ -90,7 +93,9 @@ def tune_model(
     `ray`: measure on a Ray cluster at this address (`auto`, `ray://host:10001`) or a
     local instance (`local`) (grimc.tune.fanout). `batches`: per task, stop after this
     many batches even with budget left; `learned`: rank bred candidates with a learned
-    cost model, None: when xgboost is installed (grimc.tune.search.tune_task)."""
+    cost model, None: when xgboost is installed (grimc.tune.search.tune_task).
+    `confirm`: check the new winners inside the whole model and revert those not faster
+    there (grimc.tune.confirm); None: for wall time on this machine, which it needs."""
     if ray is not None:
         from grimc.tune.fanout import import_ray
 
@@ -113,6 +118,11 @@ def tune_model(
     device = parse_device(opts.device) if opts.device is not None else None
     if device is not None:
         device.check()
+    local_time = metric == "time_ms" and device is None and target.family != "opencl"
+    if confirm and not local_time:
+        raise GrimcError("the in-model check needs wall time on this machine's CPU")
+    confirm = local_time if confirm is None else confirm
+    search_s = budget_s * (1.0 - CONFIRM_SHARE) if confirm else budget_s
     own = tempfile.TemporaryDirectory(prefix="grimc-tune-") if workdir is None else None
     root = Path(own.name if own is not None else workdir)  # type: ignore[arg-type]
     fanout = None
@@ -130,7 +140,7 @@ def tune_model(
             todo.sort(key=lambda t: -measurer.flops(t))
             for index, task in enumerate(todo):
                 now = time.monotonic()
-                left = budget_s - (now - start)
+                left = search_s - (now - start)
                 if left <= 0:
                     report.skipped = len(todo) - index  # the next run continues from here
                     break
@@ -153,6 +163,10 @@ def tune_model(
                     report.interrupted = True
                     break
             report.measured = measurer.measured
+        if confirm and not report.interrupted and any(r.accepted for r in report.results):
+            log(f"checking {sum(r.accepted for r in report.results)} tuned schedule(s) in the model")
+            confirm_in_model(source, opts, db, report.results,
+                             lambda r: db.put(r.record(where, opts.threads, version, metric)), root)
     finally:
         if fanout is not None:
             fanout.close()
@@ -162,16 +176,22 @@ def tune_model(
 
 
 def format_report(report: TuneReport) -> str:
-    """One line per task: default and tuned cost, ratio, the winning schedule."""
+    """One line per task: default and tuned cost, ratio, the winning schedule; for a
+    kept default, the best candidate measured (how close the default is to it)."""
     unit = "ms" if report.metric == "time_ms" else "insns"
     lines = [f"{report.tasks} tasks, {report.cached} already tuned, {len(report.results)} tuned now, "
              f"{report.measured} candidates measured"]
     for r in report.results:
         verdict = "tuned" if r.accepted else "default kept"
+        if r.in_model is not None:
+            verdict += (f" ({r.in_model:.3f}x in the model)" if r.accepted else
+                        f": the winner ({r.peak_ratio:.3f}x alone) was {r.in_model:.3f}x in the model")
         lines.append(
             f"  {r.task.label}: default {r.default_cost:.4g} {unit}, best {r.best_cost:.4g} {unit} "
             f"({r.ratio:.3f}x, noise {r.noise:.1%}), {verdict}"
-            + (f": {r.best}" if r.accepted else "")
+            + (f": {r.best}" if r.accepted else
+               f" (best measured {r.peak_ratio:.3f}x)" if r.peak_ratio < 1.0 and r.in_model is None
+               else "")
             + "".join(f"; {n} {status}" for status, n in sorted(Counter(o.status for o in r.rejected).items()))
         )
     if report.skipped:

@@ -272,3 +272,17 @@ def test_compile_for_a_device_uses_its_records(sparse_conv: str, tmp_path: Path)
     assert str(tuned) in for_device.stdout
     here = run_tool(base)
     assert here.returncode == 0 and str(tuned) not in here.stdout
+
+
+def test_out_of_range_index_on_a_device_names_the_input(tmp_path: Path) -> None:
+    """A device run refused with GRIMC_E_RANGE says which input and value, as a local run does."""
+    from tests.frontend.test_gather import runtime_gather_model
+
+    path = tmp_path / "gather.onnx"
+    onnx.save(runtime_gather_model([3], 1), path)
+    ids = tmp_path / "ids.npy"
+    np.save(ids, np.array([0, 9, 1], np.int64))
+    proc = run_tool(["grimc", "run", str(path), "--target", "host", "--input", f"ids={ids}",
+                     "--device", f"cmd:{SCRATCH}", "-q"])
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "input 'ids': index 9 is out of range [-6, 6)" in proc.stderr

@@ -20,7 +20,7 @@ from grimc.prune import prune_model
 from grimc.tune.measure import Measurer
 from grimc.tune.search import accept, noise_floor, tune_task
 from grimc.tune.tasks import extract_tasks
-from grimc.tune.tuner import tune_model
+from grimc.tune.tuner import TuneReport, format_report, tune_model
 from grimc.tunedb import Record, TuningDB, metric_for, target_key, task_signature, version_key
 from grimc.zoo.builder import GraphBuilder
 from tests.conftest import run_tool
@@ -148,6 +148,35 @@ def test_wrong_candidate_is_rejected(model_path: Path, tmp_path: Path) -> None:
     assert any("wrong" in line and "rows = 1" in line for line in logged)
 
 
+def test_a_candidate_the_lowering_refuses_takes_no_slot(tmp_path: Path) -> None:
+    """A GEMV over one batch row refuses nb_tile = 2 at generation: the search logs it as
+    invalid and never builds or times it (it used to fill a place in the batch)."""
+    b = GraphBuilder(0, 17)
+    x = b.input("input", (1, 128))
+    model = b.finish(["input"], {"output": b.gemm(x, 64, gain=1.0)}, "gemv")
+    path = tmp_path / "gemv.onnx"
+    onnx.save(prune_model(model, block="16x32", rate=4.0).model, path)
+    module, target = optimized(path)
+    (task,) = extract_tasks(module)
+    assert task.kind == "sched.gemv"
+    refused, other = task.default.replace(nb_tile=2), task.default.replace(rle=not task.default.knobs()["rle"])
+    logged: list[str] = []
+    batches: list[list] = []
+    with Measurer(module, target, 1, tmp_path / "w", log=logged.append, rounds=2) as m:
+        measure = m.measure
+
+        def spy(task, attrs, rounds=None):  # the real measurement; records what it was given
+            batches.append(list(attrs))
+            return measure(task, attrs, rounds)
+
+        m.measure = spy  # type: ignore[method-assign]
+        result = tune_task(task, m, deadline=0, candidates=[refused, other])
+    assert batches[0] == [task.default, task.default, other]
+    assert [(o.attr, o.status) for o in result.rejected] == [(refused, "invalid")]
+    assert "nb_tile exceeds" in result.rejected[0].message
+    assert any("invalid" in line for line in logged)
+
+
 def test_default_twin_is_never_a_winner(model_path: Path, tmp_path: Path) -> None:
     module, target = optimized(model_path)
     (task,) = extract_tasks(module)
@@ -158,6 +187,22 @@ def test_default_twin_is_never_a_winner(model_path: Path, tmp_path: Path) -> Non
     assert not accept(default.cost, twin.cost, noise)
     assert not accept(twin.cost, default.cost, noise)
     assert result.best == task.default and not result.accepted and result.measured == 0
+
+
+def test_peak_is_the_best_measured_even_when_the_default_is_kept(model_path: Path, tmp_path: Path) -> None:
+    """The report says how close a kept default sits to the best candidate measured."""
+    module, target = optimized(model_path)
+    (task,) = extract_tasks(module)
+    others = [task.default.replace(unroll=1), task.default.replace(rows=2, nv=1)]
+    with Measurer(module, target, 1, tmp_path, rounds=3) as m:
+        result = tune_task(task, m, deadline=0, candidates=others)
+    assert result.peak_cost is not None and result.peak_ratio <= 1.0
+    if result.accepted:
+        assert result.peak_cost == result.best_cost < result.default_cost
+    else:
+        assert result.best_cost == result.default_cost and result.peak_ratio >= 1.0 - result.noise
+    line = format_report(TuneReport(1, 0, [result])).splitlines()[1]
+    assert ("best measured" in line) == (not result.accepted and result.peak_ratio < 1.0)
 
 
 def test_accept_needs_more_than_the_noise() -> None:
