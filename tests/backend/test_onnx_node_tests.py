@@ -38,13 +38,18 @@ from grimc.errors import GrimcError
 from grimc.frontend.context import supported_ops
 from tests.backend import node_tests
 from tests.backend.node_tests import NodeTest, NodeTestArchive, bind_compile_time_inputs
+from tests.conftest import require
 
 RTOL, ATOL = 1e-3, 1e-7
 """onnx.backend.test.runner's defaults (`assert_similar_outputs`)."""
 
 HAVE_CLANG = shutil.which("clang-19") is not None or shutil.which("clang") is not None
 HAVE_QEMU = shutil.which("qemu-aarch64") is not None or shutil.which("qemu-aarch64-static")
-pytestmark = pytest.mark.skipif(not HAVE_CLANG, reason="clang is needed to build models")
+
+
+@pytest.fixture(autouse=True)
+def _clang() -> None:
+    require(HAVE_CLANG, "clang", "clang-19")
 
 
 @dataclass(frozen=True)
@@ -390,8 +395,8 @@ def test_excluded_fails_cleanly(node_test: str) -> None:
         pytest.fail(f"{node_test} now compiles: move it from EXCLUDED to the run set")
 
 
-@pytest.mark.skipif(not HAVE_QEMU, reason="qemu-aarch64 is needed to run aarch64 code")
 def test_aarch64(node_test: str) -> None:
+    require(bool(HAVE_QEMU), "qemu-aarch64", "qemu-user")
     run_node_test(available_catalog(), node_test, "aarch64")
 
 

@@ -20,6 +20,7 @@ from benches import icount
 from benches.qemu_plugin import build_plugin, plugin_args, read_counts
 from grimc.artifacts import onnxruntime_reference
 from grimc.toolchain import AARCH64_SYSROOT, ToolchainError, find_clang, find_lld, find_qemu
+from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,7 +59,8 @@ def _qemu() -> Path:
     try:
         return find_qemu()
     except ToolchainError as exc:
-        pytest.skip(f"qemu-aarch64 not installed: {exc}")
+        require(False, f"qemu-aarch64 ({exc})", "qemu-user")
+        raise
 
 
 def _spin_range(exe: Path) -> tuple[int, int]:
@@ -120,8 +122,8 @@ def test_plugin_rejects_bad_arguments(aarch64_spin: Path) -> None:
 
 def _valgrind() -> str:
     path = shutil.which("valgrind")
-    if path is None:
-        pytest.skip("valgrind not installed")
+    require(path is not None, "valgrind", "valgrind")
+    assert path is not None
     return path
 
 
