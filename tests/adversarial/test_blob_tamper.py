@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import compile_model
 from grimc.emit.codegen import GeneratedModel
 from grimc.runner import ExeModel
@@ -53,8 +53,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     in_dir = workdir / "in"
     in_dir.mkdir()
     x.astype("<f4").tofile(in_dir / "input0.bin")
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    (ref,) = sess.run(None, {"x": x})
+    (ref,) = onnxruntime_reference(model.SerializeToString(), [x])
     return Built(gen, exe.exe, gen.blob, in_dir, ref, workdir)
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model
 from tests.adversarial.blob_model import INPUT_SHAPE, bcr_model
 
@@ -66,8 +66,7 @@ def with_nans(shape: tuple[int, ...], seed: int) -> np.ndarray:
 
 
 def check(model: onnx.ModelProto, x: np.ndarray, target: str, workdir: Path) -> None:
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    refs = sess.run(None, {"x": x})
+    refs = onnxruntime_reference(model.SerializeToString(), [x])
     with build_model(model, workdir, target=target, threads=1) as compiled:
         outs = compiled.run([x])
     for out, ref, info in zip(outs, refs, model.graph.output, strict=True):

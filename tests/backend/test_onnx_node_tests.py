@@ -38,13 +38,18 @@ from grimc.errors import GrimcError
 from grimc.frontend.context import supported_ops
 from tests.backend import node_tests
 from tests.backend.node_tests import NodeTest, NodeTestArchive, bind_compile_time_inputs
+from tests.conftest import require
 
 RTOL, ATOL = 1e-3, 1e-7
 """onnx.backend.test.runner's defaults (`assert_similar_outputs`)."""
 
 HAVE_CLANG = shutil.which("clang-19") is not None or shutil.which("clang") is not None
 HAVE_QEMU = shutil.which("qemu-aarch64") is not None or shutil.which("qemu-aarch64-static")
-pytestmark = pytest.mark.skipif(not HAVE_CLANG, reason="clang is needed to build models")
+
+
+@pytest.fixture(autouse=True)
+def _clang() -> None:
+    require(HAVE_CLANG, "clang", "clang-19")
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,25 @@ AARCH64_SUBSET = (
 )
 """One or two node tests per op family, run under qemu-aarch64 (NEON kernels)."""
 
+SAME_MODEL_AS: dict[str, str] = {
+    **{f"test_clip_{n}": "test_clip_example" for n in ("inbounds", "outbounds", "splitbounds")},
+    "test_max_two_inputs": "test_max_float32",
+    "test_min_two_inputs": "test_min_float32",
+    "test_reduce_sum_empty_axes_input_noop_example": "test_reduce_sum_empty_axes_input_noop",
+    "test_reduce_max_default_axes_keepdims_random": "test_reduce_max_default_axes_keepdim_example",
+    **{
+        f"test_reduce_{op}_{kind}_random": f"test_reduce_{op}_{kind}_example"
+        for op in ("max", "mean", "min", "sum")
+        for kind in (
+            "default_axes_keepdims", "do_not_keepdims", "keepdims", "negative_axes_keepdims",
+        )
+        if (op, kind) != ("max", "default_axes_keepdims")
+    },
+}  # fmt: skip
+"""Node test -> a node test whose compiled model is the same, byte for byte (once
+compile-time inputs are bound): only the run-time data differ, so it builds the same
+code. The fast tier runs the second one only; the slow tier runs both."""
+
 RUN_TIME_INDICES = (
     "test_gather_0",
     "test_gather_negative_indices",
@@ -279,12 +303,15 @@ def catalog() -> Catalog:
 UNAVAILABLE = "node-test-data-unavailable"
 
 
-def _params(names: list[str]) -> Iterator[object]:
-    """Node test names as params, the diagnosed bugs marked xfail(strict)."""
+def _params(names: list[str], twins_slow: bool = False) -> Iterator[object]:
+    """Node test names as params, the diagnosed bugs marked xfail(strict); with
+    `twins_slow`, the SAME_MODEL_AS twins in the slow tier only."""
     for name in names:
         marks = []
         if name in XFAIL:
             marks.append(pytest.mark.xfail(strict=True, raises=GrimcError, reason=XFAIL[name]))
+        if twins_slow and name in SAME_MODEL_AS:
+            marks.append(pytest.mark.slow)
         yield pytest.param(name, marks=marks, id=name)
 
 
@@ -302,7 +329,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         "test_aarch64": list(AARCH64_SUBSET),
         "test_run_time_indices": list(RUN_TIME_INDICES),
     }
-    metafunc.parametrize("node_test", list(_params(groups[metafunc.function.__name__])))
+    name = metafunc.function.__name__
+    metafunc.parametrize("node_test", list(_params(groups[name], twins_slow=name == "test_host")))
 
 
 def available_catalog() -> Catalog:
@@ -369,8 +397,8 @@ def test_excluded_fails_cleanly(node_test: str) -> None:
         pytest.fail(f"{node_test} now compiles: move it from EXCLUDED to the run set")
 
 
-@pytest.mark.skipif(not HAVE_QEMU, reason="qemu-aarch64 is needed to run aarch64 code")
 def test_aarch64(node_test: str) -> None:
+    require(bool(HAVE_QEMU), "qemu-aarch64", "qemu-user")
     run_node_test(available_catalog(), node_test, "aarch64")
 
 
@@ -404,6 +432,26 @@ def test_tables_match_the_selection() -> None:
         assert name in cat.runnable and name not in XFAIL, name
     families = {op for n in AARCH64_SUBSET for op in cat.load(n).op_types}
     assert len(families) >= 15, sorted(families)
+
+
+def _bound_models(cat: Catalog, name: str) -> list[bytes]:
+    """The models `name` compiles, one per data set, without the names that differ."""
+    test = cat.load(name)
+    out = []
+    for inputs, _ in test.data_sets:
+        model, _ = bind_compile_time_inputs(test.model, inputs)
+        model.graph.name = ""
+        out.append(model.SerializeToString())
+    return out
+
+
+def test_same_model_twins_compile_the_same_model() -> None:
+    """SAME_MODEL_AS is exact: each twin runs, and builds what its fast partner builds."""
+    cat = available_catalog()
+    for twin, partner in SAME_MODEL_AS.items():
+        assert twin in cat.runnable and partner in cat.runnable, (twin, partner)
+        assert partner not in SAME_MODEL_AS, partner
+        assert _bound_models(cat, twin) == _bound_models(cat, partner), twin
 
 
 def test_binding_keeps_activations_at_run_time() -> None:

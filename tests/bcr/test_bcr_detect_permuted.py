@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.bcr_format import BCRMatrix
 from grimc.dialects import bcr, graph
 from grimc.driver import build_model, import_model
@@ -217,10 +217,7 @@ def reports_of(model: onnx.ModelProto) -> dict[str, MatrixReport]:
 def check_numerics(model: onnx.ModelProto, tmp_path: Path, passes: list[str]) -> None:
     shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    (expected,) = sess.run(["y"], {"x": x})
+    (expected,) = onnxruntime_reference(model.SerializeToString(), [x])
     with build_model(model, tmp_path, target="host", passes=passes) as compiled:
         (got,) = compiled.run([x])
     np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)

@@ -18,7 +18,9 @@ import pytest
 
 from benches import icount
 from benches.qemu_plugin import build_plugin, plugin_args, read_counts
+from grimc.artifacts import onnxruntime_reference
 from grimc.toolchain import AARCH64_SYSROOT, ToolchainError, find_clang, find_lld, find_qemu
+from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,7 +59,8 @@ def _qemu() -> Path:
     try:
         return find_qemu()
     except ToolchainError as exc:
-        pytest.skip(f"qemu-aarch64 not installed: {exc}")
+        require(False, f"qemu-aarch64 ({exc})", "qemu-user")
+        raise
 
 
 def _spin_range(exe: Path) -> tuple[int, int]:
@@ -119,8 +122,8 @@ def test_plugin_rejects_bad_arguments(aarch64_spin: Path) -> None:
 
 def _valgrind() -> str:
     path = shutil.which("valgrind")
-    if path is None:
-        pytest.skip("valgrind not installed")
+    require(path is not None, "valgrind", "valgrind")
+    assert path is not None
     return path
 
 
@@ -155,9 +158,7 @@ def test_callgrind_count_of_a_grimc_kernel_is_repeatable(tmp_path: Path) -> None
     assert macs == 256 * 128
     # At least one instruction per 8-lane FMA; far below a scalar loop's ~3 per MAC.
     assert macs / 8 <= first <= 3 * macs
-    import onnxruntime as ort
-
-    ref = ort.InferenceSession(str(path)).run(None, {"input": x})[0]
+    ref = onnxruntime_reference(str(path), [x])[0]
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
 
 
@@ -186,9 +187,7 @@ def test_aarch64_kernel_count_matches_plugin_total(tmp_path: Path) -> None:
     b, _, _ = icount.count_aarch64(gen, x, tmp_path / "b")
     assert a == b > 0
     assert sum(detail["functions"].values()) == a
-    import onnxruntime as ort
-
-    ref = ort.InferenceSession(str(tmp_path / "gemv.onnx")).run(None, {"input": x})[0]
+    ref = onnxruntime_reference(str(tmp_path / "gemv.onnx"), [x])[0]
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)
 
 
@@ -280,7 +279,6 @@ def test_torch_translation_matches_onnxruntime() -> None:
         if os.environ.get("GRIMC_ALLOW_SKIP") == "1":
             pytest.skip("torch not installed")
         pytest.fail("torch not installed: pip install torch==2.13.0 (.ci/setup does)")
-    import onnxruntime as ort
 
     from grimc import zoo
     from grimc.train.onnx_torch import convert
@@ -288,7 +286,7 @@ def test_torch_translation_matches_onnxruntime() -> None:
     for model, shape in ((zoo.small_cnn(), (1, 3, 32, 32)),
                          (zoo.gru(input_size=16, hidden_size=32, seq_len=5), (5, 1, 16))):
         x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-        ref = ort.InferenceSession(model.SerializeToString()).run(None, {"input": x})[0]
+        ref = onnxruntime_reference(model.SerializeToString(), [x])[0]
         with torch.inference_mode():
             y = convert(model)(torch.from_numpy(x))[0].numpy()
         np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-5)

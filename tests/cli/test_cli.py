@@ -11,10 +11,28 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from tests.conftest import REPO, tool_env
+from tests.conftest import REPO, run_tool, tool_env
 
 EXAMPLE = REPO / "examples" / "small_cnn.onnx"
 HEADER_AFTER = "// -----// IR Dump After {} //----- //"
+
+
+@pytest.fixture(scope="module")
+def example_dumps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The --ir-dump-dir folder of one compile of the example (tests only read it)."""
+    dumps = tmp_path_factory.mktemp("example") / "dumps"
+    proc = run_tool(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)])
+    assert proc.returncode == 0, proc.stderr
+    return dumps
+
+
+@pytest.fixture(scope="module")
+def pruned_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`grimc prune --rate 8` of the example (tests only read it)."""
+    pruned = tmp_path_factory.mktemp("pruned") / "pruned.onnx"
+    prune = run_tool(["grimc", "prune", str(EXAMPLE), "-o", str(pruned), "--rate", "8"])
+    assert prune.returncode == 0, prune.stderr
+    return pruned
 
 
 def test_version_and_help(run_cli) -> None:
@@ -71,10 +89,8 @@ def test_generic_form_and_time_passes(run_cli) -> None:
     assert "graph-bn-fold" in proc.stderr
 
 
-def test_ir_dump_dir_replays_with_grimc_opt(run_cli, tmp_path: Path) -> None:
-    dumps = tmp_path / "dumps"
-    proc = run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)])
-    assert proc.returncode == 0, proc.stderr
+def test_ir_dump_dir_replays_with_grimc_opt(run_cli, example_dumps: Path) -> None:
+    dumps = example_dumps
     files = sorted(p.name for p in dumps.glob("*.mlir"))
     assert files[0] == "00_before_pipeline.mlir"
     assert any("graph-bn-fold" in f for f in files)
@@ -201,10 +217,10 @@ def test_bad_options_are_one_line(run_cli, tmp_path: Path, args: list[str]) -> N
 
 
 @pytest.mark.parametrize("sparse_format", ["bcr", "csr", "dense"])
-def test_pruned_model_runs_and_matches_onnxruntime(run_cli, tmp_path: Path, sparse_format: str) -> None:
-    pruned = tmp_path / "pruned.onnx"
-    prune = run_cli(["grimc", "prune", str(EXAMPLE), "-o", str(pruned), "--rate", "8"])
-    assert prune.returncode == 0, prune.stderr
+def test_pruned_model_runs_and_matches_onnxruntime(
+    run_cli, pruned_example: Path, sparse_format: str
+) -> None:
+    pruned = pruned_example
     ir = run_cli(["grimc", str(pruned), "--emit=ir", f"--sparse-format={sparse_format}"])
     assert ir.returncode == 0, ir.stderr
     assert ("bcr.conv2d" in ir.stdout) == (sparse_format != "dense")
@@ -301,12 +317,13 @@ def test_bench_under_qemu_says_emulated_and_reports_no_gflops(run_cli) -> None:
     assert "GFLOP/s" in host.stdout and "emulated" not in host.stdout
 
 
-def test_replayed_dump_finds_the_weights_its_passes_add(run_cli, tmp_path: Path) -> None:
+def test_replayed_dump_finds_the_weights_its_passes_add(
+    run_cli, example_dumps: Path, tmp_path: Path
+) -> None:
     """Replaying a pass on a dump used to rename the weights it adds (conv_0_w_bn_1:
     conv_0_w_bn is taken) to keys no file holds, so the replayed IR could not be
     compiled or fed to another grimc-opt. A replay now yields the original keys."""
-    dumps = tmp_path / "dumps"
-    assert run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)]).returncode == 0
+    dumps = example_dumps
     store = (dumps / "weights.npz").read_bytes()
     before_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-constant-fold" in p.name)
     after_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-bn-fold" in p.name)
@@ -327,10 +344,10 @@ def test_replayed_dump_finds_the_weights_its_passes_add(run_cli, tmp_path: Path)
     assert (dumps / "weights.npz").read_bytes() == store  # inputs are never rewritten
 
 
-def test_new_weights_of_a_replay_are_saved_beside_the_output(run_cli, tmp_path: Path) -> None:
-    dumps = tmp_path / "dumps"
-    assert run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)]).returncode == 0
-    last = sorted(dumps.glob("*_graph-dce.mlir"))[0]
+def test_new_weights_of_a_replay_are_saved_beside_the_output(
+    run_cli, example_dumps: Path, tmp_path: Path
+) -> None:
+    last = sorted(example_dumps.glob("*_graph-dce.mlir"))[0]
     detect = "bcr-detect{threshold=1.0 min-weights=0}"  # packs dense convs: new weights
     on_stdout = run_cli(["grimc-opt", str(last), "-p", detect])
     assert on_stdout.returncode == 0 and "bcr.conv2d" in on_stdout.stdout
@@ -343,12 +360,13 @@ def test_new_weights_of_a_replay_are_saved_beside_the_output(run_cli, tmp_path: 
     assert compiled.returncode == 0, compiled.stderr
 
 
-def test_dumps_replay_after_a_failing_pass(run_cli, tmp_path: Path) -> None:
+def test_dumps_replay_after_a_failing_pass(
+    run_cli, example_dumps: Path, tmp_path: Path
+) -> None:
     """The dump folder's weight store is written even when a pass fails midway."""
     import numpy as np
 
-    dumps = tmp_path / "dumps"
-    assert run_cli(["grimc", str(EXAMPLE), "--ir-dump-dir", str(dumps)]).returncode == 0
+    dumps = example_dumps
     before_fold = next(p for p in sorted(dumps.glob("*.mlir")) if "graph-constant-fold" in p.name)
     with np.load(dumps / "weights.npz") as npz:  # a store missing the last BN's mean
         np.savez(tmp_path / "broken.npz", **{k: npz[k] for k in npz.files if k != "bn_5_mean"})

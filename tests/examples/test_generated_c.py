@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from grimc import toolchain
+from grimc.artifacts import onnxruntime_reference
 from grimc.emit.codegen import API_NAMES, c_prefix
 from tests.conftest import REPO
 
@@ -87,8 +87,7 @@ def ramp_input(shape: tuple[int, ...]) -> np.ndarray:
 
 def onnxruntime_outputs(model: Path | onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     data = model.read_bytes() if isinstance(model, Path) else model.SerializeToString()
-    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    return onnxruntime_reference(data, [x])[0]
 
 
 def tiny_model(seed: int, channels: int, classes: int) -> onnx.ModelProto:

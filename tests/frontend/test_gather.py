@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model, compile_model
 from grimc.frontend import import_onnx
 from grimc.runner import RunError
@@ -122,8 +122,8 @@ RUNTIME_CASES = {
 
 
 def _ort(onnx_model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> np.ndarray:
-    sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)[0]
+    inputs = [feeds[i.name] for i in onnx_model.graph.input]
+    return onnxruntime_reference(onnx_model.SerializeToString(), inputs)[0]
 
 
 @pytest.mark.parametrize(
@@ -187,10 +187,7 @@ def test_gather_matches_numpy_and_onnxruntime(
     for case in cases:
         indices, axis = CASES[case]
         onnx_model = gather_model(indices, axis)
-        sess = ort.InferenceSession(
-            onnx_model.SerializeToString(), providers=["CPUExecutionProvider"]
-        )
-        expected = sess.run(None, {"x": x})[0]
+        expected = onnxruntime_reference(onnx_model.SerializeToString(), [x])[0]
         np.testing.assert_array_equal(expected, np.take(np.maximum(x, 0), indices, axis=axis))
         with build_model(onnx_model, tmp_path / case, target=target) as compiled:
             (got,) = compiled.run([x])

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model, import_model
 from grimc.errors import GrimcError
 from grimc.frontend import import_onnx
@@ -154,8 +154,9 @@ def test_branch_initializers_and_outputs_match_onnxruntime() -> None:
     (then_attr,) = [a for a in onnx_model.graph.node[1].attribute if a.name == "then_branch"]
     then_attr.g.CopyFrom(then_g)
     x = np.random.default_rng(0).standard_normal(XS).astype(np.float32)
-    sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
-    expected = sess.run(None, {"x": x, "sr": np.array(16000, np.int64)})[0]
+    (expected,) = onnxruntime_reference(
+        onnx_model.SerializeToString(), [x], fixed={"sr": np.array(16000, np.int64)}
+    )
     module = import_onnx(onnx_model, input_values={"sr": np.array(16000)})
     (mul,) = [op for op in main(module).body.ops if op.name == "graph.mul"]
     np.testing.assert_array_equal(x * weight_of(module, mul.operands[1]), expected)
@@ -218,11 +219,11 @@ def test_runtime_condition_selects_with_where(
     onnx_model = runtime_if_model(*branches)
     module = import_onnx(onnx_model)
     assert "graph.where" in op_names(module)
-    sess = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(0).standard_normal(XS).astype(np.float32)
     with build_model(onnx_model, tmp_path, target=target) as compiled:
         for data in (np.abs(x), -np.abs(x)):  # then, else
-            np.testing.assert_array_equal(compiled.run([data])[0], sess.run(None, {"x": data})[0])
+            (want,) = onnxruntime_reference(onnx_model.SerializeToString(), [data])
+            np.testing.assert_array_equal(compiled.run([data])[0], want)
 
 
 def test_runtime_condition_with_differing_shapes_names_the_input() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model, compile_model
 from grimc.runner import HostModel
 from tests.frontend.helpers import model, node, rand
@@ -70,8 +70,7 @@ INPUTS = {
 
 
 def _expected(m: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {"x": x})[0]
+    return onnxruntime_reference(m.SerializeToString(), [x])[0]
 
 
 def _guards(nested: bool) -> dict[str, list[list[bool]]]:

@@ -25,6 +25,7 @@ from grimc.bcr_format import BCRMatrix, pack
 from grimc.dialects.bcr import Conv2dOp, EncodingAttr, MatMulOp, ScheduleAttr
 from grimc.dialects.graph import ActivationAttr, WeightOp, tensor
 from grimc.weights import WeightStore, attach
+from tests.kernels.convgeom import ConvGeometry
 
 BCR_ONLY = st.just("bcr")
 ACTS = {
@@ -156,32 +157,16 @@ def set_format(module: ModuleOp, fmt: str) -> None:
 
 
 @dataclass(frozen=True)
-class ConvCase:
-    n: int = 1
-    cin: int = 8
+class ConvCase(ConvGeometry):
+    """A sparse conv case: its geometry (9x11 input by default, so rows and columns
+    differ), the weight's sparsity and the schedule, knobs and format to generate."""
+
     h: int = 9
     w: int = 11
-    cout: int = 8
-    kh: int = 3
-    kw: int = 3
-    stride: tuple[int, int] = (1, 1)
-    pads: tuple[int, int, int, int] = (1, 1, 1, 1)
-    dil: tuple[int, int] = (1, 1)
-    group: int = 1
-    bias: bool = True
-    residual: bool = False
-    act: str | None = None
     sparsity: Sparsity = Sparsity()
     schedule: ScheduleAttr | None = None
     knobs: Knobs = ()
     fmt: str = "bcr"
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        (sh, sw), (dh, dw), (pt, pl, pb, pr) = self.stride, self.dil, self.pads
-        oh = (self.h + pt + pb - dh * (self.kh - 1) - 1) // sh + 1
-        ow = (self.w + pl + pr - dw * (self.kw - 1) - 1) // sw + 1
-        return oh, ow
 
 
 def conv_reference(c: ConvCase, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:

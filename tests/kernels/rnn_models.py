@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from xdsl.ir import Operation
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.dialects.sched import KnobsAttr
 from grimc.emit.codegen import GeneratedModel
 from grimc.runner import ExeModel, HostModel
@@ -111,9 +111,9 @@ def random_inputs(model: onnx.ModelProto, seed: int = 1) -> dict[str, np.ndarray
 def onnxruntime_outputs(
     model: onnx.ModelProto, feeds: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    return dict(zip(names, sess.run(None, feeds), strict=True))
+    inputs = [feeds[i.name] for i in model.graph.input]
+    outputs = onnxruntime_reference(model.SerializeToString(), inputs)
+    return dict(zip([o.name for o in model.graph.output], outputs, strict=True))
 
 
 def grimc_outputs(

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,6 +27,7 @@ from onnx import TensorProto, helper
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.utils.exceptions import VerifyException
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.dialects.bcr import Conv2dOp, EncodingAttr, MatMulOp
 from grimc.dialects.sched import GemvSchedule, SpmmSchedule
 from grimc.driver import compile_model
@@ -61,6 +61,7 @@ from tests.kernels.bcrcases import (
     set_format,
 )
 from tests.kernels.scheduled import generate
+from tests.tiers import examples, threads_in_turn
 
 RTOL, ATOL = 1e-4, 1e-5
 HOST_TARGETS = ["host", "host-avx512"]
@@ -128,63 +129,93 @@ def _check(
 # random cases
 
 
-@settings(max_examples=40, **SETTINGS)
-@given(c=conv_cases(), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2))
-def test_bcr_conv_random(c: ConvCase, target: str, threads: int, tmp_path_factory) -> None:
-    check_conv(c, tmp_path_factory.mktemp("bcr_conv"), target, threads)
+@examples(fast=10, full=40)
+def test_bcr_conv_random(examples: int, tmp_path_factory) -> None:
+    @settings(max_examples=examples, **SETTINGS)
+    @given(c=conv_cases(), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2))
+    def check(c: ConvCase, target: str, threads: int) -> None:
+        check_conv(c, tmp_path_factory.mktemp("bcr_conv"), target, threads)
+
+    check()
 
 
-@settings(max_examples=40, **SETTINGS)
-@given(c=matmul_cases(), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2))
-def test_bcr_matmul_random(c: MatMulCase, target: str, threads: int, tmp_path_factory) -> None:
-    check_matmul(c, tmp_path_factory.mktemp("bcr_mm"), target, threads)
+@examples(fast=10, full=40)
+def test_bcr_matmul_random(examples: int, tmp_path_factory) -> None:
+    @settings(max_examples=examples, **SETTINGS)
+    @given(c=matmul_cases(), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2))
+    def check(c: MatMulCase, target: str, threads: int) -> None:
+        check_matmul(c, tmp_path_factory.mktemp("bcr_mm"), target, threads)
+
+    check()
 
 
-@settings(max_examples=15, **SETTINGS)
-@given(
-    c=conv_cases(st.just("csr")), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2)
-)
-def test_csr_conv_random(c: ConvCase, target: str, threads: int, tmp_path_factory) -> None:
-    gen = check_conv(c, tmp_path_factory.mktemp("csr_conv"), target, threads)
-    assert gen.kernels[0].kind == "csr_conv"
+@examples(fast=5, full=15)
+def test_csr_conv_random(examples: int, tmp_path_factory) -> None:
+    @settings(max_examples=examples, **SETTINGS)
+    @given(
+        c=conv_cases(st.just("csr")),
+        target=st.sampled_from(HOST_TARGETS),
+        threads=st.integers(1, 2),
+    )
+    def check(c: ConvCase, target: str, threads: int) -> None:
+        gen = check_conv(c, tmp_path_factory.mktemp("csr_conv"), target, threads)
+        assert gen.kernels[0].kind == "csr_conv"
+
+    check()
 
 
-@settings(max_examples=15, **SETTINGS)
-@given(
-    c=matmul_cases(st.just("csr")), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2)
-)
-def test_csr_matmul_random(c: MatMulCase, target: str, threads: int, tmp_path_factory) -> None:
-    gen = check_matmul(c, tmp_path_factory.mktemp("csr_mm"), target, threads)
-    assert gen.kernels[0].kind == "csr_matmul"
+@examples(fast=5, full=15)
+def test_csr_matmul_random(examples: int, tmp_path_factory) -> None:
+    @settings(max_examples=examples, **SETTINGS)
+    @given(
+        c=matmul_cases(st.just("csr")),
+        target=st.sampled_from(HOST_TARGETS),
+        threads=st.integers(1, 2),
+    )
+    def check(c: MatMulCase, target: str, threads: int) -> None:
+        gen = check_matmul(c, tmp_path_factory.mktemp("csr_mm"), target, threads)
+        assert gen.kernels[0].kind == "csr_matmul"
+
+    check()
 
 
-@settings(max_examples=5, **SETTINGS)
-@given(c=conv_cases(st.sampled_from(["bcr", "bcr", "csr"])), threads=st.integers(1, 2))
-def test_conv_aarch64_random(c: ConvCase, threads: int, tmp_path_factory) -> None:
-    check_conv(c, tmp_path_factory.mktemp("arm_conv"), "aarch64", threads)
+@examples(fast=2, full=5)
+def test_conv_aarch64_random(examples: int, tmp_path_factory) -> None:
+    @settings(max_examples=examples, **SETTINGS)
+    @given(c=conv_cases(st.sampled_from(["bcr", "bcr", "csr"])), threads=st.integers(1, 2))
+    def check(c: ConvCase, threads: int) -> None:
+        check_conv(c, tmp_path_factory.mktemp("arm_conv"), "aarch64", threads)
+
+    check()
 
 
-@settings(max_examples=5, **SETTINGS)
-@given(c=matmul_cases(st.sampled_from(["bcr", "bcr", "csr"])), threads=st.integers(1, 2))
-def test_matmul_aarch64_random(c: MatMulCase, threads: int, tmp_path_factory) -> None:
-    check_matmul(c, tmp_path_factory.mktemp("arm_mm"), "aarch64", threads)
+@examples(fast=2, full=5)
+def test_matmul_aarch64_random(examples: int, tmp_path_factory) -> None:
+    @settings(max_examples=examples, **SETTINGS)
+    @given(c=matmul_cases(st.sampled_from(["bcr", "bcr", "csr"])), threads=st.integers(1, 2))
+    def check(c: MatMulCase, threads: int) -> None:
+        check_matmul(c, tmp_path_factory.mktemp("arm_mm"), "aarch64", threads)
+
+    check()
 
 
 # --------------------------------------------------------------------------
-# named cases: every kernel path at least once, on every target
+# named cases: every kernel path at least once, on every target (the fast tier
+# with 1 or 2 threads in turn, the slow tier with both)
+
+NAMED_TARGETS = [*HOST_TARGETS, "generic"]
 
 
-
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("target", [*HOST_TARGETS, "generic"])
-@pytest.mark.parametrize("name", CONV_CASES)
+@pytest.mark.parametrize(
+    ("name", "target", "threads"), threads_in_turn(list(CONV_CASES), NAMED_TARGETS)
+)
 def test_conv_cases(name: str, target: str, threads: int, tmp_path: Path) -> None:
     check_conv(CONV_CASES[name], tmp_path, target, threads)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("target", [*HOST_TARGETS, "generic"])
-@pytest.mark.parametrize("name", MATMUL_CASES)
+@pytest.mark.parametrize(
+    ("name", "target", "threads"), threads_in_turn(list(MATMUL_CASES), NAMED_TARGETS)
+)
 def test_matmul_cases(name: str, target: str, threads: int, tmp_path: Path) -> None:
     check_matmul(MATMUL_CASES[name], tmp_path, target, threads)
 
@@ -473,5 +504,5 @@ def test_detected_model_matches_onnxruntime(target: str, tmp_path: Path) -> None
     assert {k.kind for k in gen.kernels} >= {"bcr_spmm", "bcr_gemv"}
     with HostModel.build(gen, tmp_path, target=target) as compiled:
         (got,) = compiled.run([feeds["x"]])
-    (want,) = ort.InferenceSession(model.SerializeToString()).run(None, feeds)
+    (want,) = onnxruntime_reference(model.SerializeToString(), [feeds["x"]])
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)

@@ -133,11 +133,21 @@ def check(
 RUNS = [("host", 1), ("host-avx512", 2), ("host", 2), ("host-avx512", 1)]
 
 
-@pytest.mark.parametrize("run", [0, 1])
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    ("name", "run"),
+    [
+        pytest.param(
+            name, run, id=f"{name}-{run}",
+            marks=() if run == (i // 2) % 2 else (pytest.mark.slow,),
+        )
+        for i, name in enumerate(sorted(CASES))
+        for run in (0, 1)
+    ],
+)  # fmt: skip
 def test_cell_matches_onnxruntime(name: str, run: int, tmp_path, monkeypatch) -> None:
     """Each case on two of (host, host-avx512) x (1, 2 threads), all four combinations
-    covered across cases; with 2 threads the step or the directions really split."""
+    covered across cases; with 2 threads the step or the directions really split. The
+    fast tier runs each case once, the four combinations in turn."""
     monkeypatch.setattr(schedule_select, "MIN_PARALLEL_ENTRIES", 0)
     case = CASES[name]
     target, threads = RUNS[2 * (sorted(CASES).index(name) % 2) + run]

@@ -20,12 +20,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model, compile_model
 from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernel import BlobRef, KernelInstance
@@ -39,41 +39,17 @@ from grimc.target import resolve_target
 from grimc.toolchain import build_executable, find_clang
 from grimc.transforms import schedule_select
 from grimc.transforms.schedule_select import dense_conv_schedule
-from tests.tiers import spread
+from tests.kernels.convgeom import ConvGeometry
+from tests.tiers import examples, spread
 
 RTOL, ATOL = 1e-4, 1e-5
 HOST_TARGETS = ["host", "host-avx512"]
 
 
 @dataclass(frozen=True)
-class Case:
-    """One Conv node: NCHW input, square-or-not kernel, ONNX pads [t, l, b, r]."""
-
-    n: int = 1
-    cin: int = 8
-    h: int = 10
-    w: int = 10
-    cout: int = 8
-    kh: int = 3
-    kw: int = 3
-    stride: tuple[int, int] = (1, 1)
-    pads: tuple[int, int, int, int] = (1, 1, 1, 1)
-    dil: tuple[int, int] = (1, 1)
-    group: int = 1
-    bias: bool = True
-    residual: bool = False
-    act: str | None = None  # None, "relu", "clip", or an ONNX op name (LeakyRelu, Sigmoid, ...)
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        (sh, sw), (dh, dw), (pt, pl, pb, pr) = self.stride, self.dil, self.pads
-        oh = (self.h + pt + pb - dh * (self.kh - 1) - 1) // sh + 1
-        ow = (self.w + pl + pr - dw * (self.kw - 1) - 1) // sw + 1
-        return oh, ow
-
-    @property
-    def out_shape(self) -> list[int]:
-        return [self.n, self.cout, *self.out_hw]
+class Case(ConvGeometry):
+    """A dense conv case: `act` may also name any ONNX activation op (LeakyRelu,
+    Sigmoid, ...), which runs as a scalar epilogue."""
 
 
 def conv_model(c: Case, seed: int = 0) -> onnx.ModelProto:
@@ -129,11 +105,7 @@ def case_inputs(c: Case, seed: int = 1) -> list[np.ndarray]:
 
 
 def reference(model: onnx.ModelProto, inputs: list[np.ndarray]) -> np.ndarray:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    return sess.run(None, dict(zip(names, inputs, strict=True)))[0]
+    return onnxruntime_reference(model.SerializeToString(), inputs)[0]
 
 
 def expected_kind(c: Case, target: str) -> str:
@@ -285,14 +257,16 @@ def random_cases(draw: st.DrawFn) -> Case:
     )  # fmt: skip
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
-)
-@given(c=random_cases(), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2))
-def test_random_shapes(c: Case, target: str, threads: int, tmp_path_factory) -> None:
-    check_case(c, tmp_path_factory.mktemp("conv"), target, threads)
+@examples(fast=8, full=25)
+def test_random_shapes(examples: int, tmp_path_factory) -> None:
+    @settings(
+        max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
+    )
+    @given(c=random_cases(), target=st.sampled_from(HOST_TARGETS), threads=st.integers(1, 2))
+    def check(c: Case, target: str, threads: int) -> None:
+        check_case(c, tmp_path_factory.mktemp("conv"), target, threads)
+
+    check()
 
 
 # ---- cross targets ----------------------------------------------------------------
@@ -391,25 +365,30 @@ def test_generated_code_is_deterministic() -> None:
     assert a.source == b.source and a.blob == b.blob
 
 
+KNOBS = [
+    {"order": "tile"},
+    {"kc": 7, "tb": 16},  # many chunks (partial sums in y), tiny blocks
+    {"pf": 0, "pfa": 0, "pfb": 3},
+    {"mr": 3, "nv": 2},
+    {"split": "c", "ntasks": 2},
+    {"split": "p", "ntasks": 3},  # more tasks than threads
+    {"vec": "c", "mr": 5, "nv": 2},
+    {"vec": "c", "mr": 7, "nv": 3, "split": "p", "ntasks": 2, "kc": 50},
+    {"vec": "p", "mr": 8, "nv": 3},
+]
+KNOB_CASES = ["3x3_residual_relu", "3x3_stride2_asym", "1x1_residual_relu"]
+
+
 @pytest.mark.parametrize(
-    "overrides",
-    [
-        {"order": "tile"},
-        {"kc": 7, "tb": 16},  # many chunks (partial sums in y), tiny blocks
-        {"pf": 0, "pfa": 0, "pfb": 3},
-        {"mr": 3, "nv": 2},
-        {"split": "c", "ntasks": 2},
-        {"split": "p", "ntasks": 3},  # more tasks than threads
-        {"vec": "c", "mr": 5, "nv": 2},
-        {"vec": "c", "mr": 7, "nv": 3, "split": "p", "ntasks": 2, "kc": 50},
-        {"vec": "p", "mr": 8, "nv": 3},
-    ],
-    ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()),
-)
+    ("overrides", "name"),
+    spread(KNOBS, [(n,) for n in KNOB_CASES],
+           lambda o, n: ",".join(f"{k}={v}" for k, v in o.items()) + f"-{n}"),
+)  # fmt: skip
 def test_schedule_knobs_keep_numerics(
-    overrides: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    overrides: dict, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every value a tuner may pick renders and computes the same conv."""
+    """Every value a tuner may pick renders and computes the same conv (the fast tier
+    tries each on one of the cases, in turn)."""
     orig = schedule_select.dense_conv_schedule
 
     def patched(*args, **kwargs):
@@ -419,8 +398,7 @@ def test_schedule_knobs_keep_numerics(
         return sched.replace(**{**overrides, "tb": max(t, -(-tb // t) * t)})
 
     monkeypatch.setattr(schedule_select, "dense_conv_schedule", patched)
-    for i, name in enumerate(["3x3_residual_relu", "3x3_stride2_asym", "1x1_residual_relu"]):
-        check_case(CASES[name], tmp_path / str(i), "host-avx512", threads=2)
+    check_case(CASES[name], tmp_path, "host-avx512", threads=2)
 
 
 ISOLATED_MAIN = """

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model
 from grimc.errors import GrimcError
 from grimc.frontend import import_onnx
@@ -65,8 +65,7 @@ def model(name: str, runtime_weight: bool = False) -> onnx.ModelProto:
 def check(name: str, target: str, threads: int, tmp_path: Path) -> None:
     m = model(name)
     x = np.random.default_rng(1).standard_normal(CASES[name][0]).astype(np.float32)
-    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
-    (want,) = sess.run(None, {"x": x})
+    (want,) = onnxruntime_reference(m.SerializeToString(), [x])
     with build_model(m, tmp_path, target=target, threads=threads) as compiled:
         (got,) = compiled.run([x])
     assert got.shape == want.shape

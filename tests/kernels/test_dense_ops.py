@@ -26,12 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.emit import kernels as kernel_modules  # noqa: F401  (registers lowerings)
 from grimc.emit.codegen import GeneratedModel
 from grimc.emit.kernels import gemm
@@ -40,12 +40,17 @@ from grimc.pipeline import GRAPH_PIPELINE, PipelineRunner
 from grimc.runner import HostModel, write_sources
 from grimc.target import resolve_target
 from grimc.transforms import schedule_select
+from tests.conftest import require
 from tests.kernels.scheduled import generate
-from tests.tiers import every, spread
+from tests.tiers import every, examples, spread
 
 RTOL, ATOL = 1e-4, 1e-5
 HAVE_CLANG = shutil.which("clang-19") is not None or shutil.which("clang") is not None
-pytestmark = pytest.mark.skipif(not HAVE_CLANG, reason="clang is needed to build kernels")
+
+
+@pytest.fixture(autouse=True)
+def _clang() -> None:
+    require(HAVE_CLANG, "clang", "clang-19")
 
 
 # --------------------------------------------------------------------------
@@ -118,8 +123,7 @@ def reference(case: Case, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     if case.reference is not None:
         return case.reference(feeds)
     model = case.model()
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, feeds)
+    return onnxruntime_reference(model.SerializeToString(), [feeds[i.name] for i in model.graph.input])
 
 
 def run_host(
@@ -437,8 +441,6 @@ def test_compiles_for_aarch64(name: str, tmp_path: Path, monkeypatch: pytest.Mon
     try:
         obj = compile_object(c_path, tmp_path / "model.o", "aarch64")
     except ToolchainError as err:
-        if "not found" in str(err):
-            pytest.skip(str(err))
         raise AssertionError(f"{err}\n{err.details}") from err
     assert obj.stat().st_size > 0
 
@@ -463,21 +465,12 @@ QEMU_CASES = [
 def test_aarch64_under_qemu(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """NEON kernels give the same numbers, run through the executable harness under qemu."""
     from grimc import runner
-    from grimc.toolchain import ToolchainError
 
-    exe_model = getattr(runner, "QemuModel", None) or getattr(runner, "ExeModel", None)
-    if exe_model is None:
-        pytest.skip("grimc.runner has no aarch64 executable runner")
     force_threads(monkeypatch)
     case = CASES[name]()
     feeds = case.feeds()
     gen = compile_model(case.model(), "aarch64", threads=2)
-    try:
-        model = exe_model.build(gen, tmp_path, target="aarch64", threads=2)
-    except ToolchainError as err:
-        if "not found" in str(err):
-            pytest.skip(str(err))
-        raise
+    model = runner.ExeModel.build(gen, tmp_path, target="aarch64", threads=2)
     assert_matches(model.run(list(feeds.values())), reference(case, feeds))
 
 
@@ -518,19 +511,19 @@ def gemm_case(p: dict) -> Case:
     return Case(nodes, inputs, inits)
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
-@given(problem=gemm_problems())
-def test_gemm_shapes(problem: dict, tmp_path_factory: pytest.TempPathFactory) -> None:
-    case = gemm_case(problem)
-    feeds = case.feeds()
-    gen = compile_model(case.model(), problem["target"], problem["threads"])
-    workdir = tmp_path_factory.mktemp("gemm")
-    got = run_host(gen, feeds, problem["target"], problem["threads"], workdir)
-    assert_matches(got, reference(case, feeds))
+@examples(fast=6, full=15)
+def test_gemm_shapes(examples: int, tmp_path_factory: pytest.TempPathFactory) -> None:
+    @settings(max_examples=examples, deadline=None)
+    @given(problem=gemm_problems())
+    def check(problem: dict) -> None:
+        case = gemm_case(problem)
+        feeds = case.feeds()
+        gen = compile_model(case.model(), problem["target"], problem["threads"])
+        workdir = tmp_path_factory.mktemp("gemm")
+        got = run_host(gen, feeds, problem["target"], problem["threads"], workdir)
+        assert_matches(got, reference(case, feeds))
+
+    check()
 
 
 # --------------------------------------------------------------------------

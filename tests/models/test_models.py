@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
 from grimc import zoo
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model
+from tests.tiers import spread
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -25,10 +26,7 @@ def reference(
     model: onnx.ModelProto, x: np.ndarray, fixed: Mapping[str, np.ndarray] | None = None
 ) -> list[np.ndarray]:
     """onnxruntime on `x` (the first input) and the `fixed` control inputs."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return sess.run(None, {sess.get_inputs()[0].name: x, **(fixed or {})})
+    return onnxruntime_reference(model.SerializeToString(), [x], fixed)
 
 
 def check_model(
@@ -77,9 +75,11 @@ SMALL = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("name", "threads"), spread(sorted(SMALL), [(1,), (2,)], lambda name, n: f"{n}-{name}")
+)
 def test_small_models_host(name: str, threads: int, tmp_path: Path) -> None:
+    """Every small model on the host; the fast tier with 1 or 2 threads in turn."""
     check_model(SMALL[name](), tmp_path, "host", threads)
 
 
@@ -195,7 +195,24 @@ SANITIZED = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SANITIZED))
+SANITIZED_SLOW = {"mobilenet_v2_32"}
+"""Whole models that repeat what fast ones cover under the sanitizers: small_cnn has
+every kernel kind of mobilenet_v2_32, resnet18_32_pruned has residual arenas."""
+
+
+def test_fast_sanitized_models_cover_the_kernel_kinds_of_the_slow_ones() -> None:
+    from grimc.driver import compile_model
+
+    def kinds(names: set[str]) -> set[str]:
+        return {k.kind for n in names for k in compile_model(SANITIZED[n](), threads=2).kernels}
+
+    assert kinds(SANITIZED_SLOW) <= kinds({"small_cnn"})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=(pytest.mark.slow,) if n in SANITIZED_SLOW else ()) for n in sorted(SANITIZED)],
+)
 def test_models_clean_under_asan_ubsan(name: str, tmp_path: Path) -> None:
     """Generated code for whole models runs clean under ASan+UBSan (any report aborts)."""
     from grimc.driver import compile_model

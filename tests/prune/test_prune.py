@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from grimc import zoo
+from grimc.artifacts import onnxruntime_reference
 from grimc.bcr_format import BCRMatrix, pack
 from grimc.cli import main as grimc_main
 from grimc.errors import GrimcError
@@ -114,8 +114,8 @@ def gemm_weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
 
 
 def run_ort(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
+    inputs = [feeds[i.name] for i in model.graph.input]
+    return onnxruntime_reference(model.SerializeToString(), inputs)
 
 
 def check_runs_and_differs(dense: onnx.ModelProto, pruned: onnx.ModelProto) -> None:

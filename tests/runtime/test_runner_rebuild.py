@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import compile_model
 from grimc.runner import HostModel, RunError
 
@@ -36,8 +36,7 @@ def fc_model(seed: int, n_in: int, n_out: int) -> onnx.ModelProto:
 
 
 def reference(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {"x": x})[0]
+    return onnxruntime_reference(model.SerializeToString(), [x])[0]
 
 
 def test_repeated_builds_into_one_folder(tmp_path: Path) -> None:

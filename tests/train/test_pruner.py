@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from onnx import numpy_helper
 from torch import nn
 
+from grimc.artifacts import onnxruntime_reference
 from grimc.driver import build_model, import_model
 from grimc.names import sanitize
 from grimc.pipeline import GRAPH_PIPELINE, PipelineRunner
@@ -169,9 +169,7 @@ def test_export_is_detected_as_the_same_bcr_and_matches_ort_and_grimc(tmp_path: 
         # the weights the pruner kept are exactly the BCR mask of the exported weights
         np.testing.assert_array_equal(mats != 0, bcr_mask(mats, Settings((8, 16), 8.0)), key)
         assert nnz == int((mats != 0).sum())
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = dict(zip([i.name for i in session.get_inputs()], (x.numpy(), t.numpy()), strict=True))
-    ref = session.run(None, feeds)[0]
+    ref = onnxruntime_reference(str(path), [x.numpy(), t.numpy()])[0]
     with torch.no_grad():
         np.testing.assert_allclose(model.eval()(x, t).numpy(), ref, rtol=1e-4, atol=1e-5)
     with build_model(path, tmp_path / "build") as compiled:

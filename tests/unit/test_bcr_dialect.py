@@ -397,9 +397,10 @@ def planted(draw: st.DrawFn, balanced: bool = False) -> tuple[np.ndarray, tuple[
 def test_detects_exactly_the_planted_structure(case: tuple) -> None:
     w, block, sets = case
     m = BCRMatrix.from_dense(w, block)
+    blocks = m.blocks  # a property that builds every Block: read it once
     for (s, b), (rows, cols) in sets.items():
-        assert np.array_equal(m.blocks[s][b].rows, rows)
-        assert np.array_equal(m.blocks[s][b].cols, cols)
+        assert np.array_equal(blocks[s][b].rows, rows)
+        assert np.array_equal(blocks[s][b].cols, cols)
     assert np.array_equal(m.to_dense(), w)
     assert m.stored_values() == sum(len(r) * len(c) for r, c in sets.values()) == np.count_nonzero(w)
 
@@ -470,8 +471,9 @@ def test_zeros_inside_kept_blocks_round_trip(case: tuple, seed: int) -> None:
     w = np.where(rng.random(w.shape) < 0.3, 0.0, w).astype(np.float32)
     m = BCRMatrix.from_dense(w, block)
     assert np.array_equal(m.to_dense(), w)
+    blocks = m.blocks
     for (s, b), (rows, cols) in sets.items():
-        assert set(m.blocks[s][b].rows) <= set(rows) and set(m.blocks[s][b].cols) <= set(cols)
+        assert set(blocks[s][b].rows) <= set(rows) and set(blocks[s][b].cols) <= set(cols)
     assert unpack(pack([m]), w.shape, block) == [m]
 
 

@@ -12,9 +12,8 @@ import onnx
 import pytest
 
 from grimc import zoo
+from grimc.artifacts import onnxruntime_reference
 from grimc.errors import GrimcError
-
-ort = pytest.importorskip("onnxruntime")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "small_cnn.onnx"
 
@@ -90,10 +89,9 @@ def tiny(name: str) -> dict[str, Any]:
 
 def run_ort(model: onnx.ModelProto) -> np.ndarray:
     """Run on a seeded N(0, 1) input; returns the single output."""
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    (inp,) = session.get_inputs()
-    x = np.random.default_rng(1234).standard_normal(inp.shape).astype(np.float32)
-    (out,) = session.run(None, {inp.name: x})
+    (inp,) = model.graph.input
+    x = np.random.default_rng(1234).standard_normal(declared_shape(inp)).astype(np.float32)
+    (out,) = onnxruntime_reference(model.SerializeToString(), [x])
     return out
 
 
