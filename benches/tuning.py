@@ -7,16 +7,19 @@ Models: the cases of benches.bcr_models (pruned as that bench prunes them),
 `gru-dense` (the same GRU unpruned) and `layers`, the per-layer set of
 benches/bcr_layers.py as one-layer models, pruned with the same blocks and
 rates. For each, `grimc tune` runs into a fresh database with the given
-budget; then the model is built three times: with the cost model's schedules
-(`use_tuning_db=False`), a twin of that build, and with the database's. The
-three run in rotating order, `--rounds` times; a sample is the mean of enough
-runs for 10 ms (thread CPU time at 1 thread, wall time otherwise).
+budget; then the model is built `--copies` times (3) with the cost model's
+schedules (`use_tuning_db=False`) and as many times with the database's: the
+same code loaded at other addresses runs some % apart, which one build of
+each cannot tell from a schedule's effect. All run in rotating order,
+`--rounds` times; a sample is the mean of enough runs for 10 ms (thread CPU
+time at 1 thread, wall time otherwise).
 
-Reported per model: the median over rounds of tuned/default, paired within
-each round so that drift hits both; the noise floor, from the twin the same
-way: the larger of |median twin/default - 1| and the half-width of a 95 %
-interval of that median (1.96 x 1.2533 x IQR / 1.349 / sqrt(rounds)); the
-verdict (faster / slower beyond the noise, else within noise); and, from the
+Reported per model: the median over rounds of tuned/default (the means of the
+builds, paired within each round so that drift hits both); the noise floor
+(`compare`): the larger of that median's 95 % half-width (1.96 x 1.2533 x
+IQR / 1.349 / sqrt(rounds)) and 1.96 standard errors of a ratio of two
+means of `--copies` builds, from each build's distance to its group's mean;
+the verdict (faster / slower beyond the noise, else within noise); and, from the
 tuner's own per-task report, the share of the default's kernel time in tasks
 whose cost-model schedule is within 10 % of the best candidate the search
 measured ("default near best"). Results go to benches/results/tuning.md.
@@ -145,6 +148,23 @@ def paired(samples: list[float], base: list[float]) -> tuple[float, float]:
     return statistics.median(ratios), 1.96 * 1.2533 * (q[2] - q[0]) / 1.349 / math.sqrt(len(ratios))
 
 
+def compare(default: list[list[float]], tuned: list[list[float]]) -> tuple[float, float]:
+    """tuned/default from K builds of each (samples per build, same rounds): the median over
+    rounds of the ratio of the builds' means, and its noise floor, the larger of that
+    median's 95 % half-width and 1.96 standard errors of a ratio of two K-build means,
+    estimated from how far each build sits from its group's mean (the same code, loaded
+    at other addresses, runs some % apart: one twin build cannot tell that)."""
+    rounds = range(len(default[0]))
+    ratio, half = paired([statistics.fmean(b[r] for b in tuned) for r in rounds],
+                         [statistics.fmean(b[r] for b in default) for r in rounds])
+    devs = []
+    for group in (default, tuned):
+        medians = [statistics.median(b) for b in group]
+        devs += [m / statistics.fmean(medians) - 1.0 for m in medians]
+    spread = math.sqrt(sum(e * e for e in devs) / max(1, len(devs) - 2))
+    return ratio, max(half, 1.96 * spread * math.sqrt(2.0 / len(default)))
+
+
 def near_share(report: TuneReport) -> float:
     """Share of the default's kernel time in tasks whose default is within NEAR of the best
     measured candidate (a task's time counts once per layer it serves)."""
@@ -159,7 +179,7 @@ def verdict(ratio: float, noise: float) -> str:
 
 
 def bench_case(bench: Bench, target: str, threads: int, budget: float, rounds: int,
-               workdir: Path) -> dict:
+               workdir: Path, copies: int = 3) -> dict:
     model = bench.model()
     path = workdir / f"{bench.name}.onnx"
     onnx.save(model, path)
@@ -171,22 +191,22 @@ def bench_case(bench: Bench, target: str, threads: int, budget: float, rounds: i
     x = model_input(model)
     opts = CompileOptions(target=target, threads=threads, tuning_db=str(db.path))
     builds = [
-        build_model(str(path), workdir / f"{bench.name}-{threads}-{name}",
+        build_model(str(path), workdir / f"{bench.name}-{threads}-{name}{i}",
                     opts.replace(use_tuning_db=use))
-        for name, use in (("default", False), ("twin", False), ("tuned", True))
+        for name, use in (("default", False), ("tuned", True)) for i in range(copies)
     ]
     outs = [m.run([x])[0] for m in builds]
-    default, twin, tuned = run_rounds(builds, x, rounds, threads)
+    samples = run_rounds(builds, x, rounds, threads)
     for m in builds:
         m.close()
-    ratio, _ = paired(tuned, default)
-    twin_ratio, half_width = paired(twin, default)
-    noise = max(abs(twin_ratio - 1.0), half_width)
+    default, tuned = samples[:copies], samples[copies:]
+    ratio, noise = compare(default, tuned)
     return {
-        "case": bench.title, "threads": threads, "default_ms": statistics.median(default),
-        "tuned_ms": statistics.median(tuned), "ratio": ratio, "noise": noise,
+        "case": bench.title, "threads": threads,
+        "default_ms": statistics.median(s for b in default for s in b),
+        "tuned_ms": statistics.median(s for b in tuned for s in b), "ratio": ratio, "noise": noise,
         "verdict": verdict(ratio, noise), "near": near_share(report),
-        "max_diff": float(np.max(np.abs(outs[2] - outs[0]))), "tuning_s": tuning_s,
+        "max_diff": float(max(np.max(np.abs(o - outs[0])) for o in outs)), "tuning_s": tuning_s,
         "tasks": report.tasks, "accepted": sum(r.accepted for r in report.results),
         "report": format_report(report),
     }
@@ -228,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layer-budget", type=float, default=60.0,
                    help="tuning seconds per model of the per-layer set (one task each)")
     p.add_argument("--rounds", type=int, default=31, help="samples per build, rotating order")
+    p.add_argument("--copies", type=int, default=3,
+                   help="builds of each variant (default and tuned), loaded side by side")
     p.add_argument("--quick", action="store_true", help="the small variants of the models")
     p.add_argument("--out", type=Path, default=RESULTS, help="the Markdown report")
     p.add_argument("--no-write", action="store_true", help="do not write the report")
@@ -237,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         for case in benches(args.models.split(","), args.quick):
             for threads in (int(t) for t in args.threads.split(",")):
                 budget = args.layer_budget if case.layer else args.budget
-                row = bench_case(case, args.target, threads, budget, args.rounds, Path(tmp))
+                row = bench_case(case, args.target, threads, budget, args.rounds, Path(tmp),
+                                 args.copies)
                 print(f"{row['case']} x{threads}: default {row['default_ms']:.3f} ms, tuned "
                       f"{row['tuned_ms']:.3f} ms, ratio {row['ratio']:.3f} (noise "
                       f"{row['noise']:.1%}, {row['verdict']}), {row['accepted']}/{row['tasks']} "

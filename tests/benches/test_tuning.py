@@ -8,7 +8,7 @@ import numpy as np
 import onnx.numpy_helper
 import pytest
 
-from benches.tuning import benches, layer_set, near_share, paired, verdict
+from benches.tuning import benches, compare, layer_set, near_share, paired, verdict
 from grimc.tune.search import TaskResult
 from grimc.tune.tuner import TuneReport
 
@@ -19,6 +19,18 @@ def test_paired_ratio_is_the_median_of_per_round_ratios() -> None:
     assert ratio == pytest.approx(0.9) and half == pytest.approx(0.0)
     ratio, half = paired([1.0, 2.2, 0.8, 2.0, 1.0], base)
     assert ratio == pytest.approx(1.0) and half > 0.05
+
+
+def test_compare_counts_the_spread_between_builds_of_the_same_code() -> None:
+    """Three builds each: identical ones leave only the rounds' noise; builds of the same
+    code 5 % apart widen the floor so a 5 % difference is no verdict."""
+    flat = [[1.0] * 9 for _ in range(3)]
+    ratio, noise = compare(flat, [[0.9] * 9 for _ in range(3)])
+    assert ratio == pytest.approx(0.9) and noise == pytest.approx(0.0)
+    placed = [[1.0] * 9, [1.05] * 9, [0.95] * 9]  # one schedule, three placements
+    ratio, noise = compare(placed, [[v * 0.97 for v in b] for b in placed])
+    assert ratio == pytest.approx(0.97) and noise > 0.03
+    assert verdict(ratio, noise) == "within noise"
 
 
 def test_verdict_needs_more_than_the_noise() -> None:
