@@ -24,6 +24,10 @@ SKIPPED = {
     ".venv/bin/python -m benches.icount        "
     "# conv 3x3 64->64 @56x56 and GEMV 1024->3072, dense/bcr/csr":
         "minutes of qemu and callgrind counting; tests/benches runs the counter on small layers",
+    ".venv/bin/python -m benches.tuning --models resnet18,mobilenet_v2,gru,gru-dense,vgg16,layers "
+    "--threads 1":
+        "tunes twelve models for about 40 minutes; tests/benches/test_tuning.py checks its "
+        "statistics and per-layer set, tests/tune the tuner",
 }
 
 
