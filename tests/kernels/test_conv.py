@@ -464,7 +464,12 @@ def isolated_kernel_source(gen: GeneratedModel, k: KernelInstance, threads: int)
 def test_kernel_stays_inside_its_buffers(name: str, tmp_path: Path) -> None:
     """Every activation (x, residual, y, scratch) in its own heap block under
     ASan+UBSan: no read or write outside it, no undefined arithmetic."""
-    c = CASES[name]
+    run_isolated_sanitized(CASES[name], tmp_path)
+
+
+def run_isolated_sanitized(c: Case, tmp_path: Path) -> str:
+    """Build `c`'s one kernel alone (each buffer its own heap block) under ASan+UBSan at
+    2 threads, run it and check it against onnxruntime; returns the kernel's kind."""
     model, inputs = conv_model(c), case_inputs(c)
     gen = compile_model(model, target="host", threads=2)
     (k,) = gen.kernels
@@ -482,6 +487,7 @@ def test_kernel_stays_inside_its_buffers(name: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = np.fromfile(tmp_path / "output0.bin", dtype="<f4").reshape(c.out_shape)
     np.testing.assert_allclose(got, reference(model, inputs), rtol=RTOL, atol=ATOL)
+    return k.kind
 
 
 @pytest.mark.parametrize(

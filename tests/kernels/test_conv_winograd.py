@@ -9,7 +9,6 @@ of the larger intermediate sums (measured about 0.1 of the tolerance).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,6 @@ import pytest
 from grimc.driver import build_model, compile_model
 from grimc.emit.kernel import CodegenError
 from grimc.emit.kernels.conv import winograd_weights
-from grimc.runner import write_sources
-from grimc.toolchain import build_executable
 from grimc.transforms import schedule_select
 from tests.kernels.test_conv import (
     ATOL,
@@ -28,8 +25,8 @@ from tests.kernels.test_conv import (
     case_inputs,
     check_case,
     conv_model,
-    isolated_kernel_source,
     reference,
+    run_isolated_sanitized,
 )
 
 CASES: dict[str, Case] = {
@@ -154,22 +151,4 @@ def test_weight_transform_computes_the_tile() -> None:
 def test_kernel_stays_inside_its_buffers(tmp_path: Path) -> None:
     """x, residual, y and the scratch each in their own heap block under ASan+UBSan,
     2 threads, a block that ends inside a tile row and padding on every side."""
-    c = CASES["asym_pads_residual_relu"]
-    model, inputs = conv_model(c), case_inputs(c)
-    gen = compile_model(model, target="host", threads=2)
-    (k,) = gen.kernels
-    assert k.kind == "conv2d_winograd"
-    write_sources(gen, tmp_path)
-    src = tmp_path / "isolated.c"
-    src.write_text(isolated_kernel_source(gen, k, threads=2))
-    exe = tmp_path / "isolated"
-    build_executable([src], exe, "host", sanitize=("address", "undefined"), include_dirs=[tmp_path])
-    for i, x in enumerate(inputs):
-        x.astype("<f4").tofile(tmp_path / f"input{i}.bin")
-    proc = subprocess.run(
-        [str(exe), str(tmp_path / f"{gen.prefix}.weights.bin")],
-        cwd=tmp_path, capture_output=True, text=True,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = np.fromfile(tmp_path / "output0.bin", dtype="<f4").reshape(c.out_shape)
-    np.testing.assert_allclose(got, reference(model, inputs), rtol=RTOL, atol=ATOL)
+    assert run_isolated_sanitized(CASES["asym_pads_residual_relu"], tmp_path) == "conv2d_winograd"
